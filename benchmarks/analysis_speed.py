@@ -54,14 +54,14 @@ print(len(m.faces), m.is_watertight, m.body_count, round(float(m.volume), 1))
 """,
     "analysis": """
 import sys
-from marketplace.services import engine
+from marketplace.engine import quote as engine
 data = open(sys.argv[1], "rb").read()
 a = engine.analyse_file(data, "bench.stl")
 print(a.triangles, a.watertight, a.shells, round(a.volume_mm3, 1), a.printable)
 """,
     "quote": """
 import sys
-from marketplace.services import engine
+from marketplace.engine import quote as engine
 data = open(sys.argv[1], "rb").read()
 q = engine.quote_file(data, "bench.stl")
 print(q["mesh"]["triangles"], q["estimate"] and q["estimate"]["print_time_s"],

@@ -26,7 +26,7 @@ def main() -> None:
     from config import TestConfig
     from marketplace import create_app
     from marketplace.extensions import db
-    from marketplace.services.scheduling import estimate_delivery
+    from marketplace.scheduling.live import estimate_delivery
     from tests.hub_factories import make_order, make_printer
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -60,7 +60,7 @@ def _printer(db, url: str, name: str):
 def _job(db, stl: bytes, n: int):
     from marketplace import jobs
     from marketplace.models import Firm, Order, Part, PrintJob, Quote
-    from marketplace.services import storage
+    from marketplace.parts import storage
 
     sha = storage.save(stl)
     firm = db.session.scalar(sa.select(Firm)) or Firm(name="Benchmark GmbH")
@@ -100,7 +100,7 @@ def main() -> None:
         from marketplace import jobs
         from marketplace.extensions import db
         from marketplace.models import JobEvent, Printer, PrintJob, utcnow
-        from marketplace.services import printer_admin
+        from printers import admin as printer_admin
         from printers.dispatcher import Dispatcher
         from printers.polling import PollTarget, poll_printer
 

@@ -5,7 +5,7 @@ Usage (from the repository root):
     .venv/bin/python benchmarks/estimate_accuracy.py [--verbose] [--fit] [--min-g 1]
 
 Prints, for parts of at least ``--min-g`` grams that PrusaSlicer sliced (ps_rc = 0):
-- in-sample: the coefficients in ``marketplace/services/estimate_model.py`` (FITTED);
+- in-sample: the coefficients in ``marketplace/engine/estimate/model.py`` (FITTED);
 - held out: grouped leave-one-out cross-validation: for each part the coefficients are refitted
   without it (and without its other-scale or identical copies) and the part is scored with them;
 - median and p90 absolute error and the share within ±10 % / ±15 %, for grams and time;
@@ -37,16 +37,16 @@ from scipy.optimize import least_squares
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from marketplace.services.catalog import DEFAULT_MATERIALS, DEFAULT_PROFILE  # noqa: E402
-from marketplace.services.estimate import estimate  # noqa: E402
-from marketplace.services.estimate_model import (  # noqa: E402
+from marketplace.engine.estimate.estimate import estimate  # noqa: E402
+from marketplace.engine.estimate.layers import slice_mesh  # noqa: E402
+from marketplace.engine.estimate.model import (  # noqa: E402
     FITTED,
     MASS_FIELDS,
     Coefficients,
     evaluate,
 )
-from marketplace.services.layer_regions import measure_layers  # noqa: E402
-from marketplace.services.slicing_layers import slice_mesh  # noqa: E402
+from marketplace.engine.estimate.regions import measure_layers  # noqa: E402
+from marketplace.engine.pricing.catalog import DEFAULT_MATERIALS, DEFAULT_PROFILE  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
 TIME_FIELDS = ("t_ext", "t_per", "gyroid_speed", "gyroid_exp", "t_solid", "travel_s", "layer_s",

@@ -6,8 +6,10 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # Flask is imported lazily: the quote engine (marketplace.services.engine,
-    from flask import Flask  # python -m marketplace.quote) must not pay for the web stack
+if TYPE_CHECKING:  # Flask is imported lazily: the quote engine (marketplace.engine.quote,
+    from flask import (
+        Flask,  # python -m marketplace.quote) must not pay for the web stack
+    )
 
 
 def create_app(config: Mapping | None = None) -> Flask:

@@ -47,7 +47,7 @@ def _fail(message: str) -> None:
 @with_appcontext
 def create_user_command(email, role, firm_name, password, name, language) -> None:
     """Create a user: a technician, an admin or a firm user (with --firm)."""
-    from marketplace.services import accounts
+    from marketplace.accounts import operations as accounts
 
     if role == "firm" and not firm_name:
         _fail("--firm NAME is required for --role firm")
@@ -67,8 +67,8 @@ def create_user_command(email, role, firm_name, password, name, language) -> Non
 
 def _seed_materials() -> int:
     """Add the catalogue's default materials that the hub does not have yet."""
+    from marketplace.engine.pricing.catalog import DEFAULT_MATERIALS
     from marketplace.models import Material
-    from marketplace.services.catalog import DEFAULT_MATERIALS
 
     added = 0
     for spec in DEFAULT_MATERIALS.values():
@@ -85,8 +85,8 @@ def _seed_materials() -> int:
 @with_appcontext
 def seed_demo_command() -> None:
     """Add materials, a demo firm with its user, a technician and an admin (idempotent)."""
+    from marketplace.accounts import operations as accounts
     from marketplace.models import Firm
-    from marketplace.services import accounts
 
     added = _seed_materials()
     firm = accounts.find_firm(DEMO_FIRM["name"])
@@ -114,7 +114,7 @@ def mail_cli() -> None:
 @with_appcontext
 def mail_send_command() -> None:
     """Send the mails waiting in the outbox (retries failed ones when due)."""
-    from marketplace.services import mailer
+    from marketplace.mail import mailer
 
     report = mailer.send_pending(limit=1000)
     click.echo(f"sent: {report.sent}, logged only: {report.logged_only}, failed: {report.failed}")

@@ -74,9 +74,7 @@ def load_catalogues(*, reload: bool = False) -> dict[str, str]:
 
     ``reload=True`` reads the files again (tests that compare against the files on disk).
     """
-    import marketplace
-
-    root = Path(marketplace.__file__).parent
+    root = Path(__file__).parent
     names = ["marketplace.translations_en"]
     for info in sorted(pkgutil.iter_modules([str(root)]), key=lambda m: m.name):
         if info.ispkg and (root / info.name / "translations_en.py").exists():

@@ -13,7 +13,6 @@ from flask_login import current_user, logout_user
 from flask_login.utils import make_next_param
 
 from marketplace.extensions import login_manager
-
 from marketplace.i18n import gettext as _
 
 # (endpoint, German label, roles that see it)
@@ -66,11 +65,11 @@ def home_endpoint(user) -> str:
 def init_app(app: Flask) -> None:
     """Register the layout's template helpers, error pages, headers and the e-mail outbox."""
     from marketplace import errors
-    from marketplace.services import mailer, notifications
+    from marketplace.mail import mailer, notifications
 
     @app.before_request
     def _end_sessions_after_a_password_change() -> None:
-        from marketplace.services.accounts import password_fingerprint
+        from marketplace.accounts.operations import password_fingerprint
 
         signed = session.get("_pwfp")
         if (signed and current_user.is_authenticated

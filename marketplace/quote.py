@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         return _fail("out_of_memory", "Die Datei ist zu groß für die Analyse.", as_json)
     except Exception as exc:  # the promise: never a traceback, whatever the input
-        from marketplace.services.mesh_io import MeshInputError
+        from marketplace.engine.meshio.load import MeshInputError
 
         if isinstance(exc, MeshInputError):
             return _fail(exc.code, exc.message, as_json)
@@ -86,7 +86,7 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail("file_unreadable", f"Die Datei {path} ist nicht lesbar ({exc.strerror}).",
                      args.json)
-    from marketplace.services import engine
+    from marketplace.engine import quote as engine
 
     if args.quantity is None or args.infill is None:
         return _fail("bad_option", "fehlende Option", args.json)
@@ -104,7 +104,7 @@ def _run(args: argparse.Namespace) -> int:
 def summary(r: dict[str, Any], lang: str = "de") -> str:
     """Return a readable multi-line summary of a quote_file result."""
     de = lang == "de"
-    from marketplace.services.problems import de_num, en_num
+    from marketplace.engine.analysis.problems import de_num, en_num
 
     num = de_num if de else en_num
     m, f = r["mesh"], r["file"]

@@ -43,7 +43,7 @@ def _parse_volume(value: str | None) -> dict[str, float]:
 def add_printer_command(name, url, api_key, slicer_profile, material_code, colour, nozzle_mm,
                         build_volume) -> None:
     """Add a printer NAME behind an OctoPrint server."""
-    from marketplace.services import printer_admin
+    from printers import admin as printer_admin
 
     values = {"slicer_profile": slicer_profile, "material_code": material_code,
               "colour": colour, "nozzle_mm": nozzle_mm, **_parse_volume(build_volume)}
@@ -64,7 +64,7 @@ def add_printer_command(name, url, api_key, slicer_profile, material_code, colou
 @with_appcontext
 def list_printers_command(as_json: bool) -> None:
     """List printers with their state (API keys are never printed)."""
-    from marketplace.services import printer_admin
+    from printers import admin as printer_admin
 
     printers = db.session.scalars(sa.select(Printer).order_by(Printer.name)).all()
     rows = [printer_admin.printer_summary(p) for p in printers]

@@ -36,7 +36,8 @@ import sqlalchemy as sa
 from marketplace import jobs
 from marketplace.extensions import db
 from marketplace.jobs import JobState
-from marketplace.models import DispatchAttempt, Printer, PrinterEvent, PrintJob, Quote, utcnow
+from marketplace.models import DispatchAttempt, Printer, PrintJob, Quote, utcnow
+from marketplace.printer_states import STICKY_STATES, set_printer_state
 from printers import matching, reconcile, slicing
 from printers.guard import DispatcherGuard, make_owner
 from printers.polling import Poller, PollResult, PollTarget, Timeouts
@@ -53,8 +54,6 @@ from printers.sending import (
 
 log = logging.getLogger(__name__)
 ACTOR = "dispatcher"
-STICKY_STATES = frozenset({"maintenance", "bed_to_clear"})
-PRINTER_STATES = ("available", "printing", "bed_to_clear", "maintenance", "offline", "unknown")
 
 
 class DispatcherBusyError(Exception):
@@ -363,7 +362,7 @@ class Dispatcher:
         return self._report.sliced
 
     def _slice_one(self, job: PrintJob) -> None:
-        from marketplace.services import storage
+        from marketplace.parts import storage
 
         profile = choose_profile(job, self.config)
         upload_dir = Path(self.config["UPLOAD_DIR"])
@@ -540,20 +539,6 @@ class Dispatcher:
 
 
 # --- helpers used by the dispatcher, the console and the tests ---------------------------------
-
-
-def set_printer_state(printer: Printer, state: str, *, actor: str, reason: str | None) -> None:
-    """Set a printer's state and log the change (no log row when nothing changes)."""
-    if state not in PRINTER_STATES:
-        raise ValueError(f"unknown printer state {state!r}")
-    if printer.state == state:
-        if reason != printer.state_reason:
-            printer.state_reason = reason
-        return
-    db.session.add(PrinterEvent(printer_id=printer.id, actor=actor, from_state=printer.state,
-                                to_state=state, reason=reason))
-    printer.state = state
-    printer.state_reason = reason
 
 
 def relative_difference(estimate: float | None, actual: float | None) -> float:

@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 

@@ -550,7 +550,7 @@ def make_job(app):
     from marketplace import jobs
     from marketplace.extensions import db
     from marketplace.models import Firm, Order, Part, PrintJob, Quote, utcnow
-    from marketplace.services import storage
+    from marketplace.parts import storage
 
     counter = iter(range(1, 10_000))
 

@@ -39,7 +39,7 @@ def upload(client, name: str, data: bytes, *, json: bool = True, field: str = "f
 def store_part(firm, user, path: Path | None = None, name: str | None = None):
     """Store and analyse a file (default: a 20 mm cube) for ``firm`` inline, commit, return it."""
     from marketplace.extensions import db
-    from marketplace.services import parts
+    from marketplace.parts import operations as parts
 
     data = path.read_bytes() if path else cube_stl()
     name = name or (path.name if path else "cube20.stl")

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from marketplace.services import engine
-from marketplace.services.limits import AnalysisLimits
+from marketplace.engine import quote as engine
+from marketplace.engine.limits import AnalysisLimits
 
 pytestmark = pytest.mark.db_independent
 
@@ -255,7 +255,7 @@ def test_load_analysis_mesh_gives_the_indexed_oriented_mesh(tmp_path):
 
 
 def test_quote_file_with_a_catalog_tuple_and_an_unprintable_part():
-    from marketplace.services import catalog
+    from marketplace.engine.pricing import catalog
 
     cheap = catalog.MaterialSpec("PLA", "PLA", 1.24, 1000, ("Schwarz",))
     materials = {"PLA": cheap}
@@ -311,7 +311,8 @@ def test_thousands_of_inverted_shells_are_all_turned_and_a_cavity_kept():
 
 def test_wall_rays_on_a_triangle_soup_are_bounded_and_honest():
     # big random triangles overlap every grid cell: every face would meet every ray
-    from marketplace.services import geometry, thickness
+    from marketplace.engine.geometry import faces as geometry
+    from marketplace.engine.geometry import thickness
 
     rng = np.random.default_rng(0)
     tri = rng.uniform(0, 100, (20_000, 3, 3))
@@ -335,7 +336,7 @@ def test_wall_rays_on_a_triangle_soup_are_bounded_and_honest():
 def test_fast_edge_pairing_pairs_opposite_half_edges(entropy):
     # "colliding": small vertex hashes make every short edge key equal, so the pairing has to
     # be sorted out on the exact coordinates (the collision path)
-    from marketplace.services import topology
+    from marketplace.engine.geometry import topology
 
     tri = np.concatenate([box((20, 20, 20)), box((5, 5, 5), (40, 0, 0))]).astype(np.float32)
     bits = topology.corner_bits(tri)
@@ -357,7 +358,7 @@ def test_fast_edge_pairing_pairs_opposite_half_edges(entropy):
                                   "hollow_cube.stl", "two_cubes.stl"])
 def test_two_thread_topology_gives_the_same_answer(name, monkeypatch):
     # big meshes pair edges in a second thread and check the pairing in the first one
-    from marketplace.services import analysis
+    from marketplace.engine.analysis import analyse as analysis
 
     one = analyse(name).to_dict()
     monkeypatch.setattr(analysis, "THREAD_MIN", 0)
@@ -368,7 +369,8 @@ def test_two_thread_topology_gives_the_same_answer(name, monkeypatch):
 @pytest.mark.parametrize("checker", ["either", "measuring thread"])
 def test_two_thread_topology_takes_the_exact_path_for_a_flipped_face(checker, monkeypatch):
     # one face turned round: every edge is still paired, but two pairs run the same way
-    from marketplace.services import analysis, topology
+    from marketplace.engine.analysis import analyse as analysis
+    from marketplace.engine.geometry import topology
 
     if checker == "measuring thread":  # the pairing thread never claims the check
         monkeypatch.setattr(analysis, "_topology_start",

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import csv
 from functools import lru_cache
-
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from marketplace.services import engine
-from marketplace.services.mesh_io import MeshInputError
-from marketplace.services.units import UNIT_SCALE_MM
+from marketplace.engine import quote as engine
+from marketplace.engine.meshio.load import MeshInputError
+from marketplace.engine.meshio.units import UNIT_SCALE_MM
 
 pytestmark = pytest.mark.db_independent
 

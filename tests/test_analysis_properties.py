@@ -10,8 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from marketplace.services import geometry, topology
-from marketplace.services.units import UNIT_SCALE_MM, guess_unit
+from marketplace.engine.geometry import faces as geometry
+from marketplace.engine.geometry import topology
+from marketplace.engine.meshio.units import UNIT_SCALE_MM, guess_unit
 
 pytestmark = pytest.mark.db_independent
 

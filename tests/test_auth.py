@@ -269,7 +269,7 @@ def test_password_reset_mails_are_limited_per_hour(client, make_user, smtp_serve
 def test_expired_or_forged_reset_token_is_refused(app, client, make_user, monkeypatch):
     from itsdangerous import timed
 
-    from marketplace.services import accounts
+    from marketplace.accounts import operations as accounts
 
     user = make_user("firm", email="kunde@example.de")
     token = accounts.make_reset_token(user)
@@ -465,7 +465,7 @@ def test_invite_a_colleague_who_sets_a_password_by_mail(
 def test_invitation_link_lives_longer_than_a_reset_link(app, make_user, monkeypatch):
     from itsdangerous import timed
 
-    from marketplace.services import accounts
+    from marketplace.accounts import operations as accounts
 
     user = make_user("firm")
     invite = accounts.make_reset_token(user, invitation=True)

@@ -75,7 +75,7 @@ def test_seed_demo_is_idempotent_and_the_demo_logins_work(runner, client):
     assert count(User) == 3 and count(Firm) == 1
     codes = set(db.session.execute(sa.select(Material.code)).scalars())
     assert {"PLA", "PETG", "ABS", "TPU"} <= codes
-    from marketplace.services.catalog import DEFAULT_MATERIALS
+    from marketplace.engine.pricing.catalog import DEFAULT_MATERIALS
 
     pla = db.session.execute(sa.select(Material).where(Material.code == "PLA")).scalar_one()
     assert pla.price_per_kg_cents == DEFAULT_MATERIALS["PLA"].price_per_kg_cents

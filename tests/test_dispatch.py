@@ -19,8 +19,14 @@ from octoprint_farm import (  # noqa: F401  (fixtures)
 )
 
 from marketplace.extensions import db
-from marketplace.models import DispatchAttempt, JobEvent, Printer, PrinterEvent, PrintJob
-from marketplace.services import printer_admin
+from marketplace.models import (
+    DispatchAttempt,
+    JobEvent,
+    Printer,
+    PrinterEvent,
+    PrintJob,
+)
+from printers import admin as printer_admin
 from printers import control
 from printers.dispatcher import Dispatcher
 

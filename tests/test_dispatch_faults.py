@@ -31,7 +31,7 @@ from octoprint_farm import (  # noqa: F401  (fixtures)
 from marketplace import jobs
 from marketplace.extensions import db
 from marketplace.models import DispatchAttempt, JobEvent, Printer, PrintJob
-from marketplace.services import printer_admin
+from printers import admin as printer_admin
 from printers.dispatcher import Dispatcher
 
 pytestmark = pytest.mark.octoprint

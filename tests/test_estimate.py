@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import trimesh
 
-from marketplace.services.catalog import DEFAULT_MATERIALS, DEFAULT_PROFILE
-from marketplace.services.estimate import estimate
-from marketplace.services.slicing_layers import layer_heights
+from marketplace.engine.estimate.estimate import estimate
+from marketplace.engine.estimate.layers import layer_heights
+from marketplace.engine.pricing.catalog import DEFAULT_MATERIALS, DEFAULT_PROFILE
 
 pytestmark = pytest.mark.db_independent
 

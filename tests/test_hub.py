@@ -415,7 +415,7 @@ def test_every_console_string_has_an_english_translation():
     root = Path(__file__).resolve().parents[1] / "marketplace"
     files = [*sorted((root / "templates" / "hub").glob("*.html")),
              *(root / p for p in ("hub/views.py", "hub/forms.py", "hub/board.py", "api/hub.py",
-                                  "services/queue.py", "services/settings.py"))]
+                                  "hubqueue/operations.py", "settings/operations.py"))]
     literal = r'"(?:[^"\\]|\\.)*"'
     call = re.compile(r"\b_\(\s*((?:%s\s*)+|'[^']*')" % literal)
     texts = set(views.TAB_LABELS.values()) | set(board.PRINTER_STATE_LABELS.values())

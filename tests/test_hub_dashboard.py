@@ -6,8 +6,8 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.extensions import db
+from marketplace.hubqueue import dashboard as dash
 from marketplace.models import JobEvent, PrintJob
-from marketplace.services import dashboard as dash
 from tests.hub_factories import make_order, make_printer
 
 NOW = datetime(2026, 11, 25, 12, 0)  # naive UTC, 13:00 in Berlin

@@ -4,11 +4,11 @@ from datetime import date, time
 
 import pytest
 
+from marketplace.engine.pricing.catalog import DEFAULT_MATERIALS, DEFAULT_PRICING
 from marketplace.extensions import db
 from marketplace.models import Material, Setting
-from marketplace.services import settings as s
-from marketplace.services.catalog import DEFAULT_MATERIALS, DEFAULT_PRICING
-from marketplace.services.scheduling import DEFAULT_OPENING_HOURS
+from marketplace.scheduling.planning import DEFAULT_OPENING_HOURS
+from marketplace.settings import operations as s
 
 
 def test_defaults_without_rows(app):

@@ -119,8 +119,9 @@ def _german_literals(paths):
 def test_layout_accounts_and_mails_have_english():
     """Every German string of the layout, sign-in pages, accounts and e-mails has English."""
     from marketplace import errors, layout
+    from marketplace.accounts import operations as accounts
+    from marketplace.mail import notifications
     from marketplace.portal.auth_forms import COUNTRIES
-    from marketplace.services import accounts, notifications
 
     merged = i18n.load_catalogues(reload=True)
     templates = ROOT / "marketplace" / "templates"
@@ -128,8 +129,8 @@ def test_layout_accounts_and_mails_have_english():
              templates / "errors" / "error.html",
              *sorted((templates / "auth").glob("*.html"))]
     paths += [ROOT / "marketplace" / p for p in (
-        "portal/auth_views.py", "portal/auth_forms.py", "services/notifications.py",
-        "services/accounts.py", "layout.py", "errors.py")]
+        "portal/auth_views.py", "portal/auth_forms.py", "mail/notifications.py",
+        "accounts/operations.py", "layout.py", "errors.py")]
     strings = {text for _path, text in _german_literals(paths)}
     strings |= set(i18n.JOB_STATE_LABELS.values())
     strings |= {text for pair in errors.MESSAGES.values() for text in pair}

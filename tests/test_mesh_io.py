@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from marketplace.services import engine, mesh_io
-from marketplace.services.limits import AnalysisLimits
-from marketplace.services.mesh_io import MeshInputError
+from marketplace.engine import quote as engine
+from marketplace.engine.limits import AnalysisLimits
+from marketplace.engine.meshio import load as mesh_io
+from marketplace.engine.meshio.load import MeshInputError
 
 pytestmark = pytest.mark.db_independent
 

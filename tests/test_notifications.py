@@ -11,8 +11,8 @@ from smtp_server import smtp_server  # noqa: F401  (fixture)
 
 from marketplace import jobs
 from marketplace.extensions import db
+from marketplace.mail import mailer, notifications
 from marketplace.models import Notification, Order, Part, PrintJob, Quote, utcnow
-from marketplace.services import mailer, notifications
 
 
 @pytest.fixture
@@ -266,7 +266,7 @@ def test_without_smtp_host_mails_are_logged_and_marked_sent(app, make_order, cap
     monkeypatch.setattr(mailer.log, "disabled", False)
     make_order(quantity=1)
     app.config["SMTP_HOST"] = ""
-    with caplog.at_level("INFO", logger="marketplace.services.mailer"):
+    with caplog.at_level("INFO", logger="marketplace.mail.mailer"):
         report = mailer.send_pending()
     assert report.logged_only == 2 and report.sent == 0
     assert "Eingegangen" in caplog.text

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
+from portal_helpers import CORPUS_MODELS, cube_stl
 
 from marketplace.extensions import db
 from marketplace.models import Firm, Order
-from portal_helpers import CORPUS_MODELS, cube_stl
 
 
 def test_submit_creates_firm_order_and_jobs_then_show(runner, tmp_path):

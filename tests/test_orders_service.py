@@ -6,12 +6,13 @@ from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
+from portal_helpers import pdf_text
 
 from marketplace import jobs
 from marketplace.extensions import db
 from marketplace.models import Firm, JobEvent, Order, Part, Quote, utcnow
-from marketplace.services import documents, orders
-from portal_helpers import pdf_text
+from marketplace.orders import documents
+from marketplace.orders import operations as orders
 
 LINES = {
     "currency": "EUR", "vat_percent": 19, "net_cents": 2500, "vat_cents": 475,

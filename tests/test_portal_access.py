@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from test_orders_service import make_quote
 
 from marketplace.extensions import db
-from marketplace.services import orders
-from test_orders_service import make_quote
+from marketplace.orders import operations as orders
 
 ROUTES = [
     ("GET", "/parts/{part}"),

@@ -6,11 +6,14 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from portal_helpers import CORPUS_MODELS, cube_stl, firm_user, upload  # noqa: F401
 
+from marketplace.engine import runner as analysis_runner
+from marketplace.engine.geometry import viewer_mesh
 from marketplace.extensions import db
 from marketplace.models import Part, utcnow
-from marketplace.services import analysis_runner, parts, storage, viewer_mesh
-from portal_helpers import CORPUS_MODELS, cube_stl, firm_user, upload  # noqa: F401
+from marketplace.parts import operations as parts
+from marketplace.parts import storage
 
 
 @pytest.fixture

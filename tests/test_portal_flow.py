@@ -6,13 +6,18 @@ from datetime import date
 
 import pytest
 import sqlalchemy as sa
+from portal_helpers import (  # noqa: F401
+    CORPUS_MODELS,
+    cube_stl,
+    firm_user,
+    pdf_text,
+    store_part,
+    upload,
+)
 
 from marketplace.extensions import db
 from marketplace.models import JobEvent, Order, Part, PrintJob, Quote
-from marketplace.services import meshes
-from portal_helpers import (  # noqa: F401
-    CORPUS_MODELS, cube_stl, firm_user, pdf_text, store_part, upload,
-)
+from marketplace.parts import meshes
 
 
 @pytest.fixture
@@ -33,7 +38,7 @@ def test_upload_analyses_the_part(client, login_as, firm_user):
     assert status["status"] == "ready"
     from flask import current_app
 
-    from marketplace.services import viewer_mesh
+    from marketplace.engine.geometry import viewer_mesh
 
     assert viewer_mesh.cache_path(current_app.config["UPLOAD_DIR"], part.sha256, "mm").is_file()
 
@@ -174,7 +179,8 @@ def test_quote_order_and_pdf(client, login_as, firm_user, cube_part):
 
 
 def test_reorder_quotes_the_same_options_again(client, login_as, firm_user, cube_part):
-    from marketplace.services import orders, quotes
+    from marketplace.orders import operations as orders
+    from marketplace.quotes import operations as quotes
 
     quote = quotes.make_quote(cube_part, material_code="PLA", colour="Rot", quantity=2,
                               infill=30, layer_height=0.15)

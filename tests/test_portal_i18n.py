@@ -27,11 +27,11 @@ def test_portal_strings_have_english():
     merged = i18n.load_catalogues()
     paths = sorted((ROOT / "marketplace" / "templates" / "portal").glob("*.html"))
     paths += [ROOT / "marketplace" / p for p in (
-        "portal/views.py", "portal/forms.py", "services/meshes.py")]
+        "portal/views.py", "portal/forms.py", "parts/meshes.py")]
     strings = set().union(*(_literals(p, CALL) for p in paths))
     service = set()
-    for name in ("parts.py", "quotes.py", "orders.py"):
-        service |= _literals(ROOT / "marketplace" / "services" / name, SERVICE_ERROR)
+    for name in ("parts", "quotes", "orders"):
+        service |= _literals(ROOT / "marketplace" / name / "operations.py", SERVICE_ERROR)
     assert "Das ist keine gültige 3MF-Datei (kein ZIP-Archiv)." in service
     strings |= service
     assert len(strings) > 150

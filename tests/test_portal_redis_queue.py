@@ -7,11 +7,11 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from portal_helpers import cube_stl, firm_user, upload  # noqa: F401
 
 from marketplace.extensions import db
 from marketplace.models import Part
-from marketplace.services import parts
-from portal_helpers import cube_stl, firm_user, upload  # noqa: F401
+from marketplace.parts import operations as parts
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from marketplace.services import storage
+from marketplace.parts import storage
 
 pytestmark = pytest.mark.db_independent
 

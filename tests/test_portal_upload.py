@@ -7,10 +7,10 @@ import struct
 
 import pytest
 import sqlalchemy as sa
+from portal_helpers import CUBE, firm_user, upload  # noqa: F401
 
 from marketplace.extensions import db
 from marketplace.models import Part
-from portal_helpers import CUBE, firm_user, upload  # noqa: F401
 
 
 def _parts():
@@ -121,7 +121,7 @@ def test_several_files_in_one_request(client, login_as, firm_user):
 
 
 def test_ascii_stl_passes_the_signature_check():
-    from marketplace.services.parts import check_signature
+    from marketplace.parts.operations import check_signature
 
     check_signature(b"solid x\n facet normal 0 0 1\n endsolid x\n", "stl")
     tri = b"\0" * 50
@@ -135,7 +135,7 @@ def test_ascii_stl_passes_the_signature_check():
      ("  ..", "")],
 )
 def test_clean_filename(raw, clean):
-    from marketplace.services.parts import clean_filename
+    from marketplace.parts.operations import clean_filename
 
     assert clean_filename(raw) == clean
 

@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from marketplace.services.catalog import (
+from marketplace.engine.pricing.catalog import (
     DEFAULT_MATERIALS,
     DEFAULT_PRICING,
     DEFAULT_PROFILE,
     MaterialSpec,
     PricingRules,
 )
-from marketplace.services.pricing import format_cents, price
+from marketplace.engine.pricing.price import format_cents, price
 
 pytestmark = pytest.mark.db_independent
 

@@ -143,7 +143,7 @@ def test_bad_options_exit_2(capsys, args, code):
 
 
 def test_unexpected_exception_is_still_one_line(capsys, monkeypatch):
-    from marketplace.services import engine
+    from marketplace.engine import quote as engine
 
     def boom(*a, **k):
         raise RuntimeError("disk on fire\nsecond line")

@@ -5,11 +5,12 @@ from datetime import UTC, date, datetime, time
 import pytest
 
 from marketplace.jobs import transition
-from marketplace.services import scheduling as sch
-from marketplace.services.scheduling import (
+from marketplace.scheduling import live
+from marketplace.scheduling import planning as sch
+from marketplace.scheduling.planning import (
     DEFAULT_OPENING_HOURS as HOURS,
 )
-from marketplace.services.scheduling import (
+from marketplace.scheduling.planning import (
     PrinterSlot,
     WorkItem,
     delivery_date,
@@ -141,7 +142,7 @@ NOW_UTC = datetime(2026, 11, 25, 9, 0)  # naive UTC = Wednesday 10:00 in Berlin
 
 
 def test_estimate_delivery_without_printers_uses_a_nominal_printer(app):
-    got = sch.estimate_delivery(app.extensions["sqlalchemy"].session, print_time_s=7200,
+    got = live.estimate_delivery(app.extensions["sqlalchemy"].session, print_time_s=7200,
                                 quantity=1, material_code="PLA", colour="any",
                                 bbox_mm=(10, 10, 10), now=NOW_UTC)
     assert got == date(2026, 11, 26)
@@ -160,24 +161,24 @@ def test_estimate_delivery_counts_the_live_queue(app):
     # 5 h left on the only working printer: free 15:00, bed cleared, 15:10 + 2 h = 17:10 Wed
     kw = dict(print_time_s=7200, quantity=1, material_code="PLA", colour="any",
               bbox_mm=(10, 10, 10), now=NOW_UTC)
-    assert sch.estimate_delivery(db.session, **kw) == date(2026, 11, 26)
+    assert live.estimate_delivery(db.session, **kw) == date(2026, 11, 26)
     # a waiting order of 4 h with priority 0 goes first: 15:10-19:10, ours Thu 07:10-09:10
     make_order(print_time_s=4 * 3600)
     db.session.commit()
-    assert sch.estimate_delivery(db.session, **kw) == date(2026, 11, 27)
+    assert live.estimate_delivery(db.session, **kw) == date(2026, 11, 27)
     # an urgent order (priority 5) does not wait behind it
-    assert sch.estimate_delivery(db.session, priority=5, **kw) == date(2026, 11, 26)
+    assert live.estimate_delivery(db.session, priority=5, **kw) == date(2026, 11, 26)
     # opening hours from the settings: open on Saturday moves Friday's delivery
-    from marketplace.services.settings import set_opening_hours
+    from marketplace.settings.operations import set_opening_hours
 
     make_order(print_time_s=20 * 3600)
     db.session.commit()
-    assert sch.estimate_delivery(db.session, **kw) == date(2026, 11, 30)
+    assert live.estimate_delivery(db.session, **kw) == date(2026, 11, 30)
     set_opening_hours({"weekly": {"mon": ["07:00", "18:00"], "tue": ["07:00", "18:00"],
                                   "wed": ["07:00", "18:00"], "thu": ["07:00", "18:00"],
                                   "fri": ["07:00", "18:00"], "sat": ["08:00", "12:00"]}})
     db.session.commit()
-    assert sch.estimate_delivery(db.session, **kw) == date(2026, 11, 28)
+    assert live.estimate_delivery(db.session, **kw) == date(2026, 11, 28)
 
 
 @pytest.mark.db_independent

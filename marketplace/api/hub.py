@@ -14,10 +14,10 @@ from flask_login import current_user
 
 from marketplace.api import bp
 from marketplace.hub import board as board_service
+from marketplace.hubqueue import operations as q
 from marketplace.i18n import _to_local
 from marketplace.i18n import gettext as _
 from marketplace.models import utcnow
-from marketplace.services import queue as q
 
 
 def staff_json(view):

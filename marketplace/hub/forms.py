@@ -10,12 +10,12 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from marketplace.engine.pricing.catalog import PricingRules
 from marketplace.i18n import gettext as _
 from marketplace.models import Printer
-from marketplace.services import settings as hub_settings
-from marketplace.services.catalog import PricingRules
-from marketplace.services.scheduling import WEEKDAYS
-from marketplace.services.settings import SettingsError
+from marketplace.scheduling.planning import WEEKDAYS
+from marketplace.settings import operations as hub_settings
+from marketplace.settings.operations import SettingsError
 
 WEEKDAY_LABELS = dict(zip(WEEKDAYS, ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag",
                                      "Samstag", "Sonntag"), strict=True))
@@ -184,7 +184,7 @@ def printer_choices(values: dict[str, str]) -> dict[str, list[str]]:
 def save_printer(printer: Printer | None, values: dict[str, str], actor: str) -> Printer:
     """Create or update a printer through the printers helper's ``printer_admin`` (which
     validates). An empty API key on edit keeps the stored key (the key is write-only)."""
-    from marketplace.services import printer_admin
+    from printers import admin as printer_admin
 
     fields: dict[str, Any] = {}
     for key in PRINTER_FIELDS:

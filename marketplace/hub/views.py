@@ -1,7 +1,7 @@
 """Hub technician console views (HTML): queue, job page, printers, dashboard, settings.
 
 Views only parse the form, call one service and commit; the services are
-``marketplace.services.queue`` (approve, reject, priority, printer), ``printer_admin`` and
+``marketplace.hubqueue.operations`` (approve, reject, priority, printer), ``printer_admin`` and
 ``printers.control`` (the printers helper's), ``settings`` and ``dashboard``.
 """
 
@@ -14,17 +14,17 @@ from flask_login import current_user
 
 from marketplace.auth import admin_required, staff_required
 from marketplace.extensions import db
-from marketplace.hub import bp
 from marketplace.hub import board as board_service
-from marketplace.hub import forms
+from marketplace.hub import bp, forms
+from marketplace.hubqueue import dashboard as dash
+from marketplace.hubqueue import operations as q
 from marketplace.i18n import gettext as _
 from marketplace.i18n import state_label
 from marketplace.jobs import InvalidTransitionError, StaleJobError
 from marketplace.models import Order, Printer, utcnow
-from marketplace.services import dashboard as dash
-from marketplace.services import meshes, printer_admin
-from marketplace.services import queue as q
-from marketplace.services import settings as hub_settings
+from marketplace.parts import meshes
+from marketplace.settings import operations as hub_settings
+from printers import admin as printer_admin
 from printers import control  # pause/resume/cancel: never OctoPrint from a view
 
 TAB_LABELS = {

@@ -2,5 +2,7 @@ from flask import Blueprint
 
 bp = Blueprint("portal", __name__)
 
-from marketplace.portal import views  # noqa: E402,F401
-from marketplace.portal import auth_views  # noqa: E402,F401
+from marketplace.portal import (
+    auth_views,  # noqa: E402,F401
+    views,  # noqa: E402,F401
+)

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.security import check_password_hash
 
+from marketplace.accounts import operations as accounts
 from marketplace.extensions import db
 from marketplace.i18n import get_language, translate
 from marketplace.i18n import gettext as _
@@ -24,7 +34,6 @@ from marketplace.portal.auth_forms import (
     ResetPasswordForm,
     SignupForm,
 )
-from marketplace.services import accounts
 
 
 def safe_next(target: str | None) -> str | None:

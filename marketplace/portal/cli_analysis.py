@@ -8,7 +8,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from marketplace.services import parts
+from marketplace.parts import operations as parts
 
 
 @click.group("analysis")

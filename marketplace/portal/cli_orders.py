@@ -16,7 +16,9 @@ from flask.cli import with_appcontext
 
 from marketplace.extensions import db
 from marketplace.models import Firm, Order
-from marketplace.services import orders, parts, quotes
+from marketplace.orders import operations as orders
+from marketplace.parts import operations as parts
+from marketplace.quotes import operations as quotes
 
 ACTOR = "cli"
 

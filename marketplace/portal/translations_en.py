@@ -55,7 +55,7 @@ EN = {
     "Fehler": "Error",
     "Wird analysiert …": "Analysing …",
     "Bitte wählen Sie eine Datei aus.": "Please choose a file.",
-    # upload errors (services/parts.py)
+    # upload errors (parts/operations.py)
     "Die Datei ist zu groß (höchstens %(limit_mb)s MB).":
         "The file is too large (at most %(limit_mb)s MB).",
     "Dateityp nicht unterstützt: bitte STL-, 3MF- oder OBJ-Dateien hochladen.":
@@ -123,7 +123,7 @@ EN = {
     "nein": "no",
     "Das Teil ist noch nicht analysiert.": "The part has not been analysed yet.",
     "Das Teil hat kein druckbares Volumen.": "The part has no printable volume.",
-    # quote options (services/quotes.py)
+    # quote options (quotes/operations.py)
     "Unbekanntes Material.": "Unknown material.",
     "Diese Farbe gibt es für %(material)s nicht.": "This colour is not available for %(material)s.",
     "Die Stückzahl muss eine ganze Zahl sein.": "The quantity must be a whole number.",
@@ -132,7 +132,7 @@ EN = {
     "Die Füllung muss zwischen 0 und 100 % liegen.": "The infill must be between 0 and 100 %.",
     "Die Schichthöhe muss zwischen 0,05 und 0,3 mm liegen.":
         "The layer height must be between 0.05 and 0.3 mm.",
-    # price lines of the quote engine (services/pricing.py), by their German labels
+    # price lines of the quote engine (engine/pricing/price.py), by their German labels
     "Maschinenzeit": "Machine time",
     "Einrichtungspauschale": "Set-up fee",
     "einmal je Auftrag": "once per order",
@@ -166,7 +166,7 @@ EN = {
     "Bitte prüfen Sie Ihre Angaben.": "Please check your entries.",
     "Vielen Dank! Ihr Auftrag %(number)s ist eingegangen.":
         "Thank you! Your order %(number)s has been received.",
-    # orders (services/orders.py)
+    # orders (orders/operations.py)
     "Unbekannter Bestellweg.": "Unknown order channel.",
     "Unbekannte Lieferart.": "Unknown delivery method.",
     "Das Angebot ist abgelaufen; bitte neu berechnen.": "The quote has expired; please recalculate.",

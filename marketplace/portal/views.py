@@ -1,6 +1,6 @@
 """Firm portal views: upload parts, see them analysed in 3D, get a price, order, follow orders.
 
-Thin views over ``marketplace.services``; every row a firm user asks for goes through
+Thin views over the domain packages (``marketplace.parts``, ``quotes``, ``orders`` ...); every row a firm user asks for goes through
 ``get_scoped_or_404`` (another firm's id is a 404).
 """
 
@@ -10,7 +10,15 @@ import io
 
 import sqlalchemy as sa
 from flask import (
-    Response, abort, current_app, flash, jsonify, redirect, render_template, request, send_file,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
     url_for,
 )
 from flask_login import current_user, login_required
@@ -21,10 +29,14 @@ from marketplace.extensions import db
 from marketplace.i18n import get_language
 from marketplace.i18n import gettext as _
 from marketplace.models import Order, Part, Quote
+from marketplace.orders import documents
+from marketplace.orders import operations as orders
+from marketplace.parts import meshes
+from marketplace.parts import operations as parts
 from marketplace.portal import bp
 from marketplace.portal.forms import ActionForm, OrderForm
-from marketplace.services import documents, meshes, orders, parts, quotes, settings
-
+from marketplace.quotes import operations as quotes
+from marketplace.settings import operations as settings
 
 LIST_LIMIT = 200  # newest rows on the parts and orders pages
 

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 from PIL import Image
+from portal_helpers import CORPUS_MODELS
 
+from browser.conftest import SCREENSHOTS
 from marketplace.extensions import db
 from marketplace.models import Order, Part, PrintJob
-from browser.conftest import SCREENSHOTS
-from portal_helpers import CORPUS_MODELS
 
 pytestmark = pytest.mark.browser
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from portal_helpers import store_part
 
 from marketplace import jobs
 from marketplace.extensions import db
-from marketplace.services import orders, quotes
-from portal_helpers import store_part
+from marketplace.orders import operations as orders
+from marketplace.quotes import operations as quotes
 
 pytestmark = pytest.mark.browser
 

@@ -15,10 +15,12 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.extensions import db
+from marketplace.hubqueue.dashboard import week_window
 from marketplace.jobs import transition
 from marketplace.models import JobEvent, Printer, PrintJob, utcnow
-from marketplace.services import orders, parts, quotes
-from marketplace.services.dashboard import week_window
+from marketplace.orders import operations as orders
+from marketplace.parts import operations as parts
+from marketplace.quotes import operations as quotes
 from tests.hub_factories import make_order, make_printer
 
 PASSWORD = "pw-12345678"

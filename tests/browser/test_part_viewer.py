@@ -6,8 +6,8 @@ Screenshots: artifacts/screenshots/part-teapot-open-edges.png, part-idler-thin-w
 from __future__ import annotations
 
 import pytest
-
 from portal_helpers import CORPUS_MODELS, store_part
+
 from browser.test_firm_orders import log_in
 
 pytestmark = pytest.mark.browser
@@ -99,10 +99,12 @@ def test_suggested_orientation_is_shown_on_the_model(live_server, browser_page, 
 
 def test_part_page_waits_for_the_analysis_then_shows_the_part(live_server, browser_page,
                                                               screenshot, make_user):
+    from portal_helpers import cube_stl
+
     from marketplace.extensions import db
     from marketplace.models import Part
-    from marketplace.services import parts, storage
-    from portal_helpers import cube_stl
+    from marketplace.parts import operations as parts
+    from marketplace.parts import storage
 
     user = make_user("firm", password="Druck-2026-sicher")
     data = cube_stl(25)
@@ -125,10 +127,12 @@ def test_part_page_waits_for_the_analysis_then_shows_the_part(live_server, brows
 
 
 def test_parts_list_updates_a_pending_row(live_server, browser_page, make_user):
+    from portal_helpers import cube_stl
+
     from marketplace.extensions import db
     from marketplace.models import Part
-    from marketplace.services import parts, storage
-    from portal_helpers import cube_stl
+    from marketplace.parts import operations as parts
+    from marketplace.parts import storage
 
     user = make_user("firm", password="Druck-2026-sicher")
     data = cube_stl(15)

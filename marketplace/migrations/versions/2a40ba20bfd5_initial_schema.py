@@ -5,9 +5,8 @@ Revises:
 Create Date: 2026-11-25 04:28:47.921295
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '2a40ba20bfd5'

@@ -1,0 +1,400 @@
+"""Accounts: firm sign-up, password checks, the sign-in rate limit, password reset tokens.
+
+Services add and flush; the caller commits. Messages for people are German source strings
+(translated where they are shown).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from marketplace.extensions import db
+from marketplace.models import Firm, LoginAttempt, Notification, User, utcnow
+
+MIN_PASSWORD_LENGTH = 10
+ROLES = ("firm", "technician", "admin")
+_RESET_SALT = "druckhub-password-reset"
+# compared against when the account does not exist, so a wrong e-mail costs as long as a
+# wrong password (no probing for accounts by timing); one per hash method
+_dummy_hashes: dict[str, str] = {}
+
+# VAT identification numbers (USt-IdNr.) of the EU and neighbours, after removing spaces/dots.
+VAT_PATTERNS = {
+    "AT": r"U\d{8}", "BE": r"[01]\d{9}", "BG": r"\d{9,10}", "CH": r"E\d{9}(MWST|TVA|IVA)?",
+    "CY": r"\d{8}[A-Z]", "CZ": r"\d{8,10}", "DE": r"\d{9}", "DK": r"\d{8}", "EE": r"\d{9}",
+    "EL": r"\d{9}", "ES": r"[A-Z0-9]\d{7}[A-Z0-9]", "FI": r"\d{8}", "FR": r"[A-HJ-NP-Z0-9]{2}\d{9}",
+    "HR": r"\d{11}", "HU": r"\d{8}", "IE": r"\d{7}[A-W][A-I]?|\d[A-Z+*]\d{5}[A-W]", "IT": r"\d{11}",
+    "LT": r"\d{9}|\d{12}", "LU": r"\d{8}", "LV": r"\d{11}", "MT": r"\d{8}", "NL": r"\d{9}B\d{2}",
+    "PL": r"\d{10}", "PT": r"\d{9}", "RO": r"\d{2,10}", "SE": r"\d{12}", "SI": r"\d{8}",
+    "SK": r"\d{10}", "XI": r"\d{9}|\d{12}|GD\d{3}|HA\d{3}",
+}
+
+
+class AccountError(Exception):
+    """A sign-up or account change that cannot be done; ``field`` names the form field."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.field = message, field
+
+
+class LoginThrottledError(Exception):
+    """Too many failed sign-ins from this address (for this account); wait ``retry_after_s``."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"retry after {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+class InvalidCredentialsError(Exception):
+    """Unknown e-mail, wrong password or a deactivated account."""
+
+
+# --- small helpers ----------------------------------------------------------------------------
+
+
+def normalise_email(email: str) -> str:
+    """Return the e-mail address as stored: trimmed, lower case."""
+    return (email or "").strip().lower()
+
+
+def normalise_vat_id(vat_id: str) -> str:
+    """Upper-case the VAT id, drop spaces, dots, dashes ("de 123 456 788" -> "DE123456788")."""
+    return re.sub(r"[\s.\-]", "", vat_id or "").upper()
+
+
+def _de_check_digit_ok(digits: str) -> bool:
+    # ISO 7064 MOD 11,10 as the Bundeszentralamt für Steuern uses for German VAT ids
+    product = 10
+    for char in digits[:8]:
+        total = (int(char) + product) % 10 or 10
+        product = (2 * total) % 11
+    check = 11 - product
+    return (0 if check == 10 else check) == int(digits[8])
+
+
+def vat_id_problem(vat_id: str) -> str | None:
+    """Return why ``vat_id`` (normalised) is not a valid VAT id, or None if its format is fine."""
+    country, rest = vat_id[:2], vat_id[2:]
+    if country == "GR":
+        country = "EL"
+    pattern = VAT_PATTERNS.get(country)
+    if pattern is None:
+        return "Die USt-IdNr. beginnt mit dem Ländercode, z. B. DE123456789."
+    if not re.fullmatch(pattern, rest):
+        return "Das Format der USt-IdNr. stimmt nicht (Deutschland: DE und 9 Ziffern)."
+    if country == "DE" and not _de_check_digit_ok(rest):
+        return "Die Prüfziffer der USt-IdNr. stimmt nicht. Bitte prüfen Sie die Nummer."
+    return None
+
+
+def password_problem(password: str) -> str | None:
+    """Return why ``password`` is too weak, or None."""
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        return "Das Passwort muss mindestens 10 Zeichen lang sein."
+    return None
+
+
+def hash_password(password: str) -> str:
+    """Hash a password with ``PASSWORD_HASH_METHOD`` (werkzeug; scrypt unless configured)."""
+    return generate_password_hash(password, method=_hash_method())
+
+
+def _hash_method() -> str:
+    return current_app.config.get("PASSWORD_HASH_METHOD") or "scrypt"
+
+
+def _dummy_hash() -> str:
+    method = _hash_method()
+    if method not in _dummy_hashes:
+        _dummy_hashes[method] = generate_password_hash("druckhub-timing-equaliser", method=method)
+    return _dummy_hashes[method]
+
+
+def find_user(email: str) -> User | None:
+    """Return the user with this e-mail address (case-insensitive), or None."""
+    return db.session.execute(
+        sa.select(User).where(sa.func.lower(User.email) == normalise_email(email))
+    ).scalar()
+
+
+def find_firm(name: str) -> Firm | None:
+    """Return the firm called ``name`` (case-insensitive, trimmed), or None."""
+    return db.session.execute(
+        sa.select(Firm).where(sa.func.lower(Firm.name) == (name or "").strip().lower())
+    ).scalar()
+
+
+# --- sign-up and users ------------------------------------------------------------------------
+
+
+def _check_address(vat_id: str, country: str, postcode: str) -> tuple[str, str, str]:
+    vat_id = normalise_vat_id(vat_id)
+    if vat_id and (problem := vat_id_problem(vat_id)):
+        raise AccountError(problem, "vat_id")
+    country = (country or "DE").strip().upper()
+    postcode = (postcode or "").strip()
+    if country == "DE" and not re.fullmatch(r"\d{5}", postcode):
+        raise AccountError("Die Postleitzahl hat in Deutschland 5 Ziffern.", "postcode")
+    return vat_id, country, postcode
+
+
+@dataclass(frozen=True)
+class FirmSignup:
+    """What a firm enters to open an account."""
+
+    company: str
+    contact_name: str
+    email: str
+    password: str
+    street: str
+    postcode: str
+    city: str
+    country: str = "DE"
+    vat_id: str = ""
+    phone: str = ""
+    language: str = "de"
+
+
+def register_firm(info: FirmSignup) -> User:
+    """Create the firm and its first user (role firm); raise AccountError on bad input."""
+    company = info.company.strip()
+    if not company:
+        raise AccountError("Bitte geben Sie den Namen Ihrer Firma an.", "company")
+    vat_id, country, postcode = _check_address(info.vat_id, info.country, info.postcode)
+    if problem := password_problem(info.password):
+        raise AccountError(problem, "password")
+    email = normalise_email(info.email)
+    if find_user(email) is not None:
+        raise AccountError(
+            "Zu dieser E-Mail-Adresse gibt es schon ein Konto. Melden Sie sich an oder setzen "
+            "Sie Ihr Passwort zurück.", "email")
+    if find_firm(company) is not None:
+        # never hand an existing firm's orders to whoever types its name
+        raise AccountError(
+            "Diese Firma ist bei uns schon registriert. Bitten Sie Ihre Kollegen oder den Hub, "
+            "Ihnen ein Konto anzulegen.", "company")
+    firm = Firm(
+        name=company, vat_id=vat_id or None, street=info.street.strip(), postcode=postcode,
+        city=info.city.strip(), country=country, contact_name=info.contact_name.strip(),
+        phone=info.phone.strip() or None,
+    )
+    user = User(
+        email=email, password_hash=hash_password(info.password), name=info.contact_name.strip(),
+        role="firm", firm=firm, language=info.language if info.language in ("de", "en") else "de",
+    )
+    db.session.add_all([firm, user])
+    db.session.flush()
+    return user
+
+
+def create_user(
+    email: str, role: str, password: str, *, firm_name: str | None = None, name: str | None = None,
+    language: str = "de",
+) -> tuple[User, bool]:
+    """Create a user (and the firm, for role firm, if it does not exist yet).
+
+    Returns ``(user, firm_created)``; raises AccountError for an unknown role, a missing firm
+    name, a short password or a taken e-mail address.
+    """
+    if role not in ROLES:
+        raise AccountError(f"Unbekannte Rolle {role!r} (firm, technician oder admin).", "role")
+    if problem := password_problem(password):
+        raise AccountError(problem, "password")
+    email = normalise_email(email)
+    if "@" not in email:
+        raise AccountError("Bitte geben Sie eine gültige E-Mail-Adresse an.", "email")
+    if find_user(email) is not None:
+        raise AccountError(f"Es gibt schon ein Konto für {email}.", "email")
+    firm, firm_created = None, False
+    if role == "firm":
+        if not (firm_name or "").strip():
+            raise AccountError("Für Firmenkonten wird der Firmenname gebraucht (--firm).", "firm")
+        firm = find_firm(firm_name)
+        if firm is None:
+            firm, firm_created = Firm(name=firm_name.strip()), True
+            db.session.add(firm)
+    user = User(email=email, password_hash=hash_password(password), role=role, firm=firm,
+                name=name, language=language)
+    db.session.add(user)
+    db.session.flush()
+    return user, firm_created
+
+
+def set_password(user: User, password: str) -> None:
+    """Set a new password (this also invalidates every reset link sent before)."""
+    if problem := password_problem(password):
+        raise AccountError(problem, "password")
+    user.password_hash = hash_password(password)
+    db.session.execute(sa.delete(LoginAttempt).where(LoginAttempt.email == user.email))
+
+
+# --- sign-in with a rate limit ----------------------------------------------------------------
+
+
+def _failures_since(since, **where) -> int:
+    query = sa.select(sa.func.count()).select_from(LoginAttempt).where(LoginAttempt.at >= since)
+    for column, value in where.items():
+        query = query.where(getattr(LoginAttempt, column) == value)
+    return db.session.execute(query).scalar_one()
+
+
+def authenticate(email: str, password: str, ip: str) -> User:
+    """Return the user for these credentials, counting failures per IP+account and per IP.
+
+    Raises LoginThrottledError before checking anything when the limit is reached, and
+    InvalidCredentialsError (after recording the failure) otherwise. The caller commits.
+    """
+    config = current_app.config
+    email = normalise_email(email)
+    window = timedelta(seconds=config["LOGIN_FAILURE_WINDOW_S"])
+    since = utcnow() - window
+    if (_failures_since(since, ip=ip, email=email) >= config["LOGIN_MAX_FAILURES"]
+            or _failures_since(since, ip=ip) >= config["LOGIN_MAX_FAILURES_PER_IP"]):
+        oldest = db.session.execute(
+            sa.select(sa.func.min(LoginAttempt.at)).where(
+                LoginAttempt.at >= since, LoginAttempt.ip == ip)
+        ).scalar()
+        retry = int(((oldest or since) + window - utcnow()).total_seconds()) + 1
+        raise LoginThrottledError(max(retry, 1))
+    user = find_user(email)
+    if user is None:
+        check_password_hash(_dummy_hash(), password or "")
+    if (user is None or not check_password_hash(user.password_hash, password or "")
+            or not user.active):
+        db.session.execute(sa.delete(LoginAttempt).where(LoginAttempt.at < since))
+        db.session.add(LoginAttempt(ip=ip, email=email))
+        db.session.flush()
+        raise InvalidCredentialsError(email)
+    db.session.execute(
+        sa.delete(LoginAttempt).where(LoginAttempt.ip == ip, LoginAttempt.email == email))
+    return user
+
+
+# --- password reset ---------------------------------------------------------------------------
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_RESET_SALT)
+
+
+def password_fingerprint(user: User) -> str:
+    """A short digest of the password hash: changes whenever the password changes.
+
+    Reset tokens and sessions carry it, so a new password ends every older link and every
+    other signed-in session.
+    """
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:20]
+
+
+_fingerprint = password_fingerprint
+
+
+def make_reset_token(user: User, *, invitation: bool = False) -> str:
+    """Return a signed, expiring token that lets ``user`` choose a new password once.
+
+    An invitation token (a colleague's new account) lives ``INVITATION_MAX_AGE_S`` instead
+    of ``PASSWORD_RESET_MAX_AGE_S``.
+    """
+    data = {"u": user.id, "p": _fingerprint(user)}
+    if invitation:
+        data["k"] = "invite"
+    return _serializer().dumps(data)
+
+
+def user_for_reset_token(token: str) -> User | None:
+    """Return the user a valid, unused, unexpired token belongs to, else None."""
+    config = current_app.config
+    try:
+        data, signed_at = _serializer().loads(token, return_timestamp=True)
+    except (SignatureExpired, BadSignature):
+        return None
+    if not isinstance(data, dict):
+        return None
+    max_age = (config.get("INVITATION_MAX_AGE_S", 7 * 86400) if data.get("k") == "invite"
+               else config["PASSWORD_RESET_MAX_AGE_S"])
+    age_s = time.time() - signed_at.timestamp()
+    if age_s > max_age or age_s < -60:
+        return None
+    user = db.session.get(User, data.get("u")) if isinstance(data.get("u"), int) else None
+    if user is None or not user.active or data.get("p") != _fingerprint(user):
+        return None
+    return user
+
+
+def request_password_reset(email: str) -> bool:
+    """Queue a reset mail if an active account has this address (at most N per hour).
+
+    Returns whether a mail was queued; the page says the same either way, so nobody can
+    find out which addresses have accounts. The caller commits.
+    """
+    from marketplace.mail import notifications
+
+    user = find_user(email)
+    if user is None or not user.active:
+        return False
+    recent = db.session.execute(
+        sa.select(sa.func.count()).select_from(Notification).where(
+            Notification.user_id == user.id, Notification.kind == "password_reset",
+            Notification.created_at >= utcnow() - timedelta(hours=1))
+    ).scalar_one()
+    if recent >= current_app.config["PASSWORD_RESET_MAILS_PER_HOUR"]:
+        return False
+    notifications.queue_password_reset(user, make_reset_token(user))
+    return True
+
+
+# --- colleagues -------------------------------------------------------------------------------
+
+
+def colleagues(user: User) -> list[User]:
+    """The other users of ``user``'s firm."""
+    if user.firm_id is None:
+        return []
+    return list(db.session.execute(
+        sa.select(User).where(User.firm_id == user.firm_id, User.id != user.id)
+        .order_by(User.name, User.email)
+    ).scalars())
+
+
+def invite_colleague(inviter: User, email: str, name: str) -> User:
+    """Give a colleague of ``inviter``'s firm an account and mail them a link to set a password.
+
+    The account starts with a random password nobody knows. The caller commits.
+    """
+    from marketplace.mail import notifications
+
+    if inviter.role != "firm" or inviter.firm is None:
+        raise AccountError("Nur Firmenkonten können Kollegen einladen.")
+    email = normalise_email(email)
+    if find_user(email) is not None:
+        raise AccountError("Zu dieser E-Mail-Adresse gibt es schon ein Konto.", "email")
+    user = User(email=email, name=name.strip(), role="firm", firm=inviter.firm,
+                language=inviter.language,
+                password_hash=hash_password(secrets.token_urlsafe(32)))
+    db.session.add(user)
+    db.session.flush()
+    notifications.queue_invitation(user, inviter, make_reset_token(user, invitation=True))
+    return user
+
+
+def update_firm(firm: Firm, *, vat_id: str, street: str, postcode: str, city: str, country: str,
+                contact_name: str, phone: str) -> Firm:
+    """Change the firm's address and contact (its name stays: the hub changes that)."""
+    vat_id, country, postcode = _check_address(vat_id, country, postcode)
+    firm.vat_id = vat_id or None
+    firm.street, firm.postcode, firm.city = street.strip(), postcode, city.strip()
+    firm.country, firm.contact_name = country, contact_name.strip()
+    firm.phone = phone.strip() or None
+    db.session.flush()
+    return firm

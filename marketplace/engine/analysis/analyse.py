@@ -1,0 +1,380 @@
+"""Analyse a parsed mesh: figures, repairs, printability problems, suggested orientation.
+
+Pure: :func:`analyse` takes a :class:`mesh_io.RawMesh` and returns a frozen
+:class:`PartAnalysis`; no Flask, no database, no clock. All lengths in mm, areas in mm²,
+volumes in mm³ (after the unit choice). Problem texts: :mod:`findings`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from marketplace.engine.analysis import findings
+from marketplace.engine.analysis.problems import Problem, sort_problems
+from marketplace.engine.geometry import faces as geometry
+from marketplace.engine.geometry import orientation, thickness, topology
+from marketplace.engine.limits import AnalysisLimits
+from marketplace.engine.meshio.load import MeshInputError, RawMesh
+from marketplace.engine.meshio.units import UnitChoice, choose_unit
+
+ENGINE_VERSION = 2  # 2: overhang face indices refer to the repaired mesh
+
+
+@dataclass(frozen=True, eq=False)
+class PartAnalysis:
+    """Everything the quote engine knows about one uploaded part.
+
+    vertices (n, 3) float mm and faces (m, 3) int: the repaired mesh in the file's own frame
+    (the frame of the problems' locations, what the 3D viewer shows). :meth:`oriented_vertices`
+    turns it to the suggested orientation on the bed (what ``estimate`` prices).
+    """
+
+    filename: str
+    file_bytes: int
+    file_format: str
+    encoding: str
+    sha256: str
+    units: UnitChoice
+    triangles: int
+    triangles_used: int
+    volume_mm3: float
+    area_mm2: float
+    bbox_min_mm: tuple[float, float, float]
+    bbox_max_mm: tuple[float, float, float]
+    watertight: bool
+    winding_consistent: bool
+    shells: int
+    cavities: int
+    repairs: dict[str, int]
+    problems: tuple[Problem, ...]
+    current: orientation.Placement
+    suggested: orientation.Placement
+    min_wall_mm: float | None
+    vertices: np.ndarray = field(repr=False)
+    faces: np.ndarray = field(repr=False)
+
+    @property
+    def bbox_mm(self) -> tuple[float, float, float]:
+        """Size of the axis-aligned bounding box (x, y, z) in mm as uploaded."""
+        lo, hi = self.bbox_min_mm, self.bbox_max_mm
+        return (hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2])
+
+    @property
+    def printable(self) -> bool:
+        """No problem of severity "error"."""
+        return not any(p.severity == "error" for p in self.problems)
+
+    @cached_property
+    def indexed(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return (vertices (k, 3) float mm, faces (m, 3) int64) with shared corners merged.
+
+        ``vertices``/``faces`` keep three corners per face (what the parse gives); slicers and
+        manifold3d want each corner once. Equal float32 coordinates are one vertex.
+        """
+        from marketplace.engine.geometry.repair import merge_vertices
+
+        corners = np.asarray(self.vertices)
+        bits = topology.corner_bits(corners)
+        ids = merge_vertices(bits, topology._vertex_hash(bits))
+        first = np.full(int(ids.max()) + 1, -1, dtype=np.int64)
+        first[ids[::-1]] = np.arange(len(ids) - 1, -1, -1)
+        return corners[first], ids.reshape(-1, 3)
+
+    def oriented_indexed(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return :attr:`indexed` turned to the suggested orientation, bbox min at 0."""
+        verts, faces = self.indexed
+        pts = geometry.rotate(verts, np.array(self.suggested.rotation))
+        pts -= geometry.bbox(pts)[0]
+        return pts, faces
+
+    def oriented_vertices(self) -> np.ndarray:
+        """Return vertices (n, 3) mm turned to the suggested orientation, bbox min at 0."""
+        pts = geometry.rotate(self.vertices, np.array(self.suggested.rotation))
+        pts -= geometry.bbox(pts)[0]
+        return pts
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-safe record the CLI prints and the web app stores in Part.analysis."""
+        return {
+            "file": {"name": self.filename, "bytes": self.file_bytes, "format": self.file_format,
+                     "encoding": self.encoding, "sha256": self.sha256},
+            "mesh": {
+                "triangles": self.triangles,
+                "triangles_used": self.triangles_used,
+                "volume_mm3": round(self.volume_mm3, 3),
+                "area_mm2": round(self.area_mm2, 3),
+                "bbox_mm": [round(v, 3) for v in self.bbox_mm],
+                "bbox_min_mm": [round(v, 3) for v in self.bbox_min_mm],
+                "watertight": self.watertight,
+                "winding_consistent": self.winding_consistent,
+                "shells": self.shells,
+                "cavities": self.cavities,
+                "units": self.units.unit,
+                "units_source": self.units.source,
+                "units_guess": self.units.guess,
+                "units_guessed": self.units.source == "guess",
+                "scale_to_mm": self.units.scale,
+                "min_wall_mm": None if self.min_wall_mm is None else round(self.min_wall_mm, 3),
+                "repairs": dict(self.repairs),
+            },
+            "problems": [p.to_dict() for p in self.problems],
+            "printable": self.printable,
+            "orientation": findings.orientation_dict(self.current, self.suggested),
+            "engine_version": ENGINE_VERSION,
+        }
+
+
+BIG_MESH = 400_000  # faces; above this the geometry runs in float32 (sums stay float64)
+THREAD_MIN = 100_000  # faces; from here the topology sort runs beside the geometry
+
+
+@dataclass(frozen=True, eq=False)
+class _Measures:
+    geo: geometry.FaceGeometry
+    volume_mm3: float
+    area_mm2: float
+    current: orientation.Placement
+    suggested: orientation.Placement
+    walls: thickness.Thickness | None
+
+
+def _measure(tri: np.ndarray, extents: np.ndarray, limits: AnalysisLimits, layer_mm: float,
+             check_walls: bool, centre: np.ndarray | None = None) -> _Measures:
+    """Geometry, orientation and wall thickness of (m, 3, 3) triangles in mm.
+
+    centre : origin for the volume sum (default the box centre). For an open mesh the caller
+    passes a point on its holes: a single flat hole is then closed exactly.
+    """
+    geo = geometry.face_geometry(tri, centre)
+    corners = tri.reshape(-1, 3)
+    current, best = orientation.choose(_hull_points(corners), tri, geo.normals, geo.areas_mm2,
+                                       limits.build_volumes_mm, layer_mm)[:2]
+    best = _exact_extents(best, corners, extents)
+    walls = thickness.measure(tri, geo.normals, geo.areas_mm2) if check_walls else None
+    return _Measures(geo, float(geo.volumes_mm3.sum(dtype=np.float64)),
+                     float(geo.areas_mm2.sum(dtype=np.float64)), current, best, walls)
+
+
+def _topology_start(bits: np.ndarray, paired: Future, claim: threading.Lock,
+                    agreed: Future) -> topology.Pending:
+    """The second thread's share: :func:`topology.topology_start`, then the check of the
+    pairing too if the measuring thread has not claimed it yet (whichever is free first)."""
+    pending = topology.topology_start(bits, paired)
+    if pending.pairs is not None and claim.acquire(blocking=False):
+        try:
+            agreed.set_result(topology.pairs_agree(pending.hv, *pending.pairs))
+        except BaseException as exc:
+            agreed.set_exception(exc)
+            raise
+    return pending
+
+
+def _working(raw: RawMesh, tri32: np.ndarray, kept: np.ndarray | None,
+             scale: float) -> np.ndarray:
+    """Triangles in mm to measure: float64 for small meshes, float32 for big ones.
+
+    Never scales ``tri32`` in place (the topology thread may still be reading it).
+    """
+    if len(raw.triangles) > BIG_MESH:
+        tri = tri32 if kept is None else tri32[kept]
+        return tri * np.float32(scale) if scale != 1.0 else tri
+    tri = np.array(raw.triangles if kept is None else raw.triangles[kept], dtype=np.float64)
+    if scale != 1.0:
+        tri *= scale
+    return tri
+
+
+def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = None,
+            limits: AnalysisLimits | None = None, layer_mm: float = 0.2,
+            check_walls: bool = True) -> PartAnalysis:
+    """Analyse a parsed mesh; ``data`` is the file's bytes (for the size and sha256).
+
+    The topology (one big sort) runs in a second thread while this one measures the mesh as
+    uploaded; numpy releases the GIL, so both cores work. If the topology then repairs
+    anything, the measuring is repeated on the repaired mesh.
+    """
+    limits = limits or AnalysisLimits.from_config()
+    m = len(raw.triangles)
+    tri32 = raw.triangles
+    if tri32.dtype != np.float32 or not tri32.flags.c_contiguous or not tri32.flags.writeable:
+        tri32 = np.array(tri32, dtype=np.float32, order="C")  # our own copy
+    bits = topology.corner_bits(tri32, owned=True)  # flushes coordinate noise in tri32
+    pool = ThreadPoolExecutor(1) if m >= THREAD_MIN else None
+    paired: Future = Future()
+    claim, agreed = threading.Lock(), Future()
+    future = pool.submit(_topology_start, bits, paired, claim, agreed) if pool else None
+    try:
+        if future is not None:
+            # scipy's import (~0.3 s CPU) here, at once: the other thread labels the shells
+            # with it right after its sort, while this one checks that sort's pairing
+            from marketplace.engine.geometry import shells  # noqa: F401
+        lo, hi = geometry.bbox(tri32)
+        max_build = max(max(v) for v in limits.build_volumes_mm)
+        choice = choose_unit(tuple(hi - lo), user=units, file_hint=raw.unit_hint,
+                             max_build_mm=max_build)
+        lo_mm, hi_mm = lo * choice.scale, hi * choice.scale
+        tri = meas = None
+        if future is not None:  # optimistic: most uploads need no repair
+            tri = _working(raw, tri32, None, choice.scale)
+            meas = _measure(tri, hi_mm - lo_mm, limits, layer_mm, check_walls)
+        sha256 = hashlib.sha256(data).hexdigest()
+        if future is not None:
+            hv, pairs = paired.result()
+            if pairs is None:
+                agree = False
+            elif claim.acquire(blocking=False):  # the other thread is still labelling shells
+                agree = topology.pairs_agree(hv, *pairs)
+            else:  # the other thread was free first and checks the pairing
+                agree = agreed.result()
+            topo = topology.topology_finish(tri32, bits, future.result(), agree)
+        else:
+            topo = topology.topology_of(tri32, bits)
+    finally:
+        if pool:
+            pool.shutdown(wait=True)
+    kept = np.flatnonzero(topo.keep)
+    if len(kept) == 0:
+        raise MeshInputError("no_triangles", "Die Datei enthält keine gültigen Dreiecke.",
+                             "The file contains no valid triangles.")
+    flip = topo.flip[kept]
+    if tri is None or len(kept) != m or flip.any():
+        tri = _working(raw, tri32, None if len(kept) == m else kept, choice.scale)
+        if flip.any():
+            tri[flip] = tri[flip][:, [0, 2, 1]]
+        meas = None
+    del tri32, bits
+    labels = topo.face_shell[kept]
+    vols = meas.geo.volumes_mm3 if meas else geometry.face_geometry(tri).volumes_mm3
+    shell_vol = np.bincount(labels, weights=vols, minlength=topo.n_shells)
+    shell_vol[topo.open_shells] = 0.0  # an open shell's sign says nothing about its winding
+    inverted, cavities = _negative_shells(tri, labels, shell_vol)
+    if len(inverted):
+        bad = np.isin(labels, inverted)
+        tri[bad] = tri[bad][:, [0, 2, 1]]
+        meas = None
+    if topo.n_open_edges:
+        centre = (topo.open_edges.reshape(-1, 3).mean(axis=0) * choice.scale).astype(tri.dtype)
+        meas = _measure(tri, hi_mm - lo_mm, limits, layer_mm, check_walls, centre)
+    elif meas is None:
+        meas = _measure(tri, hi_mm - lo_mm, limits, layer_mm, check_walls)
+    geo, volume, area = meas.geo, meas.volume_mm3, meas.area_mm2
+    current, best, walls = meas.current, meas.suggested, meas.walls
+    corners = tri.reshape(-1, 3)
+    ctx = findings.Context(
+        topo=topo, kept=kept, tri=tri, geo=geo, units=choice, volume_mm3=volume,
+        bbox_min=lo_mm, bbox_max=hi_mm, current=current, suggested=best, walls=walls,
+        limits=limits, inverted_shells=len(inverted), cavities=len(cavities), layer_mm=layer_mm,
+    )
+    problems = sort_problems(findings.collect(ctx))
+    return PartAnalysis(
+        filename=filename, file_bytes=len(data), file_format=raw.fmt, encoding=raw.encoding,
+        sha256=sha256, units=choice, triangles=m,
+        triangles_used=len(tri), volume_mm3=volume, area_mm2=area,
+        bbox_min_mm=tuple(float(v) for v in lo_mm), bbox_max_mm=tuple(float(v) for v in hi_mm),
+        watertight=topo.watertight, winding_consistent=topo.winding_consistent,
+        shells=topo.n_shells, cavities=len(cavities),
+        repairs={"degenerate_faces_removed": topo.n_degenerate,
+                 "duplicate_faces_removed": topo.n_duplicate,
+                 "faces_flipped": int(flip.sum()), "shells_inverted": len(inverted)},
+        problems=tuple(problems), current=current, suggested=best,
+        min_wall_mm=None if walls is None or not np.isfinite(walls.thickness_mm).any()
+        else float(walls.thickness_mm[np.isfinite(walls.thickness_mm)].min()),
+        vertices=corners, faces=np.arange(len(corners), dtype=np.int64).reshape(-1, 3),
+    )
+
+
+CONTAINERS = 16  # largest positive shells tried as the solid around a cavity
+CHUNK = 65_536  # negative shells per vectorised step
+
+
+def _negative_shells(tri: np.ndarray, labels: np.ndarray,
+                     shell_vol: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split shells of negative volume into (inverted, cavities).
+
+    A cavity is a negative shell whose box lies inside the box of a bigger positive shell
+    (a hollow inside a solid); any other negative shell is inside out and gets flipped. Only
+    the ``CONTAINERS`` largest positive shells are tried as the solid, so a soup of a million
+    little shells costs a few vectorised passes, not a comparison of every pair.
+    """
+    neg = np.flatnonzero(shell_vol < 0)
+    if len(neg) == 0:
+        return neg, neg
+    n = len(shell_vol)
+    lo = np.full((n, 3), np.inf)
+    hi = np.full((n, 3), -np.inf)
+    per_face_lo = np.minimum(np.minimum(tri[:, 0], tri[:, 1]), tri[:, 2])
+    per_face_hi = np.maximum(np.maximum(tri[:, 0], tri[:, 1]), tri[:, 2])
+    for c in range(3):  # per coordinate: 1-d ufunc.at is fast, on (n, 3) rows it is not
+        lo[:, c] = _group_min(labels, per_face_lo[:, c], n)
+        hi[:, c] = -_group_min(labels, -per_face_hi[:, c], n)
+    pos = np.flatnonzero(shell_vol > 0)
+    pos = pos[np.argsort(shell_vol[pos])[::-1][:CONTAINERS]]
+    cav = np.zeros(len(neg), bool)
+    for start in range(0, len(neg), CHUNK):
+        s = neg[start:start + CHUNK]
+        inside = ((lo[pos][None] < lo[s][:, None]).all(axis=2)
+                  & (hi[pos][None] > hi[s][:, None]).all(axis=2)
+                  & (shell_vol[pos][None] > -shell_vol[s][:, None]))
+        cav[start:start + CHUNK] = inside.any(axis=1)
+    return neg[~cav], neg[cav]
+
+
+def _group_min(labels: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Return the minimum of ``values`` per label 0..n-1 (inf where a label has none)."""
+    out = np.full(n, np.inf)
+    np.minimum.at(out, labels, values.astype(np.float64))
+    return out
+
+
+def _hull_points(corners: np.ndarray, directions: int = 128, sample: int = 50_000) -> np.ndarray:
+    """Return a few hundred points whose boxes in any rotation match the part's (nearly).
+
+    The extreme corners along ``directions`` evenly spread directions (a Fibonacci sphere)
+    are vertices of the convex hull; big meshes are sampled first (plus their axis extremes).
+    """
+    pts = corners
+    if len(pts) > sample:
+        pick = np.random.default_rng(1).integers(0, len(pts), sample)  # (a shuffle is slow)
+        ext = [int(f(pts[:, k])) for k in range(3) for f in (np.argmin, np.argmax)]
+        pts = pts[np.concatenate([pick, ext])]
+    if len(pts) <= 2 * directions:
+        return pts
+    k = np.arange(directions) + 0.5
+    phi = np.arccos(1 - 2 * k / directions)
+    theta = np.pi * (1 + 5**0.5) * k
+    dirs = np.stack([np.cos(theta) * np.sin(phi), np.sin(theta) * np.sin(phi), np.cos(phi)])
+    # (directions, n) without BLAS, 32 directions at a time (small temporaries, reused);
+    # row-wise arg-extremes are fast
+    cols = [np.ascontiguousarray(pts[:, k], dtype=np.float64) for k in range(3)]
+    found = []
+    for start in range(0, directions, 32):
+        d = dirs[:, start:start + 32]
+        proj = d[0][:, None] * cols[0]
+        proj += d[1][:, None] * cols[1]
+        proj += d[2][:, None] * cols[2]
+        found += [proj.argmax(axis=1), proj.argmin(axis=1)]
+    return pts[np.unique(np.concatenate(found))]
+
+
+def _exact_extents(p: orientation.Placement, corners: np.ndarray,
+                   extents: np.ndarray) -> orientation.Placement:
+    """Recompute a placement's extents from every corner (the search used hull points).
+
+    A signed permutation (an axis turned to the bed) just permutes the known ``extents``.
+    """
+    from dataclasses import replace
+
+    rot = np.array(p.rotation)
+    if np.allclose(np.abs(rot), np.round(np.abs(rot))) and np.allclose(np.abs(rot).sum(0), 1):
+        ext = np.abs(rot) @ extents
+    else:
+        lo, hi = geometry.bbox(geometry.rotate(corners, rot))
+        ext = hi - lo
+    return replace(p, extents_mm=tuple(float(v) for v in ext))

@@ -1,0 +1,230 @@
+"""Catalogue defaults: materials, pricing rules and the print profile the quote engine uses.
+
+Everything here is a frozen dataclass with plain values, so the estimate and pricing code stays
+pure. The hub overrides these defaults with its own settings (``marketplace/settings/operations.py``
+builds the same dataclasses from the Setting table, e.g. with :meth:`PricingRules.from_dict`).
+
+Prices chosen for a regional German print hub (late 2026, net of VAT):
+
+- material (what the firm pays per kg printed, filament plus waste and handling):
+  PLA 40 €/kg, PETG 45 €/kg, ABS 45 €/kg, TPU 70 €/kg (spools cost about 20-35 €/kg retail);
+- machine time: 3.00 €/h on a standard bed-slinger (Prusa MK3S class), 4.50 €/h on a large
+  format printer;
+- setup fee 5.00 € per order (file check, slicing, plate preparation);
+- quantity discounts on the per-piece costs: 5 % from 10 pieces, 10 % from 50, 15 % from 100;
+- minimum order value 15.00 € net; VAT 19 %.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class MaterialSpec:
+    """A printable material.
+
+    density_g_cm3 : float, g/cm³ (= mg/mm³)
+    price_per_kg_cents : int, euro cents per kg of printed material (net)
+    colours : the colours in stock
+    """
+
+    code: str
+    name: str
+    density_g_cm3: float
+    price_per_kg_cents: int
+    colours: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-safe dict."""
+        return {**asdict(self), "colours": list(self.colours)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MaterialSpec:
+        """Build from a dict as written by :meth:`to_dict` (or a Material row's columns)."""
+        return cls(
+            code=str(data["code"]),
+            name=str(data["name"]),
+            density_g_cm3=float(data["density_g_cm3"]),
+            price_per_kg_cents=int(data["price_per_kg_cents"]),
+            colours=tuple(data.get("colours") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class PricingRules:
+    """How the hub turns an estimate into a price (all money in euro cents, net of VAT).
+
+    machine_rate_cents_per_h : printer class -> cents per hour of print time
+    quantity_discounts : ((min_quantity, percent), ...) the largest matching min_quantity wins;
+        the discount applies to the per-piece costs (material + machine), not the setup fee
+    minimum_order_cents : the net order total is raised to this value by a surcharge line
+    vat_percent : VAT in percent (19 in Germany)
+    """
+
+    setup_fee_cents: int
+    machine_rate_cents_per_h: dict[str, int]
+    default_printer_class: str
+    quantity_discounts: tuple[tuple[int, int], ...] = ()
+    minimum_order_cents: int = 0
+    vat_percent: int = 19
+    currency: str = "EUR"
+
+    def machine_rate(self, printer_class: str | None = None) -> int:
+        """Return the machine rate in cents/h for a printer class (default class if None)."""
+        key = printer_class or self.default_printer_class
+        try:
+            return self.machine_rate_cents_per_h[key]
+        except KeyError:
+            raise ValueError(f"unknown printer class {key!r}") from None
+
+    def discount_percent(self, quantity: int) -> int:
+        """Return the quantity discount in percent for ``quantity`` pieces."""
+        best = 0
+        best_min = 0
+        for min_qty, percent in self.quantity_discounts:
+            if quantity >= min_qty and min_qty >= best_min:
+                best, best_min = percent, min_qty
+        return best
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-safe dict."""
+        return {
+            "setup_fee_cents": self.setup_fee_cents,
+            "machine_rate_cents_per_h": dict(self.machine_rate_cents_per_h),
+            "default_printer_class": self.default_printer_class,
+            "quantity_discounts": [list(t) for t in self.quantity_discounts],
+            "minimum_order_cents": self.minimum_order_cents,
+            "vat_percent": self.vat_percent,
+            "currency": self.currency,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], base: PricingRules | None = None) -> PricingRules:
+        """Build from a dict as written by :meth:`to_dict`; missing keys come from ``base``."""
+        b = base or DEFAULT_PRICING
+        discounts = data.get("quantity_discounts", b.quantity_discounts)
+        return cls(
+            setup_fee_cents=int(data.get("setup_fee_cents", b.setup_fee_cents)),
+            machine_rate_cents_per_h={
+                str(k): int(v)
+                for k, v in data.get("machine_rate_cents_per_h", b.machine_rate_cents_per_h).items()
+            },
+            default_printer_class=str(data.get("default_printer_class", b.default_printer_class)),
+            quantity_discounts=tuple(
+                sorted((int(q), int(p)) for q, p in discounts)
+            ),
+            minimum_order_cents=int(data.get("minimum_order_cents", b.minimum_order_cents)),
+            vat_percent=int(data.get("vat_percent", b.vat_percent)),
+            currency=str(data.get("currency", b.currency)),
+        )
+
+
+@dataclass(frozen=True)
+class PrintProfile:
+    """Slicer settings the estimate models (defaults = the corpus' PrusaSlicer MK3S PLA 0.2 mm).
+
+    Lengths in mm, speeds in mm/s, accelerations in mm/s², areas in mm², times in s.
+    """
+
+    layer_height_mm: float = 0.2
+    infill_percent: float = 15.0
+    perimeters: int = 2
+    nozzle_mm: float = 0.4
+    top_layers: int = 4
+    bottom_layers: int = 3
+    first_layer_height_mm: float = 0.2
+    infill_pattern: str = "gyroid"
+    extrusion_width_mm: float = 0.45
+    external_perimeter_width_mm: float = 0.45
+    first_layer_width_mm: float = 0.42
+    infill_overlap_percent: float = 15.0
+    solid_infill_below_area_mm2: float = 70.0
+    # Speeds (mm/s)
+    perimeter_speed: float = 45.0
+    external_perimeter_speed: float = 25.0
+    small_perimeter_speed: float = 25.0
+    infill_speed: float = 80.0
+    solid_infill_speed: float = 80.0
+    top_solid_infill_speed: float = 40.0
+    bridge_speed: float = 25.0
+    gap_fill_speed: float = 40.0
+    support_speed: float = 60.0
+    first_layer_speed: float = 20.0
+    travel_speed: float = 180.0
+    travel_speed_z: float = 12.0
+    max_volumetric_speed_mm3_s: float = 15.0
+    # Accelerations (mm/s²) and jerk (mm/s)
+    default_acceleration: float = 1000.0
+    perimeter_acceleration: float = 800.0
+    infill_acceleration: float = 1000.0
+    bridge_acceleration: float = 1000.0
+    first_layer_acceleration: float = 800.0
+    travel_acceleration: float = 1250.0
+    max_acceleration_xy: float = 1000.0
+    jerk_xy: float = 8.0
+    # Retraction
+    retract_length_mm: float = 0.8
+    retract_speed: float = 35.0
+    retract_lift_mm: float = 0.4
+    retract_before_travel_mm: float = 1.0
+    # Cooling: layers faster than this are slowed down, but not below min_print_speed
+    min_layer_time_s: float = 15.0
+    min_print_speed: float = 15.0
+    # Filament
+    filament_diameter_mm: float = 1.75
+    # Supports (used only when supports are needed)
+    support_spacing_mm: float = 2.5
+    support_width_mm: float = 0.35
+    support_contact_distance_mm: float = 0.2
+    support_interface_layers: int = 3
+    support_threshold_deg: float = 0.0  # 0 = automatic, like PrusaSlicer
+    # Build volume (mm)
+    bed_mm: tuple[float, float, float] = field(default=(250.0, 210.0, 210.0))
+
+    def with_options(
+        self,
+        *,
+        infill_percent: float | None = None,
+        layer_height_mm: float | None = None,
+        perimeters: int | None = None,
+    ) -> PrintProfile:
+        """Return a copy with the options a firm may change (validated)."""
+        changes: dict[str, Any] = {}
+        if infill_percent is not None:
+            if not 0 <= infill_percent <= 100:
+                raise ValueError("infill_percent must be between 0 and 100")
+            changes["infill_percent"] = float(infill_percent)
+        if layer_height_mm is not None:
+            if not 0.05 <= layer_height_mm <= 0.75 * self.nozzle_mm + 1e-9:
+                raise ValueError(
+                    f"layer_height_mm must be between 0.05 and {0.75 * self.nozzle_mm:.2f}"
+                )
+            changes["layer_height_mm"] = float(layer_height_mm)
+        if perimeters is not None:
+            if not 1 <= perimeters <= 10:
+                raise ValueError("perimeters must be between 1 and 10")
+            changes["perimeters"] = int(perimeters)
+        return replace(self, **changes)
+
+
+DEFAULT_MATERIALS: dict[str, MaterialSpec] = {
+    "PLA": MaterialSpec(
+        "PLA", "PLA", 1.24, 4000, ("Schwarz", "Weiß", "Grau", "Rot", "Blau", "Grün", "Orange")
+    ),
+    "PETG": MaterialSpec("PETG", "PETG", 1.27, 4500, ("Schwarz", "Weiß", "Transparent", "Blau")),
+    "ABS": MaterialSpec("ABS", "ABS", 1.04, 4500, ("Schwarz", "Weiß", "Grau")),
+    "TPU": MaterialSpec("TPU", "TPU 95A (flexibel)", 1.21, 7000, ("Schwarz", "Transparent")),
+}
+
+DEFAULT_PRICING = PricingRules(
+    setup_fee_cents=500,
+    machine_rate_cents_per_h={"standard": 300, "large": 450},
+    default_printer_class="standard",
+    quantity_discounts=((10, 5), (50, 10), (100, 15)),
+    minimum_order_cents=1500,
+    vat_percent=19,
+)
+
+DEFAULT_PROFILE = PrintProfile()

@@ -1,0 +1,186 @@
+"""Turn an estimate (grams, seconds) into a price in euro cents with a readable breakdown.
+
+Pure functions, Decimal arithmetic. The only rounding rule of the quote engine lives here:
+every line amount is rounded once to whole cents, half up (``_to_cents``); the net total is the sum
+of the rounded lines, VAT is rounded from the net, gross = net + VAT. So the lines always add up.
+
+Lines, in order (``code``: German label):
+- ``material``: "Material" = grams x price per kg / 1000 x quantity
+- ``machine``: "Maschinenzeit" = hours x rate of the printer class x quantity
+- ``setup``: "Einrichtungspauschale" once per order
+- ``discount``: "Mengenrabatt" = -(material + machine) x percent (setup fee not discounted)
+- ``minimum``: "Mindestbestellwert-Zuschlag" tops the net up to the minimum order value
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Protocol
+
+from marketplace.engine.pricing.catalog import MaterialSpec, PricingRules
+
+_CENT = Decimal(1)
+
+
+class _HasEstimate(Protocol):
+    material_g: float
+    print_time_s: float
+
+
+@dataclass(frozen=True)
+class PriceLine:
+    """One line of the breakdown; amount_cents is signed (discounts are negative)."""
+
+    code: str
+    label: str
+    amount_cents: int
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-safe dict with the amount as "12.34" and as cents."""
+        return {
+            "code": self.code,
+            "label": self.label,
+            "detail": self.detail,
+            "amount": format_cents(self.amount_cents),
+            "amount_cents": self.amount_cents,
+        }
+
+
+@dataclass(frozen=True)
+class Price:
+    """A priced order line: totals in euro cents and the lines that make up the net."""
+
+    currency: str
+    quantity: int
+    net_cents: int
+    vat_cents: int
+    gross_cents: int
+    vat_percent: int
+    lines: tuple[PriceLine, ...]
+
+    @property
+    def net(self) -> Decimal:
+        """Net total in euros."""
+        return Decimal(self.net_cents) / 100
+
+    @property
+    def gross(self) -> Decimal:
+        """Gross total in euros."""
+        return Decimal(self.gross_cents) / 100
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON contract: amounts as strings like "12.34" plus ``*_cents`` ints."""
+        return {
+            "currency": self.currency,
+            "quantity": self.quantity,
+            "net": format_cents(self.net_cents),
+            "net_cents": self.net_cents,
+            "vat": format_cents(self.vat_cents),
+            "vat_cents": self.vat_cents,
+            "vat_percent": self.vat_percent,
+            "gross": format_cents(self.gross_cents),
+            "gross_cents": self.gross_cents,
+            "lines": [line.to_dict() for line in self.lines],
+        }
+
+
+def format_cents(cents: int) -> str:
+    """Format signed cents as a decimal string with two places: -1234 -> "-12.34"."""
+    sign = "-" if cents < 0 else ""
+    whole, frac = divmod(abs(int(cents)), 100)
+    return f"{sign}{whole}.{frac:02d}"
+
+
+def _to_cents(amount: Decimal) -> int:
+    """Round an amount in cents to whole cents, half away from zero (the one rounding rule)."""
+    return int(amount.quantize(_CENT, rounding=ROUND_HALF_UP))
+
+
+def _de(value: Decimal | float, places: int = 1) -> str:
+    """Format a number the German way (decimal comma) for line details."""
+    return f"{float(value):.{places}f}".replace(".", ",")
+
+
+def _duration(seconds: float) -> str:
+    """Format seconds as "1 h 05 min"."""
+    minutes = int(round(seconds / 60))
+    h, m = divmod(minutes, 60)
+    return f"{h} h {m:02d} min" if h else f"{m} min"
+
+
+def price(
+    estimate: _HasEstimate,
+    material: MaterialSpec,
+    rules: PricingRules,
+    quantity: int,
+    printer_class: str | None = None,
+) -> Price:
+    """Price ``quantity`` pieces of an estimated part.
+
+    estimate : anything with ``material_g`` (g per piece, supports included) and
+        ``print_time_s`` (s per piece)
+    Raises ValueError for a quantity below 1, negative estimates or an unknown printer class.
+    """
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+        raise ValueError("quantity must be a whole number of at least 1")
+    grams = Decimal(str(float(estimate.material_g)))
+    seconds = Decimal(str(float(estimate.print_time_s)))
+    if grams < 0 or seconds < 0 or not grams.is_finite() or not seconds.is_finite():
+        raise ValueError("estimate must have non-negative, finite grams and seconds")
+    rate = rules.machine_rate(printer_class)
+    klass = printer_class or rules.default_printer_class
+    qty = Decimal(quantity)
+
+    material_cents = _to_cents(grams * material.price_per_kg_cents / 1000 * qty)
+    machine_cents = _to_cents(seconds / 3600 * rate * qty)
+    lines = [
+        PriceLine(
+            "material",
+            "Material",
+            material_cents,
+            f"{material.code}: {quantity} × {_de(grams)} g × "
+            f"{format_cents(material.price_per_kg_cents).replace('.', ',')} €/kg",
+        ),
+        PriceLine(
+            "machine",
+            "Maschinenzeit",
+            machine_cents,
+            f"{quantity} × {_duration(float(seconds))} × "
+            f"{format_cents(rate).replace('.', ',')} €/h ({klass})",
+        ),
+    ]
+    if rules.setup_fee_cents:
+        lines.append(
+            PriceLine("setup", "Einrichtungspauschale", rules.setup_fee_cents, "einmal je Auftrag")
+        )
+    percent = rules.discount_percent(quantity)
+    if percent:
+        discount = _to_cents(Decimal(material_cents + machine_cents) * percent / 100)
+        lines.append(
+            PriceLine(
+                "discount", "Mengenrabatt", -discount, f"{percent} % ab {quantity} Stück"
+            )
+        )
+    subtotal = sum(line.amount_cents for line in lines)
+    if subtotal < rules.minimum_order_cents:
+        lines.append(
+            PriceLine(
+                "minimum",
+                "Mindestbestellwert-Zuschlag",
+                rules.minimum_order_cents - subtotal,
+                f"Mindestbestellwert {format_cents(rules.minimum_order_cents).replace('.', ',')} €",
+            )
+        )
+    net = sum(line.amount_cents for line in lines)
+    vat = _to_cents(Decimal(net) * rules.vat_percent / 100)
+    return Price(
+        currency=rules.currency,
+        quantity=quantity,
+        net_cents=net,
+        vat_cents=vat,
+        gross_cents=net + vat,
+        vat_percent=rules.vat_percent,
+        lines=tuple(lines),
+    )

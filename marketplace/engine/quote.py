@@ -1,0 +1,153 @@
+"""The quote engine's one entry point for the command line and the web app.
+
+- :func:`analyse_file` bytes -> :class:`PartAnalysis` (raises :class:`MeshInputError`)
+- :func:`quote_part` analysis + material/rules/profile/quantity -> {"estimate", "price", ...}
+- :func:`quote_file` bytes + options -> exactly the JSON of ``python -m marketplace.quote --json``
+- :func:`load_analysis_mesh` a stored file -> the repaired, oriented mesh for ``estimate``
+
+Pure: no Flask, no database. The estimate runs in :func:`quote_part`, not in
+:func:`analyse_file`, so changing material or infill never re-reads the file.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from marketplace.engine.analysis import analyse as analysis_mod
+from marketplace.engine.analysis.analyse import PartAnalysis
+from marketplace.engine.limits import AnalysisLimits
+from marketplace.engine.meshio import load as mesh_io
+from marketplace.engine.meshio.load import MeshInputError
+
+__all__ = ["MeshInputError", "OptionError", "PartAnalysis", "analyse_file", "quote_part",
+           "quote_file", "load_analysis_mesh", "AnalysisMesh"]
+
+
+class OptionError(MeshInputError):
+    """A quote option (material, infill, layer height, quantity, units) is not acceptable."""
+
+
+def analyse_file(data: bytes, filename: str, *, units: str | None = None,
+                 limits: AnalysisLimits | None = None, layer_height_mm: float = 0.2,
+                 check_walls: bool = True) -> PartAnalysis:
+    """Parse and analyse an uploaded file; ``units`` overrides the guess (mm|cm|m|inch)."""
+    try:
+        from marketplace.engine.meshio.units import normalise_unit
+
+        units = normalise_unit(units)
+    except ValueError:
+        raise OptionError("bad_units", f"Unbekannte Einheit {units!r}: erlaubt sind mm, cm, m, "
+                          "inch.", f"Unknown unit {units!r}: use mm, cm, m or inch.") from None
+    raw = mesh_io.read_mesh(data, filename, limits)
+    return analysis_mod.analyse(raw, data, filename, units=units, limits=limits,
+                                layer_mm=layer_height_mm, check_walls=check_walls)
+
+
+def quote_part(analysis: PartAnalysis, *, material: Any, rules: Any, profile: Any,
+               quantity: int, printer_class: str | None = None) -> dict[str, Any]:
+    """Estimate and price ``quantity`` pieces of an analysed part in its suggested orientation.
+
+    Returns {"estimate": {"material_g", "print_time_s", "layers", ...} | None,
+    "price": Price.to_dict() | None, "material", "quantity", "profile"}; estimate and price are
+    None when the mesh has nothing to slice (e.g. no volume).
+    """
+    from marketplace.engine.estimate.estimate import estimate
+    from marketplace.engine.pricing import price as pricing
+
+    try:
+        vertices, faces = analysis.oriented_indexed()
+        est = estimate(vertices, faces, profile, material,
+                       supports_needed=analysis.suggested.support_area_mm2 > 1.0)
+    except ValueError:
+        est = None
+    price = pricing.price(est, material, rules, quantity, printer_class) if est else None
+    return {
+        "estimate": est.to_dict() if est else None,
+        "price": price.to_dict() if price else None,
+        "material": material.code,
+        "quantity": quantity,
+        "profile": {"layer_height_mm": profile.layer_height_mm,
+                    "infill_percent": profile.infill_percent, "perimeters": profile.perimeters,
+                    "nozzle_mm": profile.nozzle_mm},
+    }
+
+
+def _catalog(catalog: Any) -> tuple[dict, Any, Any]:
+    """Return (materials, rules, profile) from a tuple, an object/dict, or the defaults."""
+    from marketplace.engine.pricing import catalog as cat
+
+    if catalog is None:
+        return cat.DEFAULT_MATERIALS, cat.DEFAULT_PRICING, cat.DEFAULT_PROFILE
+    if isinstance(catalog, tuple):
+        return catalog  # type: ignore[return-value]
+    get = catalog.get if isinstance(catalog, dict) else lambda k, d=None: getattr(catalog, k, d)
+    return (get("materials", cat.DEFAULT_MATERIALS), get("rules", cat.DEFAULT_PRICING),
+            get("profile", cat.DEFAULT_PROFILE))
+
+
+def check_options(materials: dict, material_code: str, infill: float, layer_height: float,
+                  quantity: int) -> None:
+    """Raise OptionError for options the hub cannot print."""
+    if str(material_code).upper() not in {k.upper() for k in materials}:
+        known = ", ".join(sorted(materials))
+        raise OptionError("bad_material", f"Unbekanntes Material {material_code!r}; verfügbar: "
+                          f"{known}.", f"Unknown material {material_code!r}; available: {known}.")
+    if not (isinstance(infill, (int, float)) and math.isfinite(infill) and 0 <= infill <= 100):
+        raise OptionError("bad_infill", "Die Füllung muss zwischen 0 und 100 % liegen.",
+                          "Infill must be between 0 and 100 %.")
+    if not (isinstance(layer_height, (int, float)) and math.isfinite(layer_height)
+            and 0.05 <= layer_height <= 0.3):
+        raise OptionError("bad_layer_height", "Die Schichthöhe muss zwischen 0,05 und 0,3 mm "
+                          "liegen.", "Layer height must be between 0.05 and 0.3 mm.")
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 10000:
+        raise OptionError("bad_quantity", "Die Stückzahl muss zwischen 1 und 10.000 liegen.",
+                          "Quantity must be between 1 and 10,000.")
+
+
+def quote_file(data: bytes, filename: str, *, units: str | None = None,
+               material_code: str = "PLA", infill: float = 15, layer_height: float = 0.2,
+               quantity: int = 1, catalog: Any = None,
+               limits: AnalysisLimits | None = None) -> dict[str, Any]:
+    """Analyse, estimate and price a file; return the command line's JSON object."""
+    materials, rules, profile = _catalog(catalog)
+    check_options(materials, material_code, infill, layer_height, quantity)
+    code = next(k for k in materials if k.upper() == str(material_code).upper())
+    profile = profile.with_options(infill_percent=infill, layer_height_mm=layer_height)
+    part = analyse_file(data, filename, units=units, limits=limits,
+                        layer_height_mm=layer_height)
+    out = part.to_dict()
+    quote = quote_part(part, material=materials[code], rules=rules, profile=profile,
+                       quantity=quantity)
+    out["estimate"] = quote["estimate"]
+    out["price"] = quote["price"]
+    out["options"] = {"material": code, "infill_percent": infill,
+                      "layer_height_mm": layer_height, "quantity": quantity}
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class AnalysisMesh:
+    """A stored file's repaired mesh: vertices (n, 3) mm in the suggested orientation with
+    the bbox at the origin, faces (m, 3) int, and the unit used."""
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    units: str
+    scale_to_mm: float
+    rotation: tuple[tuple[float, float, float], ...]
+
+
+def load_analysis_mesh(path_or_bytes: str | Path | bytes, filename: str,
+                       units: str | None = None,
+                       limits: AnalysisLimits | None = None) -> AnalysisMesh:
+    """Re-read a stored file into the mesh ``estimate`` needs (skips the wall-thickness rays)."""
+    data = path_or_bytes if isinstance(path_or_bytes, bytes) else Path(path_or_bytes).read_bytes()
+    part = analyse_file(data, filename, units=units, limits=limits, check_walls=False)
+    vertices, faces = part.oriented_indexed()
+    return AnalysisMesh(vertices, faces, part.units.unit, part.units.scale,
+                        part.suggested.rotation)

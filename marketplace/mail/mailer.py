@@ -1,0 +1,290 @@
+"""Send the e-mail outbox (Notification rows) over SMTP, with retries.
+
+``send_pending()`` claims due rows one at a time with a conditional UPDATE that counts the
+attempt and pushes ``next_attempt_at`` out (the back-off doubles as a lease, so two senders
+never send the same row at once), sends, and records ``sent_at`` or the error. After
+``MAIL_MAX_ATTEMPTS`` a row is left alone (visible with ``last_error``).
+
+Mails are sent after the commit that wrote them: a SQLAlchemy ``after_commit`` hook notices
+that the transaction added Notification rows and runs ``send_pending`` in a background thread
+(``MAIL_SEND_AFTER_COMMIT = "thread"``), at once (``"inline"``, the tests) or not at all
+(``"off"``: ``flask mail send`` and the dispatcher loop send them). In thread mode a failed
+send is tried again when its back-off is over. Without ``SMTP_HOST`` mails are written to the
+log and marked sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+from sqlalchemy.orm import Session
+
+from marketplace.extensions import db
+from marketplace.models import Notification, utcnow
+
+log = logging.getLogger(__name__)
+_SESSION_FLAG = "druckhub_mail_pending"
+# errors about one mail (its recipient, sender or content), not about the server
+_THIS_MAIL_ONLY = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused,
+                   smtplib.SMTPDataError)
+_thread_lock = threading.Lock()
+_retry_lock = threading.Lock()
+_rerun = threading.Event()
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    failed: int = 0
+    logged_only: int = 0
+
+
+def build_message(row: Notification, sender: str) -> EmailMessage:
+    """Return the e-mail for an outbox row (plain text, UTF-8)."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = row.to_address
+    msg["Subject"] = row.subject
+    msg["Date"] = formatdate(localtime=True)
+    msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2].strip(">") or "localhost")
+    if row.kind:
+        msg["X-Druckhub-Kind"] = row.kind
+    msg.set_content(row.body)
+    return msg
+
+
+def add_attachments(msg: EmailMessage, row: Notification, session: Session) -> None:
+    """Attach the order confirmation (PDF) to the "order received" mail.
+
+    Built when the mail is sent, from this session (the one that committed the row may not
+    run SQL any more). A PDF problem is logged and the mail goes out without it.
+    """
+    if row.kind != "order:received" or row.order_id is None:
+        return
+    try:
+        from marketplace.models import Order, Setting
+        from marketplace.orders import documents
+        from marketplace.settings import operations as settings
+
+        order = session.get(Order, row.order_id)
+        stored = session.get(Setting, settings.ADDRESS_KEY)
+        hub = {**settings.DEFAULT_ADDRESS,
+               **(stored.value if stored is not None and isinstance(stored.value, dict) else {})}
+        pdf = documents.confirmation_pdf(order.quote, hub, order)
+        msg.add_attachment(pdf, maintype="application", subtype="pdf",
+                           filename=documents.filename_for(order.quote, order))
+    except Exception:
+        log.exception("order confirmation for mail %s could not be attached", row.id)
+
+
+def _connect(config) -> smtplib.SMTP:
+    host, port, timeout = config["SMTP_HOST"], config["SMTP_PORT"], config["SMTP_TIMEOUT_S"]
+    if config.get("SMTP_SSL"):
+        smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout,
+                                              context=ssl.create_default_context())
+    else:
+        smtp = smtplib.SMTP(host, port, timeout=timeout)
+        if config.get("SMTP_STARTTLS"):
+            smtp.starttls(context=ssl.create_default_context())
+    if config.get("SMTP_USER"):
+        smtp.login(config["SMTP_USER"], config["SMTP_PASSWORD"])
+    return smtp
+
+
+def _claim(session: Session, row_id: int, attempts: int, base_s: int) -> bool:
+    now = utcnow()
+    result = session.execute(
+        sa.update(Notification)
+        .where(Notification.id == row_id, Notification.sent_at.is_(None),
+               Notification.attempts == attempts)
+        .values(attempts=attempts + 1,
+                next_attempt_at=now + timedelta(seconds=base_s * 2 ** attempts))
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
+def send_pending(limit: int = 100, session: Session | None = None) -> SendReport:
+    """Send due outbox rows (at most ``limit``); return how many were sent or failed.
+
+    Uses a session of its own unless one is given, so it can run right after another
+    session's commit or in a thread.
+    """
+    config = current_app.config
+    own = session is None
+    session = session or Session(db.engine)
+    report = SendReport()
+    smtp = None
+    try:
+        now = utcnow()
+        rows = session.execute(
+            sa.select(Notification.id, Notification.attempts)
+            .where(Notification.sent_at.is_(None),
+                   Notification.attempts < config["MAIL_MAX_ATTEMPTS"],
+                   sa.or_(Notification.next_attempt_at.is_(None),
+                          Notification.next_attempt_at <= now))
+            .order_by(Notification.id).limit(limit)
+        ).all()
+        session.commit()
+        for row_id, attempts in rows:
+            if not _claim(session, row_id, attempts, config["MAIL_RETRY_BASE_S"]):
+                continue  # another sender has it
+            row = session.get(Notification, row_id)
+            try:
+                if not config["SMTP_HOST"]:
+                    log.info("mail (no SMTP_HOST, not sent) to %s: %s\n%s",
+                             row.to_address, row.subject, row.body)
+                    report.logged_only += 1
+                else:
+                    if smtp is None:
+                        smtp = _connect(config)
+                    msg = build_message(row, config["SMTP_SENDER"])
+                    add_attachments(msg, row, session)
+                    smtp.send_message(msg)
+                    report.sent += 1
+                row.sent_at, row.last_error = utcnow(), None
+            except (smtplib.SMTPException, OSError) as exc:
+                log.warning("mail %s to %s failed (attempt %s): %s", row.id, row.to_address,
+                            row.attempts, exc)
+                row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+                report.failed += 1
+                session.commit()
+                if isinstance(exc, _THIS_MAIL_ONLY):
+                    continue  # the server refused this mail; the next one may go through
+                # the server is unreachable or broke off: leave the rest for the next pass
+                # instead of waiting for a timeout per mail
+                if smtp is not None:
+                    smtp.close()
+                    smtp = None
+                break
+            session.commit()
+    finally:
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                smtp.close()
+        if own:
+            session.close()
+    return report
+
+
+# --- sending after the commit -----------------------------------------------------------------
+
+
+def _run_in_thread(app: Flask) -> None:
+    # one sender thread per process; a commit during a run asks for one more pass
+    _rerun.set()
+    if not _thread_lock.acquire(blocking=False):
+        return
+    threading.Thread(target=_sender_loop, args=(app,), name="druckhub-mailer",
+                     daemon=False).start()
+
+
+def _sender_loop(app: Flask) -> None:
+    while True:
+        try:
+            while _rerun.is_set():
+                _rerun.clear()
+                with app.app_context():
+                    send_pending()
+        except Exception:
+            log.exception("sending mails failed")
+        finally:
+            _thread_lock.release()
+        # a commit may have asked for a pass just as the loop ended
+        if not _rerun.is_set() or not _thread_lock.acquire(blocking=False):
+            break
+    _schedule_retry(app)  # mails that failed (or were not due yet) get another pass
+
+
+def next_retry_in_s(session: Session | None = None) -> float | None:
+    """Seconds until the next failed mail is due again (None: nothing left to retry)."""
+    own = session is None
+    session = session or Session(db.engine)
+    try:
+        due = session.execute(
+            # never tried yet (left over when a pass stopped early) counts as due at once
+            sa.select(sa.func.min(sa.func.coalesce(Notification.next_attempt_at,
+                                                   Notification.created_at)))
+            .where(Notification.sent_at.is_(None),
+                   Notification.attempts < current_app.config["MAIL_MAX_ATTEMPTS"])
+        ).scalar()
+    finally:
+        if own:
+            session.close()
+    return None if due is None else (due - utcnow()).total_seconds()
+
+
+def _schedule_retry(app: Flask) -> None:
+    # a daemon thread waits for the back-off, then sends again; it never keeps a CLI process
+    # alive (there, `flask mail send` or the dispatcher's next pass picks the mail up)
+    if not _retry_lock.acquire(blocking=False):
+        return
+
+    def wait() -> None:
+        try:
+            with app.app_context():
+                delay = next_retry_in_s()
+            if delay is None:
+                return
+            time.sleep(min(max(delay, 0) + 0.05, 3600))
+        except Exception:
+            log.exception("scheduling a mail retry failed")
+            return
+        finally:
+            _retry_lock.release()
+        _run_in_thread(app)
+
+    threading.Thread(target=wait, name="druckhub-mail-retry", daemon=True).start()
+
+
+def _after_flush(session: Session, flush_context) -> None:
+    if any(isinstance(obj, Notification) for obj in session.new):
+        session.info[_SESSION_FLAG] = True
+
+
+def _after_commit(session: Session) -> None:
+    if not session.info.pop(_SESSION_FLAG, False):
+        return
+    try:
+        app = current_app._get_current_object()
+    except RuntimeError:
+        return
+    mode = app.config.get("MAIL_SEND_AFTER_COMMIT", "thread")
+    try:
+        if mode == "inline":
+            send_pending()
+        elif mode == "thread":
+            _run_in_thread(app)
+    except Exception:  # a mail problem must never undo or break the committed change
+        log.exception("sending mails after commit failed")
+
+
+def _after_rollback(session: Session, previous_transaction) -> None:
+    session.info.pop(_SESSION_FLAG, None)
+
+
+_hooks_installed = False
+
+
+def init_app(app: Flask) -> None:
+    """Install the after-commit hooks on the app's session (once per process)."""
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    sa.event.listen(db.session, "after_flush", _after_flush)
+    sa.event.listen(db.session, "after_commit", _after_commit)
+    sa.event.listen(db.session, "after_soft_rollback", _after_rollback)
+    _hooks_installed = True

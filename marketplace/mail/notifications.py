@@ -1,0 +1,305 @@
+"""E-mails to firms, written to the outbox (Notification rows) in the same transaction.
+
+A listener on :func:`marketplace.jobs.on_transition` notes which order reached which step;
+just before the transaction commits, the notes become mails to the firm's users, each in the
+user's language, in the same transaction. An order of N pieces has N jobs, so mails are per
+order and step: the outbox row carries ``order_id`` and ``kind`` ("order:approved"), and a step
+already mailed for the order is not mailed again. Steps that start something (approved,
+printing, rejected, failed) are mailed with the first job that takes them; steps that finish
+something (printed, ready for pick-up, shipped) when the last live job of the order gets there.
+Deciding at commit time sees the whole action: cancelling some pieces mails "partly
+cancelled", cancelling all of them one "cancelled"; printed and ready in one go mails only
+"ready". Internal steps (queued, dispatching, paused, needs attention, ...) are not mailed.
+
+:mod:`marketplace.mail.mailer` sends the outbox after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from flask import current_app
+
+from marketplace import jobs
+from marketplace.extensions import db
+from marketplace.i18n import (
+    colour_label,
+    force_language,
+    format_date,
+    state_label,
+    translate,
+)
+from marketplace.models import JobEvent, Notification, Order, PrintJob, User
+
+# jobs that no longer count when deciding whether "all pieces" reached a step
+DROPPED = frozenset({"cancelled", "rejected", "failed"})
+
+# state -> (when: "first" job or "all" live jobs (reached one of these states), intro text)
+STEPS: dict[str, tuple[str, frozenset[str], str]] = {
+    "received": ("first", frozenset(), (
+        "vielen Dank für Ihren Auftrag. Wir haben ihn erhalten und prüfen ihn jetzt. "
+        "Sobald er freigegeben ist, hören Sie von uns.")),
+    "approved": ("first", frozenset(), (
+        "wir haben Ihren Auftrag geprüft und freigegeben. Er wird jetzt für den Druck "
+        "vorbereitet.")),
+    "printing": ("first", frozenset(), "der Druck Ihres Auftrags hat begonnen."),
+    "printed": ("all", frozenset({"printed", "ready_for_pickup", "shipped", "picked_up"}), (
+        "alle Teile Ihres Auftrags sind gedruckt. Wir prüfen sie und melden uns, sobald sie "
+        "abholbereit sind oder versendet werden.")),
+    "ready_for_pickup": ("all", frozenset({"ready_for_pickup", "picked_up"}),
+                         "Ihr Auftrag ist fertig und liegt zur Abholung bereit."),
+    "shipped": ("all", frozenset({"shipped"}), "Ihr Auftrag ist fertig und wurde versendet."),
+    "rejected": ("first", frozenset(), (
+        "leider können wir Ihren Auftrag so nicht drucken. Den Grund nennt Ihnen unsere "
+        "Technik unten. Bei Fragen antworten Sie einfach auf diese E-Mail.")),
+    "cancelled": ("first", frozenset(), "Ihr Auftrag wurde storniert."),
+    "cancelled_partly": ("first", frozenset(), (
+        "ein Teil Ihres Auftrags wurde storniert: %(dropped)s von %(total)s Stück. Die übrigen "
+        "Stücke bearbeiten wir wie vereinbart.")),
+    "failed": ("first", frozenset(), (
+        "beim Druck Ihres Auftrags ist leider ein Fehler aufgetreten. Unsere Technik kümmert "
+        "sich darum und meldet sich bei Ihnen.")),
+}
+
+ORDER_PAGE_ENDPOINTS = ("portal.order_detail", "portal.order", "portal.orders")
+# a later step due in the same transaction makes these unnecessary
+SUPERSEDED_BY = {
+    "printing": frozenset({"printed", "ready_for_pickup", "shipped"}),
+    "printed": frozenset({"ready_for_pickup", "shipped"}),
+}
+_PENDING = "druckhub_order_steps"
+
+
+def public_url(endpoint: str, **values) -> str | None:
+    """Absolute URL (``PUBLIC_URL`` + path) of ``endpoint``, or None if it does not exist."""
+    app = current_app
+    if endpoint not in app.view_functions:
+        return None
+    adapter = app.url_map.bind("localhost", script_name="/")
+    try:
+        path = adapter.build(endpoint, values)
+    except Exception:  # the endpoint wants other arguments
+        return None
+    return app.config["PUBLIC_URL"].rstrip("/") + path
+
+
+def _pickup_address() -> str:
+    try:
+        from marketplace.settings import operations as settings
+
+        hub = settings.get_hub_address()
+    except Exception:  # settings are optional here: the mail goes out without the address
+        return ""
+    place = " ".join(p for p in (hub.get("postcode"), hub.get("city")) if p)
+    return ", ".join(p for p in (hub.get("name"), hub.get("street"), place) if p)
+
+
+def _order_url(order: Order) -> str:
+    for endpoint in ORDER_PAGE_ENDPOINTS:
+        url = public_url(endpoint, public_id=order.public_id)
+        if url is None:
+            url = public_url(endpoint, order_id=order.public_id)
+        if url:
+            return url
+    return current_app.config["PUBLIC_URL"]
+
+
+def firm_recipients(firm_id: int) -> list[User]:
+    """Active users of the firm (they all get the firm's order mails)."""
+    return list(db.session.execute(
+        sa.select(User).where(User.firm_id == firm_id, User.active.is_(True), User.role == "firm")
+        .order_by(User.id)
+    ).scalars())
+
+
+def _job_states(order: Order) -> list[str]:
+    return list(db.session.execute(
+        sa.select(PrintJob.state).where(PrintJob.order_id == order.id)).scalars())
+
+
+def _due(order: Order, state: str) -> bool:
+    when, reached, _intro = STEPS[state]
+    if when == "first":
+        return True
+    live = [s for s in _job_states(order) if s not in DROPPED]
+    return bool(live) and all(s in reached for s in live)
+
+
+def _already_mailed(order: Order, kind: str) -> bool:
+    return db.session.execute(
+        sa.select(Notification.id).where(Notification.order_id == order.id,
+                                         Notification.kind == kind).limit(1)
+    ).first() is not None
+
+
+def render_order_mail(order: Order, state: str, reason: str | None, user: User) -> tuple[str, str]:
+    """Return (subject, body) of the mail on ``order`` reaching ``state`` (user's language)."""
+    lang = user.language
+    t: Callable[..., str] = lambda text, **kw: translate(text, lang, **kw)  # noqa: E731
+    number = order.number or order.public_id[:8].upper()
+    label = (t("Teilweise storniert") if state == "cancelled_partly"
+             else state_label(state, lang))
+    states = _job_states(order)
+    counts = {"dropped": sum(s == "cancelled" for s in states), "total": len(states)}
+    quote = order.quote
+    part_name = order.part.original_name if order.part else "–"
+    with force_language(lang):
+        subject = t("Auftrag %(number)s: %(state)s", number=number, state=label)
+        lines = [
+            t("Guten Tag %(name)s,", name=user.name) if user.name else t("Guten Tag,"),
+            "",
+            t(STEPS[state][2], **counts) if "%(" in STEPS[state][2] else t(STEPS[state][2]),
+            "",
+            f"{t('Auftrag')}: {number}",
+            f"{t('Teil')}: {part_name}",
+        ]
+        if quote is not None:
+            lines.append(f"{t('Menge')}: {t('%(n)s Stück', n=quote.quantity)}")
+            lines.append(f"{t('Material')}: {quote.material_code} · "
+                         f"{t('Farbe')}: {colour_label(quote.colour, lang)}")
+        lines.append(f"{t('Stand')}: {label}")
+        if reason:
+            lines.append(f"{t('Begründung')}: {reason}")
+        if state in ("received", "approved") and order.due_date:
+            lines.append(f"{t('Voraussichtlich fertig')}: {format_date(order.due_date, lang)}")
+        if order.reference:
+            lines.append(f"{t('Ihre Bestellnummer')}: {order.reference}")
+        if state == "ready_for_pickup" and (address := _pickup_address()):
+            lines.append(f"{t('Abholung')}: {address}")
+        lines += [
+            "",
+            t("Den aktuellen Stand Ihres Auftrags sehen Sie jederzeit hier:"),
+            _order_url(order),
+            "",
+            t("Mit freundlichen Grüßen"),
+            t("Ihr Team vom %(hub)s", hub=current_app.config.get("HUB_NAME", "Druckhub")),
+        ]
+    return subject, "\n".join(lines) + "\n"
+
+
+def notify_order_step(order: Order, state: str, reason: str | None = None) -> list[Notification]:
+    """Queue the mails for ``order`` reaching ``state`` if that step is due and not yet mailed."""
+    if state == "cancelled" and any(s not in DROPPED for s in _job_states(order)):
+        state = "cancelled_partly"  # some pieces go on
+    if state not in STEPS or not _due(order, state):
+        return []
+    kind = f"order:{state}"
+    if _already_mailed(order, kind):
+        return []
+    rows = []
+    for user in firm_recipients(order.firm_id):
+        subject, body = render_order_mail(order, state, reason, user)
+        rows.append(Notification(to_address=user.email, subject=subject, body=body, kind=kind,
+                                 order_id=order.id, user_id=user.id))
+    db.session.add_all(rows)
+    if rows:
+        db.session.flush()
+    return rows
+
+
+@jobs.on_transition
+def on_job_transition(job: PrintJob, event: JobEvent) -> None:
+    """Listener: note the step for the commit (see :func:`queue_noted_steps`)."""
+    if event.to_state not in STEPS:
+        return
+    pending: dict = db.session.info.setdefault(_PENDING, {})
+    steps = pending.setdefault(job.order_id, {})
+    if event.to_state not in steps or (event.reason and not steps[event.to_state]):
+        steps[event.to_state] = event.reason
+
+
+def queue_noted_steps(session) -> list[Notification]:
+    """Turn the steps noted in this transaction into mails (runs just before the commit)."""
+    pending = session.info.pop(_PENDING, None)
+    rows: list[Notification] = []
+    for order_id, steps in (pending or {}).items():
+        order = session.get(Order, order_id)
+        if order is None:
+            continue
+        due = {state for state in steps if state in STEPS and _due(order, state)}
+        for state, reason in steps.items():
+            if SUPERSEDED_BY.get(state, frozenset()) & due:
+                continue
+            rows += notify_order_step(order, state, reason)
+    return rows
+
+
+def _forget_noted_steps(session, previous_transaction=None) -> None:
+    session.info.pop(_PENDING, None)
+
+
+_hooks_installed = False
+
+
+def init_app(app) -> None:
+    """Write the noted order mails just before each commit of the app's session (once)."""
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    sa.event.listen(db.session, "before_commit", queue_noted_steps)
+    sa.event.listen(db.session, "after_soft_rollback", _forget_noted_steps)
+    _hooks_installed = True
+
+
+def queue_password_reset(user: User, token: str) -> Notification:
+    """Queue the password-reset mail with the link for ``token`` (caller commits)."""
+    lang = user.language
+    url = public_url("portal.reset_password", token=token) or token
+    minutes = current_app.config["PASSWORD_RESET_MAX_AGE_S"] // 60
+    with force_language(lang):
+        subject = translate("Neues Passwort für %(hub)s", lang,
+                            hub=current_app.config.get("HUB_NAME", "Druckhub"))
+        body = "\n".join([
+            translate("Guten Tag %(name)s,", lang, name=user.name) if user.name
+            else translate("Guten Tag,", lang),
+            "",
+            translate("Sie haben ein neues Passwort angefordert. Mit diesem Link wählen Sie es "
+                      "(er gilt %(minutes)s Minuten und nur einmal):", lang, minutes=minutes),
+            url,
+            "",
+            translate("Wenn Sie das nicht waren, können Sie diese E-Mail ignorieren; Ihr "
+                      "Passwort bleibt dann unverändert.", lang),
+            "",
+            translate("Mit freundlichen Grüßen", lang),
+            translate("Ihr Team vom %(hub)s", lang,
+                      hub=current_app.config.get("HUB_NAME", "Druckhub")),
+        ]) + "\n"
+    row = Notification(to_address=user.email, subject=subject, body=body, kind="password_reset",
+                       user_id=user.id)
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def queue_invitation(user: User, inviter: User, token: str) -> Notification:
+    """Queue the mail that invites a colleague to set their password (caller commits)."""
+    lang = user.language
+    hub = current_app.config.get("HUB_NAME", "Druckhub")
+    url = public_url("portal.reset_password", token=token) or token
+    days = current_app.config.get("INVITATION_MAX_AGE_S", 7 * 86400) // 86400
+    firm = inviter.firm.name if inviter.firm else ""
+    subject = translate("Einladung zum %(hub)s", lang, hub=hub)
+    body = "\n".join([
+        translate("Guten Tag %(name)s,", lang, name=user.name) if user.name
+        else translate("Guten Tag,", lang),
+        "",
+        translate("%(inviter)s hat für Sie ein Konto der Firma %(firm)s beim %(hub)s angelegt. "
+                  "Dort laden Sie 3D-Modelle hoch, sehen Preis und Liefertermin und verfolgen "
+                  "Ihre Aufträge.", lang, inviter=inviter.name or inviter.email, firm=firm,
+                  hub=hub),
+        "",
+        translate("Wählen Sie mit diesem Link Ihr Passwort (er gilt %(days)s Tage):", lang,
+                  days=days),
+        url,
+        "",
+        translate("Ihre Anmeldung: %(email)s", lang, email=user.email),
+        "",
+        translate("Mit freundlichen Grüßen", lang),
+        translate("Ihr Team vom %(hub)s", lang, hub=hub),
+    ]) + "\n"
+    row = Notification(to_address=user.email, subject=subject, body=body, kind="invitation",
+                       user_id=user.id)
+    db.session.add(row)
+    db.session.flush()
+    return row

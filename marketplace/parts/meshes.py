@@ -1,0 +1,106 @@
+"""What the part page shows: the analysed mesh for the 3D viewer, figures, problems, orientation.
+
+The mesh goes to the browser in the binary format of :mod:`viewer_mesh`, cached next to the
+upload store by file hash and units (written by the analysis worker, else on first request).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from flask import current_app
+
+from marketplace.engine.geometry import viewer_mesh
+from marketplace.i18n import format_mm, format_number, get_language
+from marketplace.i18n import gettext as _
+from marketplace.models import Part
+from marketplace.quotes import operations as quotes
+
+MAX_MARKS = 20_000  # per kind: a broken scan may have 100 000 open edges; a sample is enough
+encode_mesh, decode_mesh = viewer_mesh.encode_mesh, viewer_mesh.decode_mesh
+
+
+def mesh_bytes(part: Part) -> bytes:
+    """Return the viewer mesh of an analysed part (the analysis worker usually cached it)."""
+    path = viewer_mesh.cache_path(current_app.config["UPLOAD_DIR"], part.sha256, part.units)
+    if path.is_file():
+        return path.read_bytes()
+    analysis = quotes.part_analysis(part, part.units)
+    data = encode_mesh(np.asarray(analysis.vertices), np.asarray(analysis.faces))
+    viewer_mesh.write_atomic(path, data)
+    return data
+
+
+def _message(problem: dict[str, Any]) -> str:
+    if get_language() == "en" and problem.get("message_en"):
+        return problem["message_en"]
+    return problem.get("message") or problem.get("code", "")
+
+
+def _trimmed_location(loc: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key in ("edges", "points", "faces"):
+        if isinstance(loc.get(key), list):
+            out[key] = loc[key][:MAX_MARKS]
+    if loc.get("bbox"):
+        out["bbox"] = loc["bbox"]
+    return out
+
+
+def part_view(part: Part) -> dict[str, Any]:
+    """Return what the part page shows of ``part``'s analysis (figures formatted for people)."""
+    analysis = part.analysis or {}
+    mesh = analysis.get("mesh") or {}
+    problems = [
+        {"code": p.get("code", ""), "severity": p.get("severity", "info"), "message": _message(p)}
+        for p in analysis.get("problems") or []
+    ]
+    overlay_problems = [
+        {"code": p.get("code", ""), "location": _trimmed_location(p.get("location") or {})}
+        for p in analysis.get("problems") or []
+        if p.get("location")
+    ]
+    counts = {"edges": 0, "points": 0, "faces": 0}
+    for p in overlay_problems:
+        for key in counts:
+            counts[key] += len(p["location"].get(key) or [])
+    figures: list[tuple[str, str]] = []
+    bbox = mesh.get("bbox_mm")
+    if bbox:
+        figures.append((_("Abmessungen"), " × ".join(format_number(v, 1) for v in bbox) + " mm"))
+    if mesh.get("volume_mm3") is not None:
+        figures.append((_("Volumen"), f"{format_number(mesh['volume_mm3'] / 1000, 2)} cm³"))
+    if mesh.get("area_mm2") is not None:
+        figures.append((_("Oberfläche"), f"{format_number(mesh['area_mm2'] / 100, 1)} cm²"))
+    if mesh.get("triangles") is not None:
+        figures.append((_("Dreiecke"), format_number(mesh["triangles"])))
+    if mesh.get("shells") is not None:
+        figures.append((_("Körper"), format_number(mesh["shells"])))
+    if mesh.get("watertight") is not None:
+        figures.append((_("Geschlossen (wasserdicht)"), _("ja") if mesh["watertight"] else _("nein")))
+    if mesh.get("units"):
+        figures.append((_("Einheit der Datei"), mesh["units"]))
+    orientation = analysis.get("orientation") or {}
+    return {
+        "figures": figures,
+        "problems": problems,
+        "printable": bool(analysis.get("printable", True)),
+        "orientation": _orientation_text(orientation),
+        "units_guessed": bool(mesh.get("units_guessed", False)),
+        "counts": counts,
+        "overlay": {"problems": overlay_problems, "orientation": orientation},
+    }
+
+
+def _orientation_text(orientation: dict[str, Any]) -> str | None:
+    if not orientation:
+        return None
+    if get_language() == "en" and orientation.get("message_en"):
+        return orientation["message_en"]
+    if orientation.get("message"):
+        return orientation["message"]
+    bbox = orientation.get("bbox_mm")
+    if bbox:
+        return _("Empfohlene Lage: %(size)s", size=" × ".join(format_mm(v) for v in bbox))
+    return None

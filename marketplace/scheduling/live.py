@@ -1,0 +1,107 @@
+"""Delivery dates from the live queue: read printers and waiting work, then plan (pure core in
+:mod:`marketplace.scheduling.planning`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+
+from marketplace.jobs import ON_PRINTER_STATES, WAITING_STATES
+from marketplace.models import Part, Printer, PrintJob
+from marketplace.printer_states import OUT_OF_SERVICE_STATES
+from marketplace.scheduling.planning import (
+    NOMINAL_BUILD_MM,
+    PrinterSlot,
+    WorkItem,
+    aware_utc,
+    delivery_date,
+    part_bbox_mm,
+    plan_finish,
+)
+from marketplace.settings.operations import get_opening_hours
+
+
+def job_time_s(job) -> float:
+    """Return the best known print time of one piece (slicer over quote estimate)."""
+    return float(job.slicer_print_time_s or job.est_print_time_s or 0)
+
+
+def live_inputs(session, now: datetime) -> tuple[list[PrinterSlot], list[tuple[tuple, WorkItem]]]:
+    """Read printers (with when they are free) and the waiting work from the database."""
+    printers = session.scalars(sa.select(Printer).order_by(Printer.id)).all()
+    on_printer = session.scalars(
+        sa.select(PrintJob).where(PrintJob.state.in_([s.value for s in ON_PRINTER_STATES]))
+    ).all()
+    busy_until: dict[int, datetime] = {}
+    for job in on_printer:
+        if job.printer_id is None:
+            continue
+        done = min(max(float(job.progress_percent or 0.0), 0.0), 100.0) / 100.0
+        remaining = job_time_s(job) * (1.0 - done)
+        busy_until[job.printer_id] = max(
+            busy_until.get(job.printer_id, now), now + timedelta(seconds=remaining)
+        )
+    slots = [
+        PrinterSlot(
+            id=p.id,
+            build_mm=(p.build_x_mm, p.build_y_mm, p.build_z_mm),
+            material_code=p.material_code or "",
+            colour=p.colour or "",
+            free_at=busy_until.get(p.id, now),
+            bed_clear=p.state == "available" and p.id not in busy_until,
+            available=p.state not in OUT_OF_SERVICE_STATES,
+        )
+        for p in printers
+    ]
+    # one query of plain columns with the parts' analyses (this runs on every price update)
+    waiting = session.execute(
+        sa.select(PrintJob.id, PrintJob.priority, PrintJob.due_date, PrintJob.created_at,
+                  PrintJob.part_id, PrintJob.scale, PrintJob.slicer_print_time_s,
+                  PrintJob.est_print_time_s, PrintJob.material_code, PrintJob.colour,
+                  PrintJob.requested_printer_id, Part.analysis)
+        .join(Part, Part.id == PrintJob.part_id)
+        .where(PrintJob.state.in_([s.value for s in WAITING_STATES]))
+    ).all()
+    ahead = []
+    bboxes: dict[tuple[int, float], tuple[float, float, float] | None] = {}
+    for row in waiting:
+        key = (-row.priority, row.due_date or date.max, row.created_at or datetime.min, row.id)
+        bbox_key = (row.part_id, row.scale or 1.0)
+        if bbox_key not in bboxes:
+            bboxes[bbox_key] = part_bbox_mm(row.analysis, row.scale or 1.0)
+        seconds = float(row.slicer_print_time_s or row.est_print_time_s or 0)
+        item = WorkItem(seconds, row.material_code, row.colour, bboxes[bbox_key],
+                        row.requested_printer_id)
+        ahead.append((key, item))
+    ahead.sort(key=lambda pair: pair[0])
+    return slots, ahead
+
+
+def estimate_delivery(
+    session,
+    *,
+    print_time_s: float,
+    quantity: int,
+    material_code: str,
+    colour: str = "any",
+    bbox_mm: Sequence[float] | None = None,
+    now: datetime | None = None,
+    priority: int = 0,
+) -> date:
+    """Return the date an order of ``quantity`` pieces would be ready, from the live queue."""
+    now = aware_utc(now)
+    hours = get_opening_hours()
+    slots, ahead = live_inputs(session, now)
+    bbox = tuple(float(v) for v in bbox_mm) if bbox_mm is not None else None
+    item = WorkItem(float(print_time_s), material_code, colour or "any", bbox)
+    work_ahead = [w for key, w in ahead if -key[0] >= priority]
+    finish = plan_finish(slots, work_ahead, item, quantity, hours)
+    if finish is None:
+        nominal = PrinterSlot(0, NOMINAL_BUILD_MM, material_code, colour or "", now)
+        finish = plan_finish([nominal], [replace(w, printer_id=None) for w in work_ahead], item,
+                             quantity, hours)
+    assert finish is not None
+    return delivery_date(finish, hours)

@@ -1,0 +1,349 @@
+"""Delivery dates from the live queue: which printers can print a part, the work ahead of it,
+the hub's opening hours and the public holidays of Lower Saxony.
+
+Pure: no database, no clock (:func:`plan_finish`, :class:`OpeningHours`). The wrapper that
+reads printers and jobs from the database is :func:`marketplace.scheduling.live.estimate_delivery`.
+
+The model, in short:
+- Printers in maintenance or offline take no work; a part must fit the build volume (its
+  footprint may be turned by 90 degrees). Any printer can change material, at a cost of
+  ``material_change_s`` and only while the hub is staffed.
+- A printer runs unattended through the night, but a job can only *start* while someone is
+  there to clear the bed (or change the spool). Only a printer whose bed is already clear and
+  which has the right material loaded starts a job at once, whatever the hour. A hub that does
+  not print unattended (``unattended=False``) starts a job only if it ends before closing.
+- Work ahead: the remaining time of jobs on a printer, then waiting jobs (received, approved,
+  queued) ordered like the dispatcher takes them: priority (higher first), due date, age. A new
+  order has priority 0 and comes after every waiting job of priority >= 0.
+- Each piece goes to the capable printer that would finish it first (greedy list scheduling).
+- The delivery date is ``handling_days`` working days after the day the last piece comes off
+  the printer (support removal, checks, packing).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Lower Saxony (NI): the nationwide holidays plus Reformation Day (since 2018).
+HOLIDAY_REGIONS = ("NI", "")
+_MAX_DAYS_AHEAD = 800  # bounded search for the next working day
+
+
+@dataclass(frozen=True)
+class OpeningHours:
+    """When the hub is staffed. ``weekly[i]`` is (open, close) or None, Monday first."""
+
+    weekly: tuple[tuple[time, time] | None, ...]
+    timezone: str = "Europe/Berlin"
+    holiday_region: str = "NI"  # "" = no public holidays
+    closed_dates: frozenset[date] = frozenset()  # company holidays, e.g. 24-31 December
+    handling_days: int = 1
+    changeover_s: int = 600  # clear the bed, heat up
+    material_change_s: int = 900  # unload and load a spool
+    # True: prints run on unattended (nights, weekends); False: a print must also end while
+    # someone is there, so it starts only if it finishes before closing time.
+    unattended: bool = True
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def is_working_day(self, day: date) -> bool:
+        """Return whether the hub is staffed at all on ``day``."""
+        if self.weekly[day.weekday()] is None or day in self.closed_dates:
+            return False
+        return not (self.holiday_region and day in public_holidays(day.year, self.holiday_region))
+
+    def next_staffed(self, moment: datetime) -> datetime:
+        """Return the first staffed moment at or after ``moment`` (aware, in the hub's zone)."""
+        local = moment.astimezone(self.tz)
+        day = local.date()
+        for _ in range(_MAX_DAYS_AHEAD):
+            hours = self.weekly[day.weekday()]
+            if hours is not None and self.is_working_day(day):
+                opens = datetime.combine(day, hours[0], self.tz)
+                closes = datetime.combine(day, hours[1], self.tz)
+                if local < closes:
+                    return max(local, opens)
+            day += timedelta(days=1)
+        raise ValueError("the hub is never open")
+
+    def add_working_days(self, day: date, n: int) -> date:
+        """Return the ``n``-th working day after ``day`` (``day`` itself when n == 0)."""
+        for _ in range(_MAX_DAYS_AHEAD):
+            if n <= 0:
+                return day
+            day += timedelta(days=1)
+            if self.is_working_day(day):
+                n -= 1
+        raise ValueError("the hub is never open")
+
+
+DEFAULT_OPENING_HOURS = OpeningHours(
+    weekly=tuple([(time(7, 0), time(18, 0))] * 5 + [None, None]),
+)
+
+
+class StaffCalendar:
+    """``next_staffed`` by binary search over precomputed staffed intervals (same answers as
+    :meth:`OpeningHours.next_staffed`; the planner asks it once per piece and printer)."""
+
+    def __init__(self, hours: OpeningHours, start: datetime):
+        self.hours = hours
+        self.opens: list[datetime] = []
+        self.closes: list[datetime] = []
+        self.day = start.astimezone(hours.tz).date()
+        self.days_seen = 0
+
+    def _extend(self, days: int = 31) -> None:
+        tz = self.hours.tz
+        for _ in range(days):
+            span = self.hours.weekly[self.day.weekday()]
+            if span is not None and self.hours.is_working_day(self.day):
+                self.opens.append(datetime.combine(self.day, span[0], tz))
+                self.closes.append(datetime.combine(self.day, span[1], tz))
+            self.day += timedelta(days=1)
+            self.days_seen += 1
+
+    def fit(self, moment: datetime, seconds: float) -> datetime:
+        """Return the first staffed start at or after ``moment`` from which ``seconds`` of work
+        end before closing time (a job longer than a whole opening starts at an opening)."""
+        start = self.next_staffed(moment)
+        for _ in range(_MAX_DAYS_AHEAD):
+            i = bisect.bisect_right(self.closes, start)
+            if start + timedelta(seconds=seconds) <= self.closes[i]:
+                return start
+            if start == self.opens[i] or start < self.opens[i]:
+                return start  # longer than the whole opening: start as early as possible
+            start = self.next_staffed(self.closes[i])
+        raise ValueError("no opening is long enough")
+
+    def next_staffed(self, moment: datetime) -> datetime:
+        """Return the first staffed moment at or after ``moment``."""
+        while not self.closes or self.closes[-1] <= moment:
+            if self.days_seen > _MAX_DAYS_AHEAD:
+                raise ValueError("the hub is never open")
+            self._extend()
+        i = bisect.bisect_right(self.closes, moment)
+        if i > 0 and self.closes[i - 1] > moment:  # pragma: no cover - closes are sorted
+            i -= 1
+        return max(moment, self.opens[i]).astimezone(self.hours.tz)
+
+
+def easter_sunday(year: int) -> date:
+    """Return Easter Sunday (Gregorian calendar; anonymous Gregorian algorithm)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = b // 4, b % 4
+    f = (b + 8) // 25
+    g = (b - f + 1) // 3
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = c // 4, c % 4
+    ll = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * ll) // 451
+    month = (h + ll - 7 * m + 114) // 31
+    day = (h + ll - 7 * m + 114) % 31 + 1
+    return date(year, month, day)
+
+
+@lru_cache(maxsize=64)
+def public_holidays(year: int, region: str = "NI") -> frozenset[date]:
+    """Return the public holidays of ``year`` in ``region`` (only "NI" is known)."""
+    if not region:
+        return frozenset()
+    if region not in HOLIDAY_REGIONS:
+        raise ValueError(f"unknown holiday region {region!r}")
+    easter = easter_sunday(year)
+    days = {
+        date(year, 1, 1),  # Neujahr
+        easter - timedelta(days=2),  # Karfreitag
+        easter + timedelta(days=1),  # Ostermontag
+        date(year, 5, 1),  # Tag der Arbeit
+        easter + timedelta(days=39),  # Christi Himmelfahrt
+        easter + timedelta(days=50),  # Pfingstmontag
+        date(year, 10, 3),  # Tag der Deutschen Einheit
+        date(year, 10, 31),  # Reformationstag (NI since 2018)
+        date(year, 12, 25),
+        date(year, 12, 26),
+    }
+    return frozenset(days)
+
+
+# --- the pure planner -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrinterSlot:
+    """A printer as the planner sees it."""
+
+    id: int
+    build_mm: tuple[float, float, float]
+    material_code: str
+    colour: str
+    free_at: datetime  # aware; when its current job ends (or now)
+    bed_clear: bool = False  # True: a job may start without anyone there
+    available: bool = True  # False: maintenance or offline
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One piece to print."""
+
+    print_time_s: float
+    material_code: str
+    colour: str = "any"
+    bbox_mm: tuple[float, float, float] | None = None
+    printer_id: int | None = None  # requested printer
+
+
+def fits(bbox_mm: Sequence[float] | None, build_mm: Sequence[float]) -> bool:
+    """Return whether a part's bbox fits a build volume (footprint may turn by 90 degrees)."""
+    if bbox_mm is None:
+        return True
+    x, y, z = (float(v) for v in bbox_mm)
+    bx, by, bz = (float(v) for v in build_mm)
+    if z > bz:
+        return False
+    return (x <= bx and y <= by) or (y <= bx and x <= by)
+
+
+def can_print(printer: PrinterSlot, item: WorkItem) -> bool:
+    """Return whether ``printer`` can take ``item`` at all."""
+    if not printer.available:
+        return False
+    if item.printer_id is not None and item.printer_id != printer.id:
+        return False
+    return fits(item.bbox_mm, printer.build_mm)
+
+
+def _needs_material_change(printer: _State, item: WorkItem) -> bool:
+    if printer.material_code.upper() != item.material_code.upper():
+        return True
+    return item.colour not in ("", "any") and item.colour.lower() != printer.colour.lower()
+
+
+@dataclass
+class _State:
+    slot: PrinterSlot
+    free_at: datetime
+    bed_clear: bool
+    material_code: str
+    colour: str
+
+    @property
+    def id(self) -> int:
+        return self.slot.id
+
+
+def _finish_on(state: _State, item: WorkItem, hours: OpeningHours, calendar: StaffCalendar
+               ) -> tuple[datetime, str, str]:
+    change = _needs_material_change(state, item)
+    if state.bed_clear and not change and hours.unattended:
+        start, setup = state.free_at, 0
+    else:
+        setup = (hours.changeover_s if not state.bed_clear else 0) + (
+            hours.material_change_s if change else 0
+        )
+        if hours.unattended:
+            start = calendar.next_staffed(state.free_at)
+        else:
+            start = calendar.fit(state.free_at, setup + max(0.0, item.print_time_s))
+    finish = start + timedelta(seconds=setup + max(0.0, item.print_time_s))
+    colour = item.colour if item.colour not in ("", "any") else state.colour
+    return finish, item.material_code, colour
+
+
+def _place(states: list[_State], item: WorkItem, hours: OpeningHours, calendar: StaffCalendar,
+           capable: dict | None = None) -> datetime | None:
+    key = (item.bbox_mm, item.printer_id)
+    if capable is None or key not in capable:
+        found = [state for state in states if can_print(state.slot, item)]
+        if capable is None:
+            capable = {}
+        capable[key] = found
+    best: tuple[datetime, int, _State, str, str] | None = None
+    for state in capable[key]:
+        finish, material, colour = _finish_on(state, item, hours, calendar)
+        if best is None or (finish, state.id) < (best[0], best[1]):
+            best = (finish, state.id, state, material, colour)
+    if best is None:
+        return None
+    finish, _, state, material, colour = best
+    state.free_at, state.bed_clear = finish, False
+    state.material_code, state.colour = material, colour
+    return finish
+
+
+def plan_finish(
+    printers: Iterable[PrinterSlot],
+    ahead: Iterable[WorkItem],
+    item: WorkItem,
+    quantity: int,
+    hours: OpeningHours,
+) -> datetime | None:
+    """Return when the last of ``quantity`` pieces of ``item`` comes off a printer.
+
+    ``ahead`` is the waiting work in dispatch order (work on a printer is in its ``free_at``).
+    Work ahead that no printer can take is skipped. Returns None if no printer can print
+    ``item``.
+    """
+    states = [_State(p, p.free_at, p.bed_clear, p.material_code, p.colour) for p in printers]
+    if not any(can_print(s.slot, item) for s in states):
+        return None
+    calendar = StaffCalendar(hours, min(s.free_at for s in states))
+    capable: dict = {}  # (bbox, requested printer) -> the printers that can take it
+    for work in ahead:
+        _place(states, work, hours, calendar, capable)
+    last: datetime | None = None
+    for _ in range(max(1, int(quantity))):
+        finish = _place(states, item, hours, calendar, capable)
+        last = finish if last is None or (finish and finish > last) else last
+    return last
+
+
+def delivery_date(finish: datetime, hours: OpeningHours) -> date:
+    """Return the day a piece finished at ``finish`` is ready: the handling days after the
+    working day on which someone takes it off the printer."""
+    taken_off = hours.next_staffed(finish).date()
+    return hours.add_working_days(taken_off, hours.handling_days)
+
+
+# --- reading the live queue -------------------------------------------------------------------
+
+# A hub without any printer that fits still quotes a date: one nominal printer (no size limit)
+# is assumed to take all the work, so the date is pessimistic rather than missing.
+NOMINAL_BUILD_MM = (1e9, 1e9, 1e9)
+
+
+def aware_utc(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(UTC)
+    return now if now.tzinfo else now.replace(tzinfo=UTC)
+
+
+def part_bbox_mm(analysis: dict | None, scale: float = 1.0) -> tuple[float, float, float] | None:
+    """Return the (oriented) bbox in mm stored in a part's analysis JSON, if there is one."""
+    if not isinstance(analysis, dict):
+        return None
+    for holder in (analysis.get("orientation"), analysis.get("mesh"), analysis):
+        if isinstance(holder, dict):
+            for key in ("bbox_mm", "size_mm", "extents_mm"):
+                value = holder.get(key)
+                if isinstance(value, (list, tuple)) and len(value) == 3:
+                    try:
+                        return tuple(float(v) * scale for v in value)  # type: ignore[return-value]
+                    except (TypeError, ValueError):
+                        return None
+    return None
+
+
+__all__ = [
+    "DEFAULT_OPENING_HOURS", "OpeningHours", "PrinterSlot", "WorkItem", "can_print",
+    "delivery_date", "easter_sunday", "fits", "plan_finish",
+    "public_holidays",
+]

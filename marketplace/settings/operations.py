@@ -1,0 +1,380 @@
+"""Hub settings: the Setting table and Material rows, overriding the catalogue defaults.
+
+Keys in the Setting table (JSON values):
+- ``pricing_rules``: the fields of :class:`catalog.PricingRules` that differ from the defaults;
+- ``opening_hours``: see :func:`opening_hours_from_dict`;
+- ``hub_address``: name, street, postcode, city, phone, email (shown on documents and pages).
+
+Materials: a Material row overrides the catalogue default with the same code; a row with
+``active=False`` withdraws a material; codes without a row keep the catalogue default.
+Setters validate and raise :class:`SettingsError` (field -> message); the caller commits.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from typing import Any
+
+import sqlalchemy as sa
+
+from marketplace.engine.pricing.catalog import (
+    DEFAULT_MATERIALS,
+    DEFAULT_PRICING,
+    MaterialSpec,
+    PricingRules,
+)
+from marketplace.extensions import db
+from marketplace.i18n import gettext as _
+from marketplace.models import Material, Setting
+from marketplace.scheduling.planning import (
+    DEFAULT_OPENING_HOURS,
+    HOLIDAY_REGIONS,
+    WEEKDAYS,
+    OpeningHours,
+)
+
+PRICING_KEY = "pricing_rules"
+HOURS_KEY = "opening_hours"
+ADDRESS_KEY = "hub_address"
+DEFAULT_ADDRESS = {
+    "name": "Druckhub Lüneburg",
+    "street": "",
+    "postcode": "",
+    "city": "Lüneburg",
+    "phone": "",
+    "email": "",
+}
+_CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,15}$")
+_HHMM_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class SettingsError(ValueError):
+    """Invalid settings: ``errors`` maps each bad field to a message (German)."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def _get(key: str) -> Any:
+    row = db.session.get(Setting, key)
+    return None if row is None else row.value
+
+
+def _put(key: str, value: Any) -> None:
+    row = db.session.get(Setting, key)
+    if row is None:
+        db.session.add(Setting(key=key, value=value))
+    else:
+        row.value = value
+    db.session.flush()
+
+
+# --- materials ----------------------------------------------------------------------------------
+
+
+def get_materials(*, include_inactive: bool = False) -> dict[str, MaterialSpec]:
+    """Return the materials the hub sells by code (catalogue defaults overridden by rows)."""
+    materials = dict(DEFAULT_MATERIALS)
+    for row in db.session.scalars(sa.select(Material).order_by(Material.code)):
+        if row.active or include_inactive:
+            materials[row.code] = _spec(row)
+        else:
+            materials.pop(row.code, None)
+    return materials
+
+
+def get_material(code: str) -> MaterialSpec | None:
+    """Return one active material by code, or None."""
+    return get_materials().get((code or "").upper())
+
+
+def _spec(row: Material) -> MaterialSpec:
+    return MaterialSpec(row.code, row.name, float(row.density_g_cm3),
+                        int(row.price_per_kg_cents), tuple(row.colours or ()))
+
+
+def material_table() -> list[dict[str, Any]]:
+    """Return every material for the admin page: code, spec fields, active, is_default."""
+    rows = {r.code: r for r in db.session.scalars(sa.select(Material))}
+    codes = sorted(set(DEFAULT_MATERIALS) | set(rows))
+    out = []
+    for code in codes:
+        row = rows.get(code)
+        spec = _spec(row) if row else DEFAULT_MATERIALS[code]
+        out.append({**spec.to_dict(), "active": row.active if row else True,
+                    "is_default": code in DEFAULT_MATERIALS, "stored": row is not None})
+    return out
+
+
+def _parse_colours(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = value.replace("\n", ",").split(",")
+    colours: list[str] = []
+    for c in value or ():
+        c = str(c).strip()
+        if c and c.lower() not in (x.lower() for x in colours):
+            colours.append(c)
+    return colours
+
+
+def save_material(
+    code: str,
+    *,
+    name: str,
+    density_g_cm3: Any,
+    price_per_kg_cents: Any,
+    colours: Any,
+    active: bool = True,
+) -> Material:
+    """Create or update the Material row ``code`` after validating every field."""
+    errors: dict[str, str] = {}
+    code = (code or "").strip().upper()
+    if not _CODE_RE.match(code):
+        errors["code"] = _("Kürzel: 1–16 Zeichen, Großbuchstaben, Ziffern oder Bindestrich.")
+    name = (name or "").strip()
+    if not 1 <= len(name) <= 100:
+        errors["name"] = _("Name: 1–100 Zeichen.")
+    try:
+        density = float(str(density_g_cm3).replace(",", "."))
+        if not 0.5 <= density <= 3.0:
+            raise ValueError
+    except (TypeError, ValueError):
+        errors["density_g_cm3"] = _("Dichte: eine Zahl zwischen 0,5 und 3,0 g/cm³.")
+        density = 0.0
+    try:
+        price = int(price_per_kg_cents)
+        if not 0 < price <= 100_000:
+            raise ValueError
+    except (TypeError, ValueError):
+        errors["price_per_kg_cents"] = _("Preis: zwischen 0,01 und 1000 € pro kg.")
+        price = 0
+    colour_list = _parse_colours(colours)
+    if not colour_list:
+        errors["colours"] = _("Mindestens eine Farbe.")
+    elif len(colour_list) > 40 or any(len(c) > 32 for c in colour_list):
+        errors["colours"] = _("Höchstens 40 Farben mit je bis zu 32 Zeichen.")
+    if errors:
+        raise SettingsError(errors)
+    row = db.session.scalar(sa.select(Material).where(Material.code == code))
+    if row is None:
+        row = Material(code=code)
+        db.session.add(row)
+    row.name, row.density_g_cm3, row.price_per_kg_cents = name, density, price
+    row.colours, row.active = colour_list, bool(active)
+    db.session.flush()
+    return row
+
+
+# --- pricing rules ------------------------------------------------------------------------------
+
+
+def get_pricing_rules() -> PricingRules:
+    """Return the hub's pricing rules (stored overrides on top of the catalogue defaults)."""
+    stored = _get(PRICING_KEY)
+    if not isinstance(stored, dict):
+        return DEFAULT_PRICING
+    return PricingRules.from_dict(stored, base=DEFAULT_PRICING)
+
+
+def _int(data: dict, key: str, errors: dict, lo: int, hi: int, label: str,
+         money: bool = False) -> int:
+    try:
+        value = int(data[key])
+        if not lo <= value <= hi:
+            raise ValueError
+        return value
+    except (KeyError, TypeError, ValueError):
+        if money:  # cents in the service, euros in the form
+            errors[key] = _("%(label)s: ein Betrag von %(lo)s bis %(hi)s €.", label=_(label),
+                            lo=lo // 100, hi=hi // 100)
+        else:
+            errors[key] = _("%(label)s: eine ganze Zahl von %(lo)s bis %(hi)s.", label=_(label),
+                            lo=lo, hi=hi)
+        return lo
+
+
+def set_pricing_rules(data: dict[str, Any]) -> PricingRules:
+    """Validate ``data`` (the shape of ``PricingRules.to_dict()``, cents) and store it."""
+    merged = {**get_pricing_rules().to_dict(), **(data or {})}
+    errors: dict[str, str] = {}
+    setup = _int(merged, "setup_fee_cents", errors, 0, 100_000, "Rüstpauschale",
+                 money=True)
+    minimum = _int(merged, "minimum_order_cents", errors, 0, 1_000_000, "Mindestbestellwert",
+                   money=True)
+    vat = _int(merged, "vat_percent", errors, 0, 100, "MwSt. (%)")
+    rates: dict[str, int] = {}
+    raw_rates = merged.get("machine_rate_cents_per_h")
+    if not isinstance(raw_rates, dict) or not raw_rates:
+        errors["machine_rate_cents_per_h"] = _("Mindestens ein Maschinenstundensatz.")
+    else:
+        for cls, rate in raw_rates.items():
+            cls = str(cls).strip()
+            try:
+                rate = int(rate)
+                if not cls or not 0 <= rate <= 100_000:
+                    raise ValueError
+                rates[cls] = rate
+            except (TypeError, ValueError):
+                errors["machine_rate_cents_per_h"] = (
+                    _("Maschinenstundensatz: Druckerklasse und 0 bis 1000 € pro Stunde.")
+                )
+    default_class = str(merged.get("default_printer_class") or "").strip()
+    if rates and default_class not in rates:
+        errors["default_printer_class"] = _("Die Standard-Druckerklasse braucht einen Stundensatz.")
+    discounts: list[tuple[int, int]] = []
+    try:
+        for min_qty, percent in merged.get("quantity_discounts") or ():
+            min_qty, percent = int(min_qty), int(percent)
+            if min_qty < 2 or not 0 <= percent <= 90:
+                raise ValueError
+            discounts.append((min_qty, percent))
+        if len({q for q, _pct in discounts}) != len(discounts):
+            raise ValueError
+    except (TypeError, ValueError):
+        errors["quantity_discounts"] = (
+            _("Mengenrabatt: Paare aus Mindestmenge (ab 2, jede nur einmal) und 0–90 %.")
+        )
+    if errors:
+        raise SettingsError(errors)
+    rules = PricingRules(
+        setup_fee_cents=setup, machine_rate_cents_per_h=rates,
+        default_printer_class=default_class, quantity_discounts=tuple(sorted(discounts)),
+        minimum_order_cents=minimum, vat_percent=vat,
+        currency=str(merged.get("currency") or "EUR"),
+    )
+    _put(PRICING_KEY, rules.to_dict())
+    return rules
+
+
+# --- opening hours ------------------------------------------------------------------------------
+
+
+def opening_hours_to_dict(hours: OpeningHours) -> dict[str, Any]:
+    """Return the JSON form of ``hours`` (what the Setting row stores)."""
+    return {
+        "timezone": hours.timezone,
+        "weekly": {
+            day: None if span is None else [span[0].strftime("%H:%M"), span[1].strftime("%H:%M")]
+            for day, span in zip(WEEKDAYS, hours.weekly, strict=True)
+        },
+        "holiday_region": hours.holiday_region,
+        "closed_dates": sorted(d.isoformat() for d in hours.closed_dates),
+        "handling_days": hours.handling_days,
+        "changeover_min": hours.changeover_s // 60,
+        "material_change_min": hours.material_change_s // 60,
+        "unattended": hours.unattended,
+    }
+
+
+def opening_hours_from_dict(data: dict[str, Any]) -> OpeningHours:
+    """Validate and build OpeningHours; missing keys keep the defaults.
+
+    ``weekly``: {"mon": ["07:00", "18:00"] or null, ...}; ``closed_dates``: ISO dates;
+    ``holiday_region``: "NI" or "" (none); ``changeover_min``/``material_change_min``: minutes.
+    """
+    base = opening_hours_to_dict(DEFAULT_OPENING_HOURS)
+    data = {**base, **(data or {})}
+    errors: dict[str, str] = {}
+    weekly: list[tuple[time, time] | None] = []
+    raw_weekly = data.get("weekly") or {}
+    for day in WEEKDAYS:
+        span = raw_weekly.get(day) if isinstance(raw_weekly, dict) else None
+        if not span:
+            weekly.append(None)
+            continue
+        try:
+            opens, closes = (_parse_hhmm(s) for s in span)
+            if closes <= opens:
+                raise ValueError
+            weekly.append((opens, closes))
+        except (TypeError, ValueError):
+            errors[f"weekly.{day}"] = _("Öffnungszeit als HH:MM–HH:MM, Ende nach Beginn.")
+            weekly.append(None)
+    if not errors and not any(weekly):
+        errors["weekly"] = _("Der Hub braucht mindestens einen Öffnungstag.")
+    region = str(data.get("holiday_region") or "")
+    if region not in HOLIDAY_REGIONS:
+        errors["holiday_region"] = _("Feiertage: nur Niedersachsen (NI) oder keine.")
+    closed: set[date] = set()
+    raw_closed = data.get("closed_dates") or []
+    if isinstance(raw_closed, str):
+        raw_closed = [s for s in re.split(r"[\s,;]+", raw_closed) if s]
+    for item in raw_closed:
+        try:
+            closed.add(date.fromisoformat(str(item)))
+        except ValueError:
+            errors["closed_dates"] = _("Kein Datum (JJJJ-MM-TT): %(value)s", value=str(item)[:20])
+    tz = str(data.get("timezone") or "Europe/Berlin")
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(tz)
+    except Exception:
+        errors["timezone"] = _("Unbekannte Zeitzone.")
+    handling = _int(data, "handling_days", errors, 0, 30, "Bearbeitungstage")
+    changeover = _int(data, "changeover_min", errors, 0, 240, "Rüstzeit (min)")
+    material_change = _int(data, "material_change_min", errors, 0, 240, "Materialwechsel (min)")
+    if errors:
+        raise SettingsError(errors)
+    return OpeningHours(
+        weekly=tuple(weekly), timezone=tz, holiday_region=region,
+        closed_dates=frozenset(closed), handling_days=handling,
+        changeover_s=changeover * 60, material_change_s=material_change * 60,
+        unattended=bool(data.get("unattended", True)),
+    )
+
+
+def _parse_hhmm(value: Any) -> time:
+    match = _HHMM_RE.match(str(value).strip())
+    if not match:
+        raise ValueError(value)
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def get_opening_hours() -> OpeningHours:
+    """Return the hub's opening hours (stored value, else Mon–Fri 07:00–18:00 Berlin)."""
+    stored = _get(HOURS_KEY)
+    if not isinstance(stored, dict):
+        return DEFAULT_OPENING_HOURS
+    try:
+        return opening_hours_from_dict(stored)
+    except SettingsError:
+        return DEFAULT_OPENING_HOURS
+
+
+def set_opening_hours(data: dict[str, Any]) -> OpeningHours:
+    """Validate and store the opening hours; keys not in ``data`` keep their current value."""
+    current = opening_hours_to_dict(get_opening_hours())
+    hours = opening_hours_from_dict({**current, **(data or {})})
+    _put(HOURS_KEY, opening_hours_to_dict(hours))
+    return hours
+
+
+# --- hub address --------------------------------------------------------------------------------
+
+
+def get_hub_address() -> dict[str, str]:
+    """Return the hub's address and contact (for documents and pages)."""
+    stored = _get(ADDRESS_KEY)
+    return {**DEFAULT_ADDRESS, **(stored if isinstance(stored, dict) else {})}
+
+
+def set_hub_address(data: dict[str, Any]) -> dict[str, str]:
+    """Validate and store the hub's address (every field a short single line)."""
+    errors: dict[str, str] = {}
+    out: dict[str, str] = {}
+    for key in DEFAULT_ADDRESS:
+        value = str((data or {}).get(key) or "").strip()
+        if len(value) > 200 or "\n" in value:
+            errors[key] = _("Höchstens 200 Zeichen, eine Zeile.")
+        out[key] = value
+    if not out["name"]:
+        errors["name"] = _("Name des Hubs fehlt.")
+    if out["email"] and "@" not in out["email"]:
+        errors["email"] = _("Keine E-Mail-Adresse.")
+    if errors:
+        raise SettingsError(errors)
+    _put(ADDRESS_KEY, out)
+    return out
