@@ -69,6 +69,11 @@ ACTIVE_STATES = WAITING_STATES | ON_PRINTER_STATES | {S.NEEDS_ATTENTION}
 DONE_STATES = frozenset({S.PRINTED, S.READY_FOR_PICKUP, S.SHIPPED, S.PICKED_UP})
 
 
+# transition() writes these itself; the table would be bypassed if a caller could set them.
+_OWN_FIELDS = frozenset({"id", "state", "version", "updated_at"})
+_COLUMNS = frozenset(column.key for column in PrintJob.__table__.columns)
+
+
 class InvalidTransitionError(Exception):
     """The table does not allow this move."""
 
@@ -91,6 +96,14 @@ def on_transition(listener: Listener) -> Listener:
 def can_transition(current: str | JobState, to: str | JobState) -> bool:
     """Return whether the table allows moving from ``current`` to ``to``."""
     return JobState(to) in TRANSITIONS[JobState(current)]
+
+
+def check_fields(fields: dict[str, Any]) -> None:
+    """Raise TypeError unless every key of ``fields`` is a PrintJob column a caller may set."""
+    bad = sorted(k for k in fields if k in _OWN_FIELDS or k not in _COLUMNS)
+    if bad:
+        raise TypeError(f"transition() cannot set {', '.join(bad)} (state and version move "
+                        "only through the table; other names must be PrintJob columns)")
 
 
 def record_created(job: PrintJob, *, actor: str, reason: str | None = None) -> JobEvent:
@@ -118,15 +131,17 @@ def transition(
     """Move ``job`` to ``to`` and log it; ``fields`` are set on the job in the same UPDATE.
 
     Raises InvalidTransitionError if the table forbids it, StaleJobError if the row changed
-    since ``job`` was loaded.
+    since ``job`` was loaded, TypeError if ``fields`` names no column or one that
+    ``transition`` sets itself (``state``, ``version``, ...).
     """
+    check_fields(fields)
     to = JobState(to)
     current = JobState(job.state)
     if to not in TRANSITIONS[current]:
         raise InvalidTransitionError(f"job {job.id}: {current.value} -> {to.value} is not allowed")
     db.session.flush()  # pending changes first, so the conditional UPDATE sees them
     now = utcnow()
-    values = {"state": to.value, "version": job.version + 1, "updated_at": now, **fields}
+    values = {**fields, "state": to.value, "version": job.version + 1, "updated_at": now}
     result = db.session.execute(
         sa.update(PrintJob)
         .where(
