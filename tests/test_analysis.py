@@ -272,6 +272,30 @@ def test_quote_file_with_a_catalog_tuple_and_an_unprintable_part():
     assert "no_volume" in {p["code"] for p in out["problems"]}
 
 
+def test_quote_reports_no_volume_only_for_a_part_without_volume(monkeypatch):
+    """A ValueError from a numeric bug inside the estimate propagates; it used to be shown
+    to the firm as "no printable volume"."""
+    from marketplace.engine.estimate import estimate as estimate_mod
+    from marketplace.engine.pricing import catalog
+
+    part = analyse("cube_20mm.stl")
+    options = dict(material=catalog.DEFAULT_MATERIALS["PLA"], rules=catalog.DEFAULT_PRICING,
+                   profile=catalog.DEFAULT_PROFILE, quantity=1)
+    assert engine.quote_part(part, **options)["estimate"] is not None
+
+    def broken(*args, **kwargs):
+        raise ValueError("math domain error")
+
+    monkeypatch.setattr(estimate_mod, "evaluate", broken)
+    with pytest.raises(ValueError, match="math domain error") as info:
+        engine.quote_part(part, **options)
+    assert not isinstance(info.value, engine.NoPrintableVolumeError)
+
+    flat = engine.analyse_file(stl_binary(box((20, 20, 20))[:2]), "flat.stl")
+    answer = engine.quote_part(flat, **options)  # the flat part never reaches evaluate()
+    assert answer["estimate"] is None and answer["price"] is None
+
+
 def test_vertices_stay_in_the_file_frame():
     data = stl_binary(box((20, 20, 20), (-47.5, 3.0, -31.0)))
     a = engine.analyse_file(data, "offset.stl")

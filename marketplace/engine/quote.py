@@ -20,11 +20,12 @@ import numpy as np
 
 from marketplace.engine.analysis import analyse as analysis_mod
 from marketplace.engine.analysis.analyse import PartAnalysis
+from marketplace.engine.estimate.estimate import NoPrintableVolumeError, estimate
 from marketplace.engine.limits import AnalysisLimits
 from marketplace.engine.meshio import load as mesh_io
 from marketplace.engine.meshio.load import MeshInputError
 
-__all__ = ["MeshInputError", "OptionError", "PartAnalysis", "analyse_file", "quote_part",
+__all__ = ["MeshInputError", "NoPrintableVolumeError", "OptionError", "PartAnalysis", "analyse_file", "quote_part",
            "quote_file", "load_analysis_mesh", "AnalysisMesh"]
 
 
@@ -54,16 +55,16 @@ def quote_part(analysis: PartAnalysis, *, material: Any, rules: Any, profile: An
 
     Returns {"estimate": {"material_g", "print_time_s", "layers", ...} | None,
     "price": Price.to_dict() | None, "material", "quantity", "profile"}; estimate and price are
-    None when the mesh has nothing to slice (e.g. no volume).
+    None when the mesh has nothing to slice (no triangles or no height). Any other error
+    propagates: it is a bug, not a property of the part.
     """
-    from marketplace.engine.estimate.estimate import estimate
     from marketplace.engine.pricing import price as pricing
 
+    vertices, faces = analysis.oriented_indexed()
     try:
-        vertices, faces = analysis.oriented_indexed()
         est = estimate(vertices, faces, profile, material,
                        supports_needed=analysis.suggested.support_area_mm2 > 1.0)
-    except ValueError:
+    except NoPrintableVolumeError:
         est = None
     price = pricing.price(est, material, rules, quantity, printer_class) if est else None
     return {

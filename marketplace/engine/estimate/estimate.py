@@ -32,6 +32,10 @@ _FALLBACK_FILL = 0.55
 _FALLBACK_S_PER_MM3 = 0.45
 
 
+class NoPrintableVolumeError(ValueError):
+    """The mesh has nothing a printer could lay down (no triangles, or no height)."""
+
+
 @dataclass(frozen=True)
 class Estimate:
     """What printing one piece takes.
@@ -130,19 +134,20 @@ def estimate(
     faces : (m, 3) int, indices into vertices
     supports_needed : add support material under overhangs steeper than the profile allows
     use_cache : reuse the layer figures of a recent call for the same mesh and layer settings
-    Raises ValueError for an empty or flat mesh.
+    Raises NoPrintableVolumeError for an empty or flat mesh, ValueError for coordinates or
+    indices that no reader lets through (a bug upstream, not a property of the part).
     """
     v = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
     f = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     if len(v) == 0 or len(f) == 0:
-        raise ValueError("the mesh has no triangles")
+        raise NoPrintableVolumeError("the mesh has no triangles")
     if not np.isfinite(v).all():
         raise ValueError("the mesh has non-finite coordinates")
     if f.min() < 0 or f.max() >= len(v):
         raise ValueError("face indices out of range")
     height = float(v[:, 2].max() - v[:, 2].min())
     if height <= 0:
-        raise ValueError("the mesh is flat (zero height)")
+        raise NoPrintableVolumeError("the mesh is flat (zero height)")
 
     g_per_mm3 = material.density_g_cm3 / 1000.0
     fil_area = math.pi * (profile.filament_diameter_mm / 2) ** 2
