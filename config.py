@@ -45,6 +45,9 @@ class Config:
     # --- core ---
     SECRET_KEY = _env("SECRET_KEY", "")  # empty: create_app uses instance/secret_key
     ENVIRONMENT = _env("DRUCKHUB_ENV", "development")  # "production" requires SECRET_KEY
+    # production refuses to start while an account has a demo password; this skips the check
+    # for the one command that sets new passwords (`flask set-password EMAIL`)
+    SKIP_DEMO_PASSWORD_CHECK = _env_bool("DRUCKHUB_SKIP_DEMO_PASSWORD_CHECK", False)
     DATABASE_URL = _env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'druckhub.sqlite3'}")
     SQLALCHEMY_DATABASE_URI = _sqlalchemy_url(DATABASE_URL)
     UPLOAD_DIR = _env("UPLOAD_DIR", str(BASE_DIR / "uploads"))

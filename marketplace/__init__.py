@@ -28,7 +28,24 @@ def create_app(config: Mapping | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_commands(app)
+    if app.config.get("ENVIRONMENT") == "production":
+        _refuse_demo_passwords(app)
     return app
+
+
+def _refuse_demo_passwords(app: Flask) -> None:
+    """Refuse a production start while an account signs in with a published demo password."""
+    if app.config.get("SKIP_DEMO_PASSWORD_CHECK"):
+        return  # set only for the one command that fixes it (see the message below)
+    from marketplace.accounts.demo import accounts_with_demo_passwords
+
+    with app.app_context():
+        found = accounts_with_demo_passwords()
+    if found:
+        raise RuntimeError(
+            "DRUCKHUB_ENV=production refuses to start: these accounts sign in with a demo "
+            f"password printed in the README: {', '.join(found)}. Give each a new password: "
+            "DRUCKHUB_SKIP_DEMO_PASSWORD_CHECK=1 flask --app marketplace set-password EMAIL")
 
 
 def _ensure_secret_key(app: Flask) -> None:

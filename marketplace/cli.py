@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from marketplace.extensions import db
@@ -19,19 +19,6 @@ def init_db_command() -> None:
 
 
 # --- accounts and demo data (portal-core) ---------------------------------------------------
-
-DEMO_FIRM = {
-    "name": "Muster Maschinenbau GmbH", "vat_id": "DE123456788", "street": "Am Sande 1",
-    "postcode": "21335", "city": "Lüneburg", "country": "DE", "contact_name": "Erika Mustermann",
-    "phone": "04131 123456",
-}
-# (e-mail, password, role, name); the README names the first two
-DEMO_USERS = (
-    ("firma@example.de", "demo-firma-2026", "firm", "Erika Mustermann"),
-    ("technik@druckhub.de", "demo-technik-2026", "technician", "Tom Technik"),
-    ("admin@druckhub.de", "demo-admin-2026", "admin", "Anna Admin"),
-)
-
 
 def _fail(message: str) -> None:
     raise click.ClickException(message)
@@ -65,6 +52,28 @@ def create_user_command(email, role, firm_name, password, name, language) -> Non
     click.echo(f"user created: {user.email} ({user.role})")
 
 
+@click.command("set-password")
+@click.argument("email")
+@click.option("--password", help="New password (at least 10 characters); prompted if left out.")
+@with_appcontext
+def set_password_command(email, password) -> None:
+    """Give an account a new password (this ends all of its sessions)."""
+    from marketplace.accounts import operations as accounts
+
+    user = accounts.find_user(email)
+    if user is None:
+        _fail(f"no account for {email}")
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        accounts.set_password(user, password)
+    except accounts.AccountError as exc:
+        db.session.rollback()
+        _fail(exc.message)
+    db.session.commit()
+    click.echo(f"password changed: {user.email}")
+
+
 def _seed_materials() -> int:
     """Add the catalogue's default materials that the hub does not have yet."""
     from marketplace.engine.pricing.catalog import DEFAULT_MATERIALS
@@ -84,10 +93,16 @@ def _seed_materials() -> int:
 @click.command("seed-demo")
 @with_appcontext
 def seed_demo_command() -> None:
-    """Add materials, a demo firm with its user, a technician and an admin (idempotent)."""
+    """Add materials, a demo firm with its user, a technician and an admin (idempotent).
+
+    Refused under DRUCKHUB_ENV=production: the demo passwords are printed in the README.
+    """
     from marketplace.accounts import operations as accounts
+    from marketplace.accounts.demo import DEMO_FIRM, DEMO_USERS
     from marketplace.models import Firm
 
+    if current_app.config.get("ENVIRONMENT") == "production":
+        _fail("seed-demo does not run under DRUCKHUB_ENV=production: its passwords are public")
     added = _seed_materials()
     firm = accounts.find_firm(DEMO_FIRM["name"])
     if firm is None:
@@ -125,6 +140,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(init_db_command)
     app.cli.add_command(create_user_command)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(set_password_command)
     app.cli.add_command(mail_cli)
     from printers.cli import dispatcher_cli, printers_cli
 
