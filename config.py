@@ -55,6 +55,9 @@ class Config:
     LANGUAGES = ("de", "en")
     HUB_NAME = _env("HUB_NAME", "Druckhub Lüneburg")
     HUB_TIMEZONE = _env("HUB_TIMEZONE", "Europe/Berlin")
+    # the German state whose public holidays close the hub ("NI", "BY", ..., "" none), until the
+    # hub settings page saves another
+    HUB_HOLIDAY_REGION = _env("HUB_HOLIDAY_REGION", "NI")
     PUBLIC_URL = _env("PUBLIC_URL", "http://127.0.0.1:5000")
 
     # --- sessions and security ---

@@ -21,6 +21,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     if config:
         app.config.update(config)
     _ensure_secret_key(app)
+    _check_holiday_region(app)
     os.makedirs(app.config["UPLOAD_DIR"], exist_ok=True)
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:///:memory:"):
@@ -64,6 +65,15 @@ def _ensure_secret_key(app: Flask) -> None:
             handle.write(secrets.token_hex(32))
     with open(path) as handle:
         app.config["SECRET_KEY"] = handle.read().strip()
+
+
+def _check_holiday_region(app: Flask) -> None:
+    """Refuse to start with a ``HUB_HOLIDAY_REGION`` that names no German state."""
+    from marketplace.scheduling.planning import HOLIDAY_REGIONS
+
+    if app.config.get("HUB_HOLIDAY_REGION", "NI") not in HOLIDAY_REGIONS:
+        known = ", ".join(r for r in HOLIDAY_REGIONS if r)
+        raise RuntimeError(f"HUB_HOLIDAY_REGION must be one of {known} or empty")
 
 
 def register_extensions(app: Flask) -> None:

@@ -10,6 +10,12 @@ def test_production_refuses_to_start_without_secret_key(app_config):
         create_app({**app_config, "SECRET_KEY": "", "ENVIRONMENT": "production"})
 
 
+def test_unknown_holiday_region_refuses_to_start(app_config):
+    with pytest.raises(RuntimeError, match="HUB_HOLIDAY_REGION"):
+        create_app({**app_config, "HUB_HOLIDAY_REGION": "Bavaria"})
+    assert create_app({**app_config, "HUB_HOLIDAY_REGION": "TH"}).config["HUB_HOLIDAY_REGION"]
+
+
 def test_development_keeps_one_random_secret_key(app_config):
     first = create_app({**app_config, "SECRET_KEY": ""}).config["SECRET_KEY"]
     second = create_app({**app_config, "SECRET_KEY": ""}).config["SECRET_KEY"]

@@ -101,13 +101,29 @@ def test_opening_hours_round_trip_and_validation(app):
         ({"weekly": {"mon": ["7 Uhr", "18:00"]}}, "weekly.mon"),
         ({"weekly": {}}, "weekly"),
         ({"closed_dates": ["24.12.2026"]}, "closed_dates"),
-        ({"holiday_region": "BY"}, "holiday_region"),
+        ({"holiday_region": "Bavaria"}, "holiday_region"),
+        ({"holiday_region": "AT"}, "holiday_region"),
         ({"timezone": "Mars/Olympus"}, "timezone"),
         ({"handling_days": -1}, "handling_days"),
     ]:
         with pytest.raises(s.SettingsError) as exc:
             s.set_opening_hours(bad)
         assert field in exc.value.errors
+
+
+@pytest.fixture
+def bavarian_hub(app_config):
+    app_config["HUB_HOLIDAY_REGION"] = "BY"
+
+
+def test_holiday_region_defaults_to_the_configured_state(bavarian_hub, app):
+    assert app.config["HUB_HOLIDAY_REGION"] == "BY"
+    assert s.get_opening_hours().holiday_region == "BY"
+    # saving other fields keeps the configured state; the settings page may choose another
+    assert s.set_opening_hours({"handling_days": 2}).holiday_region == "BY"
+    assert s.set_opening_hours({"holiday_region": "BW"}).holiday_region == "BW"
+    db.session.commit()
+    assert s.get_opening_hours().holiday_region == "BW"
 
 
 def test_hub_address(app):
@@ -179,6 +195,24 @@ def test_admin_saves_pricing_and_hours(admin):
     form["close_mon"] = "06:00"
     bad = admin.post("/hub/settings/hours", data=form)
     assert bad.status_code == 400 and 'data-error="weekly.mon"' in bad.get_data(True)
+
+
+def test_admin_chooses_the_hub_state_for_public_holidays(admin):
+    page = admin.get("/hub/settings").get_data(True)
+    assert '<option value="NI" selected>Niedersachsen</option>' in page
+    for code, name in [("BY", "Bayern"), ("SN", "Sachsen"), ("", "keine")]:
+        assert f'<option value="{code}">{name}</option>' in page
+    english = admin.get("/hub/settings?lang=en").get_data(True)
+    assert '<option value="BY">Bavaria</option>' in english
+    form = {f"open_{d}": "07:00" for d in ("mon", "tue", "wed", "thu", "fri")}
+    form |= {f"close_{d}": "18:00" for d in ("mon", "tue", "wed", "thu", "fri")}
+    form |= {"handling_days": "1", "changeover_min": "10", "material_change_min": "15",
+             "holiday_region": "BY"}
+    assert admin.post("/hub/settings/hours", data=form).status_code == 302
+    assert s.get_opening_hours().holiday_region == "BY"
+    assert '<option value="BY" selected>' in admin.get("/hub/settings").get_data(True)
+    bad = admin.post("/hub/settings/hours", data=form | {"holiday_region": "XX"})
+    assert bad.status_code == 400 and 'data-error="holiday_region"' in bad.get_data(True)
 
 
 def test_unknown_settings_section_is_404(admin):

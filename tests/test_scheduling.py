@@ -1,6 +1,6 @@
 """Delivery dates: golden tests of the pure planner and of estimate_delivery on live rows."""
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
@@ -34,15 +34,6 @@ WED_10 = local(2026, 11, 25, 10)  # Wednesday
 
 
 @pytest.mark.db_independent
-@pytest.mark.parametrize("year,expected", [
-    (2024, date(2024, 3, 31)), (2025, date(2025, 4, 20)), (2026, date(2026, 4, 5)),
-    (2027, date(2027, 3, 28)), (2038, date(2038, 4, 25)),
-])
-def test_easter(year, expected):
-    assert sch.easter_sunday(year) == expected
-
-
-@pytest.mark.db_independent
 def test_lower_saxony_holidays_2026():
     days = sch.public_holidays(2026, "NI")
     assert date(2026, 10, 31) in days  # Reformationstag
@@ -51,6 +42,53 @@ def test_lower_saxony_holidays_2026():
     assert date(2026, 4, 3) in days and date(2026, 4, 6) in days
     assert date(2026, 6, 4) not in days  # Fronleichnam is not a holiday in Lower Saxony
     assert len(days) == 10
+
+
+# (state, year) -> the holidays beyond the nine that every state keeps (New Year, Good Friday,
+# Easter Monday, 1 May, Ascension, Whit Monday, 3 October, 25 and 26 December)
+NATIONWIDE = {(1, 1), (5, 1), (10, 3), (12, 25), (12, 26)}
+EASTER = {2017: date(2017, 4, 16), 2018: date(2018, 4, 1), 2025: date(2025, 4, 20),
+          2026: date(2026, 4, 5), 2027: date(2027, 3, 28), 2038: date(2038, 4, 25)}
+
+
+@pytest.mark.db_independent
+@pytest.mark.parametrize("region,year,extra", [
+    ("NI", 2026, {date(2026, 10, 31)}),  # Reformationstag (Lower Saxony since 2018)
+    ("NI", 2017, {date(2017, 10, 31)}),  # 500 years of the Reformation: everywhere, once
+    ("BY", 2026, {date(2026, 1, 6), date(2026, 6, 4), date(2026, 11, 1)}),  # Fronleichnam
+    ("Augsburg", 2026, {date(2026, 1, 6), date(2026, 6, 4), date(2026, 8, 8),
+                        date(2026, 8, 15), date(2026, 11, 1)}),  # Friedensfest, Mariä Himmelf.
+    ("BW", 2027, {date(2027, 1, 6), date(2027, 5, 27), date(2027, 11, 1)}),  # Heilige Drei Könige
+    ("SN", 2025, {date(2025, 10, 31), date(2025, 11, 19)}),  # Buß- und Bettag
+    ("BE", 2025, {date(2025, 3, 8), date(2025, 5, 8)}),  # Frauentag; 80 years since 8 May 1945
+    ("TH", 2026, {date(2026, 9, 20), date(2026, 10, 31)}),  # Weltkindertag
+    ("HH", 2038, {date(2038, 10, 31)}),
+    ("BB", 2026, {date(2026, 4, 5), date(2026, 5, 24), date(2026, 10, 31)}),  # Ostersonntag
+])
+def test_public_holidays_of_german_states(region, year, extra):
+    easter = EASTER[year]
+    common = {date(year, m, d) for m, d in NATIONWIDE} | {
+        easter - timedelta(days=2), easter + timedelta(days=1), easter + timedelta(days=39),
+        easter + timedelta(days=50)}
+    assert sch.public_holidays(year, region) == frozenset(common | extra)
+
+
+@pytest.mark.db_independent
+def test_every_german_state_is_a_holiday_region_and_unknown_ones_are_refused():
+    states = {"BB", "BE", "BW", "BY", "HB", "HE", "HH", "MV", "NI", "NW", "RP", "SH", "SL",
+              "SN", "ST", "TH"}
+    assert states <= set(sch.HOLIDAY_REGIONS) and "" in sch.HOLIDAY_REGIONS
+    assert sch.public_holidays(2026, "") == frozenset()
+    with pytest.raises(ValueError, match="unknown holiday region"):
+        sch.public_holidays(2026, "Bavaria")
+
+
+@pytest.mark.db_independent
+def test_a_state_holiday_moves_the_delivery_date():
+    thursday = local(2026, 6, 3, 12)  # the day before Fronleichnam (4 June 2026)
+    assert delivery_date(thursday, HOURS) == date(2026, 6, 4)  # NI works on Corpus Christi
+    bavaria = sch.OpeningHours(weekly=HOURS.weekly, holiday_region="BY")
+    assert delivery_date(thursday, bavaria) == date(2026, 6, 5)
 
 
 @pytest.mark.db_independent

@@ -13,12 +13,22 @@ from typing import Any
 from marketplace.engine.pricing.catalog import PricingRules
 from marketplace.i18n import gettext as _
 from marketplace.models import Printer
-from marketplace.scheduling.planning import WEEKDAYS
+from marketplace.scheduling.planning import HOLIDAY_REGIONS, WEEKDAYS
 from marketplace.settings import operations as hub_settings
 from marketplace.settings.operations import SettingsError
 
 WEEKDAY_LABELS = dict(zip(WEEKDAYS, ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag",
                                      "Samstag", "Sonntag"), strict=True))
+
+# The choices of "public holidays", in this order; labels are German source strings.
+HOLIDAY_REGION_LABELS = {
+    "BW": "Baden-Württemberg", "BY": "Bayern", "Augsburg": "Augsburg (Bayern, mit Friedensfest)",
+    "BE": "Berlin", "BB": "Brandenburg", "HB": "Bremen", "HH": "Hamburg", "HE": "Hessen",
+    "MV": "Mecklenburg-Vorpommern", "NI": "Niedersachsen", "NW": "Nordrhein-Westfalen",
+    "RP": "Rheinland-Pfalz", "SL": "Saarland", "SN": "Sachsen", "ST": "Sachsen-Anhalt",
+    "SH": "Schleswig-Holstein", "TH": "Thüringen", "": "keine",
+}
+assert set(HOLIDAY_REGION_LABELS) == set(HOLIDAY_REGIONS), "a holiday region without a label"
 
 
 class FormError(ValueError):

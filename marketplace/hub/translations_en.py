@@ -238,7 +238,23 @@ EN = {
     "nur, wenn er vor Feierabend fertig wird.":
         "Prints run on unattended (nights, weekends). Unticked, a print starts only if it "
         "ends before closing time.",
+    "Baden-Württemberg": "Baden-Württemberg",
+    "Bayern": "Bavaria",
+    "Augsburg (Bayern, mit Friedensfest)": "Augsburg (Bavaria, with the Peace Festival)",
+    "Berlin": "Berlin",
+    "Brandenburg": "Brandenburg",
+    "Bremen": "Bremen",
+    "Hamburg": "Hamburg",
+    "Hessen": "Hesse",
+    "Mecklenburg-Vorpommern": "Mecklenburg-Western Pomerania",
     "Niedersachsen": "Lower Saxony",
+    "Nordrhein-Westfalen": "North Rhine-Westphalia",
+    "Rheinland-Pfalz": "Rhineland-Palatinate",
+    "Saarland": "Saarland",
+    "Sachsen": "Saxony",
+    "Sachsen-Anhalt": "Saxony-Anhalt",
+    "Schleswig-Holstein": "Schleswig-Holstein",
+    "Thüringen": "Thuringia",
     "keine": "none",
     "Bearbeitungstage nach dem Druck": "Handling days after printing",
     "Rüstzeit je Druck (min)": "Changeover per print (min)",
@@ -291,7 +307,8 @@ EN = {
     "Öffnungszeit als HH:MM–HH:MM, Ende nach Beginn.":
         "Opening hours as HH:MM–HH:MM, closing after opening.",
     "Der Hub braucht mindestens einen Öffnungstag.": "The hub needs at least one opening day.",
-    "Feiertage: nur Niedersachsen (NI) oder keine.": "Holidays: Lower Saxony (NI) or none only.",
+    "Feiertage: ein Bundesland (z. B. NI, BY) oder keine.":
+        "Holidays: a German state (e.g. NI, BY) or none.",
     "Kein Datum (JJJJ-MM-TT): %(value)s": "Not a date (YYYY-MM-DD): %(value)s",
     "Unbekannte Zeitzone.": "Unknown time zone.",
     "Höchstens 200 Zeichen, eine Zeile.": "At most 200 characters, one line.",

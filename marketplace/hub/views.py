@@ -394,6 +394,7 @@ def _settings_page(errors: dict | None = None, section: str | None = None, form=
         hours=hub_settings.opening_hours_to_dict(hub_settings.get_opening_hours()),
         address=hub_settings.get_hub_address(), errors=errors or {}, section=section,
         form=form, weekdays=forms.WEEKDAY_LABELS, pricing_form=forms.pricing_values(pricing),
+        holiday_regions=forms.HOLIDAY_REGION_LABELS,
     ), (400 if errors else 200)
 
 

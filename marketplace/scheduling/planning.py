@@ -1,5 +1,5 @@
 """Delivery dates from the live queue: which printers can print a part, the work ahead of it,
-the hub's opening hours and the public holidays of Lower Saxony.
+the hub's opening hours and the public holidays of its German state (the ``holidays`` package).
 
 Pure: no database, no clock (:func:`plan_finish`, :class:`OpeningHours`). The wrapper that
 reads printers and jobs from the database is :func:`marketplace.scheduling.live.estimate_delivery`.
@@ -29,9 +29,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+import holidays
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-# Lower Saxony (NI): the nationwide holidays plus Reformation Day (since 2018).
-HOLIDAY_REGIONS = ("NI", "")
+# The German states as ``holidays`` codes them ("BY", "NI", ...; also "Augsburg", whose Peace
+# Festival is a holiday in that city only), and "" for no public holidays.
+HOLIDAY_REGIONS: tuple[str, ...] = ("", *holidays.Germany.subdivisions)
 _MAX_DAYS_AHEAD = 800  # bounded search for the next working day
 
 
@@ -136,42 +139,15 @@ class StaffCalendar:
         return max(moment, self.opens[i]).astimezone(self.hours.tz)
 
 
-def easter_sunday(year: int) -> date:
-    """Return Easter Sunday (Gregorian calendar; anonymous Gregorian algorithm)."""
-    a, b, c = year % 19, year // 100, year % 100
-    d, e = b // 4, b % 4
-    f = (b + 8) // 25
-    g = (b - f + 1) // 3
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = c // 4, c % 4
-    ll = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 22 * ll) // 451
-    month = (h + ll - 7 * m + 114) // 31
-    day = (h + ll - 7 * m + 114) % 31 + 1
-    return date(year, month, day)
-
-
 @lru_cache(maxsize=64)
 def public_holidays(year: int, region: str = "NI") -> frozenset[date]:
-    """Return the public holidays of ``year`` in ``region`` (only "NI" is known)."""
+    """Return the statutory public holidays of ``year`` in the German state ``region``
+    ("" = none; see :data:`HOLIDAY_REGIONS`)."""
     if not region:
         return frozenset()
     if region not in HOLIDAY_REGIONS:
         raise ValueError(f"unknown holiday region {region!r}")
-    easter = easter_sunday(year)
-    days = {
-        date(year, 1, 1),  # Neujahr
-        easter - timedelta(days=2),  # Karfreitag
-        easter + timedelta(days=1),  # Ostermontag
-        date(year, 5, 1),  # Tag der Arbeit
-        easter + timedelta(days=39),  # Christi Himmelfahrt
-        easter + timedelta(days=50),  # Pfingstmontag
-        date(year, 10, 3),  # Tag der Deutschen Einheit
-        date(year, 10, 31),  # Reformationstag (NI since 2018)
-        date(year, 12, 25),
-        date(year, 12, 26),
-    }
-    return frozenset(days)
+    return frozenset(holidays.country_holidays("DE", subdiv=region, years=year))
 
 
 # --- the pure planner -------------------------------------------------------------------------
@@ -344,6 +320,6 @@ def part_bbox_mm(analysis: dict | None, scale: float = 1.0) -> tuple[float, floa
 
 __all__ = [
     "DEFAULT_OPENING_HOURS", "OpeningHours", "PrinterSlot", "WorkItem", "can_print",
-    "delivery_date", "easter_sunday", "fits", "plan_finish",
+    "delivery_date", "fits", "HOLIDAY_REGIONS", "plan_finish",
     "public_holidays",
 ]

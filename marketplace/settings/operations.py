@@ -12,11 +12,13 @@ Setters validate and raise :class:`SettingsError` (field -> message); the caller
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import date, time
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 
 from marketplace.engine.pricing.catalog import (
     DEFAULT_MATERIALS,
@@ -272,9 +274,10 @@ def opening_hours_from_dict(data: dict[str, Any]) -> OpeningHours:
     """Validate and build OpeningHours; missing keys keep the defaults.
 
     ``weekly``: {"mon": ["07:00", "18:00"] or null, ...}; ``closed_dates``: ISO dates;
-    ``holiday_region``: "NI" or "" (none); ``changeover_min``/``material_change_min``: minutes.
+    ``holiday_region``: a German state ("NI", "BY", ...; see ``HOLIDAY_REGIONS``) or "" (none);
+    ``changeover_min``/``material_change_min``: minutes.
     """
-    base = opening_hours_to_dict(DEFAULT_OPENING_HOURS)
+    base = opening_hours_to_dict(default_opening_hours())
     data = {**base, **(data or {})}
     errors: dict[str, str] = {}
     weekly: list[tuple[time, time] | None] = []
@@ -296,7 +299,7 @@ def opening_hours_from_dict(data: dict[str, Any]) -> OpeningHours:
         errors["weekly"] = _("Der Hub braucht mindestens einen Öffnungstag.")
     region = str(data.get("holiday_region") or "")
     if region not in HOLIDAY_REGIONS:
-        errors["holiday_region"] = _("Feiertage: nur Niedersachsen (NI) oder keine.")
+        errors["holiday_region"] = _("Feiertage: ein Bundesland (z. B. NI, BY) oder keine.")
     closed: set[date] = set()
     raw_closed = data.get("closed_dates") or []
     if isinstance(raw_closed, str):
@@ -333,15 +336,22 @@ def _parse_hhmm(value: Any) -> time:
     return time(int(match.group(1)), int(match.group(2)))
 
 
+def default_opening_hours() -> OpeningHours:
+    """Return the opening hours before the hub saved its own: Mon–Fri 07:00–18:00 Berlin, the
+    public holidays of the state in ``HUB_HOLIDAY_REGION``."""
+    region = current_app.config.get("HUB_HOLIDAY_REGION", DEFAULT_OPENING_HOURS.holiday_region)
+    return dataclasses.replace(DEFAULT_OPENING_HOURS, holiday_region=region)
+
+
 def get_opening_hours() -> OpeningHours:
-    """Return the hub's opening hours (stored value, else Mon–Fri 07:00–18:00 Berlin)."""
+    """Return the hub's opening hours (stored value, else :func:`default_opening_hours`)."""
     stored = _get(HOURS_KEY)
     if not isinstance(stored, dict):
-        return DEFAULT_OPENING_HOURS
+        return default_opening_hours()
     try:
         return opening_hours_from_dict(stored)
     except SettingsError:
-        return DEFAULT_OPENING_HOURS
+        return default_opening_hours()
 
 
 def set_opening_hours(data: dict[str, Any]) -> OpeningHours:
