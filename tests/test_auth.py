@@ -69,6 +69,8 @@ def test_signup_creates_firm_and_user_and_signs_in(client):
         ({"vat_id": "DE123456789"}, "Prüfziffer"),
         ({"vat_id": "DE12345"}, "Format der USt-IdNr."),
         ({"vat_id": "123456788"}, "Ländercode"),
+        ({"vat_id": "ATU12345678"}, "Prüfziffer"),  # Austrian check digit (was not checked)
+        ({"vat_id": "FR00303265045"}, "Prüfziffer"),
         ({"password": "kurz", "password_confirm": "kurz"}, "mindestens 10 Zeichen"),
         ({"password_confirm": "etwas-anderes-1"}, "stimmen nicht überein"),
         ({"email": "keine-adresse"}, "gültige E-Mail-Adresse"),
@@ -84,7 +86,7 @@ def test_signup_rejects_bad_input_with_a_clear_message(client, changes, message)
 
 
 def test_signup_accepts_other_eu_vat_ids_and_none(client):
-    assert client.post("/signup", data={**SIGNUP, "vat_id": "ATU12345678", "country": "AT",
+    assert client.post("/signup", data={**SIGNUP, "vat_id": "ATU13585627", "country": "AT",
                                          "postcode": "1010"}).status_code == 302
     client.post("/logout")
     second = {**SIGNUP, "company": "Kleinbetrieb Ohne USt-IdNr", "email": "k@example.de",

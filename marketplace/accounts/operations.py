@@ -16,6 +16,10 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from stdnum import exceptions as stdnum_errors
+from stdnum.ch import uid as ch_uid
+from stdnum.ch import vat as ch_vat
+from stdnum.eu import vat as eu_vat
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from marketplace.extensions import db
@@ -27,18 +31,6 @@ _RESET_SALT = "druckhub-password-reset"
 # compared against when the account does not exist, so a wrong e-mail costs as long as a
 # wrong password (no probing for accounts by timing); one per hash method
 _dummy_hashes: dict[str, str] = {}
-
-# VAT identification numbers (USt-IdNr.) of the EU and neighbours, after removing spaces/dots.
-VAT_PATTERNS = {
-    "AT": r"U\d{8}", "BE": r"[01]\d{9}", "BG": r"\d{9,10}", "CH": r"E\d{9}(MWST|TVA|IVA)?",
-    "CY": r"\d{8}[A-Z]", "CZ": r"\d{8,10}", "DE": r"\d{9}", "DK": r"\d{8}", "EE": r"\d{9}",
-    "EL": r"\d{9}", "ES": r"[A-Z0-9]\d{7}[A-Z0-9]", "FI": r"\d{8}", "FR": r"[A-HJ-NP-Z0-9]{2}\d{9}",
-    "HR": r"\d{11}", "HU": r"\d{8}", "IE": r"\d{7}[A-W][A-I]?|\d[A-Z+*]\d{5}[A-W]", "IT": r"\d{11}",
-    "LT": r"\d{9}|\d{12}", "LU": r"\d{8}", "LV": r"\d{11}", "MT": r"\d{8}", "NL": r"\d{9}B\d{2}",
-    "PL": r"\d{10}", "PT": r"\d{9}", "RO": r"\d{2,10}", "SE": r"\d{12}", "SI": r"\d{8}",
-    "SK": r"\d{10}", "XI": r"\d{9}|\d{12}|GD\d{3}|HA\d{3}",
-}
-
 
 class AccountError(Exception):
     """A sign-up or account change that cannot be done; ``field`` names the form field."""
@@ -73,28 +65,25 @@ def normalise_vat_id(vat_id: str) -> str:
     return re.sub(r"[\s.\-]", "", vat_id or "").upper()
 
 
-def _de_check_digit_ok(digits: str) -> bool:
-    # ISO 7064 MOD 11,10 as the Bundeszentralamt für Steuern uses for German VAT ids
-    product = 10
-    for char in digits[:8]:
-        total = (int(char) + product) % 10 or 10
-        product = (2 * total) % 11
-    check = 11 - product
-    return (0 if check == 10 else check) == int(digits[8])
-
-
 def vat_id_problem(vat_id: str) -> str | None:
-    """Return why ``vat_id`` (normalised) is not a valid VAT id, or None if its format is fine."""
-    country, rest = vat_id[:2], vat_id[2:]
-    if country == "GR":
-        country = "EL"
-    pattern = VAT_PATTERNS.get(country)
-    if pattern is None:
+    """Return why ``vat_id`` (normalised) is not a valid VAT id, or None if it is one.
+
+    python-stdnum checks the format and check digits of every EU country (prefix "EL" or "GR"
+    for Greece, "XI" for Northern Ireland) and Switzerland's "CHE..." with or without "MWST".
+    """
+    if vat_id.startswith("CH"):
+        swiss_vat = vat_id.endswith(("MWST", "TVA", "IVA", "TPV"))
+        validate = ch_vat.validate if swiss_vat else ch_uid.validate
+    elif vat_id[:2].lower() in eu_vat.MEMBER_STATES or vat_id[:2] == "EL":
+        validate = eu_vat.validate
+    else:
         return "Die USt-IdNr. beginnt mit dem Ländercode, z. B. DE123456789."
-    if not re.fullmatch(pattern, rest):
-        return "Das Format der USt-IdNr. stimmt nicht (Deutschland: DE und 9 Ziffern)."
-    if country == "DE" and not _de_check_digit_ok(rest):
+    try:
+        validate(vat_id)
+    except stdnum_errors.InvalidChecksum:
         return "Die Prüfziffer der USt-IdNr. stimmt nicht. Bitte prüfen Sie die Nummer."
+    except stdnum_errors.ValidationError:
+        return "Das Format der USt-IdNr. stimmt nicht (Deutschland: DE und 9 Ziffern)."
     return None
 
 
