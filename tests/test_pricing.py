@@ -74,6 +74,14 @@ def test_to_dict_contract():
     assert "5 %" in d["lines"][3]["detail"]
 
 
+@pytest.mark.parametrize("qty,detail", [(10, "5 % ab 10 Stück"), (49, "5 % ab 10 Stück"),
+                                        (50, "10 % ab 50 Stück"), (1000, "15 % ab 100 Stück")])
+def test_discount_line_names_the_rule_not_the_quantity(qty, detail):
+    p = price(_Est(50, 7200), DEFAULT_MATERIALS["PLA"], DEFAULT_PRICING, qty)
+    line = next(line for line in p.lines if line.code == "discount")
+    assert line.detail == detail
+
+
 def test_format_cents():
     assert format_cents(0) == "0.00"
     assert format_cents(5) == "0.05"

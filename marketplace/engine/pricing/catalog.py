@@ -79,14 +79,18 @@ class PricingRules:
         except KeyError:
             raise ValueError(f"unknown printer class {key!r}") from None
 
+    def discount_rule(self, quantity: int) -> tuple[int, int] | None:
+        """Return the rule ``(min_quantity, percent)`` that applies to ``quantity`` pieces."""
+        best: tuple[int, int] | None = None
+        for min_qty, percent in self.quantity_discounts:
+            if quantity >= min_qty and (best is None or min_qty >= best[0]):
+                best = (min_qty, percent)
+        return best
+
     def discount_percent(self, quantity: int) -> int:
         """Return the quantity discount in percent for ``quantity`` pieces."""
-        best = 0
-        best_min = 0
-        for min_qty, percent in self.quantity_discounts:
-            if quantity >= min_qty and min_qty >= best_min:
-                best, best_min = percent, min_qty
-        return best
+        rule = self.discount_rule(quantity)
+        return rule[1] if rule else 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe dict."""

@@ -8,7 +8,8 @@ Lines, in order (``code``: German label):
 - ``material``: "Material" = grams x price per kg / 1000 x quantity
 - ``machine``: "Maschinenzeit" = hours x rate of the printer class x quantity
 - ``setup``: "Einrichtungspauschale" once per order
-- ``discount``: "Mengenrabatt" = -(material + machine) x percent (setup fee not discounted)
+- ``discount``: "Mengenrabatt" = -(material + machine) x percent (setup fee not discounted);
+  its detail names the rule ("5 % ab 10 Stück"), not the ordered quantity
 - ``minimum``: "Mindestbestellwert-Zuschlag" tops the net up to the minimum order value
 """
 
@@ -155,12 +156,13 @@ def price(
         lines.append(
             PriceLine("setup", "Einrichtungspauschale", rules.setup_fee_cents, "einmal je Auftrag")
         )
-    percent = rules.discount_percent(quantity)
-    if percent:
+    rule = rules.discount_rule(quantity)
+    if rule and rule[1]:
+        threshold, percent = rule
         discount = _to_cents(Decimal(material_cents + machine_cents) * percent / 100)
         lines.append(
             PriceLine(
-                "discount", "Mengenrabatt", -discount, f"{percent} % ab {quantity} Stück"
+                "discount", "Mengenrabatt", -discount, f"{percent} % ab {threshold} Stück"
             )
         )
     subtotal = sum(line.amount_cents for line in lines)
