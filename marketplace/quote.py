@@ -2,7 +2,8 @@
 [--infill 15] [--layer-height 0.2] [--quantity 1] [--json] [--lang de|en]``.
 
 Exit 0: the analysis, estimate and price (one JSON object with ``--json``, else a readable
-summary). Exit 2: the file cannot be analysed or an option is wrong: one line on stderr and, with
+summary). A part that is not printable (a problem of severity "error": too large, no closed
+solid, ...) gets ``"price": null``; its estimate is still given wherever the mesh allows one. Exit 2: the file cannot be analysed or an option is wrong: one line on stderr and, with
 ``--json``, ``{"error": {"code", "message"}}`` on stdout. Never a traceback, for any input.
 """
 
@@ -133,7 +134,10 @@ def summary(r: dict[str, Any], lang: str = "de") -> str:
         lines.append(f"  {'Material' if de else 'Material'}: {num(e['material_g'], 1)} g   "
                      f"{'Druckzeit' if de else 'Print time'}: {h} h {rest // 60:02d} min   "
                      f"{'Schichten' if de else 'Layers'}: {e['layers']}")
-    if price:
+    if not price:
+        lines.append("  Kein Preis: Das Teil ist so nicht druckbar." if de
+                     else "  No price: the part cannot be printed as it is.")
+    else:
         for line in price["lines"]:
             lines.append(f"    {line['label']:<32} {line['amount']:>10} {price['currency']}")
         lines.append(f"  {'Netto' if de else 'Net'} {price['net']}  "

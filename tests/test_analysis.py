@@ -83,6 +83,38 @@ def test_open_cube_reports_its_open_edges_with_locations():
     assert a.area_mm2 == pytest.approx(2000.0, rel=1e-9)
 
 
+def test_random_triangle_soup_is_not_printable_and_says_why():
+    rng = np.random.default_rng(0)
+    soup = rng.uniform(0, 10, (1000, 3, 3))  # 1,000 shells, 3,000 open edges
+    a = engine.analyse_file(stl_binary(soup), "soup.stl")
+    assert not a.printable and not a.estimable
+    problem = next(p for p in a.problems if p.code == "not_closable")
+    assert problem.severity == "error"
+    assert problem.data["open_edges"] == 3000 and problem.data["open_edge_percent"] == 100
+    assert problem.data["hole_area_percent"] == pytest.approx(100, abs=0.5)
+    assert "3000 offene Kanten" in problem.message and "closed solid" in problem.message_en
+    assert "not_watertight" not in codes(a)  # the error says it all
+    out = engine.quote_file(stl_binary(soup), "soup.stl")
+    assert out["printable"] is False and out["price"] is None and out["estimate"] is None
+
+
+def test_open_tube_cannot_be_closed_by_small_repairs():
+    # a box without top and bottom: two separate holes of 400 mm² each, half the surface
+    tube = box((20, 20, 20))[4:]
+    a = engine.analyse_file(stl_binary(tube), "tube.stl")
+    problem = next(p for p in a.problems if p.code == "not_closable")
+    assert problem.data["hole_area_percent"] == pytest.approx(50.0)
+    assert problem.data["open_edge_percent"] == pytest.approx(100 * 8 / 24, abs=0.05)
+    # one missing side (20 % of the surface) is a small repair: a warning, still printable
+    assert analyse("cube_20mm_open.stl").printable
+
+
+def test_too_large_part_has_an_estimate_but_no_price():
+    out = engine.quote_file(stl_binary(box((400, 20, 20))), "rail.stl")
+    assert "too_large" in {p["code"] for p in out["problems"]} and out["printable"] is False
+    assert out["estimate"]["material_g"] > 0 and out["price"] is None
+
+
 def test_two_shells():
     a = analyse("two_cubes.stl")
     assert a.shells == 2

@@ -116,6 +116,17 @@ def test_bad_options_get_a_clear_400(client, login_as, firm_user, cube_part, opt
     assert resp.get_json()["error"]["message"]
 
 
+def test_a_part_no_printer_can_take_gets_no_price_but_the_reason(client, login_as, firm_user,
+                                                                  cube_part):
+    login_as(firm_user)
+    url = f"/parts/{cube_part.public_id}/price"
+    resp = client.post(url, json={"material": "PLA", "units": "inch"})  # 508 mm: fits nowhere
+    assert resp.status_code == 400
+    error = resp.get_json()["error"]
+    assert error["field"] == "part" and "passt in keiner Lage" in error["message"]
+    assert "508,0" in error["message"]
+
+
 def test_units_override_rescales(client, login_as, firm_user, cube_part):
     login_as(firm_user)
     url = f"/parts/{cube_part.public_id}/price"

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from marketplace import quote
@@ -18,6 +19,16 @@ pytestmark = pytest.mark.db_independent
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 CUBE = DATA / "cube_20mm.stl"
+
+
+def _load_builders():
+    """tests/data/make_meshes.py, the generator of the golden meshes."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_meshes", DATA / "make_meshes.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -80,6 +91,25 @@ def test_units_option_and_guess(capsys):
     d = json.loads(out)
     assert d["mesh"]["units"] == "mm" and d["printable"] is False
     assert "too_small" in {p["code"] for p in d["problems"]}
+
+
+def test_unprintable_parts_get_no_price(capsys, tmp_path):
+    meshes = _load_builders()
+    rail = tmp_path / "rail.stl"  # 400 mm long: fits no printer in any orientation
+    rail.write_bytes(meshes.stl_binary(meshes.box((400, 20, 20))))
+    code, out, _ = call(capsys, str(rail), "--json")
+    d = json.loads(out)
+    assert code == 0 and d["printable"] is False and "too_large" in {p["code"] for p in
+                                                                      d["problems"]}
+    assert d["price"] is None and d["estimate"]["material_g"] > 0
+    soup = tmp_path / "soup.stl"
+    soup.write_bytes(meshes.stl_binary(np.random.default_rng(0).uniform(0, 10, (1000, 3, 3))))
+    code, out, _ = call(capsys, str(soup), "--json")
+    d = json.loads(out)
+    assert code == 0 and d["printable"] is False and d["price"] is None
+    assert "not_closable" in {p["code"] for p in d["problems"]}
+    code, out, _ = call(capsys, str(soup))
+    assert code == 0 and "Kein Preis" in out and "Brutto" not in out
 
 
 def test_readable_summary_without_json(capsys):

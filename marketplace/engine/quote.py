@@ -54,19 +54,23 @@ def quote_part(analysis: PartAnalysis, *, material: Any, rules: Any, profile: An
     """Estimate and price ``quantity`` pieces of an analysed part in its suggested orientation.
 
     Returns {"estimate": {"material_g", "print_time_s", "layers", ...} | None,
-    "price": Price.to_dict() | None, "material", "quantity", "profile"}; estimate and price are
-    None when the mesh has nothing to slice (no triangles or no height). Any other error
-    propagates: it is a bug, not a property of the part.
+    "price": Price.to_dict() | None, "material", "quantity", "profile"}. The estimate is None
+    when the mesh allows none (nothing to slice, or no closed solid); the price is None as well
+    when the part is not printable (any problem of severity "error", e.g. too large). Any
+    other error propagates: it is a bug, not a property of the part.
     """
     from marketplace.engine.pricing import price as pricing
 
-    vertices, faces = analysis.oriented_indexed()
-    try:
-        est = estimate(vertices, faces, profile, material,
-                       supports_needed=analysis.suggested.support_area_mm2 > 1.0)
-    except NoPrintableVolumeError:
-        est = None
-    price = pricing.price(est, material, rules, quantity, printer_class) if est else None
+    est = None
+    if analysis.estimable:
+        vertices, faces = analysis.oriented_indexed()
+        try:
+            est = estimate(vertices, faces, profile, material,
+                           supports_needed=analysis.suggested.support_area_mm2 > 1.0)
+        except NoPrintableVolumeError:
+            est = None
+    price = (pricing.price(est, material, rules, quantity, printer_class)
+             if est and analysis.printable else None)
     return {
         "estimate": est.to_dict() if est else None,
         "price": price.to_dict() if price else None,

@@ -123,6 +123,7 @@ EN = {
     "nein": "no",
     "Das Teil ist noch nicht analysiert.": "The part has not been analysed yet.",
     "Das Teil hat kein druckbares Volumen.": "The part has no printable volume.",
+    "Das Teil ist so nicht druckbar: %(reason)s": "The part cannot be printed as it is: %(reason)s",
     # quote options (quotes/operations.py)
     "Unbekanntes Material.": "Unknown material.",
     "Diese Farbe gibt es für %(material)s nicht.": "This colour is not available for %(material)s.",

@@ -174,7 +174,11 @@ def compute(part: Part, options: QuoteOptions, *, now=None) -> QuoteResult:
     )
     mesh = summary.get("mesh") or {}
     estimate = answer["estimate"]
-    if not estimate or not answer.get("price"):
+    if not answer.get("price"):
+        errors = [p for p in analysis.problems if p.severity == "error"]
+        if errors:  # not printable: no price (the engine gives none), and the reason why
+            raise QuoteError("part", "Das Teil ist so nicht druckbar: %(reason)s",
+                             reason=errors[0].message)
         raise QuoteError("part", "Das Teil hat kein druckbares Volumen.")
     print_time_s = int(round(float(estimate["print_time_s"])))
     bbox = scheduling.part_bbox_mm(summary) or mesh.get("bbox_mm")

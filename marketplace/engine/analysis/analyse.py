@@ -24,7 +24,8 @@ from marketplace.engine.limits import AnalysisLimits
 from marketplace.engine.meshio.load import MeshInputError, RawMesh
 from marketplace.engine.meshio.units import UnitChoice, choose_unit
 
-ENGINE_VERSION = 2  # 2: overhang face indices refer to the repaired mesh
+ENGINE_VERSION = 3  # 2: overhang face indices refer to the repaired mesh; 3: not_closable
+UNESTIMABLE = frozenset({"not_closable"})  # problems that leave nothing to estimate
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +71,11 @@ class PartAnalysis:
     def printable(self) -> bool:
         """No problem of severity "error"."""
         return not any(p.severity == "error" for p in self.problems)
+
+    @property
+    def estimable(self) -> bool:
+        """The mesh is a solid one can estimate (not a soup or sheet that cannot be closed)."""
+        return not any(p.code in UNESTIMABLE for p in self.problems)
 
     @cached_property
     def indexed(self) -> tuple[np.ndarray, np.ndarray]:

@@ -61,7 +61,10 @@ def collect(c: Context) -> list[Problem]:
     out: list[Problem] = []
     t, s = c.topo, c.units.scale
     ext = c.bbox_max - c.bbox_min
-    if t.n_open_edges:
+    closable = _closable(c)
+    if closable is not None:
+        out.append(closable)
+    elif t.n_open_edges:
         out.append(problem(
             "not_watertight", "warning",
             f"Das Modell ist nicht geschlossen: {t.n_open_edges} offene Kanten (Löcher in der "
@@ -129,6 +132,42 @@ def collect(c: Context) -> list[Problem]:
     out.extend(_size_problems(c, ext))
     out.extend(_print_problems(c))
     return out
+
+
+# A mesh is closed "by small repairs" when its holes can be patched with little new surface.
+# Beyond these shares it is no solid at all (a triangle soup, a sheet, a bowl without
+# thickness): the slicer would have to invent the part. (The corpus' worst real part, the
+# Utah teapot with its open spout and lid, needs patches of 24 % of its surface.)
+MAX_HOLE_SHARE = 0.4  # patch area / surface area
+MAX_OPEN_EDGE_SHARE = 0.25  # open half-edges / all half-edges
+
+
+def _closable(c: Context) -> Problem | None:
+    """Return a ``not_closable`` error if the holes are too large to close, else None."""
+    t = c.topo
+    if not t.n_open_edges:
+        return None
+    area = float(c.geo.areas_mm2.sum(dtype=np.float64))
+    hole_share = t.hole_area * c.units.scale**2 / area if area > 0 else 1.0
+    edge_share = t.n_open_edges / max(3 * len(c.kept), 1)
+    if hole_share < MAX_HOLE_SHARE and edge_share < MAX_OPEN_EDGE_SHARE:
+        return None
+    hole_pct, edge_pct = min(100.0, 100 * hole_share), 100 * edge_share
+    open_shells = len(t.open_shells)
+    return problem(
+        "not_closable", "error",
+        f"Das Modell ist kein geschlossener Körper und lässt sich nicht durch kleine Reparaturen "
+        f"schließen: {t.n_open_edges} offene Kanten ({de_num(edge_pct, 0)} % aller Kanten), "
+        f"die Löcher machen etwa {de_num(hole_pct, 0)} % der Oberfläche aus, {open_shells} "
+        "offene Flächenstücke. So kann es nicht gedruckt werden; bitte exportieren Sie es als "
+        "geschlossenen Volumenkörper.",
+        f"The model is not a closed solid and cannot be closed by small repairs: "
+        f"{t.n_open_edges} open edges ({en_num(edge_pct, 0)} % of all edges), the holes make "
+        f"up about {en_num(hole_pct, 0)} % of the surface, {open_shells} open surface pieces. "
+        "It cannot be printed like this; please export it as a closed solid.",
+        {"edges": _edges(t.open_edges, c.units.scale)}, open_edges=t.n_open_edges,
+        open_edge_percent=round(edge_pct, 1), hole_area_percent=round(hole_pct, 1),
+        open_shells=open_shells)
 
 
 def _unit_hint(c: Context) -> tuple[str, str]:

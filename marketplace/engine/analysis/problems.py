@@ -7,7 +7,7 @@ what the 3D viewer can highlight, in mm in the file's own frame (after unit scal
 triangles: removed degenerate/duplicate faces shift them) and ``bbox`` [[xmin, ymin, zmin], [xmax, ymax, zmax]].
 
 Codes (severity):
-  not_watertight (warning), non_manifold_edges (warning), winding_fixed (info),
+  not_watertight (warning), not_closable (error), non_manifold_edges (warning), winding_fixed (info),
   winding_unfixable (warning), inverted_normals_fixed (info), degenerate_faces_removed (info),
   duplicate_faces_removed (info), multiple_shells (info), closed_cavities (info),
   too_large (error), too_small (error), very_small (warning), no_volume (error),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import breadth_first_order
+from scipy.sparse.csgraph import breadth_first_order, connected_components
 
 from marketplace.engine.geometry import shells as shells_mod
 from marketplace.engine.geometry.topology_types import MAX_LOCATIONS, Topology
@@ -121,6 +121,9 @@ def exact_topology(tri: np.ndarray, bits: np.ndarray, hv: np.ndarray) -> Topolog
         he = he[first][:MAX_LOCATIONS]
         return np.stack([corners[corner_of[he]], corners[nxt[he]]], axis=1)
 
+    open_he = np.flatnonzero(he_count == 1)
+    hole_area = _hole_area(a[open_he], b[open_he], corners[corner_of[open_he]],
+                           corners[nxt[open_he]], nv)
     return Topology(
         keep=alive,
         flip=flip,
@@ -135,7 +138,28 @@ def exact_topology(tri: np.ndarray, bits: np.ndarray, hv: np.ndarray) -> Topolog
         open_edges=segments(he_count == 1),
         nonmanifold_edges=segments(he_count > 2),
         open_shells=np.unique(labels[he_face[he_count != 2]]),
+        hole_area=hole_area,
     )
+
+
+def _hole_area(va: np.ndarray, vb: np.ndarray, pa: np.ndarray, pb: np.ndarray,
+               nv: int) -> float:
+    """Area it takes to close the holes bounded by the open edges ``va -> vb`` (vertex ids)
+    from ``pa`` to ``pb`` ((k, 3) float).
+
+    Open edges that share vertices form one hole; its patch has at least the size of the
+    loop's vector area, ½ |Σ pa × pb| (exact for a flat hole). A random triangle's hole is
+    the triangle itself; a missing facet of a closed part is that facet.
+    """
+    if len(va) == 0:
+        return 0.0
+    graph = coo_matrix((np.ones(len(va), dtype=np.int8), (va, vb)), shape=(nv, nv)).tocsr()
+    _, loop_of_vertex = connected_components(graph, directed=True, connection="weak")
+    loop = loop_of_vertex[va]
+    cross = np.cross(pa, pb)
+    n = int(loop.max()) + 1
+    vec = np.stack([np.bincount(loop, weights=cross[:, k], minlength=n) for k in range(3)], 1)
+    return float(np.linalg.norm(vec, axis=1).sum() / 2)
 
 
 def _consistent_parity(

@@ -17,6 +17,7 @@ class Topology:
     flip : (m,) bool, kept faces whose winding was reversed
     face_shell : (m,) int, shell label per face (-1 for removed faces)
     open_edges / nonmanifold_edges : (k, 2, 3) float, segments for the viewer (capped)
+    hole_area : area (file units²) it takes to close every hole (0 for a closed mesh)
     """
 
     keep: np.ndarray
@@ -32,6 +33,9 @@ class Topology:
     open_edges: np.ndarray
     nonmanifold_edges: np.ndarray
     open_shells: np.ndarray  # labels of shells with an open or non-manifold edge
+    # area (file units²) of the patches that would close the holes: per boundary loop of open
+    # edges, the size of its vector area (a flat hole: exactly its area)
+    hole_area: float = 0.0
 
     @property
     def watertight(self) -> bool:
