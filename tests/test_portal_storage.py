@@ -51,3 +51,23 @@ def test_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         storage.save(b"data", tmp_path)
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_atomic_write_replaces_whole_files_and_leaves_no_temporary(tmp_path, monkeypatch):
+    """The one atomic write (uploads, viewer meshes, G-code): all or nothing, mode as asked."""
+    from marketplace.engine import files
+
+    target = tmp_path / "a" / "b" / "blob"
+    assert files.write_atomic(target, b"old", mode=0o640) == target
+    assert target.read_bytes() == b"old" and target.stat().st_mode & 0o777 == 0o640
+    files.write_atomic(target, b"new")
+    assert target.read_bytes() == b"new"
+
+    def crash(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(files.os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        files.write_atomic(target, b"half")
+    assert target.read_bytes() == b"new"  # the old file stays whole
+    assert sorted(p.name for p in target.parent.iterdir()) == ["blob"]  # no temporary left

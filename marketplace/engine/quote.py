@@ -25,8 +25,8 @@ from marketplace.engine.limits import AnalysisLimits
 from marketplace.engine.meshio import load as mesh_io
 from marketplace.engine.meshio.load import MeshInputError
 
-__all__ = ["MeshInputError", "NoPrintableVolumeError", "OptionError", "PartAnalysis", "analyse_file", "quote_part",
-           "quote_file", "load_analysis_mesh", "AnalysisMesh"]
+__all__ = ["MeshInputError", "NoPrintableVolumeError", "OptionError", "PartAnalysis",
+           "analyse_file", "quote_part", "quote_file", "load_analysis_mesh", "AnalysisMesh"]
 
 
 class OptionError(MeshInputError):

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from marketplace.engine.files import write_atomic
 from marketplace.engine.meshio.load import MeshInputError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,7 +61,7 @@ def analyse_bytes(data: bytes, filename: str, units: str | None = None,
         raise AnalysisFailedError(*error_of(exc)) from exc
     if mesh_root is not None:
         path = viewer_mesh.cache_path(mesh_root, analysis.sha256, analysis.units.unit)
-        viewer_mesh.write_atomic(path, viewer_mesh.encode_mesh(analysis.vertices, analysis.faces))
+        write_atomic(path, viewer_mesh.encode_mesh(analysis.vertices, analysis.faces))
     return analysis.to_dict()
 
 

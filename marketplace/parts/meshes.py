@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from flask import current_app
 
+from marketplace.engine.files import write_atomic
 from marketplace.engine.geometry import viewer_mesh
 from marketplace.i18n import format_mm, format_number, get_language
 from marketplace.i18n import gettext as _
@@ -28,7 +29,7 @@ def mesh_bytes(part: Part) -> bytes:
         return path.read_bytes()
     analysis = quotes.part_analysis(part, part.units)
     data = encode_mesh(np.asarray(analysis.vertices), np.asarray(analysis.faces))
-    viewer_mesh.write_atomic(path, data)
+    write_atomic(path, data)
     return data
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import BinaryIO
+
+from marketplace.engine.files import write_atomic
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 FILE_MODE = 0o640
@@ -48,21 +49,7 @@ def save(data: bytes, root: str | os.PathLike[str] | None = None) -> str:
     target = path_for(digest, root)
     if target.is_file() and target.stat().st_size == len(data):
         return digest  # same bytes already stored
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_atomic(target, data, mode=FILE_MODE)
     return digest
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -42,19 +41,3 @@ def decode_mesh(data: bytes) -> tuple[np.ndarray, np.ndarray]:
 def cache_path(upload_dir: str | os.PathLike[str], sha256: str, units: str | None) -> Path:
     """Return where the viewer mesh of a stored file in ``units`` is cached."""
     return Path(upload_dir) / "derived" / f"{sha256}-{units or 'auto'}.dhm"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".mesh-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
