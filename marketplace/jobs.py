@@ -9,7 +9,8 @@ dispatcher step).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from types import MappingProxyType
 from typing import Any
 
 import sqlalchemy as sa
@@ -67,6 +68,21 @@ ON_PRINTER_STATES = frozenset(JobState(s) for s in PRINTER_BOUND_STATES)
 WAITING_STATES = frozenset({S.RECEIVED, S.APPROVED, S.QUEUED})
 ACTIVE_STATES = WAITING_STATES | ON_PRINTER_STATES | {S.NEEDS_ATTENTION}
 DONE_STATES = frozenset({S.PRINTED, S.READY_FOR_PICKUP, S.SHIPPED, S.PICKED_UP})
+# Ended without a piece (failed, rejected, cancelled): no longer counts towards the order.
+DROPPED_STATES = TERMINAL_STATES - DONE_STATES
+
+# A try's progress: cleared when a job is claimed for a new try on a printer.
+TRY_RESET = MappingProxyType({"progress_percent": None, "completion_polls": 0,
+                              "started_at": None, "finished_at": None})
+# Back to the queue (by the dispatcher or a technician): the try's progress and its printer.
+REQUEUE_RESET = MappingProxyType({**TRY_RESET, "printer_id": None, "remote_filename": None,
+                                  "lease_owner": None, "lease_until": None})
+
+
+def state_values(states: Iterable[JobState]) -> tuple[str, ...]:
+    """Return the values of ``states`` in JobState's order (for queries, menus and tabs)."""
+    wanted = set(states)
+    return tuple(s.value for s in JobState if s in wanted)
 
 
 # transition() writes these itself; the table would be bypassed if a caller could set them.

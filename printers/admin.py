@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from marketplace.extensions import db
+from marketplace.jobs import ON_PRINTER_STATES, state_values
 from marketplace.models import Material, Printer, PrintJob
 from marketplace.printer_states import set_printer_state
 from printers import slicing
@@ -160,7 +161,7 @@ def printer_summary(printer: Printer) -> dict[str, Any]:
     """What the console and ``printers list`` show: everything but the API key."""
     job = db.session.scalar(sa.select(PrintJob).where(
         PrintJob.printer_id == printer.id,
-        PrintJob.state.in_(("dispatching", "starting", "printing", "paused", "cancelling"))))
+        PrintJob.state.in_(state_values(ON_PRINTER_STATES))))
     status = printer.last_status or {}
     return {
         "public_id": printer.public_id, "name": printer.name, "url": printer.url,

@@ -11,13 +11,20 @@ import pytest
 
 from marketplace.extensions import db
 from marketplace.jobs import (
+    DROPPED_STATES,
+    ON_PRINTER_STATES,
+    REQUEUE_RESET,
     TERMINAL_STATES,
     TRANSITIONS,
+    TRY_RESET,
+    WAITING_STATES,
     InvalidTransitionError,
     JobState,
     StaleJobError,
     can_transition,
+    check_fields,
     record_created,
+    state_values,
     transition,
 )
 from marketplace.models import Firm, JobEvent, Order, Part, PrintJob, Quote
@@ -101,6 +108,19 @@ def test_state_in_extra_fields_cannot_skip_the_table(make_job):
     assert [e.to_state for e in job.events] == ["received"]
 
 
+@pytest.mark.db_independent
+def test_named_state_sets_and_reset_fields():
+    assert set(DROPPED_STATES) == {JobState.FAILED, JobState.REJECTED, JobState.CANCELLED}
+    assert state_values(ON_PRINTER_STATES) == (
+        "dispatching", "starting", "printing", "paused", "cancelling")  # the table's order
+    assert state_values(WAITING_STATES) == ("received", "approved", "queued")
+    # every reset field is one transition() may set, and requeueing resets a try as well
+    check_fields(dict(REQUEUE_RESET))
+    assert set(TRY_RESET) < set(REQUEUE_RESET)
+    assert REQUEUE_RESET["printer_id"] is None and REQUEUE_RESET["completion_polls"] == 0
+
+
+@pytest.mark.db_independent
 def test_terminal_states_have_no_exit():
     assert {JobState.SHIPPED, JobState.PICKED_UP, JobState.FAILED, JobState.REJECTED,
             JobState.CANCELLED} == set(TERMINAL_STATES)

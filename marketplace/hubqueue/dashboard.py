@@ -15,11 +15,14 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from marketplace.extensions import db
+from marketplace.jobs import ON_PRINTER_STATES, WAITING_STATES, JobState, state_values
 from marketplace.models import JobEvent, Printer, PrintJob
 from marketplace.printer_states import OUT_OF_SERVICE_STATES
 
 # Entering "printing" starts a busy interval; leaving it for any other state ends it.
-BUSY_STATE = "printing"
+BUSY_STATE = JobState.PRINTING.value
+# A piece that leaves one of these other than printed failed after its print had started.
+_STARTED_STATES = state_values(ON_PRINTER_STATES - {JobState.DISPATCHING})
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ def throughput(now: datetime, tz: str = "Europe/Berlin", days: int = 7) -> list[
         day = at.replace(tzinfo=UTC).astimezone(zone).date()
         if to_state == "printed":
             printed[day] += 1
-        elif from_state in ("printing", "paused", "cancelling", "starting") or to_state == "failed":
+        elif from_state in _STARTED_STATES or to_state == "failed":
             failed[day] += 1
     return [DayCount(d, printed[d], failed[d]) for d in day_list]
 
@@ -201,7 +204,7 @@ def backlog() -> Backlog:
     seconds = sa.func.coalesce(PrintJob.slicer_print_time_s, PrintJob.est_print_time_s, 0)
     pieces, total = db.session.execute(
         sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(seconds), 0))
-        .where(PrintJob.state.in_(("received", "approved", "queued")))
+        .where(PrintJob.state.in_(state_values(WAITING_STATES)))
     ).one()
     working = db.session.scalar(
         sa.select(sa.func.count()).select_from(Printer)

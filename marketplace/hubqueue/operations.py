@@ -18,7 +18,16 @@ from sqlalchemy.orm import selectinload
 
 from marketplace.extensions import db
 from marketplace.i18n import gettext as _
-from marketplace.jobs import JobState, can_transition, transition
+from marketplace.jobs import (
+    DONE_STATES,
+    ON_PRINTER_STATES,
+    REQUEUE_RESET,
+    WAITING_STATES,
+    JobState,
+    can_transition,
+    state_values,
+    transition,
+)
 from marketplace.models import (
     DispatchAttempt,
     Firm,
@@ -36,18 +45,17 @@ S = JobState
 TABS: dict[str, tuple[str, ...]] = {
     "approval": (S.RECEIVED.value,),
     "queued": (S.APPROVED.value, S.QUEUED.value),
-    "printing": (S.DISPATCHING.value, S.STARTING.value, S.PRINTING.value, S.PAUSED.value,
-                 S.CANCELLING.value),
+    "printing": state_values(ON_PRINTER_STATES),
     "attention": (S.NEEDS_ATTENTION.value, S.FAILED.value),
-    "done": (S.PRINTED.value, S.READY_FOR_PICKUP.value, S.SHIPPED.value, S.PICKED_UP.value),
+    "done": state_values(DONE_STATES),
     "closed": (S.REJECTED.value, S.CANCELLED.value),
 }
 # Tabs listed newest first (history); the others in the order the dispatcher takes them.
 HISTORY_TABS = ("done", "closed")
 PRIORITY_MIN, PRIORITY_MAX = -9, 9
 REASON_MAX = 500
-ASSIGNABLE_STATES = (S.RECEIVED.value, S.APPROVED.value, S.QUEUED.value)
-PRIORITY_STATES = ASSIGNABLE_STATES + (S.NEEDS_ATTENTION.value,)
+ASSIGNABLE_STATES = state_values(WAITING_STATES)
+PRIORITY_STATES = state_values(WAITING_STATES | {S.NEEDS_ATTENTION})
 
 
 class QueueError(ValueError):
@@ -415,18 +423,15 @@ def resolve_job(job: PrintJob, action: str, actor: str, reason: str | None = Non
         reason = (reason or "").strip()[:REASON_MAX] or None
     if action == "requeue":
         to = S.QUEUED if job.gcode_sha256 else S.APPROVED
-        # the same fields the dispatcher resets when it requeues a job itself
         return transition(job, to, actor=actor, reason=reason or _("Erneut eingereiht"),
-                          printer_id=None, remote_filename=None, lease_owner=None,
-                          lease_until=None, progress_percent=None, completion_polls=0,
-                          started_at=None, finished_at=None)
+                          **REQUEUE_RESET)
     if action == "printed":
         return transition(job, S.PRINTED, actor=actor, reason=reason or _("Als gedruckt bestätigt"),
                           finished_at=job.finished_at or utcnow())
     return transition(job, S(action), actor=actor, reason=reason)
 
 
-HANDOVER_STATES = (S.READY_FOR_PICKUP.value, S.SHIPPED.value, S.PICKED_UP.value)
+HANDOVER_STATES = state_values(DONE_STATES - {S.PRINTED})
 
 
 def hand_over(order: Order, to: str, actor: str) -> int:
@@ -456,8 +461,7 @@ def handover_actions(row: QueueRow) -> list[str]:
     return actions
 
 
-CANCELLABLE_STATES = (S.RECEIVED.value, S.APPROVED.value, S.QUEUED.value,
-                      S.NEEDS_ATTENTION.value)
+CANCELLABLE_STATES = state_values(WAITING_STATES | {S.NEEDS_ATTENTION})
 
 
 def cancel_order(order: Order, actor: str, reason: str | None) -> int:

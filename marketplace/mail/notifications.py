@@ -33,7 +33,7 @@ from marketplace.i18n import (
 from marketplace.models import JobEvent, Notification, Order, PrintJob, User
 
 # jobs that no longer count when deciding whether "all pieces" reached a step
-DROPPED = frozenset({"cancelled", "rejected", "failed"})
+DROPPED = frozenset(jobs.state_values(jobs.DROPPED_STATES))
 
 # state -> (when: "first" job or "all" live jobs (reached one of these states), intro text)
 STEPS: dict[str, tuple[str, frozenset[str], str]] = {
@@ -44,7 +44,7 @@ STEPS: dict[str, tuple[str, frozenset[str], str]] = {
         "wir haben Ihren Auftrag geprüft und freigegeben. Er wird jetzt für den Druck "
         "vorbereitet.")),
     "printing": ("first", frozenset(), "der Druck Ihres Auftrags hat begonnen."),
-    "printed": ("all", frozenset({"printed", "ready_for_pickup", "shipped", "picked_up"}), (
+    "printed": ("all", frozenset(jobs.state_values(jobs.DONE_STATES)), (
         "alle Teile Ihres Auftrags sind gedruckt. Wir prüfen sie und melden uns, sobald sie "
         "abholbereit sind oder versendet werden.")),
     "ready_for_pickup": ("all", frozenset({"ready_for_pickup", "picked_up"}),

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from marketplace.jobs import ON_PRINTER_STATES, WAITING_STATES
+from marketplace.jobs import ON_PRINTER_STATES, WAITING_STATES, state_values
 from marketplace.models import Part, Printer, PrintJob
 from marketplace.printer_states import OUT_OF_SERVICE_STATES
 from marketplace.scheduling.planning import (
@@ -33,7 +33,7 @@ def live_inputs(session, now: datetime) -> tuple[list[PrinterSlot], list[tuple[t
     """Read printers (with when they are free) and the waiting work from the database."""
     printers = session.scalars(sa.select(Printer).order_by(Printer.id)).all()
     on_printer = session.scalars(
-        sa.select(PrintJob).where(PrintJob.state.in_([s.value for s in ON_PRINTER_STATES]))
+        sa.select(PrintJob).where(PrintJob.state.in_(state_values(ON_PRINTER_STATES)))
     ).all()
     busy_until: dict[int, datetime] = {}
     for job in on_printer:
@@ -63,7 +63,7 @@ def live_inputs(session, now: datetime) -> tuple[list[PrinterSlot], list[tuple[t
                   PrintJob.est_print_time_s, PrintJob.material_code, PrintJob.colour,
                   PrintJob.requested_printer_id, Part.analysis)
         .join(Part, Part.id == PrintJob.part_id)
-        .where(PrintJob.state.in_([s.value for s in WAITING_STATES]))
+        .where(PrintJob.state.in_(state_values(WAITING_STATES)))
     ).all()
     ahead = []
     bboxes: dict[tuple[int, float], tuple[float, float, float] | None] = {}
