@@ -11,9 +11,10 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from flask import abort
+from flask import abort, request
 from flask_login import current_user, login_required
 
+from marketplace.accounts import sessions
 from marketplace.extensions import db, login_manager
 from marketplace.models import User
 
@@ -22,13 +23,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    user = db.session.get(User, int(user_id))
-    return user if user is not None and user.active else None
+def load_user(session_key: str) -> User | None:
+    """The user of this sign-in (session cookie or remember cookie), if it is still live."""
+    return sessions.user_for_key(session_key, request.user_agent.string)
 
 
 login_manager.login_view = "portal.login"
-login_manager.session_protection = "strong"
+# Flask-Login's "strong" protection does nothing for permanent sessions (it only marks them
+# not fresh); each sign-in is bound to its browser in marketplace.accounts.sessions instead.
+login_manager.session_protection = None
 
 
 def role_required(*roles: str) -> Callable[[F], F]:

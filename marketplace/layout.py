@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask, current_app, flash, redirect, request, session, url_for
-from flask_login import current_user, logout_user
+from flask import Flask, current_app, flash, redirect, request, url_for
+from flask_login import current_user
 from flask_login.utils import make_next_param
 
 from marketplace.extensions import login_manager
@@ -66,16 +66,6 @@ def init_app(app: Flask) -> None:
     """Register the layout's template helpers, error pages, headers and the e-mail outbox."""
     from marketplace import errors
     from marketplace.mail import mailer, notifications
-
-    @app.before_request
-    def _end_sessions_after_a_password_change() -> None:
-        from marketplace.accounts.operations import password_fingerprint
-
-        signed = session.get("_pwfp")
-        if (signed and current_user.is_authenticated
-                and signed != password_fingerprint(current_user)):
-            logout_user()
-            session.pop("_pwfp", None)
 
     @app.context_processor
     def _layout_context() -> dict:

@@ -55,10 +55,41 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     firm: Mapped[Firm | None] = relationship(back_populates="users")
+    # the key of the sign-in this request came with ("<session public id>.<secret>"), set by
+    # marketplace.accounts.sessions; Flask-Login keeps it in the session and the remember cookie
+    session_key = None  # not a column
 
     @property
     def is_staff(self) -> bool:
         return self.role in ("technician", "admin")
+
+    def get_id(self) -> str:
+        """What Flask-Login stores: the sign-in's key, never the bare user id."""
+        return self.session_key or ""
+
+
+class UserSession(db.Model):
+    """One sign-in on one device: ended by signing out, a new password or the account page.
+
+    The browser holds ``<public_id>.<secret>`` (in the session cookie and, with "keep me
+    signed in", the remember cookie); only the secret's sha256 is stored here.
+    """
+
+    __tablename__ = "user_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_public_id)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"),
+                                         index=True)
+    secret_sha256: Mapped[str] = mapped_column(sa.String(64))
+    remember: Mapped[bool] = mapped_column(default=False)  # "keep me signed in"
+    agent_sha256: Mapped[str] = mapped_column(sa.String(64))  # bound to the browser it began in
+    user_agent: Mapped[str] = mapped_column(sa.String(255), default="")  # shown, truncated
+    ip_network: Mapped[str] = mapped_column(sa.String(64), default="")  # /24 or /48, shown
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+    user: Mapped[User] = relationship()
 
 
 class Material(db.Model):

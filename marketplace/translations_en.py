@@ -155,6 +155,25 @@ EN = {
     "Passwort wiederholen": "Repeat password",
     "Schon registriert?": "Already registered?",
     "Sie sind abgemeldet.": "You are signed out.",
+    # sessions (account page)
+    "Angemeldete Geräte": "Signed-in devices",
+    "Hier sind Sie gerade angemeldet. Beenden Sie Anmeldungen, die Sie nicht kennen, und ändern "
+    "Sie dann Ihr Passwort.":
+        "You are signed in here. End any sign-in you do not recognise, then change your "
+        "password.",
+    "Gerät": "Device",
+    "Netz": "Network",
+    "Angemeldet seit": "Signed in since",
+    "Zuletzt aktiv": "Last active",
+    "Endet": "Ends",
+    "dieses Gerät": "this device",
+    "angemeldet bleiben": "kept signed in",
+    "Beenden": "End",
+    "Auf allen Geräten abmelden": "Sign out on all devices",
+    "Die Anmeldung auf dem anderen Gerät ist beendet.": "The sign-in on the other device has ended.",
+    "Sie sind jetzt auf allen Geräten abgemeldet.": "You are now signed out on all devices.",
+    "Ihr Passwort ist geändert. Auf allen anderen Geräten sind Sie abgemeldet.":
+        "Your password has been changed. You are signed out on all other devices.",
     "Straße und Hausnummer": "Street and number",
     "Telefon": "Phone",
     "USt-IdNr.": "VAT ID",

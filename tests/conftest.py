@@ -133,17 +133,20 @@ def make_user(app):
 
 @pytest.fixture
 def login_as(client):
-    """login_as(user): sign ``client`` in as ``user`` without going through the login form."""
+    """login_as(user): sign ``client`` in as ``user`` without going through the login form.
 
-    from flask_login.utils import _create_identifier
+    Starts a real sign-in (a session row bound to the client's user agent), as the form does.
+    """
+    from marketplace.accounts import sessions
+    from marketplace.extensions import db
 
     def login(user):
-        with client.application.test_request_context(environ_base=client.environ_base):
-            identifier = _create_identifier()  # same remote address and agent as the client
+        key = sessions.start(user, remember=False, ip=client.environ_base["REMOTE_ADDR"],
+                             user_agent=client.environ_base["HTTP_USER_AGENT"])
+        db.session.commit()
         with client.session_transaction() as session:
-            session["_user_id"] = str(user.id)
+            session["_user_id"] = key
             session["_fresh"] = True
-            session["_id"] = identifier
         return client
 
     return login

@@ -10,7 +10,7 @@ from smtp_server import smtp_server  # noqa: F401  (fixture)
 from werkzeug.security import check_password_hash
 
 from marketplace.extensions import db
-from marketplace.models import Firm, LoginAttempt, Notification, User
+from marketplace.models import Firm, LoginAttempt, Notification, User, UserSession
 
 SIGNUP = {
     "company": "Nordheide Feinmechanik GmbH", "vat_id": "de 123 456 788", "street": "Bahnhofstr. 3",
@@ -39,8 +39,12 @@ def login(client, email, password, next_=None, ip="127.0.0.1"):
 
 def signed_in_email(client):
     with client.session_transaction() as session:
-        user_id = session.get("_user_id")
-    return db.session.get(User, int(user_id)).email if user_id else None
+        key = session.get("_user_id")
+    if not key:
+        return None
+    row = db.session.execute(sa.select(UserSession).where(
+        UserSession.public_id == key.partition(".")[0])).scalar()
+    return row.user.email if row is not None else None
 
 
 # --- sign-up ----------------------------------------------------------------------------------

@@ -22,8 +22,16 @@ from stdnum.ch import vat as ch_vat
 from stdnum.eu import vat as eu_vat
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from marketplace.accounts import sessions
 from marketplace.extensions import db
-from marketplace.models import Firm, LoginAttempt, Notification, User, utcnow
+from marketplace.models import (
+    Firm,
+    LoginAttempt,
+    Notification,
+    User,
+    UserSession,
+    utcnow,
+)
 
 MIN_PASSWORD_LENGTH = 10
 ROLES = ("firm", "technician", "admin")
@@ -220,12 +228,16 @@ def create_user(
     return user, firm_created
 
 
-def set_password(user: User, password: str) -> None:
-    """Set a new password (this also invalidates every reset link sent before)."""
+def set_password(user: User, password: str, *, keep_session: UserSession | None = None) -> None:
+    """Set a new password: every reset link sent before and every sign-in end.
+
+    ``keep_session`` (the sign-in that changed it, on the account page) stays.
+    """
     if problem := password_problem(password):
         raise AccountError(problem, "password")
     user.password_hash = hash_password(password)
     db.session.execute(sa.delete(LoginAttempt).where(LoginAttempt.email == user.email))
+    sessions.end_all(user, keep=keep_session)
 
 
 # --- sign-in with a rate limit ----------------------------------------------------------------
@@ -280,8 +292,7 @@ def _serializer() -> URLSafeTimedSerializer:
 def password_fingerprint(user: User) -> str:
     """A short digest of the password hash: changes whenever the password changes.
 
-    Reset tokens and sessions carry it, so a new password ends every older link and every
-    other signed-in session.
+    Reset tokens carry it, so a new password ends every older link.
     """
     return hashlib.sha256(user.password_hash.encode()).hexdigest()[:20]
 

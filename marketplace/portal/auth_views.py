@@ -18,6 +18,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.security import check_password_hash
 
 from marketplace.accounts import operations as accounts
+from marketplace.accounts import sessions
 from marketplace.extensions import db
 from marketplace.i18n import get_language, translate
 from marketplace.i18n import gettext as _
@@ -57,6 +58,23 @@ def _land(user) -> str:
     return url_for(home_endpoint(user))
 
 
+def _sign_in(user, *, remember: bool = False) -> None:
+    """Start a sign-in of ``user`` on this browser (a new session row) and commit."""
+    sessions.start(user, remember=remember, ip=client_ip(),
+                   user_agent=request.user_agent.string)
+    db.session.commit()
+    login_user(user, remember=remember)
+    session.permanent = True
+
+
+def _sign_out() -> None:
+    """Forget the sign-in on this browser: session, remember cookie (the row is gone already)."""
+    lang = session.get("lang") or get_language()
+    session.clear()
+    logout_user()  # after clear(): it marks the "keep me signed in" cookie for deletion
+    session["lang"] = lang
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated:
@@ -79,10 +97,7 @@ def login():
             form.form_errors.append(_("E-Mail-Adresse oder Passwort ist falsch."))
             status = 401
         else:
-            db.session.commit()
-            login_user(user, remember=form.remember.data)
-            session.permanent = True
-            session["_pwfp"] = accounts.password_fingerprint(user)
+            _sign_in(user, remember=bool(form.remember.data))
             session.pop("lang", None)  # the account's language setting applies from now on
             return redirect(safe_next(form.next.data) or _land(user))
     elif request.method == "POST":
@@ -95,10 +110,10 @@ def logout():
     form = LogoutForm()
     if request.method == "POST":
         if form.validate_on_submit():
-            lang = session.get("lang") or get_language()
-            session.clear()
-            logout_user()  # after clear(): it marks the "keep me signed in" cookie for deletion
-            session["lang"] = lang
+            if current_user.is_authenticated:
+                sessions.end(current_user, _current_session_id())
+                db.session.commit()
+            _sign_out()
             flash(_("Sie sind abgemeldet."), "success")
             return redirect(url_for("portal.index"))
         return render_template("auth/logout.html", form=form), 400
@@ -128,10 +143,7 @@ def signup():
             (field.errors if field is not None else form.form_errors).append(_(exc.message))
             status = 400
         else:
-            db.session.commit()
-            login_user(user)
-            session.permanent = True
-            session["_pwfp"] = accounts.password_fingerprint(user)
+            _sign_in(user)
             flash(_("Willkommen! Ihr Firmenkonto ist eingerichtet. Laden Sie jetzt Ihr erstes "
                     "Teil hoch, um einen Preis zu sehen."), "success")
             return redirect(_land(user))
@@ -161,10 +173,10 @@ def reset_password(token: str):
         return render_template("auth/reset_invalid.html"), 400
     form = ResetPasswordForm()
     if form.validate_on_submit():
-        accounts.set_password(user, form.password.data)
+        accounts.set_password(user, form.password.data)  # ends every sign-in of the account
         db.session.commit()
         if current_user.is_authenticated:
-            logout_user()
+            _sign_out()
         flash(_("Ihr Passwort ist geändert. Bitte melden Sie sich mit dem neuen Passwort an."),
               "success")
         return redirect(url_for("portal.login"))
@@ -193,10 +205,11 @@ def account():
                 password.current_password.errors.append(_("Das bisherige Passwort stimmt nicht."))
                 status = 400
             else:
-                accounts.set_password(current_user, password.password.data)
+                accounts.set_password(current_user, password.password.data,
+                                      keep_session=sessions.current(current_user))
                 db.session.commit()
-                session["_pwfp"] = accounts.password_fingerprint(current_user)
-                flash(_("Ihr Passwort ist geändert."), "success")
+                flash(_("Ihr Passwort ist geändert. Auf allen anderen Geräten sind Sie "
+                        "abgemeldet."), "success")
                 return redirect(url_for("portal.account"))
         else:
             status = 400
@@ -209,7 +222,43 @@ def _account_page(profile, password, invite, status=200, firm_form=None):
     if firm is not None and firm_form is None:
         firm_form = FirmForm(obj=firm, prefix="firm")
     return render_template("auth/account.html", profile=profile, password=password,
-                           invite=invite, team=team, firm_form=firm_form), status
+                           invite=invite, team=team, firm_form=firm_form,
+                           sessions=sessions.sessions_of(current_user),
+                           session_form=LogoutForm()), status
+
+
+def _current_session_id() -> str:
+    row = sessions.current(current_user)
+    return row.public_id if row is not None else ""
+
+
+@bp.post("/account/sessions/<public_id>/end")
+@login_required
+def end_session(public_id: str):
+    if not LogoutForm().validate_on_submit():
+        abort(400)
+    this_one = public_id == _current_session_id()
+    if not sessions.end(current_user, public_id):
+        abort(404)
+    db.session.commit()
+    if this_one:
+        _sign_out()
+        flash(_("Sie sind abgemeldet."), "success")
+        return redirect(url_for("portal.index"))
+    flash(_("Die Anmeldung auf dem anderen Gerät ist beendet."), "success")
+    return redirect(url_for("portal.account") + "#sessions")
+
+
+@bp.post("/account/sessions/end-all")
+@login_required
+def end_all_sessions():
+    if not LogoutForm().validate_on_submit():
+        abort(400)
+    sessions.end_all(current_user)
+    db.session.commit()
+    _sign_out()
+    flash(_("Sie sind jetzt auf allen Geräten abgemeldet."), "success")
+    return redirect(url_for("portal.login"))
 
 
 def _default_forms():
