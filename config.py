@@ -60,6 +60,13 @@ class Config:
     HUB_HOLIDAY_REGION = _env("HUB_HOLIDAY_REGION", "NI")
     PUBLIC_URL = _env("PUBLIC_URL", "http://127.0.0.1:5000")
 
+    # --- operations: logs, metrics ---
+    LOG_LEVEL = _env("LOG_LEVEL", "INFO")  # JSON lines on stderr, every process
+    # who may read /metrics (client address, after PROXY_COUNT): loopback and private ranges
+    METRICS_ALLOWED_NETWORKS = _env(
+        "METRICS_ALLOWED_NETWORKS",
+        "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7")
+
     # --- sessions and security ---
     SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
     SESSION_COOKIE_HTTPONLY = True

@@ -79,7 +79,9 @@ def _check_holiday_region(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     from marketplace import auth, models  # noqa: F401  (tables, user loader)
     from marketplace.extensions import csrf, db, login_manager, migrate
+    from marketplace.ops import logs
 
+    logs.init_app(app)  # first: the request id is bound before any other hook logs
     db.init_app(app)
     migrate.init_app(
         app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"),
@@ -96,9 +98,11 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from marketplace.api import bp as api_bp
     from marketplace.hub import bp as hub_bp
+    from marketplace.ops.views import bp as ops_bp
     from marketplace.portal import bp as portal_bp
 
     app.register_blueprint(portal_bp)
+    app.register_blueprint(ops_bp)
     app.register_blueprint(hub_bp, url_prefix="/hub")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import signal
 
 import click
@@ -90,7 +89,6 @@ def run_dispatcher_command(once: bool, interval: float | None) -> None:
     """Poll printers, reconcile, slice, and dispatch jobs; loops until stopped."""
     from printers.dispatcher import Dispatcher, DispatcherBusyError
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stop = {"now": False}
 
     def _stop(*_):

@@ -1,0 +1,34 @@
+"""/livez, /readyz: JSON in the health-check shape (status pass/fail, checks by name)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+from marketplace.ops import health
+
+bp = Blueprint("ops", __name__)
+
+HEALTH_JSON = "application/health+json"
+
+
+def _health_response(body: dict, status: int):
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = HEALTH_JSON
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/livez")
+def livez():
+    """The process answers (no dependency is checked: a restart would not fix them)."""
+    return _health_response({"status": "pass"}, 200)
+
+
+@bp.get("/readyz")
+def readyz():
+    """Database, queue storage and upload storage usable: 200, else 503."""
+    ready, checks = health.readiness(current_app)
+    body = {"status": "pass" if ready else "fail",
+            "checks": {name: check.as_json() for name, check in checks.items()}}
+    return _health_response(body, 200 if ready else 503)
