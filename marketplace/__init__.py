@@ -79,9 +79,10 @@ def _check_holiday_region(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     from marketplace import auth, models  # noqa: F401  (tables, user loader)
     from marketplace.extensions import csrf, db, login_manager, migrate
-    from marketplace.ops import logs
+    from marketplace.ops import logs, metrics
 
     logs.init_app(app)  # first: the request id is bound before any other hook logs
+    metrics.init_app(app)  # and the clock starts before the other hooks run
     db.init_app(app)
     migrate.init_app(
         app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"),
