@@ -23,6 +23,34 @@ SHARED = (ROOT / ".." / "shared").resolve()
 CORPUS = SHARED / "corpus"
 DATA = Path(__file__).resolve().parent / "data"
 
+# Fixtures that stand for a real service: a test asking for one carries its marker.
+SERVICE_FIXTURES = {"farm": "octoprint", "idle_farm": "octoprint", "fault_proxy": "octoprint",
+                    "browser": "browser", "browser_page": "browser", "live_server": "browser"}
+
+
+def _on_postgres() -> bool:
+    return os.environ.get("TEST_DATABASE_URL", "").startswith("postgres")
+
+
+def pytest_collection_modifyitems(items):
+    """Markers that follow from a test's fixtures.
+
+    A test that never asks for the database (``database_url``, which ``app`` and everything
+    built on it use) cannot reach it, so it is pure: it runs once, in the SQLite pass.
+    """
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if "database_url" not in names:
+            item.add_marker(pytest.mark.db_independent)
+        for fixture in sorted(names & SERVICE_FIXTURES.keys()):
+            item.add_marker(SERVICE_FIXTURES[fixture])
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("postgres") and not _on_postgres():
+        pytest.fail("this test needs PostgreSQL: set TEST_DATABASE_URL (scripts/test does), "
+                    "or leave it out with -m 'not postgres'", pytrace=False)
+
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):

@@ -32,8 +32,12 @@ WATERTIGHT_DIFFERS = {"originalpr__Einsy_base.stl": True}
 BODIES_DIFFER = {"trimesh__teapot.stl": 4}
 
 
-@lru_cache(maxsize=None)
 def analysed(name: str, units: str | None = "mm"):
+    return _analysed(name, units)  # one cache key for analysed(n) and analysed(n, "mm")
+
+
+@lru_cache(maxsize=None)
+def _analysed(name: str, units: str | None):
     data = (CORPUS / "models" / name).read_bytes()
     return engine.analyse_file(data, name, units=units)
 
@@ -157,7 +161,7 @@ def test_every_location_lies_on_the_drawn_mesh(name):
             assert (nz < -np.cos(np.radians(45)) + 1e-6).all(), p.code
 
 
-@pytest.mark.parametrize("units", [None, "mm"])
+@pytest.mark.parametrize("units", [pytest.param(None, marks=pytest.mark.slow), "mm"])
 def test_suggested_orientation_never_claims_negative_savings(units):
     # e.g. trimesh__cylinder.stl used to be told "-62,8 cm² weniger Stützfläche"
     checked = changed = 0

@@ -22,6 +22,7 @@ def test_development_keeps_one_random_secret_key(app_config):
     assert len(first) == 64 and first == second
 
 
+@pytest.mark.db_independent
 def test_environment_overrides_config(monkeypatch):
     import importlib
 

@@ -30,7 +30,7 @@ from printers import admin as printer_admin
 from printers import control
 from printers.dispatcher import Dispatcher
 
-pytestmark = pytest.mark.octoprint
+pytestmark = [pytest.mark.octoprint, pytest.mark.slicer]
 
 
 @pytest.fixture(autouse=True)

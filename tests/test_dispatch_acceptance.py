@@ -20,7 +20,7 @@ from marketplace.extensions import db
 from marketplace.models import JobEvent, Order, PrintJob
 from printers.dispatcher import Dispatcher
 
-pytestmark = pytest.mark.octoprint
+pytestmark = [pytest.mark.octoprint, pytest.mark.slicer]
 
 
 @pytest.fixture(autouse=True)

@@ -34,7 +34,7 @@ from marketplace.models import DispatchAttempt, JobEvent, Printer, PrintJob
 from printers import admin as printer_admin
 from printers.dispatcher import Dispatcher
 
-pytestmark = pytest.mark.octoprint
+pytestmark = [pytest.mark.octoprint, pytest.mark.slicer]
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -22,7 +22,7 @@ from octoprint_farm import (  # noqa: F401  (fixtures)
 from marketplace.extensions import db
 from marketplace.models import JobEvent, PrintJob
 
-pytestmark = pytest.mark.octoprint
+pytestmark = [pytest.mark.octoprint, pytest.mark.slicer]
 
 
 @pytest.fixture(autouse=True)

@@ -176,6 +176,7 @@ def test_confirmation_pdf_has_the_figures_in_german(app):
     assert documents.filename_for(quote, order) == f"Auftragsbestätigung-{order.number}.pdf"
 
 
+@pytest.mark.db_independent
 @pytest.mark.parametrize(("cents", "text"), [(0, "0,00 €"), (5, "0,05 €"), (123456, "1.234,56 €"),
                                              (-250, "-2,50 €"), (100000000, "1.000.000,00 €")])
 def test_euro_format(cents, text):

@@ -84,6 +84,7 @@ def test_too_many_pending_uploads_per_firm_are_refused(app, client, login_as, fi
     assert resp.get_json()["errors"][0]["code"] == "too_many_pending"
 
 
+@pytest.mark.db_independent
 def test_child_process_timeout_gives_a_clear_error(tmp_path):
     path = tmp_path / "cube.stl"
     path.write_bytes(cube_stl())
@@ -93,6 +94,7 @@ def test_child_process_timeout_gives_a_clear_error(tmp_path):
     assert "abgebrochen" in exc.value.message
 
 
+@pytest.mark.db_independent
 def test_child_process_answers_with_the_engine_json(tmp_path):
     path = tmp_path / "cube.stl"
     path.write_bytes(cube_stl(10))
@@ -103,6 +105,7 @@ def test_child_process_answers_with_the_engine_json(tmp_path):
     assert exc.value.code == "bad_units"
 
 
+@pytest.mark.db_independent
 def test_child_process_memory_limit(tmp_path):
     path = tmp_path / "big.stl"
     path.write_bytes(cube_stl())

@@ -13,6 +13,7 @@ from marketplace.extensions import db
 from marketplace.models import Part
 from marketplace.parts import operations as parts
 
+pytestmark = pytest.mark.redis
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 

@@ -120,6 +120,7 @@ def test_several_files_in_one_request(client, login_as, firm_user):
     assert [e["name"] for e in body["errors"]] == ["b.exe"]
 
 
+@pytest.mark.db_independent
 def test_ascii_stl_passes_the_signature_check():
     from marketplace.parts.operations import check_signature
 
@@ -128,6 +129,7 @@ def test_ascii_stl_passes_the_signature_check():
     check_signature(b"solid but binary".ljust(80, b" ") + struct.pack("<I", 1) + tri, "stl")
 
 
+@pytest.mark.db_independent
 @pytest.mark.parametrize(
     ("raw", "clean"),
     [("C:\\Users\\x\\teil.stl", "teil.stl"), ("a/b/../c.STL", "c.STL"),

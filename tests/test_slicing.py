@@ -35,6 +35,7 @@ def _reference(name: str) -> dict[str, str]:
         return next(row for row in csv.DictReader(fh) if row["name"] == name)
 
 
+@pytest.mark.slicer
 def test_production_profile_is_the_reference_profile_in_effect(tmp_path):
     """PrusaSlicer's defaults plus our overrides give exactly the reference profile."""
     out = tmp_path / "effective.ini"
@@ -58,6 +59,7 @@ def test_test_profile_loads_after_its_base():
         slicing.profile_chain("../etc/passwd", PROFILES)
 
 
+@pytest.mark.slicer
 @pytest.mark.parametrize("name,scale", [("trimesh__20mm_xyz_cube.stl", 1.0),
                                         ("trimesh__angle_block.stl", 25.4)])
 def test_slicing_matches_the_reference_figures(tmp_path, corpus, name, scale):
@@ -75,6 +77,7 @@ def test_slicing_matches_the_reference_figures(tmp_path, corpus, name, scale):
     assert stored == tmp_path / f"{result.gcode_sha256}.gcode" and stored.is_file()
 
 
+@pytest.mark.slicer
 def test_gcode_has_no_time_stamp_and_is_cached(tmp_path, corpus, monkeypatch):
     source = corpus / "models" / "trimesh__20mm_xyz_cube.stl"
     kwargs = dict(profile="test-fast", profile_dir=PROFILES, layer_height_mm=0.3,
@@ -95,6 +98,7 @@ def test_gcode_has_no_time_stamp_and_is_cached(tmp_path, corpus, monkeypatch):
     assert "; layer_height = 0.3" in text and "; fill_density = 20%" in text
 
 
+@pytest.mark.slicer
 def test_a_solid_part_slices_at_100_percent_infill(tmp_path, corpus):
     """Gyroid is refused at 100 % by PrusaSlicer; a solid part still slices, and weighs more."""
     source = corpus / "models" / "trimesh__20mm_xyz_cube.stl"
@@ -107,6 +111,7 @@ def test_a_solid_part_slices_at_100_percent_infill(tmp_path, corpus):
     assert 8.5 < solid.material_g < 10.5 and solid.material_g > 2 * sparse.material_g
 
 
+@pytest.mark.slicer
 def test_a_floating_part_is_put_on_the_bed(tmp_path):
     import trimesh
 
@@ -120,6 +125,7 @@ def test_a_floating_part_is_put_on_the_bed(tmp_path):
     assert result.layers == 20 and result.bbox_mm == pytest.approx((10, 10, 4))
 
 
+@pytest.mark.slicer
 def test_too_big_and_broken_parts_are_refused(tmp_path, corpus):
     import trimesh
 
