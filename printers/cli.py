@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+from pathlib import Path
 
 import click
 import sqlalchemy as sa
@@ -56,6 +58,48 @@ def add_printer_command(name, url, api_key, slicer_profile, material_code, colou
             click.echo(f"{field}: {message}", err=True)
         raise SystemExit(2) from None
     click.echo(f"printer {printer.name} added ({printer.public_id})")
+
+
+@printers_cli.command("demo")
+@click.argument("name")
+@click.option("--basedir", required=True, type=click.Path(file_okay=False),
+              help="the virtual printer's OctoPrint base directory (set up if new)")
+@click.option("--port", required=True, type=click.IntRange(1, 65535),
+              help="port its OctoPrint listens on (127.0.0.1)")
+@click.option("--octoprint", "octoprint_bin", default=None,
+              help="OctoPrint's command (default: OCTOPRINT_BIN or .venv-octoprint/bin/octoprint)")
+@click.option("--colour", default="Schwarz", show_default=True, help="colour loaded")
+@with_appcontext
+def demo_printer_command(name, basedir, port, octoprint_bin, colour) -> None:
+    """Set up a virtual OctoPrint printer (once) and register it as printer NAME.
+
+    Idempotent: run again, it keeps the base directory and brings the printer's address and
+    API key (read from the base directory) up to date. Refused with DRUCKHUB_ENV=production.
+    """
+    from printers import admin as printer_admin
+    from printers import virtual
+
+    if current_app.config.get("ENVIRONMENT") == "production":
+        raise click.ClickException("demo printers are not added with DRUCKHUB_ENV=production")
+    try:
+        api_key = virtual.set_up(Path(basedir), port, octoprint_bin or virtual.OCTOPRINT_BIN)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise click.ClickException(f"OctoPrint could not be set up in {basedir}: {exc}") from exc
+    values = {"url": f"http://127.0.0.1:{port}", "api_key": api_key, "material_code": "PLA",
+              "colour": colour}
+    printer = db.session.scalar(sa.select(Printer).where(Printer.name == name))
+    try:
+        if printer is None:
+            printer = printer_admin.add_printer(name=name, actor="demo", **values)
+            verb = "added"
+        else:
+            printer_admin.update_printer(printer, values, actor="demo")
+            verb = "updated"
+        db.session.commit()
+    except printer_admin.PrinterValidationError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"demo printer {name} {verb}: {values['url']}")
 
 
 @printers_cli.command("list")

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Install what Druckhub needs into ./.venv (and, with --test, everything the tests need).
-#   scripts/install.sh          runtime: Python venv + requirements.txt
-#   scripts/install.sh --test   + Debian prusa-slicer and chromium, dev requirements,
-#                               OctoPrint in its own venv (.venv-octoprint), three.js from npm
+#   scripts/install.sh          runtime: Python venv + requirements.txt, Debian prusa-slicer,
+#                               three.js from npm
+#   scripts/install.sh --demo   + OctoPrint in its own venv (.venv-octoprint): scripts/run's
+#                               virtual printers
+#   scripts/install.sh --test   + Debian chromium, dev requirements, OctoPrint as for --demo
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 want_test=0; [ "${1:-}" = "--test" ] && want_test=1
+want_octoprint=$want_test; [ "${1:-}" = "--demo" ] && want_octoprint=1
 
 apt_install() {  # install Debian packages that are missing (root or sudo)
   local missing=()
@@ -23,11 +26,13 @@ apt_install prusa-slicer
 if [ $want_test -eq 1 ]; then
   apt_install chromium
   .venv/bin/pip install -q -r requirements-dev.txt
-  # OctoPrint pins an older Flask: it gets a venv of its own, used only by the test suite.
-  [ -x .venv-octoprint/bin/octoprint ] || { "$PY" -m venv .venv-octoprint &&
-    .venv-octoprint/bin/pip install -q OctoPrint==1.11.8; }
 else
   .venv/bin/pip install -q -r requirements.txt
+fi
+if [ $want_octoprint -eq 1 ]; then
+  # OctoPrint pins an older Flask: it gets a venv of its own (the tests' and the demo's printers).
+  [ -x .venv-octoprint/bin/octoprint ] || { "$PY" -m venv .venv-octoprint &&
+    .venv-octoprint/bin/pip install -q OctoPrint==1.11.8; }
 fi
 # three.js for the 3D part viewer, pinned in package.json / package-lock.json
 if [ ! -f marketplace/static/vendor/three/build/three.module.js ]; then

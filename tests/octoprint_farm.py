@@ -1,16 +1,15 @@
 """Real OctoPrint servers for the tests and the benchmark, plus a fault-injecting HTTP proxy.
 
 Each server is OctoPrint 1.11 (its own venv, ``OCTOPRINT_BIN``) with the bundled virtual printer,
-bound to 127.0.0.1 on a free port, in a base directory of its own. The configuration is written
-here (facts from ../shared/recipes/octoprint/NOTES.md): no wizard, no outbound traffic, no
-simulated serial errors, one admin user whose API key is fixed in users.yaml.
+bound to 127.0.0.1 on a free port, in a base directory of its own, configured as scripts/run's
+demo printers are (printers/virtual.py: no wizard, no outbound traffic, no simulated serial
+errors); one admin user whose API key is fixed in users.yaml.
 
 Import the fixtures into a test module: ``from octoprint_farm import farm, fresh_printers``.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -27,8 +26,8 @@ import pytest
 import requests
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-OCTOPRINT_BIN = os.environ.get("OCTOPRINT_BIN", str(ROOT / ".venv-octoprint" / "bin" / "octoprint"))
+from printers.virtual import OCTOPRINT_BIN, octoprint_config, serve_command
+
 API_KEY = "DRUCKHUBTESTKEY0123456789ABCDEF"
 FARM_SIZE = 3
 
@@ -38,54 +37,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def octoprint_config(port: int) -> dict:
-    """Return the OctoPrint config.yaml content for a headless, loopback-only test server."""
-    return {
-        "server": {
-            "host": "127.0.0.1",
-            "port": port,
-            "firstRun": False,
-            "onlineCheck": {"enabled": False},
-            "pluginBlacklist": {"enabled": False},
-            "pythonEolCheck": {"enabled": False},
-            "ipCheck": {"enabled": False},
-        },
-        "accessControl": {"autologinLocal": False},
-        "api": {"allowCrossOrigin": False},
-        "serial": {
-            "port": "VIRTUAL",
-            "baudrate": 115200,
-            "autoconnect": False,  # the dispatcher connects printers that are up but not connected
-            "log": False,
-            "blacklistedPorts": ["/dev/*"],  # never list or probe the host's real serial ports
-            "timeout": {"connection": 5.0, "detectionFirst": 2.0},
-        },
-        "devel": {
-            "webassets": {"clean_on_startup": False},
-            "cache": {"preemptive": False},
-            "enableRateLimiter": False,
-        },
-        "plugins": {
-            "_disabled": [
-                "announcements", "tracking", "softwareupdate", "pluginmanager", "discovery",
-                "errortracking", "achievements", "firmware_check", "pi_support", "health_check",
-            ],
-            "virtual_printer": {
-                "enabled": True,
-                "simulateReset": True,
-                "sendWait": True,
-                "waitInterval": 1.0,
-                "okAfterResend": False,
-                "resend_ratio": 0,
-                "simulated_errors": [],  # the defaults force resends on lines 100-115
-                "capabilities": {
-                    "AUTOREPORT_TEMP": True, "AUTOREPORT_SD_STATUS": True, "EMERGENCY_PARSER": True,
-                },
-            },
-        },
-    }
 
 
 @dataclass
@@ -121,8 +72,7 @@ class OctoPrintServer:
         """Start the server process (does not wait; see ``wait_ready``)."""
         log = open(self.basedir / "serve.out", "ab")
         self.proc = subprocess.Popen(
-            [OCTOPRINT_BIN, "serve", "--basedir", str(self.basedir), "--host", "127.0.0.1",
-             "--port", str(self.port), "--iknowwhatimdoing"],
+            serve_command(self.basedir, self.port, OCTOPRINT_BIN),
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         log.close()
