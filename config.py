@@ -92,6 +92,8 @@ class Config:
     MAX_CONTENT_LENGTH = _env_int("MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
     MAX_TRIANGLES = _env_int("MAX_TRIANGLES", 5_000_000)
     MAX_UNZIPPED_BYTES = _env_int("MAX_UNZIPPED_BYTES", 512 * 1024 * 1024)
+    # a 3MF may unpack to at most this many times its own size (real models: 4-11 times)
+    MAX_ZIP_RATIO = _env_int("MAX_ZIP_RATIO", 100)
     MAX_ZIP_MEMBERS = _env_int("MAX_ZIP_MEMBERS", 1000)
     ANALYSIS_TIMEOUT_S = _env_int("ANALYSIS_TIMEOUT_S", 120)
     ANALYSIS_WORKERS = _env_int("ANALYSIS_WORKERS", 2)

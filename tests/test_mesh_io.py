@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib.util
 import io
 import struct
+import tracemalloc
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -167,6 +169,108 @@ def test_3mf_with_external_entity_is_refused():
     extra = '<!DOCTYPE model [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
     xml = _model(V3, '<triangle v1="0" v2="1" v3="2"/>').replace("?>", "?>" + extra, 1)
     assert error_of(meshes.threemf(None, model_xml=xml), "x.3mf").code == "xml_entities"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_3mf_in_utf16_with_entities_is_refused_after_decoding(encoding):
+    # the old byte regex looked for b"<!ENTITY" and missed it between UTF-16's zero bytes
+    extra = '<!DOCTYPE model [<!ENTITY one "1">]>'
+    xml = _model(V3.replace('x="1"', 'x="&one;"'), '<triangle v1="0" v2="1" v3="2"/>')
+    xml = xml.replace('<?xml version="1.0"?>', f'<?xml version="1.0" encoding="UTF-16"?>{extra}')
+    data = _threemf_bytes(xml.encode(encoding if encoding == "utf-16" else encoding))
+    assert error_of(data, "x.3mf").code == "xml_entities"
+
+
+def test_3mf_in_utf16_is_read_and_counted_like_utf8():
+    cube = _cube_model()
+    utf8 = engine.analyse_file(meshes.threemf(None, model_xml=cube), "x.3mf")
+    utf16 = _threemf_bytes(cube.replace('<?xml version="1.0"?>',
+                                        '<?xml version="1.0" encoding="UTF-16"?>').encode("utf-16"))
+    assert engine.analyse_file(utf16, "x.3mf").volume_mm3 == pytest.approx(utf8.volume_mm3)
+    assert error_of(utf16, "x.3mf", limits=AnalysisLimits(max_triangles=10)).code \
+        == "too_many_triangles"
+    padded = _model(V3 * 20, '<triangle v1="0" v2="1" v3="2"/>').replace(
+        '<?xml version="1.0"?>', '<?xml version="1.0" encoding="UTF-16"?>')
+    err = error_of(_threemf_bytes(padded.encode("utf-16")), "x.3mf",
+                   limits=AnalysisLimits(max_triangles=10))
+    assert err.code == "3mf_too_many_vertices"
+
+
+def test_3mf_dtd_in_the_relationships_part_is_refused():
+    data = meshes.threemf(CUBE)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(buf, "w") as dst:
+        for info in src.infolist():
+            body = src.read(info)
+            if info.filename == "_rels/.rels":
+                body = body.replace(b"?>", b'?><!DOCTYPE r [<!ENTITY e SYSTEM "file:///x">]>', 1)
+            dst.writestr(info, body)
+    assert error_of(buf.getvalue(), "x.3mf").code == "xml_entities"
+
+
+def test_3mf_that_inflates_1000_times_is_refused_before_inflating():
+    # 510 KB that would inflate to 500 MB of whitespace, all within the absolute budget
+    # (512 MB): refused for its ratio from the zip directory, nothing decompressed
+    head = _model(V3, '<triangle v1="0" v2="1" v3="2"/>').encode()
+    cut = head.index(b"<resources>")
+    data = _padded_zip(head[:cut], b" " * (1 << 20), 500, head[cut:])
+    assert 450_000 < len(data) < 600_000
+    tracemalloc.start()
+    try:
+        err = error_of(data, "bomb.3mf")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert err.code == "zip_ratio" and "100" in err.message
+    assert peak < 20 * 1024 * 1024  # not inflated (500 MB)
+    # a real model packs 4-11 times; the ratio budget leaves it alone, also under the config
+    assert AnalysisLimits.from_config().max_zip_ratio == 100
+    engine.analyse_file(meshes.threemf(CUBE), "x.3mf")
+
+
+def test_3mf_small_archive_may_have_any_ratio():
+    # below RATIO_FREE_BYTES (8 MB unpacked) the ratio is not checked: 3 MB of padding is fine
+    head = _cube_model().encode()
+    cut = head.index(b"<resources>")
+    data = _padded_zip(head[:cut], b" " * (1 << 20), 3, head[cut:])
+    assert len(data) < 20_000
+    assert engine.analyse_file(data, "x.3mf").volume_mm3 == pytest.approx(8000.0)
+
+
+def _cube_model() -> str:
+    verts, faces = np.unique(CUBE.reshape(-1, 3), axis=0, return_inverse=True)
+    return _model("".join(f'<vertex x="{x:g}" y="{y:g}" z="{z:g}"/>' for x, y, z in verts),
+                  "".join(f'<triangle v1="{a}" v2="{b}" v3="{c}"/>'
+                          for a, b, c in faces.reshape(-1, 3)))
+
+
+def _threemf_bytes(model: bytes) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("3D/3dmodel.model", model)
+    return buf.getvalue()
+
+
+def _padded_zip(prefix: bytes, chunk: bytes, repeat: int, suffix: bytes) -> bytes:
+    """A 3MF whose model is ``prefix + chunk * repeat + suffix``, deflated without ever
+    holding the whole model: after a full flush each chunk compresses to the same bytes."""
+    z = zlib.compressobj(9, zlib.DEFLATED, -15)
+    first = z.compress(prefix) + z.flush(zlib.Z_FULL_FLUSH)
+    middle = z.compress(chunk) + z.flush(zlib.Z_FULL_FLUSH)
+    packed = first + middle * repeat + z.compress(suffix) + z.flush()
+    crc = zlib.crc32(prefix)
+    for _ in range(repeat):
+        crc = zlib.crc32(chunk, crc)
+    crc = zlib.crc32(suffix, crc)
+    size = len(prefix) + len(chunk) * repeat + len(suffix)
+    name = b"3D/3dmodel.model"
+    fields = struct.pack("<HHHHHIII", 20, 0, 8, 0, 0x21, crc, len(packed), size)
+    local = b"PK\x03\x04" + fields + struct.pack("<HH", len(name), 0) + name
+    central = (b"PK\x01\x02" + struct.pack("<H", 20) + fields
+               + struct.pack("<HHHHHII", len(name), 0, 0, 0, 0, 0, 0) + name)
+    end = b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, 1, 1, len(central),
+                                        len(local) + len(packed), 0)
+    return local + packed + central + end
 
 
 def test_3mf_zip_bomb_is_refused_before_decompressing():

@@ -29,6 +29,7 @@ class AnalysisLimits:
 
     max_triangles : most triangles a file may hold
     max_unzipped_bytes : most bytes the members of a 3MF may expand to
+    max_zip_ratio : most times its own size a 3MF may expand to (beyond a few MB)
     max_zip_members : most members a 3MF archive may list
     build_volumes_mm : (x, y, z) of every hub printer in mm
     nozzle_mm : nozzle diameter (walls thinner than this cannot be printed)
@@ -37,6 +38,7 @@ class AnalysisLimits:
 
     max_triangles: int = 5_000_000
     max_unzipped_bytes: int = 512 * 1024 * 1024
+    max_zip_ratio: int = 100
     max_zip_members: int = 1000
     build_volumes_mm: tuple[tuple[float, float, float], ...] = ((250.0, 210.0, 210.0),)
     nozzle_mm: float = 0.4
@@ -59,6 +61,7 @@ class AnalysisLimits:
         return cls(
             max_triangles=int(get("MAX_TRIANGLES", cls.max_triangles)),
             max_unzipped_bytes=int(get("MAX_UNZIPPED_BYTES", cls.max_unzipped_bytes)),
+            max_zip_ratio=int(get("MAX_ZIP_RATIO", cls.max_zip_ratio)),
             max_zip_members=int(get("MAX_ZIP_MEMBERS", cls.max_zip_members)),
             build_volumes_mm=parse_build_volumes(volumes)
             if isinstance(volumes, str)

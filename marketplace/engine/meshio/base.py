@@ -41,12 +41,16 @@ class RawMesh:
 
 
 def check_count(count: int, limits: AnalysisLimits) -> None:
-    """Refuse a file that declares more triangles than the limits allow."""
+    """Refuse a file that declares more triangles than the limits allow (``count`` of them;
+    a reader that stops at the first one too many passes ``max_triangles + 1``)."""
     if count > limits.max_triangles:
+        known = count > limits.max_triangles + 1
+        de = f"{count:,}" if known else f"mehr als {limits.max_triangles:,}"
+        en = f"{count:,}" if known else f"more than {limits.max_triangles:,}"
         raise MeshInputError(
             "too_many_triangles",
-            f"Das Modell hat {count:,} Dreiecke; erlaubt sind höchstens "
+            f"Das Modell hat {de} Dreiecke; erlaubt sind höchstens "
             f"{limits.max_triangles:,}. Bitte exportieren Sie es gröber.".replace(",", "."),
-            f"The model has {count:,} triangles; at most {limits.max_triangles:,} are allowed. "
+            f"The model has {en} triangles; at most {limits.max_triangles:,} are allowed. "
             "Please export it with a coarser resolution.",
         )

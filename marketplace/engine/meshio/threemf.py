@@ -2,10 +2,17 @@
 
 Checks, in order: the zip opens; it has at most ``max_zip_members`` members; no member name is
 absolute or climbs out with ".."; the declared uncompressed sizes stay within
-``max_unzipped_bytes`` *before* anything is decompressed, and decompression is counted again
-while streaming (a lying header cannot expand further); the XML has no DOCTYPE/ENTITY (no external
-or recursive entities); every triangle index lies in 0..vertices-1 (negative ones are refused);
-component references exist and do not recurse. Units come from the ``unit`` attribute.
+``max_unzipped_bytes`` and within ``max_zip_ratio`` times the size of the archive itself, both
+*before* anything is decompressed (a 510 KB file that would inflate to 500 MB is refused at
+once); decompression is counted again while streaming (a lying header cannot expand further).
+
+The XML is parsed by defusedxml's expat parser, which refuses a DOCTYPE, an entity declaration
+or an external reference as expat reports them, that is after decoding: a model in UTF-16 or
+any other declared encoding cannot hide one from the check. The model streams from the zip
+into the parser, and its elements go straight into arrays (no element tree): triangles and
+vertices are counted as they come, and the first one over the limit stops the parse. Every
+triangle index lies in 0..vertices-1 (negative ones are refused); component references exist
+and do not recurse. Units come from the ``unit`` attribute of the root element.
 """
 
 from __future__ import annotations
@@ -14,9 +21,11 @@ import io
 import re
 import zipfile
 import zlib
-from xml.etree import ElementTree as ET
+from collections.abc import Iterator
 
 import numpy as np
+from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as SafeET
 
 from marketplace.engine.limits import AnalysisLimits
 from marketplace.engine.meshio.base import MeshInputError, RawMesh, check_count
@@ -24,6 +33,12 @@ from marketplace.engine.meshio.base import MeshInputError, RawMesh, check_count
 _UNITS = {"micron": "micron", "millimeter": "mm", "centimeter": "cm", "meter": "m",
           "inch": "inch", "foot": "foot"}
 _MAX_DEPTH = 16
+_CHUNK = 1 << 20
+# archives that unpack to less than this are never refused for their ratio (tiny files with
+# long runs of one byte compress extremely well and cost nothing)
+RATIO_FREE_BYTES = 8 * 1024 * 1024
+_ARCHIVE_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError,
+                   RuntimeError, ValueError)
 
 
 def _err(code: str, de: str, en: str) -> MeshInputError:
@@ -52,19 +67,30 @@ def read_3mf(data: bytes, limits: AnalysisLimits) -> RawMesh:
         total += info.file_size
     if total > limits.max_unzipped_bytes:
         raise _zip_budget(limits)
-    model_name = _root_model_name(archive, limits)
-    xml = _read_member(archive, model_name, limits.max_unzipped_bytes)
-    if re.search(rb"<!(DOCTYPE|ENTITY)", xml[:65536] + xml[-4096:], re.IGNORECASE) or re.search(
-        rb"<!ENTITY", xml, re.IGNORECASE
-    ):
-        raise _err("xml_entities", "sie enthält XML-Entitäten, die wir aus Sicherheitsgründen "
-                   "nicht lesen.", "it contains XML entities, which we refuse for safety.")
-    check_count(len(re.findall(rb"<(?:\w+:)?triangle[\s/]", xml)), limits)
-    # a mesh has fewer vertices than triangles (about half); more is padding, not geometry
-    if len(re.findall(rb"<(?:\w+:)?vertex[\s/]", xml)) > 3 * limits.max_triangles:
-        raise _err("3mf_too_many_vertices", "sie enthält unverhältnismäßig viele Eckpunkte.",
-                   "it contains far too many vertices.")
-    return _parse_model(xml)
+    if total > max(RATIO_FREE_BYTES, limits.max_zip_ratio * len(data)):
+        ratio = total // max(len(data), 1)
+        raise MeshInputError(
+            "zip_ratio",
+            f"Die 3MF-Datei würde entpackt {ratio}-mal so groß wie die Datei selbst (erlaubt: "
+            f"{limits.max_zip_ratio}-mal). So stark lässt sich ein echtes Modell nicht "
+            "packen; bitte exportieren Sie es neu.",
+            f"The 3MF file would unpack to {ratio} times its own size (allowed: "
+            f"{limits.max_zip_ratio} times). A real model does not pack that tightly; please "
+            "export it again.",
+        )
+    model = _ModelReader(limits)
+    parser = SafeET.XMLParser(target=model, forbid_dtd=True)
+    try:
+        for chunk in _member_chunks(archive, _root_model_name(archive),
+                                    limits.max_unzipped_bytes):
+            parser.feed(chunk)
+        parser.close()
+    except DefusedXmlException:
+        raise _entities_error() from None
+    except SafeET.ParseError:
+        raise _err("3mf_bad_xml", "das 3D-Modell ist kein gültiges XML.",
+                   "the 3D model is not valid XML.") from None
+    return model.raw_mesh()
 
 
 def _zip_budget(limits: AnalysisLimits) -> MeshInputError:
@@ -73,34 +99,58 @@ def _zip_budget(limits: AnalysisLimits) -> MeshInputError:
                 f"unpacked it would exceed {mb} MB.")
 
 
-def _read_member(archive: zipfile.ZipFile, name: str, budget: int) -> bytes:
-    """Decompress one member, counting bytes as they come (never more than ``budget``)."""
-    out = io.BytesIO()
+def _entities_error() -> MeshInputError:
+    return _err("xml_entities", "sie enthält XML-Entitäten, die wir aus Sicherheitsgründen "
+                "nicht lesen.", "it contains XML entities, which we refuse for safety.")
+
+
+def _bad_member() -> MeshInputError:
+    return _err("3mf_bad_member", "eine Datei im Archiv ist beschädigt.",
+                "a file in the archive is damaged.")
+
+
+def _member_chunks(archive: zipfile.ZipFile, name: str, budget: int) -> Iterator[bytes]:
+    """Yield one member decompressed in chunks, counting bytes as they come (never more than
+    ``budget``). Only the archive's own errors are translated here, not the consumer's."""
     try:
-        with archive.open(name) as fh:
-            while chunk := fh.read(1 << 20):
-                out.write(chunk)
-                if out.tell() > budget:
-                    raise _err("zip_too_large", "entpackt wäre sie zu groß.",
-                               "unpacked it would be too large.")
+        handle = archive.open(name)
     except KeyError:
         raise _err("3mf_no_model", "das 3D-Modell fehlt im Archiv.",
                    "the 3D model is missing from the archive.") from None
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, RuntimeError,
-            ValueError):
-        raise _err("3mf_bad_member", "eine Datei im Archiv ist beschädigt.",
-                   "a file in the archive is damaged.") from None
-    return out.getvalue()
+    except _ARCHIVE_ERRORS:
+        raise _bad_member() from None
+    read = 0
+    with handle:
+        while True:
+            try:
+                chunk = handle.read(_CHUNK)
+            except _ARCHIVE_ERRORS:
+                raise _bad_member() from None
+            if not chunk:
+                return
+            read += len(chunk)
+            if read > budget:
+                raise _err("zip_too_large", "entpackt wäre sie zu groß.",
+                           "unpacked it would be too large.")
+            yield chunk
 
 
-def _root_model_name(archive: zipfile.ZipFile, limits: AnalysisLimits) -> str:
+def _root_model_name(archive: zipfile.ZipFile) -> str:
     """Find the 3D model part via _rels/.rels, else the first *.model member."""
     names = archive.namelist()
     if "_rels/.rels" in names:
-        rels = _read_member(archive, "_rels/.rels", 1 << 20)
-        match = re.search(rb'Target="/?([^"]+\.model)"', rels)
-        if match and match.group(1).decode("utf-8", "replace") in names:
-            return match.group(1).decode("utf-8", "replace")
+        rels = b"".join(_member_chunks(archive, "_rels/.rels", 1 << 20))
+        try:
+            root = SafeET.fromstring(rels, forbid_dtd=True)
+        except DefusedXmlException:
+            raise _entities_error() from None
+        except SafeET.ParseError:
+            root = None  # a broken relationships part: look for the model by its name
+        for rel in root.iter() if root is not None else ():
+            target = (rel.get("Target") or "").lstrip("/")
+            if _local(rel.tag) == "Relationship" and target.endswith(".model") \
+                    and target in names:
+                return target
     models = [n for n in names if n.lower().endswith(".model")]
     if not models:
         raise _err("3mf_no_model", "das 3D-Modell fehlt im Archiv.",
@@ -128,35 +178,82 @@ def _transform(text: str | None) -> np.ndarray:
     return mat
 
 
-def _parse_model(xml: bytes) -> RawMesh:
-    """Parse the model XML: objects (meshes or components) placed by build items."""
-    try:
-        root = ET.fromstring(xml)
-    except ET.ParseError:
-        raise _err("3mf_bad_xml", "das 3D-Modell ist kein gültiges XML.",
-                   "the 3D model is not valid XML.") from None
-    unit = _UNITS.get(root.get("unit", "millimeter"), None)
-    meshes: dict[str, np.ndarray] = {}
-    components: dict[str, list[tuple[str, np.ndarray]]] = {}
-    for obj in root.iter():
-        if _local(obj.tag) != "object":
-            continue
-        oid = obj.get("id", "")
-        for child in obj:
-            if _local(child.tag) == "mesh":
-                meshes[oid] = _mesh_triangles(child, oid)
-            elif _local(child.tag) == "components":
-                components[oid] = [(c.get("objectid", ""), _transform(c.get("transform")))
-                                   for c in child if _local(c.tag) == "component"]
-    items = [(i.get("objectid", ""), _transform(i.get("transform")))
-             for i in root.iter() if _local(i.tag) == "item"]
-    if not items:
-        items = [(oid, np.eye(4)) for oid in meshes]
-    parts: list[np.ndarray] = []
-    for oid, mat in items:
-        _collect(oid, mat, meshes, components, parts, 0)
-    tri = np.concatenate(parts) if parts else np.zeros((0, 3, 3))
-    return RawMesh(tri, "3mf", "xml", unit_hint=unit)
+class _ModelReader:
+    """The parser's target: objects (meshes or components) placed by build items, collected
+    element by element as expat reports them (``start``/``end``; character data is skipped)."""
+
+    def __init__(self, limits: AnalysisLimits):
+        self.max_triangles = limits.max_triangles
+        self.limits = limits
+        self.unit: str | None = None
+        self.root_seen = False
+        self.stack: list[str] = []
+        self.object_id: str | None = None
+        self.mesh_depth = 0  # stack depth of the open <mesh> of an object, 0 = none open
+        self.coords: list[tuple[str, str, str]] = []
+        self.idx: list[tuple[str, str, str]] = []
+        self.vertices = self.triangles = 0
+        self.meshes: dict[str, np.ndarray] = {}
+        self.components: dict[str, list[tuple[str, np.ndarray]]] = {}
+        self.items: list[tuple[str, np.ndarray]] = []
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        name = tag[tag.rfind("}") + 1:]
+        if not self.root_seen:
+            self.root_seen = True
+            self.unit = _UNITS.get(attrib.get("unit", "millimeter"))
+        if name == "vertex":
+            self.vertices += 1
+            # a mesh has fewer vertices than triangles (about half); more is padding
+            if self.vertices > 3 * self.max_triangles:
+                raise _err("3mf_too_many_vertices", "sie enthält unverhältnismäßig viele "
+                           "Eckpunkte.", "it contains far too many vertices.")
+            if self.mesh_depth:
+                self.coords.append((attrib.get("x", ""), attrib.get("y", ""), attrib.get("z", "")))
+        elif name == "triangle":
+            self.triangles += 1
+            if self.triangles > self.max_triangles:
+                check_count(self.triangles, self.limits)
+            if self.mesh_depth:
+                self.idx.append((attrib.get("v1", ""), attrib.get("v2", ""),
+                                 attrib.get("v3", "")))
+        else:
+            self._start_other(name, attrib)
+        self.stack.append(name)
+
+    def _start_other(self, name: str, attrib: dict[str, str]) -> None:
+        parent = self.stack[-1] if self.stack else None
+        if name == "object":
+            self.object_id = attrib.get("id", "")
+        elif name == "mesh" and parent == "object" and not self.mesh_depth:
+            self.mesh_depth = len(self.stack) + 1
+            self.coords, self.idx = [], []
+        elif name == "components" and parent == "object":
+            self.components[self.object_id or ""] = []
+        elif name == "component" and parent == "components" and self.stack[-2:-1] == ["object"]:
+            self.components[self.object_id or ""].append(
+                (attrib.get("objectid", ""), _transform(attrib.get("transform"))))
+        elif name == "item":
+            self.items.append((attrib.get("objectid", ""), _transform(attrib.get("transform"))))
+
+    def end(self, tag: str) -> None:
+        if self.mesh_depth == len(self.stack):
+            oid = self.object_id or ""
+            self.meshes[oid] = _mesh_triangles(self.coords, self.idx, oid)
+            self.coords, self.idx, self.mesh_depth = [], [], 0
+        self.stack.pop()
+
+    def close(self) -> None:
+        return None
+
+    def raw_mesh(self) -> RawMesh:
+        """Place every build item (all meshes when the build is empty) into one triangle array."""
+        items = self.items or [(oid, np.eye(4)) for oid in self.meshes]
+        parts: list[np.ndarray] = []
+        for oid, mat in items:
+            _collect(oid, mat, self.meshes, self.components, parts, 0)
+        tri = np.concatenate(parts) if parts else np.zeros((0, 3, 3))
+        return RawMesh(tri, "3mf", "xml", unit_hint=self.unit)
 
 
 def _collect(oid: str, mat: np.ndarray, meshes: dict, components: dict,
@@ -175,16 +272,9 @@ def _collect(oid: str, mat: np.ndarray, meshes: dict, components: dict,
                    f"a reference points to the missing object {oid[:20]!r}.")
 
 
-def _mesh_triangles(mesh: ET.Element, oid: str) -> np.ndarray:
+def _mesh_triangles(coords: list[tuple[str, str, str]], idx: list[tuple[str, str, str]],
+                    oid: str) -> np.ndarray:
     """Return (m, 3, 3) triangles of one <mesh>, refusing bad coordinates and indices."""
-    coords: list[tuple[str, str, str]] = []
-    idx: list[tuple[str, str, str]] = []
-    for node in mesh.iter():
-        tag = _local(node.tag)
-        if tag == "vertex":
-            coords.append((node.get("x", ""), node.get("y", ""), node.get("z", "")))
-        elif tag == "triangle":
-            idx.append((node.get("v1", ""), node.get("v2", ""), node.get("v3", "")))
     try:
         verts = np.array(coords, dtype=np.float64).reshape(-1, 3)
         faces = np.array(idx, dtype=np.int64).reshape(-1, 3)
