@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from marketplace.engine.meshio.units import USER_UNITS
+
 EXIT_OK, EXIT_INPUT = 0, 2
 
 
@@ -34,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m marketplace.quote",
                 description="Analyse a 3D part (STL, 3MF, OBJ) and price it.")
     p.add_argument("file", help="STL, 3MF or OBJ file")
-    p.add_argument("--units", choices=["mm", "cm", "m", "inch"], default=None,
+    p.add_argument("--units", choices=USER_UNITS, default=None,
                    help="units of the file (default: guessed from the size)")
     p.add_argument("--material", default="PLA", help="material code (PLA, PETG, ABS, TPU)")
     p.add_argument("--infill", type=float, default=15, help="infill in percent (0-100)")

@@ -24,6 +24,7 @@ from marketplace.engine.estimate.estimate import NoPrintableVolumeError, estimat
 from marketplace.engine.limits import AnalysisLimits
 from marketplace.engine.meshio import load as mesh_io
 from marketplace.engine.meshio.load import MeshInputError
+from marketplace.engine.meshio.units import USER_UNITS, normalise_unit
 
 __all__ = ["MeshInputError", "NoPrintableVolumeError", "OptionError", "PartAnalysis",
            "analyse_file", "quote_part", "quote_file", "load_analysis_mesh", "AnalysisMesh"]
@@ -38,12 +39,11 @@ def analyse_file(data: bytes, filename: str, *, units: str | None = None,
                  check_walls: bool = True) -> PartAnalysis:
     """Parse and analyse an uploaded file; ``units`` overrides the guess (mm|cm|m|inch)."""
     try:
-        from marketplace.engine.meshio.units import normalise_unit
-
         units = normalise_unit(units)
     except ValueError:
-        raise OptionError("bad_units", f"Unbekannte Einheit {units!r}: erlaubt sind mm, cm, m, "
-                          "inch.", f"Unknown unit {units!r}: use mm, cm, m or inch.") from None
+        known = ", ".join(USER_UNITS)
+        raise OptionError("bad_units", f"Unbekannte Einheit {units!r}: erlaubt sind {known}.",
+                          f"Unknown unit {units!r}: use {known}.") from None
     raw = mesh_io.read_mesh(data, filename, limits)
     return analysis_mod.analyse(raw, data, filename, units=units, limits=limits,
                                 layer_mm=layer_height_mm, check_walls=check_walls)

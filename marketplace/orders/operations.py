@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from marketplace import jobs
+from marketplace.engine.meshio.units import UNIT_SCALE_MM
 from marketplace.extensions import db
 from marketplace.jobs import JobState
 from marketplace.models import JobEvent, Order, Part, PrintJob, Quote, User, utcnow
@@ -22,7 +23,6 @@ from marketplace.quotes import operations as quotes
 S = JobState
 CHANNELS = ("portal", "phone", "email")
 DELIVERY = ("pickup", "shipping")
-_SCALE = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "inch": 25.4}
 
 
 class OrderError(Exception):
@@ -80,7 +80,7 @@ def place_order(
     else:
         raise OrderError("no_number", "Keine Bestellnummer frei; bitte erneut versuchen.")
     who = actor or _actor(placed_by)
-    scale = _SCALE.get(quote.units or "mm", 1.0)
+    scale = UNIT_SCALE_MM.get(quote.units or "mm", 1.0)
     for copy in range(1, quote.quantity + 1):
         job = PrintJob(
             order_id=order.id, part_id=quote.part_id, copy_index=copy, state=S.RECEIVED.value,

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from marketplace.engine import runner as analysis_runner
+from marketplace.engine.meshio.units import USER_UNITS
 from marketplace.extensions import db
 from marketplace.models import Firm, Part, User, utcnow
 from marketplace.parts import storage
@@ -29,7 +30,6 @@ from marketplace.parts import storage
 log = logging.getLogger(__name__)
 
 MAX_NAME_CHARS = 200
-UNITS = ("mm", "cm", "m", "inch")
 
 
 class UploadError(Exception):
@@ -167,7 +167,7 @@ def analyse_now(part: Part, data: bytes | None = None, units: str | None = None)
 
 def reanalyse(part: Part, units: str, *, inline: bool | None = None) -> Part:
     """Analyse ``part`` again in other units (mm, cm, m, inch); the caller commits."""
-    if units not in UNITS:
+    if units not in USER_UNITS:
         raise UploadError("bad_units", "Unbekannte Einheit.")
     part.units = units
     part.status = "pending"

@@ -14,6 +14,7 @@ import click
 import sqlalchemy as sa
 from flask.cli import with_appcontext
 
+from marketplace.engine.meshio.units import USER_UNITS
 from marketplace.extensions import db
 from marketplace.models import Firm, Order
 from marketplace.orders import operations as orders
@@ -42,7 +43,7 @@ def _fail(message: str, code: int = 2) -> None:
 @click.option("--quantity", default=1, show_default=True, type=int)
 @click.option("--infill", default=15, show_default=True, type=int)
 @click.option("--layer-height", default=0.2, show_default=True, type=float)
-@click.option("--units", type=click.Choice(quotes.UNITS), default=None,
+@click.option("--units", type=click.Choice(USER_UNITS), default=None,
               help="Units of the file (default: guessed from its size).")
 @click.option("--channel", type=click.Choice(["phone", "email"]), default="phone",
               show_default=True)

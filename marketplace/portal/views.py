@@ -25,6 +25,7 @@ from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from marketplace.auth import get_scoped_or_404, role_required, scoped
+from marketplace.engine.meshio.units import USER_UNITS
 from marketplace.extensions import db
 from marketplace.i18n import get_language
 from marketplace.i18n import gettext as _
@@ -137,7 +138,7 @@ def part_detail(part_id):
         options["material"] = next(iter(materials))
     return render_template(
         "portal/part.html", part=part, view=meshes.part_view(part), materials=materials,
-        options=options, colours=materials[options["material"]].colours, units=quotes.UNITS,
+        options=options, colours=materials[options["material"]].colours, units=USER_UNITS,
         form=ActionForm(),
         part_orders=orders.orders_of_part(part),
     )

@@ -17,12 +17,12 @@ from typing import Any
 
 from flask import current_app
 
+from marketplace.engine.meshio.units import USER_UNITS
 from marketplace.engine.pricing import catalog
 from marketplace.extensions import db
 from marketplace.models import Part, Quote, utcnow
 from marketplace.parts import storage
 
-UNITS = ("mm", "cm", "m", "inch")
 QUANTITY_MAX = 1000
 QUOTE_VALID_DAYS = 30
 
@@ -118,7 +118,7 @@ def parse_options(raw: Mapping[str, Any], materials: Mapping[str, catalog.Materi
     if not (math.isfinite(layer) and 0.05 <= layer <= 0.3):
         raise QuoteError("layer_height", "Die Schichthöhe muss zwischen 0,05 und 0,3 mm liegen.")
     units = raw.get("units") or None
-    if units is not None and units not in UNITS:
+    if units is not None and units not in USER_UNITS:
         raise QuoteError("units", "Unbekannte Einheit.")
     return QuoteOptions(code, colour, quantity, infill, round(layer, 3), units)
 
