@@ -9,27 +9,28 @@ from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from marketplace.i18n import N_
 from marketplace.i18n import gettext as _
 
 log = logging.getLogger(__name__)
 
 # status -> (title, explanation), German source strings
 MESSAGES = {
-    400: ("Ungültige Anfrage", "Die Anfrage war unvollständig oder fehlerhaft."),
-    401: ("Anmeldung nötig", "Bitte melden Sie sich an."),
-    403: ("Kein Zugriff", "Diese Seite ist für Ihr Konto nicht freigegeben."),
-    404: ("Seite nicht gefunden",
-          "Diese Seite gibt es nicht (mehr). Prüfen Sie die Adresse."),
-    405: ("Nicht erlaubt", "Diese Aktion ist auf diesem Weg nicht möglich."),
-    413: ("Datei zu groß",
-          "Die Datei ist größer als erlaubt. Bitte laden Sie eine kleinere Datei hoch."),
-    429: ("Zu viele Versuche",
-          "Bitte warten Sie einige Minuten und versuchen Sie es dann erneut."),
-    500: ("Interner Fehler", "Etwas ist schiefgelaufen. Wir kümmern uns darum; bitte versuchen "
-          "Sie es später erneut."),
+    400: (N_("Ungültige Anfrage"), N_("Die Anfrage war unvollständig oder fehlerhaft.")),
+    401: (N_("Anmeldung nötig"), N_("Bitte melden Sie sich an.")),
+    403: (N_("Kein Zugriff"), N_("Diese Seite ist für Ihr Konto nicht freigegeben.")),
+    404: (N_("Seite nicht gefunden"),
+          N_("Diese Seite gibt es nicht (mehr). Prüfen Sie die Adresse.")),
+    405: (N_("Nicht erlaubt"), N_("Diese Aktion ist auf diesem Weg nicht möglich.")),
+    413: (N_("Datei zu groß"),
+          N_("Die Datei ist größer als erlaubt. Bitte laden Sie eine kleinere Datei hoch.")),
+    429: (N_("Zu viele Versuche"),
+          N_("Bitte warten Sie einige Minuten und versuchen Sie es dann erneut.")),
+    500: (N_("Interner Fehler"), N_("Etwas ist schiefgelaufen. Wir kümmern uns darum; bitte "
+                                    "versuchen Sie es später erneut.")),
 }
-CSRF_MESSAGE = ("Das Formular ist abgelaufen. Bitte laden Sie die Seite neu und senden Sie es "
-                "erneut.")
+CSRF_MESSAGE = N_("Das Formular ist abgelaufen. Bitte laden Sie die Seite neu und senden Sie es "
+                  "erneut.")
 
 
 def wants_json() -> bool:

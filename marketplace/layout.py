@@ -13,16 +13,17 @@ from flask_login import current_user
 from flask_login.utils import make_next_param
 
 from marketplace.extensions import login_manager
+from marketplace.i18n import N_
 from marketplace.i18n import gettext as _
 
 # (endpoint, German label, roles that see it)
 NAV_ITEMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("portal.parts", "Teile", ("firm",)),
-    ("portal.orders", "Aufträge", ("firm",)),
-    ("hub.queue", "Warteschlange", ("technician", "admin")),
-    ("hub.printers", "Drucker", ("technician", "admin")),
-    ("hub.dashboard", "Übersicht", ("technician", "admin")),
-    ("hub.settings", "Einstellungen", ("admin",)),
+    ("portal.parts", N_("Teile"), ("firm",)),
+    ("portal.orders", N_("Aufträge"), ("firm",)),
+    ("hub.queue", N_("Warteschlange"), ("technician", "admin")),
+    ("hub.printers", N_("Drucker"), ("technician", "admin")),
+    ("hub.dashboard", N_("Übersicht"), ("technician", "admin")),
+    ("hub.settings", N_("Einstellungen"), ("admin",)),
 )
 
 

@@ -93,10 +93,12 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.quantity is None or args.infill is None:
         return _fail("bad_option", "fehlende Option", args.json)
-    result = engine.quote_file(
+    from marketplace import messages
+
+    result = messages.with_texts(engine.quote_file(
         data, path.name, units=args.units, material_code=args.material, infill=args.infill,
         layer_height=args.layer_height, quantity=args.quantity,
-    )
+    ))
     if args.json:
         print(json.dumps(result, ensure_ascii=False, allow_nan=False))
     else:
@@ -105,11 +107,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def summary(r: dict[str, Any], lang: str = "de") -> str:
-    """Return a readable multi-line summary of a quote_file result."""
-    de = lang == "de"
-    from marketplace.engine.analysis.problems import de_num, en_num
+    """Return a readable multi-line summary of a quote_file result (with its texts)."""
+    from marketplace import formatting, messages
 
-    num = de_num if de else en_num
+    de = lang == "de"
+
+    def num(value: float, places: int) -> str:
+        return formatting.format_number(value, places, lang)
+
     m, f = r["mesh"], r["file"]
     lines = [
         f"{f['name']} ({f['format'].upper()}, {num(f['bytes'] / 1024, 1)} KB)",
@@ -118,7 +123,7 @@ def summary(r: dict[str, Any], lang: str = "de") -> str:
         if de else
         (f"  Triangles: {m['triangles']}  bodies: {m['shells']}  watertight: "
          f"{'yes' if m['watertight'] else 'no'}  units: {m['units']} ({m['units_source']})"),
-        f"  {'Größe' if de else 'Size'}: " + " × ".join(num(v, 1) for v in m["bbox_mm"]) + " mm"
+        f"  {'Größe' if de else 'Size'}: {formatting.format_size(m['bbox_mm'], 1, lang)}"
         + f"   {'Volumen' if de else 'Volume'}: {num(m['volume_mm3'] / 1000, 2)} cm³"
         + f"   {'Oberfläche' if de else 'Area'}: {num(m['area_mm2'] / 100, 1)} cm²",
         f"  {'Druckbar' if de else 'Printable'}: "
@@ -132,19 +137,21 @@ def summary(r: dict[str, Any], lang: str = "de") -> str:
                      + (o["message"] if de else o.get("message_en", o["message"])))
     e, price = r.get("estimate"), r.get("price")
     if e:
-        h, rest = divmod(int(e["print_time_s"]), 3600)
-        lines.append(f"  {'Material' if de else 'Material'}: {num(e['material_g'], 1)} g   "
-                     f"{'Druckzeit' if de else 'Print time'}: {h} h {rest // 60:02d} min   "
+        lines.append(f"  Material: {formatting.format_grams(e['material_g'], 1, lang)}   "
+                     f"{'Druckzeit' if de else 'Print time'}: "
+                     f"{formatting.format_duration(e['print_time_s'], lang)}   "
                      f"{'Schichten' if de else 'Layers'}: {e['layers']}")
     if not price:
         lines.append("  Kein Preis: Das Teil ist so nicht druckbar." if de
                      else "  No price: the part cannot be printed as it is.")
     else:
+        money = lambda cents: formatting.format_money(cents, lang)  # noqa: E731
         for line in price["lines"]:
-            lines.append(f"    {line['label']:<32} {line['amount']:>10} {price['currency']}")
-        lines.append(f"  {'Netto' if de else 'Net'} {price['net']}  "
-                     f"{'MwSt.' if de else 'VAT'} {price['vat']}  "
-                     f"{'Brutto' if de else 'Gross'} {price['gross']} {price['currency']}")
+            label, _detail = messages.line_texts(line, lang)
+            lines.append(f"    {label:<32} {money(line['amount_cents']):>12}")
+        lines.append(f"  {'Netto' if de else 'Net'} {money(price['net_cents'])}  "
+                     f"{'MwSt.' if de else 'VAT'} {money(price['vat_cents'])}  "
+                     f"{'Brutto' if de else 'Gross'} {money(price['gross_cents'])}")
     return "\n".join(lines)
 
 

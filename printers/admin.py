@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from marketplace.extensions import db
+from marketplace.i18n import N_
 from marketplace.jobs import ON_PRINTER_STATES, state_values
 from marketplace.models import Material, Printer, PrintJob
 from marketplace.printer_states import set_printer_state
@@ -149,7 +150,7 @@ class BedNotWaitingError(Exception):
 def confirm_bed_clear(printer: Printer, actor: Any) -> None:
     """A technician took the finished part off: the printer may take the next job."""
     if printer.state != "bed_to_clear":
-        raise BedNotWaitingError("Das Druckbett dieses Druckers wartet nicht auf Räumung.")
+        raise BedNotWaitingError(N_("Das Druckbett dieses Druckers wartet nicht auf Räumung."))
     last = printer.last_status or {}
     ready = last.get("state_text") == "Operational"
     set_printer_state(printer, "available" if ready else "unknown", actor=_actor(actor),

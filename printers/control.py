@@ -15,6 +15,7 @@ from flask import current_app
 
 from marketplace import jobs
 from marketplace.extensions import db
+from marketplace.i18n import N_
 from marketplace.jobs import JobState
 from marketplace.models import Printer, PrintJob
 from printers.octoprint import PrinterConflict, PrinterError, PrinterUnreachable
@@ -22,11 +23,13 @@ from printers.polling import Timeouts
 
 
 class ControlError(Exception):
-    """The command cannot be carried out now; ``message`` is for the technician."""
+    """The command cannot be carried out now; ``message`` (German, ``%(name)s`` placeholders
+    filled from ``params``) is for the technician, translated when shown."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, **params: Any) -> None:
+        super().__init__(message % params if params else message)
         self.message = message
+        self.params = params
 
 
 def _timeouts(config: Mapping[str, Any] | None) -> Timeouts:
@@ -43,19 +46,19 @@ def _actor(actor: Any) -> str:
 def _printer_call(job: PrintJob, command: str, config) -> Printer:
     printer = db.session.get(Printer, job.printer_id) if job.printer_id else None
     if printer is None:
-        raise ControlError("Der Auftrag ist keinem Drucker zugeordnet.")
+        raise ControlError(N_("Der Auftrag ist keinem Drucker zugeordnet."))
     client = _timeouts(config).client(printer.url, printer.api_key)
     try:
         status = client.status()
         if status.job_file != job.remote_filename:
-            raise ControlError("Der Drucker druckt diesen Auftrag nicht (mehr).")
+            raise ControlError(N_("Der Drucker druckt diesen Auftrag nicht (mehr)."))
         getattr(client, command)()
     except PrinterConflict as exc:
-        raise ControlError(f"Der Drucker lehnt das ab: {exc}") from exc
+        raise ControlError(N_("Der Drucker lehnt das ab: %(detail)s"), detail=str(exc)) from exc
     except PrinterUnreachable as exc:
-        raise ControlError("Der Drucker antwortet nicht.") from exc
+        raise ControlError(N_("Der Drucker antwortet nicht.")) from exc
     except PrinterError as exc:
-        raise ControlError(f"Druckerfehler: {exc}") from exc
+        raise ControlError(N_("Druckerfehler: %(detail)s"), detail=str(exc)) from exc
     finally:
         client.close()
     return printer
@@ -64,7 +67,7 @@ def _printer_call(job: PrintJob, command: str, config) -> Printer:
 def pause_job(job: PrintJob, actor: Any, *, config=None) -> None:
     """Pause a printing job on its printer."""
     if job.state != JobState.PRINTING.value:
-        raise ControlError("Nur ein laufender Druck kann pausiert werden.")
+        raise ControlError(N_("Nur ein laufender Druck kann pausiert werden."))
     printer = _printer_call(job, "pause", config)
     jobs.transition(job, JobState.PAUSED, actor=_actor(actor), reason="paused in the console",
                     data={"printer": printer.name})
@@ -73,7 +76,7 @@ def pause_job(job: PrintJob, actor: Any, *, config=None) -> None:
 def resume_job(job: PrintJob, actor: Any, *, config=None) -> None:
     """Resume a paused job on its printer."""
     if job.state != JobState.PAUSED.value:
-        raise ControlError("Nur ein pausierter Druck kann fortgesetzt werden.")
+        raise ControlError(N_("Nur ein pausierter Druck kann fortgesetzt werden."))
     printer = _printer_call(job, "resume", config)
     jobs.transition(job, JobState.PRINTING, actor=_actor(actor), reason="resumed in the console",
                     data={"printer": printer.name})
@@ -92,6 +95,6 @@ def cancel_job(job: PrintJob, actor: Any, *, reason: str | None = None, config=N
         jobs.transition(job, JobState.CANCELLED, actor=_actor(actor), reason=why)
         return
     if state in (JobState.DISPATCHING, JobState.STARTING):
-        raise ControlError("Der Auftrag wird gerade an den Drucker gesendet; "
-                           "bitte gleich noch einmal versuchen.")
-    raise ControlError("Dieser Auftrag kann nicht mehr storniert werden.")
+        raise ControlError(N_("Der Auftrag wird gerade an den Drucker gesendet; "
+                           "bitte gleich noch einmal versuchen."))
+    raise ControlError(N_("Dieser Auftrag kann nicht mehr storniert werden."))

@@ -403,27 +403,3 @@ def test_empty_or_bad_posts_never_fail_with_500(client, world, make_user, login_
                       "build_x_mm": "abc", "api_key": "k"}):
         response = client.post(url.format(**world), data=data)
         assert response.status_code in (200, 302, 400, 404), (url, data, response.status_code)
-
-
-@pytest.mark.db_independent
-def test_every_console_string_has_an_english_translation():
-    from pathlib import Path
-
-    from marketplace.hub import board, forms, views
-    from marketplace.hub.translations_en import EN
-
-    root = Path(__file__).resolve().parents[1] / "marketplace"
-    files = [*sorted((root / "templates" / "hub").glob("*.html")),
-             *(root / p for p in ("hub/views.py", "hub/forms.py", "hub/board.py", "api/hub.py",
-                                  "hubqueue/operations.py", "settings/operations.py"))]
-    literal = r'"(?:[^"\\]|\\.)*"'
-    call = re.compile(r"\b_\(\s*((?:%s\s*)+|'[^']*')" % literal)
-    texts = set(views.TAB_LABELS.values()) | set(board.PRINTER_STATE_LABELS.values())
-    texts |= set(forms.WEEKDAY_LABELS.values())
-    for path in files:
-        for match in call.finditer(path.read_text(encoding="utf-8")):
-            lit = match.group(1)
-            texts.add(lit[1:-1] if lit.startswith("'") else "".join(re.findall(literal, lit))
-                      .replace('""', "").strip('"'))
-    missing = sorted(t for t in texts if t and t not in EN)
-    assert missing == []

@@ -1,17 +1,18 @@
-"""German by default, English second: formatting, catalogues, and how the language is chosen."""
+"""German by default, English second: formatting, translation, and how the language is chosen.
+
+That every string has English is checked against the catalogues in ``test_catalogues.py``.
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from pathlib import Path
 
 import pytest
 
-from marketplace import i18n
+from marketplace import formatting, i18n
 from marketplace.extensions import db
 
-ROOT = Path(__file__).resolve().parents[1]
 pure = pytest.mark.db_independent
 
 
@@ -23,20 +24,20 @@ pure = pytest.mark.db_independent
      (123456789, "1.234.567,89\u00a0€", "€1,234,567.89"), (None, "–", "–")],
 )
 def test_money(cents, de, en):
-    assert i18n.format_money(cents, "de") == de
-    assert i18n.format_money(cents, "en") == en
+    assert formatting.format_money(cents, "de") == de
+    assert formatting.format_money(cents, "en") == en
 
 
 @pure
 def test_numbers_lengths_masses_percent():
-    assert i18n.format_number(1234.5, 1, "de") == "1.234,5"
-    assert i18n.format_number(1234.5, 1, "en") == "1,234.5"
-    assert i18n.format_number(0.125, 2, "de") == "0,13"  # half up, not banker's rounding
-    assert i18n.format_number(999999, 0, "de") == "999.999"
-    assert i18n.format_mm(12.34, lang="de") == "12,3\u00a0mm"
-    assert i18n.format_grams(1234.56, lang="de") == "1.234,6\u00a0g"
-    assert i18n.format_percent(12.5, 1, "de") == "12,5\u00a0%"
-    assert i18n.format_percent(12.5, 1, "en") == "12.5%"
+    assert formatting.format_number(1234.5, 1, "de") == "1.234,5"
+    assert formatting.format_number(1234.5, 1, "en") == "1,234.5"
+    assert formatting.format_number(0.125, 2, "de") == "0,13"  # half up, not banker's rounding
+    assert formatting.format_number(999999, 0, "de") == "999.999"
+    assert formatting.format_mm(12.34, lang="de") == "12,3\u00a0mm"
+    assert formatting.format_grams(1234.56, lang="de") == "1.234,6\u00a0g"
+    assert formatting.format_percent(12.5, 1, "de") == "12,5\u00a0%"
+    assert formatting.format_percent(12.5, 1, "en") == "12.5%"
 
 
 @pure
@@ -47,99 +48,37 @@ def test_numbers_lengths_masses_percent():
      (90000, "25\u00a0h 00\u00a0min"), (None, "–")],
 )
 def test_duration(seconds, text):
-    assert i18n.format_duration(seconds) == text
+    assert formatting.format_duration(seconds) == text
 
 
 @pure
 def test_dates_in_the_hubs_time_zone():
-    assert i18n.format_date(date(2026, 3, 9), "de") == "09.03.2026"
-    assert i18n.format_date(date(2026, 3, 9), "en") == "9 Mar 2026"
-    assert i18n.format_date("2026-12-24", "de") == "24.12.2026"
+    assert formatting.format_date(date(2026, 3, 9), "de") == "09.03.2026"
+    assert formatting.format_date(date(2026, 3, 9), "en") == "9 Mar 2026"
+    assert formatting.format_date("2026-12-24", "de") == "24.12.2026"
     # stored as naive UTC: 23:30 UTC on 31 Dec is already 1 Jan in Lüneburg
-    assert i18n.format_date(datetime(2026, 12, 31, 23, 30), "de") == "01.01.2027"
-    assert i18n.format_datetime(datetime(2026, 7, 1, 12, 5), "de") == "01.07.2026, 14:05"
+    assert formatting.format_date(datetime(2026, 12, 31, 23, 30), "de") == "01.01.2027"
+    assert formatting.format_datetime(datetime(2026, 7, 1, 12, 5), "de") == "01.07.2026, 14:05"
 
 
-@pure
-def test_state_labels_and_placeholders():
-    assert i18n.state_label("rejected", "de") == "Abgelehnt"
-    assert i18n.state_label("ready_for_pickup", "en") == "Ready for pick-up"
-    assert i18n.state_label("some_new_state", "de") == "some_new_state"
-    assert i18n.colour_label("Schwarz", "en") == "Black"
-    assert i18n.colour_label("any", "de") == "beliebig"
-    assert i18n.colour_label("Schwarz", "de") == "Schwarz"
-    assert i18n.translate("Auftrag %(number)s: %(state)s", "en", number="DH-1",
-                          state="x") == "Order DH-1: x"
-    assert i18n.translate("Text ohne Übersetzung", "en") == "Text ohne Übersetzung"
-    with i18n.force_language("en"):
+def test_state_labels_and_placeholders(app):
+    with app.app_context(), i18n.force_locale("en"):
+        assert i18n.state_label("ready_for_pickup") == "Ready for pick-up"
+        assert i18n.colour_label("Schwarz") == "Black"
+        assert i18n.material_label("TPU 95A (flexibel)") == "TPU 95A (flexible)"
+        assert i18n.gettext("Auftrag %(number)s: %(state)s", number="DH-1",
+                            state="x") == "Order DH-1: x"
+        assert i18n.gettext("Text ohne Übersetzung") == "Text ohne Übersetzung"
         assert i18n.gettext("Abmelden") == "Sign out"
         assert str(i18n.lazy_gettext("Passwort")) == "Password"
-    assert i18n.gettext("Abmelden") == "Abmelden"
-
-
-@pure
-def test_every_package_catalogue_is_merged():
-    merged = i18n.load_catalogues(reload=True)
-    files = [ROOT / "marketplace" / "translations_en.py",
-             *sorted((ROOT / "marketplace").glob("*/translations_en.py"))]
-    assert len(files) >= 1
-    for path in files:
-        namespace: dict = {}
-        exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)
-        for source in namespace["EN"]:
-            assert source in merged, (path, source)
-
-
-@pure
-def test_catalogues_agree_on_shared_strings():
-    """Two packages translating the same German string differently would hide one of them."""
-    seen: dict[str, tuple[str, str]] = {}
-    conflicts = []
-    files = [ROOT / "marketplace" / "translations_en.py",
-             *sorted((ROOT / "marketplace").glob("*/translations_en.py"))]
-    for path in files:
-        namespace: dict = {}
-        exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)
-        for source, english in namespace["EN"].items():
-            first = seen.setdefault(source, (path.parent.name, english))
-            if first[1] != english:
-                conflicts.append((source, first, (path.parent.name, english)))
-    assert not conflicts, conflicts
-
-
-def _german_literals(paths):
-    pattern = re.compile(r'''(?:\b_|l_|translate|\bt)\(\s*((?:"[^"]*"\s*)+|'[^']*')''')
-    for path in paths:
-        for match in pattern.finditer(path.read_text(encoding="utf-8")):
-            parts = re.findall(r'"([^"]*)"|\'([^\']*)\'', match.group(1))
-            yield path, "".join(a or b for a, b in parts)
-
-
-@pure
-def test_layout_accounts_and_mails_have_english():
-    """Every German string of the layout, sign-in pages, accounts and e-mails has English."""
-    from marketplace import errors, layout
-    from marketplace.accounts import operations as accounts
-    from marketplace.mail import notifications
-    from marketplace.portal.auth_forms import COUNTRIES
-
-    merged = i18n.load_catalogues(reload=True)
-    templates = ROOT / "marketplace" / "templates"
-    paths = [templates / "base.html", templates / "_forms.html",
-             templates / "errors" / "error.html",
-             *sorted((templates / "auth").glob("*.html"))]
-    paths += [ROOT / "marketplace" / p for p in (
-        "portal/auth_views.py", "portal/auth_forms.py", "mail/notifications.py",
-        "accounts/operations.py", "layout.py", "errors.py")]
-    strings = {text for _path, text in _german_literals(paths)}
-    strings |= set(i18n.JOB_STATE_LABELS.values())
-    strings |= {text for pair in errors.MESSAGES.values() for text in pair}
-    strings |= {step[2] for step in notifications.STEPS.values()}
-    strings |= {label for _e, label, _r in layout.NAV_ITEMS} | {name for _c, name in COUNTRIES}
-    strings |= {accounts.password_problem("x"), accounts.vat_id_problem("DE123456789"),
-                accounts.vat_id_problem("DE1"), accounts.vat_id_problem("123")}
-    missing = sorted(s for s in strings if s and s not in merged)
-    assert not missing, missing
+        assert i18n.ngettext("%(num)s Teil wartet auf Freigabe",
+                             "%(num)s Teile warten auf Freigabe", 2) == "2 pieces await approval"
+    with app.app_context():
+        assert i18n.state_label("rejected") == "Abgelehnt"
+        assert i18n.state_label("some_new_state") == "some_new_state"
+        assert i18n.colour_label("any") == "beliebig"
+        assert i18n.colour_label("Schwarz") == "Schwarz"
+        assert i18n.gettext("Abmelden") == "Abmelden"
 
 
 # --- the language of a request ----------------------------------------------------------------
@@ -189,7 +128,7 @@ def test_filters_in_templates(app):
     with app.test_request_context("/?lang=de"):
         app.preprocess_request()
         text = render_template_string(
-            "{{ 123456|money }} | {{ 7500|duration }} | {{ 12.34|mm }} | {{ d|date_de }} | "
+            "{{ 123456|money }} | {{ 7500|duration }} | {{ 12.34|mm }} | {{ d|date }} | "
             "{{ 'printing'|state_label }} | {{ _('Abmelden') }}", d=date(2026, 11, 25))
     assert text == ("1.234,56\u00a0€ | 2\u00a0h 05\u00a0min | 12,3\u00a0mm | 25.11.2026 | "
                     "Wird gedruckt | Abmelden")

@@ -220,10 +220,13 @@ def test_send_pending_delivers_over_smtp(make_order, smtp_server):  # noqa: F811
     text = messages[0].get_body(("plain",)).get_content()
     assert "Halterung <v2>.stl" in text
     # the order confirmation goes with the "received" mail as a PDF
+    # ... in the recipient's language, like the mail
     for message in messages:
         [pdf] = list(message.iter_attachments())
         assert pdf.get_content_type() == "application/pdf"
-        assert pdf.get_filename().startswith("Auftragsbestätigung-DH-2026-")
+        german = message["Subject"].startswith("Auftrag")
+        assert pdf.get_filename().startswith(
+            "Auftragsbestätigung-DH-2026-" if german else "Order-confirmation-DH-2026-")
         assert pdf.get_content().startswith(b"%PDF")
     db.session.expire_all()
     assert all(r.sent_at is not None and r.attempts == 1 for r in rows())

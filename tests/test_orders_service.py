@@ -168,16 +168,11 @@ def test_confirmation_pdf_has_the_figures_in_german(app):
     text = pdf_text(data)
     for expected in (order.number, "Auftragsbestätigung", "Druckhub Lüneburg",
                      "Muster Maschinenbau GmbH", "DE123456789", "Summe netto", "25,00 €",
-                     "zzgl. 19 % USt.", "4,75 €", "29,75 €", "03.12.2026", "Halter Ö.stl",
-                     "PO-77", "Mindermengenzuschlag", "10,56 €"):
+                     "zzgl. 19 % USt.", "4,75 €", "29,75 €", "03.12.2026",
+                     "Halter Ö.stl", "PO-77", "Mindermengenzuschlag", "10,56 €"):
         assert expected in text, expected
     offer = pdf_text(documents.confirmation_pdf(quote, hub))
     assert "Angebot" in offer and order.number not in offer
     assert documents.filename_for(quote, order) == f"Auftragsbestätigung-{order.number}.pdf"
 
 
-@pytest.mark.db_independent
-@pytest.mark.parametrize(("cents", "text"), [(0, "0,00 €"), (5, "0,05 €"), (123456, "1.234,56 €"),
-                                             (-250, "-2,50 €"), (100000000, "1.000.000,00 €")])
-def test_euro_format(cents, text):
-    assert documents.euro(cents) == text

@@ -64,7 +64,7 @@ def test_part_page_shows_figures_viewer_and_options(client, login_as, firm_user,
     html = client.get(f"/parts/{cube_part.public_id}").get_data(as_text=True)
     assert 'id="viewer"' in html and "js/viewer.js" in html
     assert '"three": "/static/vendor/three/build/three.module.js"' in html
-    assert "20,0 × 20,0 × 20,0 mm" in html
+    assert "20,0 × 20,0 × 20,0\u00a0mm" in html
     assert "8,00 cm³" in html
     for code in ("PLA", "PETG", "ABS", "TPU"):
         assert f'value="{code}"' in html
@@ -180,7 +180,7 @@ def test_quote_order_and_pdf(client, login_as, firm_user, cube_part):
     assert "filename*=UTF-8''Auftragsbest%C3%A4tigung-" in cd  # RFC 6266 / 5987
     text = pdf_text(pdf.data)
     assert order.number in text and "19 % USt." in text and "PO-4711" in text
-    from marketplace.i18n import format_money
+    from marketplace.formatting import format_money
 
     assert format_money(quote.gross_cents, "de").replace("\xa0", " ") in text
 

@@ -66,12 +66,20 @@ def test_to_dict_contract():
     assert d["currency"] == "EUR"
     assert (d["net"], d["vat"], d["gross"]) == ("81.00", "15.39", "96.39")
     assert (d["net_cents"], d["vat_cents"], d["gross_cents"]) == (8100, 1539, 9639)
-    assert [line["label"] for line in d["lines"]] == [
-        "Material", "Maschinenzeit", "Einrichtungspauschale", "Mengenrabatt"
-    ]
+    assert [line["code"] for line in d["lines"]] == ["material", "machine", "setup", "discount"]
     assert d["lines"][3]["amount"] == "-4.00"
     assert d["lines"][3]["amount_cents"] == -400
-    assert "5 %" in d["lines"][3]["detail"]
+    # no words in the engine: codes and parameters, rendered in the reader's language
+    assert d["lines"][3]["params"] == {"percent": {"percent": 5}, "quantity": 10}
+    assert d["lines"][0]["params"]["price_per_kg"] == {"money": 4000}
+    from marketplace import messages
+
+    assert [messages.line_texts(line, "de")[0] for line in d["lines"]] == [
+        "Material", "Maschinenzeit", "Einrichtungspauschale", "Mengenrabatt"]
+    assert messages.line_texts(d["lines"][3], "de")[1] == "5\u00a0% ab 10 Stück"
+    assert messages.line_texts(d["lines"][3], "en")[1] == "5% from 10 pieces"
+    assert messages.line_texts(d["lines"][0], "en") == (
+        "Material", "PLA: 10 × 50.0 g × €40.00/kg")
 
 
 @pytest.mark.parametrize("qty,detail", [(10, "5 % ab 10 Stück"), (49, "5 % ab 10 Stück"),
@@ -79,7 +87,9 @@ def test_to_dict_contract():
 def test_discount_line_names_the_rule_not_the_quantity(qty, detail):
     p = price(_Est(50, 7200), DEFAULT_MATERIALS["PLA"], DEFAULT_PRICING, qty)
     line = next(line for line in p.lines if line.code == "discount")
-    assert line.detail == detail
+    from marketplace import messages
+
+    assert messages.line_texts(line.to_dict(), "de")[1].replace("\u00a0", " ") == detail
 
 
 def test_format_cents():

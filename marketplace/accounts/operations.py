@@ -24,6 +24,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from marketplace.accounts import sessions
 from marketplace.extensions import db
+from marketplace.i18n import N_
 from marketplace.models import (
     Firm,
     LoginAttempt,
@@ -85,20 +86,20 @@ def vat_id_problem(vat_id: str) -> str | None:
     elif vat_id[:2].lower() in eu_vat.MEMBER_STATES or vat_id[:2] == "EL":
         validate = eu_vat.validate
     else:
-        return "Die USt-IdNr. beginnt mit dem Ländercode, z. B. DE123456789."
+        return N_("Die USt-IdNr. beginnt mit dem Ländercode, z. B. DE123456789.")
     try:
         validate(vat_id)
     except stdnum_errors.InvalidChecksum:
-        return "Die Prüfziffer der USt-IdNr. stimmt nicht. Bitte prüfen Sie die Nummer."
+        return N_("Die Prüfziffer der USt-IdNr. stimmt nicht. Bitte prüfen Sie die Nummer.")
     except stdnum_errors.ValidationError:
-        return "Das Format der USt-IdNr. stimmt nicht (Deutschland: DE und 9 Ziffern)."
+        return N_("Das Format der USt-IdNr. stimmt nicht (Deutschland: DE und 9 Ziffern).")
     return None
 
 
 def password_problem(password: str) -> str | None:
     """Return why ``password`` is too weak, or None."""
     if len(password or "") < MIN_PASSWORD_LENGTH:
-        return "Das Passwort muss mindestens 10 Zeichen lang sein."
+        return N_("Das Passwort muss mindestens 10 Zeichen lang sein.")
     return None
 
 
@@ -167,20 +168,20 @@ def register_firm(info: FirmSignup) -> User:
     """Create the firm and its first user (role firm); raise AccountError on bad input."""
     company = info.company.strip()
     if not company:
-        raise AccountError("Bitte geben Sie den Namen Ihrer Firma an.", "company")
+        raise AccountError(N_("Bitte geben Sie den Namen Ihrer Firma an."), "company")
     vat_id, country, postcode = _check_address(info.vat_id, info.country, info.postcode)
     if problem := password_problem(info.password):
         raise AccountError(problem, "password")
     email = normalise_email(info.email)
     if find_user(email) is not None:
         raise AccountError(
-            "Zu dieser E-Mail-Adresse gibt es schon ein Konto. Melden Sie sich an oder setzen "
-            "Sie Ihr Passwort zurück.", "email")
+            N_("Zu dieser E-Mail-Adresse gibt es schon ein Konto. Melden Sie sich an oder "
+               "setzen Sie Ihr Passwort zurück."), "email")
     if find_firm(company) is not None:
         # never hand an existing firm's orders to whoever types its name
         raise AccountError(
-            "Diese Firma ist bei uns schon registriert. Bitten Sie Ihre Kollegen oder den Hub, "
-            "Ihnen ein Konto anzulegen.", "company")
+            N_("Diese Firma ist bei uns schon registriert. Bitten Sie Ihre Kollegen oder den "
+               "Hub, Ihnen ein Konto anzulegen."), "company")
     firm = Firm(
         name=company, vat_id=vat_id or None, street=info.street.strip(), postcode=postcode,
         city=info.city.strip(), country=country, contact_name=info.contact_name.strip(),
@@ -210,13 +211,14 @@ def create_user(
         raise AccountError(problem, "password")
     email = normalise_email(email)
     if "@" not in email:
-        raise AccountError("Bitte geben Sie eine gültige E-Mail-Adresse an.", "email")
+        raise AccountError(N_("Bitte geben Sie eine gültige E-Mail-Adresse an."), "email")
     if find_user(email) is not None:
         raise AccountError(f"Es gibt schon ein Konto für {email}.", "email")
     firm, firm_created = None, False
     if role == "firm":
         if not (firm_name or "").strip():
-            raise AccountError("Für Firmenkonten wird der Firmenname gebraucht (--firm).", "firm")
+            raise AccountError(N_("Für Firmenkonten wird der Firmenname gebraucht (--firm)."),
+                               "firm")
         firm = find_firm(firm_name)
         if firm is None:
             firm, firm_created = Firm(name=firm_name.strip()), True
@@ -375,10 +377,10 @@ def invite_colleague(inviter: User, email: str, name: str) -> User:
     from marketplace.mail import notifications
 
     if inviter.role != "firm" or inviter.firm is None:
-        raise AccountError("Nur Firmenkonten können Kollegen einladen.")
+        raise AccountError(N_("Nur Firmenkonten können Kollegen einladen."))
     email = normalise_email(email)
     if find_user(email) is not None:
-        raise AccountError("Zu dieser E-Mail-Adresse gibt es schon ein Konto.", "email")
+        raise AccountError(N_("Zu dieser E-Mail-Adresse gibt es schon ein Konto."), "email")
     user = User(email=email, name=name.strip(), role="firm", firm=inviter.firm,
                 language=inviter.language,
                 password_hash=hash_password(secrets.token_urlsafe(32)))

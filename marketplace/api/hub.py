@@ -13,9 +13,9 @@ from flask import current_app, jsonify, render_template
 from flask_login import current_user
 
 from marketplace.api import bp
+from marketplace.formatting import format_time
 from marketplace.hub import board as board_service
 from marketplace.hubqueue import operations as q
-from marketplace.i18n import _to_local
 from marketplace.i18n import gettext as _
 from marketplace.models import utcnow
 
@@ -46,7 +46,7 @@ def hub_printers():
     summary = board_service.summary(cards)
     summary_html = render_template(
         "hub/_board_summary.html", summary=summary, labels=board_service.PRINTER_STATE_LABELS,
-        now_local=_to_local(utcnow()).strftime("%H:%M:%S"))
+        now_local=format_time(utcnow(), seconds=True))
     response = jsonify(printers=out, summary=summary, summary_html=summary_html,
                        generated_at=utcnow().isoformat() + "Z")
     response.headers["Cache-Control"] = "no-store"

@@ -13,16 +13,17 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from marketplace.extensions import db
+from marketplace.i18n import N_
 from marketplace.jobs import ON_PRINTER_STATES, JobState
 from marketplace.models import Order, Printer, PrintJob, utcnow
 
 PRINTER_STATE_LABELS = {
-    "available": "Bereit",
-    "printing": "Druckt",
-    "bed_to_clear": "Bett räumen",
-    "maintenance": "Wartung",
-    "offline": "Nicht erreichbar",
-    "unknown": "Unbekannt",
+    "available": N_("Bereit"),
+    "printing": N_("Druckt"),
+    "bed_to_clear": N_("Bett räumen"),
+    "maintenance": N_("Wartung"),
+    "offline": N_("Nicht erreichbar"),
+    "unknown": N_("Unbekannt"),
 }
 PRINTER_STATE_BADGES = {
     "available": "badge-ok", "printing": "badge-info", "bed_to_clear": "badge-warn",
@@ -32,7 +33,7 @@ PRINTER_STATE_BADGES = {
 _BOARD_JOB_STATES = [s.value for s in ON_PRINTER_STATES]
 
 
-def _temperatures(status: dict | None) -> list[dict[str, Any]]:
+def _temperatures(status: dict | None, translate=lambda s: s) -> list[dict[str, Any]]:
     """Return [{"name", "actual", "target"}] from OctoPrint-like status JSON."""
     if not isinstance(status, dict):
         return []
@@ -47,7 +48,7 @@ def _temperatures(status: dict | None) -> list[dict[str, Any]]:
         else:
             actual, target = value, None
         try:
-            out.append({"name": str(name), "label": _temperature_label(str(name)),
+            out.append({"name": str(name), "label": _temperature_label(str(name), translate),
                         "actual": None if actual is None else round(float(actual), 1),
                         "target": None if target is None else round(float(target), 1)})
         except (TypeError, ValueError):
@@ -55,15 +56,15 @@ def _temperatures(status: dict | None) -> list[dict[str, Any]]:
     return out
 
 
-def _temperature_label(name: str) -> str:
+def _temperature_label(name: str, translate=lambda s: s) -> str:
     """OctoPrint's sensor names in the console's words: bed -> Bett, tool0 -> Düse."""
     if name == "bed":
-        return "Bett"
+        return translate(N_("Bett"))
     if name == "chamber":
-        return "Kammer"
+        return translate(N_("Kammer"))
     if name.startswith("tool") and name[4:].isdigit():
         n = int(name[4:])
-        return "Düse" if n == 0 else f"Düse {n + 1}"
+        return translate(N_("Düse")) if n == 0 else translate(N_("Düse %(n)s")) % {"n": n + 1}
     return name
 
 
@@ -121,7 +122,7 @@ def printer_card(printer: Printer, job: PrintJob | None, stale_after_s: int,
         "colour": printer.colour,
         "nozzle_mm": printer.nozzle_mm,
         "build_mm": [printer.build_x_mm, printer.build_y_mm, printer.build_z_mm],
-        "temperatures": _temperatures(status),
+        "temperatures": _temperatures(status, translate),
         "printer_text": (status or {}).get("state_text"),
         "printer_error": (status or {}).get("error"),
         "last_seen_at": seen.isoformat() + "Z" if seen else None,

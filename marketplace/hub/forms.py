@@ -11,22 +11,37 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from marketplace.engine.pricing.catalog import PricingRules
+from marketplace.i18n import N_
 from marketplace.i18n import gettext as _
 from marketplace.models import Printer
 from marketplace.scheduling.planning import HOLIDAY_REGIONS, WEEKDAYS
 from marketplace.settings import operations as hub_settings
 from marketplace.settings.operations import SettingsError
 
-WEEKDAY_LABELS = dict(zip(WEEKDAYS, ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag",
-                                     "Samstag", "Sonntag"), strict=True))
+WEEKDAY_LABELS = dict(zip(WEEKDAYS, (N_("Montag"), N_("Dienstag"), N_("Mittwoch"),
+                                     N_("Donnerstag"), N_("Freitag"), N_("Samstag"),
+                                     N_("Sonntag")), strict=True))
 
 # The choices of "public holidays", in this order; labels are German source strings.
 HOLIDAY_REGION_LABELS = {
-    "BW": "Baden-Württemberg", "BY": "Bayern", "Augsburg": "Augsburg (Bayern, mit Friedensfest)",
-    "BE": "Berlin", "BB": "Brandenburg", "HB": "Bremen", "HH": "Hamburg", "HE": "Hessen",
-    "MV": "Mecklenburg-Vorpommern", "NI": "Niedersachsen", "NW": "Nordrhein-Westfalen",
-    "RP": "Rheinland-Pfalz", "SL": "Saarland", "SN": "Sachsen", "ST": "Sachsen-Anhalt",
-    "SH": "Schleswig-Holstein", "TH": "Thüringen", "": "keine",
+    "BW": N_("Baden-Württemberg"),
+    "BY": N_("Bayern"),
+    "Augsburg": N_("Augsburg (Bayern, mit Friedensfest)"),
+    "BE": N_("Berlin"),
+    "BB": N_("Brandenburg"),
+    "HB": N_("Bremen"),
+    "HH": N_("Hamburg"),
+    "HE": N_("Hessen"),
+    "MV": N_("Mecklenburg-Vorpommern"),
+    "NI": N_("Niedersachsen"),
+    "NW": N_("Nordrhein-Westfalen"),
+    "RP": N_("Rheinland-Pfalz"),
+    "SL": N_("Saarland"),
+    "SN": N_("Sachsen"),
+    "ST": N_("Sachsen-Anhalt"),
+    "SH": N_("Schleswig-Holstein"),
+    "TH": N_("Thüringen"),
+    "": N_("keine"),
 }
 assert set(HOLIDAY_REGION_LABELS) == set(HOLIDAY_REGIONS), "a holiday region without a label"
 

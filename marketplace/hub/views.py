@@ -18,8 +18,8 @@ from marketplace.hub import board as board_service
 from marketplace.hub import bp, forms
 from marketplace.hubqueue import dashboard as dash
 from marketplace.hubqueue import operations as q
+from marketplace.i18n import N_, state_label
 from marketplace.i18n import gettext as _
-from marketplace.i18n import state_label
 from marketplace.jobs import InvalidTransitionError, StaleJobError
 from marketplace.models import Order, Printer, utcnow
 from marketplace.parts import meshes
@@ -28,12 +28,12 @@ from printers import admin as printer_admin
 from printers import control  # pause/resume/cancel: never OctoPrint from a view
 
 TAB_LABELS = {
-    "approval": "Freigabe",
-    "queued": "Wartet auf Drucker",
-    "printing": "Im Druck",
-    "attention": "Prüfen",
-    "done": "Fertig",
-    "closed": "Abgelehnt/Storniert",
+    "approval": N_("Freigabe"),
+    "queued": N_("Wartet auf Drucker"),
+    "printing": N_("Im Druck"),
+    "attention": N_("Prüfen"),
+    "done": N_("Fertig"),
+    "closed": N_("Abgelehnt/Storniert"),
 }
 
 
@@ -264,12 +264,12 @@ def _control(job, action: str) -> None:
         db.session.commit()
     except (InvalidTransitionError, StaleJobError):
         db.session.rollback()
-        flash(_("Das geht im Zustand „%(state)s“ nicht.", state=job.state), "error")
+        flash(_("Das geht im Zustand „%(state)s“ nicht.", state=state_label(job.state)), "error")
         return
     except control.ControlError as exc:  # unreachable, refused, not this job: say so
         db.session.rollback()
         current_app.logger.info("%s of job %s refused: %s", action, job.id, exc.message)
-        flash(exc.message, "error")
+        flash(_(exc.message, **exc.params), "error")
         return
     labels = {"pause": _("angehalten"), "resume": _("fortgesetzt"), "cancel": _("abgebrochen")}
     flash(_("Druck %(label)s.", label=labels[action]), "success")
@@ -309,7 +309,7 @@ def printer_bed_clear(public_id):
         db.session.commit()
     except printer_admin.BedNotWaitingError as exc:
         db.session.rollback()
-        flash(str(exc), "error")
+        flash(_(str(exc)), "error")
         return _back(url_for("hub.printers"))
     flash(_("Bett von %(name)s ist frei; der Drucker nimmt den nächsten Auftrag.",
             name=printer.name), "success")

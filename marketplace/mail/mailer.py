@@ -72,7 +72,9 @@ def add_attachments(msg: EmailMessage, row: Notification, session: Session) -> N
     if row.kind != "order:received" or row.order_id is None:
         return
     try:
-        from marketplace.models import Order, Setting
+        from flask_babel import force_locale
+
+        from marketplace.models import Order, Setting, User
         from marketplace.orders import documents
         from marketplace.settings import operations as settings
 
@@ -80,9 +82,12 @@ def add_attachments(msg: EmailMessage, row: Notification, session: Session) -> N
         stored = session.get(Setting, settings.ADDRESS_KEY)
         hub = {**settings.DEFAULT_ADDRESS,
                **(stored.value if stored is not None and isinstance(stored.value, dict) else {})}
-        pdf = documents.confirmation_pdf(order.quote, hub, order)
-        msg.add_attachment(pdf, maintype="application", subtype="pdf",
-                           filename=documents.filename_for(order.quote, order))
+        user = session.get(User, row.user_id) if row.user_id else None
+        # the PDF speaks the recipient's language, like the mail it is attached to
+        with force_locale(user.language if user and user.language in ("de", "en") else "de"):
+            pdf = documents.confirmation_pdf(order.quote, hub, order)
+            filename = documents.filename_for(order.quote, order)
+        msg.add_attachment(pdf, maintype="application", subtype="pdf", filename=filename)
     except Exception:
         log.exception("order confirmation for mail %s could not be attached", row.id)
 

@@ -16,20 +16,14 @@ cancelled", cancelling all of them one "cancelled"; printed and ready in one go 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import sqlalchemy as sa
 from flask import current_app
 
 from marketplace import jobs
 from marketplace.extensions import db
-from marketplace.i18n import (
-    colour_label,
-    force_language,
-    format_date,
-    state_label,
-    translate,
-)
+from marketplace.formatting import format_date, format_money
+from marketplace.i18n import N_, colour_label, force_locale, state_label
+from marketplace.i18n import gettext as _
 from marketplace.models import JobEvent, Notification, Order, PrintJob, User
 
 # jobs that no longer count when deciding whether "all pieces" reached a step
@@ -37,27 +31,27 @@ DROPPED = frozenset(jobs.state_values(jobs.DROPPED_STATES))
 
 # state -> (when: "first" job or "all" live jobs (reached one of these states), intro text)
 STEPS: dict[str, tuple[str, frozenset[str], str]] = {
-    "received": ("first", frozenset(), (
+    "received": ("first", frozenset(), N_(
         "vielen Dank für Ihren Auftrag. Wir haben ihn erhalten und prüfen ihn jetzt. "
         "Sobald er freigegeben ist, hören Sie von uns.")),
-    "approved": ("first", frozenset(), (
+    "approved": ("first", frozenset(), N_(
         "wir haben Ihren Auftrag geprüft und freigegeben. Er wird jetzt für den Druck "
         "vorbereitet.")),
-    "printing": ("first", frozenset(), "der Druck Ihres Auftrags hat begonnen."),
-    "printed": ("all", frozenset(jobs.state_values(jobs.DONE_STATES)), (
+    "printing": ("first", frozenset(), N_("der Druck Ihres Auftrags hat begonnen.")),
+    "printed": ("all", frozenset(jobs.state_values(jobs.DONE_STATES)), N_(
         "alle Teile Ihres Auftrags sind gedruckt. Wir prüfen sie und melden uns, sobald sie "
         "abholbereit sind oder versendet werden.")),
     "ready_for_pickup": ("all", frozenset({"ready_for_pickup", "picked_up"}),
-                         "Ihr Auftrag ist fertig und liegt zur Abholung bereit."),
-    "shipped": ("all", frozenset({"shipped"}), "Ihr Auftrag ist fertig und wurde versendet."),
-    "rejected": ("first", frozenset(), (
+                         N_("Ihr Auftrag ist fertig und liegt zur Abholung bereit.")),
+    "shipped": ("all", frozenset({"shipped"}), N_("Ihr Auftrag ist fertig und wurde versendet.")),
+    "rejected": ("first", frozenset(), N_(
         "leider können wir Ihren Auftrag so nicht drucken. Den Grund nennt Ihnen unsere "
         "Technik unten. Bei Fragen antworten Sie einfach auf diese E-Mail.")),
-    "cancelled": ("first", frozenset(), "Ihr Auftrag wurde storniert."),
-    "cancelled_partly": ("first", frozenset(), (
+    "cancelled": ("first", frozenset(), N_("Ihr Auftrag wurde storniert.")),
+    "cancelled_partly": ("first", frozenset(), N_(
         "ein Teil Ihres Auftrags wurde storniert: %(dropped)s von %(total)s Stück. Die übrigen "
         "Stücke bearbeiten wir wie vereinbart.")),
-    "failed": ("first", frozenset(), (
+    "failed": ("first", frozenset(), N_(
         "beim Druck Ihres Auftrags ist leider ein Fehler aufgetreten. Unsere Technik kümmert "
         "sich darum und meldet sich bei Ihnen.")),
 }
@@ -133,47 +127,55 @@ def _already_mailed(order: Order, kind: str) -> bool:
     ).first() is not None
 
 
+def _line(label: str, value: object) -> str:
+    """One "Label: value" line of a mail."""
+    return f"{label}: {value}"
+
+
+def _language(user: User) -> str:
+    return user.language if user.language in ("de", "en") else "de"
+
+
 def render_order_mail(order: Order, state: str, reason: str | None, user: User) -> tuple[str, str]:
     """Return (subject, body) of the mail on ``order`` reaching ``state`` (user's language)."""
-    lang = user.language
-    t: Callable[..., str] = lambda text, **kw: translate(text, lang, **kw)  # noqa: E731
-    number = order.number or order.public_id[:8].upper()
-    label = (t("Teilweise storniert") if state == "cancelled_partly"
-             else state_label(state, lang))
     states = _job_states(order)
     counts = {"dropped": sum(s == "cancelled" for s in states), "total": len(states)}
+    number = order.number or order.public_id[:8].upper()
     quote = order.quote
     part_name = order.part.original_name if order.part else "–"
-    with force_language(lang):
-        subject = t("Auftrag %(number)s: %(state)s", number=number, state=label)
+    with force_locale(_language(user)):
+        label = _("Teilweise storniert") if state == "cancelled_partly" else state_label(state)
+        intro = STEPS[state][2]
+        subject = _("Auftrag %(number)s: %(state)s", number=number, state=label)
         lines = [
-            t("Guten Tag %(name)s,", name=user.name) if user.name else t("Guten Tag,"),
+            _("Guten Tag %(name)s,", name=user.name) if user.name else _("Guten Tag,"),
             "",
-            t(STEPS[state][2], **counts) if "%(" in STEPS[state][2] else t(STEPS[state][2]),
+            _(intro, **counts) if "%(" in intro else _(intro),
             "",
-            f"{t('Auftrag')}: {number}",
-            f"{t('Teil')}: {part_name}",
+            _line(_("Auftrag"), number),
+            _line(_("Teil"), part_name),
         ]
         if quote is not None:
-            lines.append(f"{t('Menge')}: {t('%(n)s Stück', n=quote.quantity)}")
-            lines.append(f"{t('Material')}: {quote.material_code} · "
-                         f"{t('Farbe')}: {colour_label(quote.colour, lang)}")
-        lines.append(f"{t('Stand')}: {label}")
+            lines.append(_line(_("Menge"), _("%(n)s Stück", n=quote.quantity)))
+            lines.append(_line(_("Material"), quote.material_code) + " · "
+                         + _line(_("Farbe"), colour_label(quote.colour)))
+            lines.append(_line(_("Gesamtbetrag brutto"), format_money(quote.gross_cents)))
+        lines.append(_line(_("Stand"), label))
         if reason:
-            lines.append(f"{t('Begründung')}: {reason}")
+            lines.append(_line(_("Begründung"), reason))
         if state in ("received", "approved") and order.due_date:
-            lines.append(f"{t('Voraussichtlich fertig')}: {format_date(order.due_date, lang)}")
+            lines.append(_line(_("Voraussichtlich fertig"), format_date(order.due_date)))
         if order.reference:
-            lines.append(f"{t('Ihre Bestellnummer')}: {order.reference}")
+            lines.append(_line(_("Ihre Bestellnummer"), order.reference))
         if state == "ready_for_pickup" and (address := _pickup_address()):
-            lines.append(f"{t('Abholung')}: {address}")
+            lines.append(_line(_("Abholung"), address))
         lines += [
             "",
-            t("Den aktuellen Stand Ihres Auftrags sehen Sie jederzeit hier:"),
+            _("Den aktuellen Stand Ihres Auftrags sehen Sie jederzeit hier:"),
             _order_url(order),
             "",
-            t("Mit freundlichen Grüßen"),
-            t("Ihr Team vom %(hub)s", hub=current_app.config.get("HUB_NAME", "Druckhub")),
+            _("Mit freundlichen Grüßen"),
+            _("Ihr Team vom %(hub)s", hub=current_app.config.get("HUB_NAME", "Druckhub")),
         ]
     return subject, "\n".join(lines) + "\n"
 
@@ -244,26 +246,23 @@ def init_app(app) -> None:
 
 def queue_password_reset(user: User, token: str) -> Notification:
     """Queue the password-reset mail with the link for ``token`` (caller commits)."""
-    lang = user.language
+    hub = current_app.config.get("HUB_NAME", "Druckhub")
     url = public_url("portal.reset_password", token=token) or token
     minutes = current_app.config["PASSWORD_RESET_MAX_AGE_S"] // 60
-    with force_language(lang):
-        subject = translate("Neues Passwort für %(hub)s", lang,
-                            hub=current_app.config.get("HUB_NAME", "Druckhub"))
+    with force_locale(_language(user)):
+        subject = _("Neues Passwort für %(hub)s", hub=hub)
         body = "\n".join([
-            translate("Guten Tag %(name)s,", lang, name=user.name) if user.name
-            else translate("Guten Tag,", lang),
+            _("Guten Tag %(name)s,", name=user.name) if user.name else _("Guten Tag,"),
             "",
-            translate("Sie haben ein neues Passwort angefordert. Mit diesem Link wählen Sie es "
-                      "(er gilt %(minutes)s Minuten und nur einmal):", lang, minutes=minutes),
+            _("Sie haben ein neues Passwort angefordert. Mit diesem Link wählen Sie es "
+              "(er gilt %(minutes)s Minuten und nur einmal):", minutes=minutes),
             url,
             "",
-            translate("Wenn Sie das nicht waren, können Sie diese E-Mail ignorieren; Ihr "
-                      "Passwort bleibt dann unverändert.", lang),
+            _("Wenn Sie das nicht waren, können Sie diese E-Mail ignorieren; Ihr "
+              "Passwort bleibt dann unverändert."),
             "",
-            translate("Mit freundlichen Grüßen", lang),
-            translate("Ihr Team vom %(hub)s", lang,
-                      hub=current_app.config.get("HUB_NAME", "Druckhub")),
+            _("Mit freundlichen Grüßen"),
+            _("Ihr Team vom %(hub)s", hub=hub),
         ]) + "\n"
     row = Notification(to_address=user.email, subject=subject, body=body, kind="password_reset",
                        user_id=user.id)
@@ -274,30 +273,27 @@ def queue_password_reset(user: User, token: str) -> Notification:
 
 def queue_invitation(user: User, inviter: User, token: str) -> Notification:
     """Queue the mail that invites a colleague to set their password (caller commits)."""
-    lang = user.language
     hub = current_app.config.get("HUB_NAME", "Druckhub")
     url = public_url("portal.reset_password", token=token) or token
     days = current_app.config.get("INVITATION_MAX_AGE_S", 7 * 86400) // 86400
     firm = inviter.firm.name if inviter.firm else ""
-    subject = translate("Einladung zum %(hub)s", lang, hub=hub)
-    body = "\n".join([
-        translate("Guten Tag %(name)s,", lang, name=user.name) if user.name
-        else translate("Guten Tag,", lang),
-        "",
-        translate("%(inviter)s hat für Sie ein Konto der Firma %(firm)s beim %(hub)s angelegt. "
-                  "Dort laden Sie 3D-Modelle hoch, sehen Preis und Liefertermin und verfolgen "
-                  "Ihre Aufträge.", lang, inviter=inviter.name or inviter.email, firm=firm,
-                  hub=hub),
-        "",
-        translate("Wählen Sie mit diesem Link Ihr Passwort (er gilt %(days)s Tage):", lang,
-                  days=days),
-        url,
-        "",
-        translate("Ihre Anmeldung: %(email)s", lang, email=user.email),
-        "",
-        translate("Mit freundlichen Grüßen", lang),
-        translate("Ihr Team vom %(hub)s", lang, hub=hub),
-    ]) + "\n"
+    with force_locale(_language(user)):
+        subject = _("Einladung zum %(hub)s", hub=hub)
+        body = "\n".join([
+            _("Guten Tag %(name)s,", name=user.name) if user.name else _("Guten Tag,"),
+            "",
+            _("%(inviter)s hat für Sie ein Konto der Firma %(firm)s beim %(hub)s angelegt. "
+              "Dort laden Sie 3D-Modelle hoch, sehen Preis und Liefertermin und verfolgen "
+              "Ihre Aufträge.", inviter=inviter.name or inviter.email, firm=firm, hub=hub),
+            "",
+            _("Wählen Sie mit diesem Link Ihr Passwort (er gilt %(days)s Tage):", days=days),
+            url,
+            "",
+            _("Ihre Anmeldung: %(email)s", email=user.email),
+            "",
+            _("Mit freundlichen Grüßen"),
+            _("Ihr Team vom %(hub)s", hub=hub),
+        ]) + "\n"
     row = Notification(to_address=user.email, subject=subject, body=body, kind="invitation",
                        user_id=user.id)
     db.session.add(row)

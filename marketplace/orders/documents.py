@@ -1,14 +1,16 @@
-"""Quote and order confirmation as PDF (German, A4), built with reportlab.
+"""Quote and order confirmation as PDF (A4), built with reportlab, in the reader's language.
 
 The document shows the hub's address, the firm (with its VAT id), the part and its options, the
-price lines, net, 19 % VAT and gross, and the estimated delivery date. Amounts come from the
-stored quote (integer cents); this module only formats them.
+price lines, net, VAT and gross, and the estimated delivery date. Amounts come from the stored
+quote (integer cents); figures are formatted by :mod:`marketplace.formatting`, words by the
+gettext catalogues, in the language in force (the request's; the mailer forces the
+recipient's).
 """
 
 from __future__ import annotations
 
 import io
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -18,31 +20,19 @@ from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from marketplace import messages
+from marketplace.formatting import (
+    format_date,
+    format_duration,
+    format_grams,
+    format_mm,
+    format_money,
+    format_percent,
+    format_size,
+)
+from marketplace.i18n import colour_label, get_language
+from marketplace.i18n import gettext as _
 from marketplace.models import Firm, Order, Quote
-
-_UNITS = {"mm": "mm", "cm": "cm", "m": "m", "inch": "Zoll"}
-
-
-def euro(cents: int) -> str:
-    """Format cents the German way: 123456 -> "1.234,56 €"."""
-    sign = "-" if cents < 0 else ""
-    whole, frac = divmod(abs(int(cents)), 100)
-    return f"{sign}{whole:,}".replace(",", ".") + f",{frac:02d} €"
-
-
-def de_date(value: date | datetime | None) -> str:
-    """Format a date as 25.11.2026 ("–" if unknown)."""
-    return value.strftime("%d.%m.%Y") if value else "–"
-
-
-def _num(value: float, places: int = 1) -> str:
-    return f"{value:,.{places}f}".replace(",", "X").replace(".", ",").replace("X", ".")
-
-
-def _hours(seconds: int) -> str:
-    minutes = int(round(seconds / 60))
-    h, m = divmod(minutes, 60)
-    return f"{h} h {m:02d} min" if h else f"{m} min"
 
 
 def _firm_lines(firm: Firm) -> list[str]:
@@ -55,7 +45,7 @@ def _firm_lines(firm: Firm) -> list[str]:
     if city:
         lines.append(city)
     if firm.vat_id:
-        lines.append(f"USt-IdNr.: {firm.vat_id}")
+        lines.append(_("USt-IdNr.") + f": {firm.vat_id}")
     return lines
 
 
@@ -66,7 +56,7 @@ def _hub_lines(hub: dict[str, Any]) -> list[str]:
     city = " ".join(x for x in (hub.get("postcode"), hub.get("city")) if x)
     if city:
         lines.append(city)
-    for key, label in (("phone", "Tel."), ("email", "E-Mail"), ("vat_id", "USt-IdNr.")):
+    for key, label in (("phone", _("Tel.")), ("email", _("E-Mail")), ("vat_id", _("USt-IdNr."))):
         if hub.get(key):
             lines.append(f"{label} {hub[key]}")
     return lines
@@ -79,18 +69,18 @@ def confirmation_pdf(quote: Quote, hub: dict[str, Any], order: Order | None = No
     small = ParagraphStyle("small", parent=styles["Normal"], fontSize=9, leading=11)
     para = lambda text, style=styles["Normal"]: Paragraph(escape(text), style)  # noqa: E731
     buf = io.BytesIO()
-    title = (f"Auftragsbestätigung {order.number}" if order is not None
-             else f"Angebot {quote.public_id[:8].upper()}")
+    title = (_("Auftragsbestätigung %(number)s", number=order.number) if order is not None
+             else _("Angebot %(number)s", number=quote.public_id[:8].upper()))
     doc = SimpleDocTemplate(
         buf, pagesize=A4, leftMargin=20 * mm, rightMargin=20 * mm, topMargin=18 * mm,
         bottomMargin=18 * mm, title=title, author=hub.get("name") or "Druckhub",
-        lang="de-DE",
+        lang="en-GB" if get_language() == "en" else "de-DE",
     )
     story: list[Any] = []
     head = Table(
         [[para("\n".join(_hub_lines(hub)).replace("\n", " · "), small),
-          para(f"Datum: {de_date(today or (order.created_at if order else quote.created_at))}",
-               small)]],
+          para(_("Datum: %(date)s", date=format_date(
+              today or (order.created_at if order else quote.created_at))), small)]],
         colWidths=[120 * mm, 50 * mm],
     )
     story += [head, Spacer(1, 8 * mm)]
@@ -98,33 +88,35 @@ def confirmation_pdf(quote: Quote, hub: dict[str, Any], order: Order | None = No
                         styles["Normal"]), Spacer(1, 10 * mm)]
     story.append(Paragraph(escape(title), styles["Title"]))
     if order is not None:
-        intro = (f"Vielen Dank für Ihre Bestellung vom {de_date(order.created_at)}. "
-                 "Wir bestätigen den Auftrag zu folgenden Bedingungen:")
+        intro = _("Vielen Dank für Ihre Bestellung vom %(date)s. Wir bestätigen den Auftrag zu "
+                  "folgenden Bedingungen:", date=format_date(order.created_at))
         if order.reference:
-            intro += f" Ihre Referenz: {order.reference}."
+            intro += " " + _("Ihre Referenz: %(reference)s.", reference=order.reference)
     else:
-        intro = ("Gern bieten wir Ihnen den Druck des folgenden Teils an. "
-                 f"Das Angebot gilt bis {de_date(quote.valid_until)}.")
+        intro = _("Gern bieten wir Ihnen den Druck des folgenden Teils an. Das Angebot gilt "
+                  "bis %(date)s.", date=format_date(quote.valid_until))
     story += [para(intro), Spacer(1, 5 * mm)]
 
     part = quote.part
     analysis = part.analysis or {}
     bbox = (analysis.get("mesh") or {}).get("bbox_mm")
+    units = {"mm": "mm", "cm": "cm", "m": "m", "inch": _("Zoll")}
     details = [
-        ["Datei", part.original_name],
-        ["Material / Farbe", f"{quote.material_code} / "
-                             f"{'beliebig' if quote.colour == 'any' else quote.colour}"],
-        ["Stückzahl", str(quote.quantity)],
-        ["Füllung / Schichthöhe", f"{quote.infill_percent} % / {_num(quote.layer_height_mm, 2)} mm"],
-        ["Einheit der Datei", _UNITS.get(quote.units, quote.units)],
-        ["Material je Stück", f"{_num(quote.material_g)} g"],
-        ["Druckzeit je Stück", _hours(quote.print_time_s)],
+        [_("Datei"), part.original_name],
+        [_("Material / Farbe"), f"{quote.material_code} / {colour_label(quote.colour)}"],
+        [_("Stückzahl"), str(quote.quantity)],
+        [_("Füllung / Schichthöhe"), f"{format_percent(quote.infill_percent)} / "
+                                     f"{format_mm(quote.layer_height_mm, 2)}"],
+        [_("Einheit der Datei"), units.get(quote.units, quote.units)],
+        [_("Material je Stück"), format_grams(quote.material_g)],
+        [_("Druckzeit je Stück"), format_duration(quote.print_time_s)],
     ]
     if bbox:
-        details.append(["Abmessungen", " × ".join(_num(float(v)) for v in bbox) + " mm"])
-    details.append(["Voraussichtlich fertig", de_date(quote.delivery_date)])
+        details.append([_("Abmessungen"), format_size(bbox)])
+    details.append([_("Voraussichtlich fertig"), format_date(quote.delivery_date)])
     if order is not None:
-        details.append(["Lieferung", "Versand" if order.delivery == "shipping" else "Abholung"])
+        details.append([_("Lieferung"),
+                        _("Versand") if order.delivery == "shipping" else _("Abholung")])
     table = Table([[para(a, small), para(b, small)] for a, b in details],
                   colWidths=[55 * mm, 115 * mm])
     table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -132,17 +124,17 @@ def confirmation_pdf(quote: Quote, hub: dict[str, Any], order: Order | None = No
     story += [table, Spacer(1, 6 * mm)]
 
     price = quote.breakdown or {}
-    rows: list[list[Any]] = [["Position", "Betrag"]]
+    rows: list[list[Any]] = [[_("Position"), _("Betrag")]]
     for line in price.get("lines", []):
-        label = line.get("label", "")
-        if line.get("detail"):
-            label += f" ({line['detail']})"
-        rows.append([para(label, small), euro(int(line.get("amount_cents", 0)))])
+        label, detail = messages.line_texts(line)
+        if detail:
+            label += f" ({detail})"
+        rows.append([para(label, small), format_money(int(line.get("amount_cents", 0)))])
     vat_percent = int(price.get("vat_percent", 19))
     rows += [
-        ["Summe netto", euro(quote.net_cents)],
-        [f"zzgl. {vat_percent} % USt.", euro(quote.vat_cents)],
-        ["Gesamtbetrag brutto", euro(quote.gross_cents)],
+        [_("Summe netto"), format_money(quote.net_cents)],
+        [_("zzgl. %(p)s %% USt.", p=vat_percent), format_money(quote.vat_cents)],
+        [_("Gesamtbetrag brutto"), format_money(quote.gross_cents)],
     ]
     money = Table(rows, colWidths=[130 * mm, 40 * mm])
     money.setStyle(TableStyle([
@@ -155,9 +147,8 @@ def confirmation_pdf(quote: Quote, hub: dict[str, Any], order: Order | None = No
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
     ]))
     story += [money, Spacer(1, 8 * mm)]
-    story.append(para(
-        "Der Liefertermin ist eine Schätzung aus der aktuellen Auslastung des Hubs. "
-        "Alle Preise in Euro.", small))
+    story.append(para(_("Der Liefertermin ist eine Schätzung aus der aktuellen Auslastung des "
+                        "Hubs. Alle Preise in Euro."), small))
     doc.build(story)
     return buf.getvalue()
 
@@ -165,5 +156,5 @@ def confirmation_pdf(quote: Quote, hub: dict[str, Any], order: Order | None = No
 def filename_for(quote: Quote, order: Order | None = None) -> str:
     """Return a download name: ``Auftragsbestaetigung-DH-2026-000042.pdf`` / ``Angebot-….pdf``."""
     if order is not None:
-        return f"Auftragsbestätigung-{order.number}.pdf"
-    return f"Angebot-{quote.public_id[:8].upper()}.pdf"
+        return _("Auftragsbestätigung-%(number)s.pdf", number=order.number)
+    return _("Angebot-%(number)s.pdf", number=quote.public_id[:8].upper())

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from marketplace import jobs
 from marketplace.engine.meshio.units import UNIT_SCALE_MM
 from marketplace.extensions import db
+from marketplace.i18n import N_
 from marketplace.jobs import JobState
 from marketplace.models import JobEvent, Order, Part, PrintJob, Quote, User, utcnow
 from marketplace.quotes import operations as quotes
@@ -54,13 +55,13 @@ def place_order(
 ) -> Order:
     """Order ``quote``: number it and create its print jobs in state received (caller commits)."""
     if channel not in CHANNELS:
-        raise OrderError("bad_channel", "Unbekannter Bestellweg.")
+        raise OrderError("bad_channel", N_("Unbekannter Bestellweg."))
     if delivery not in DELIVERY:
-        raise OrderError("bad_delivery", "Unbekannte Lieferart.")
+        raise OrderError("bad_delivery", N_("Unbekannte Lieferart."))
     if quote.valid_until is not None and quote.valid_until < utcnow():
-        raise OrderError("quote_expired", "Das Angebot ist abgelaufen; bitte neu berechnen.")
+        raise OrderError("quote_expired", N_("Das Angebot ist abgelaufen; bitte neu berechnen."))
     if db.session.scalar(sa.select(Order.id).where(Order.quote_id == quote.id)) is not None:
-        raise OrderError("already_ordered", "Dieses Angebot wurde bereits bestellt.")
+        raise OrderError("already_ordered", N_("Dieses Angebot wurde bereits bestellt."))
     fields = dict(
         firm_id=quote.firm_id, quote_id=quote.id, part_id=quote.part_id,
         placed_by_id=placed_by.id if placed_by else None, channel=channel, delivery=delivery,
@@ -78,7 +79,7 @@ def place_order(
         except IntegrityError:
             continue
     else:
-        raise OrderError("no_number", "Keine Bestellnummer frei; bitte erneut versuchen.")
+        raise OrderError("no_number", N_("Keine Bestellnummer frei; bitte erneut versuchen."))
     who = actor or _actor(placed_by)
     scale = UNIT_SCALE_MM.get(quote.units or "mm", 1.0)
     for copy in range(1, quote.quantity + 1):

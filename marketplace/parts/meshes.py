@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 from flask import current_app
 
+from marketplace import messages
 from marketplace.engine.files import write_atomic
 from marketplace.engine.geometry import viewer_mesh
-from marketplace.i18n import format_mm, format_number, get_language
+from marketplace.formatting import format_mm, format_number, format_size
 from marketplace.i18n import gettext as _
 from marketplace.models import Part
 from marketplace.quotes import operations as quotes
@@ -34,9 +35,7 @@ def mesh_bytes(part: Part) -> bytes:
 
 
 def _message(problem: dict[str, Any]) -> str:
-    if get_language() == "en" and problem.get("message_en"):
-        return problem["message_en"]
-    return problem.get("message") or problem.get("code", "")
+    return messages.render_message(problem, prefix="problem.")
 
 
 def _trimmed_location(loc: dict[str, Any]) -> dict[str, Any]:
@@ -69,7 +68,7 @@ def part_view(part: Part) -> dict[str, Any]:
     figures: list[tuple[str, str]] = []
     bbox = mesh.get("bbox_mm")
     if bbox:
-        figures.append((_("Abmessungen"), " × ".join(format_number(v, 1) for v in bbox) + " mm"))
+        figures.append((_("Abmessungen"), format_size(bbox)))
     if mesh.get("volume_mm3") is not None:
         figures.append((_("Volumen"), f"{format_number(mesh['volume_mm3'] / 1000, 2)} cm³"))
     if mesh.get("area_mm2") is not None:
@@ -97,10 +96,8 @@ def part_view(part: Part) -> dict[str, Any]:
 def _orientation_text(orientation: dict[str, Any]) -> str | None:
     if not orientation:
         return None
-    if get_language() == "en" and orientation.get("message_en"):
-        return orientation["message_en"]
-    if orientation.get("message"):
-        return orientation["message"]
+    if text := messages.orientation_text(orientation):
+        return text
     bbox = orientation.get("bbox_mm")
     if bbox:
         return _("Empfohlene Lage: %(size)s", size=" × ".join(format_mm(v) for v in bbox))

@@ -24,6 +24,7 @@ from flask import Flask, current_app
 from marketplace.engine import runner as analysis_runner
 from marketplace.engine.meshio.units import USER_UNITS
 from marketplace.extensions import db
+from marketplace.i18n import N_
 from marketplace.models import Firm, Part, User, utcnow
 from marketplace.parts import storage
 
@@ -61,7 +62,7 @@ def file_format(name: str, allowed: tuple[str, ...]) -> str:
     if ext not in allowed:
         raise UploadError(
             "bad_extension",
-            "Dateityp nicht unterstützt: bitte STL-, 3MF- oder OBJ-Dateien hochladen.",
+            N_("Dateityp nicht unterstützt: bitte STL-, 3MF- oder OBJ-Dateien hochladen."),
             status=415,
         )
     return ext[1:]
@@ -78,12 +79,12 @@ def check_signature(data: bytes, fmt: str) -> None:
             return  # ASCII STL
         raise UploadError(
             "bad_stl",
-            "Das ist keine gültige STL-Datei (Größe und Kopf passen nicht zusammen).",
+            N_("Das ist keine gültige STL-Datei (Größe und Kopf passen nicht zusammen)."),
         )
     if fmt == "3mf" and not data.startswith(b"PK\x03\x04"):
-        raise UploadError("bad_3mf", "Das ist keine gültige 3MF-Datei (kein ZIP-Archiv).")
+        raise UploadError("bad_3mf", N_("Das ist keine gültige 3MF-Datei (kein ZIP-Archiv)."))
     if fmt == "obj" and b"\0" in data[:65536]:
-        raise UploadError("bad_obj", "Das ist keine gültige OBJ-Datei (keine Textdatei).")
+        raise UploadError("bad_obj", N_("Das ist keine gültige OBJ-Datei (keine Textdatei)."))
 
 
 def store_upload(firm: Firm, user: User | None, filename: str | None, data: bytes, *,
@@ -96,14 +97,14 @@ def store_upload(firm: Firm, user: User | None, filename: str | None, data: byte
     cfg = current_app.config
     name = clean_filename(filename)
     if not name:
-        raise UploadError("no_filename", "Die Datei hat keinen Namen.")
+        raise UploadError("no_filename", N_("Die Datei hat keinen Namen."))
     fmt = file_format(name, tuple(cfg["UPLOAD_EXTENSIONS"]))
     if not data:
-        raise UploadError("empty_file", "Die Datei „%(name)s“ ist leer.", name=name)
+        raise UploadError("empty_file", N_("Die Datei „%(name)s“ ist leer."), name=name)
     limit = int(cfg["MAX_CONTENT_LENGTH"])
     if len(data) > limit:
         raise UploadError(
-            "too_large", "Die Datei ist zu groß (höchstens %(limit_mb)s MB).", status=413,
+            "too_large", N_("Die Datei ist zu groß (höchstens %(limit_mb)s MB)."), status=413,
             limit_mb=limit // (1024 * 1024),
         )
     check_signature(data, fmt)
@@ -114,7 +115,7 @@ def store_upload(firm: Firm, user: User | None, filename: str | None, data: byte
     if pending >= max_pending:
         raise UploadError(
             "too_many_pending",
-            "Es werden gerade %(count)s Dateien analysiert; bitte warten Sie einen Moment.",
+            N_("Es werden gerade %(count)s Dateien analysiert; bitte warten Sie einen Moment."),
             status=429, count=pending,
         )
     sha = storage.save(data)
@@ -168,7 +169,7 @@ def analyse_now(part: Part, data: bytes | None = None, units: str | None = None)
 def reanalyse(part: Part, units: str, *, inline: bool | None = None) -> Part:
     """Analyse ``part`` again in other units (mm, cm, m, inch); the caller commits."""
     if units not in USER_UNITS:
-        raise UploadError("bad_units", "Unbekannte Einheit.")
+        raise UploadError("bad_units", N_("Unbekannte Einheit."))
     part.units = units
     part.status = "pending"
     db.session.flush()

@@ -17,32 +17,34 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from marketplace.accounts import operations as accounts
-from marketplace.i18n import lazy_gettext as l_
+from marketplace.i18n import N_
+from marketplace.i18n import lazy_gettext as _l
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-COUNTRIES = (("DE", "Deutschland"), ("AT", "Österreich"), ("CH", "Schweiz"), ("NL", "Niederlande"),
-             ("DK", "Dänemark"), ("PL", "Polen"), ("FR", "Frankreich"), ("BE", "Belgien"),
-             ("LU", "Luxemburg"), ("CZ", "Tschechien"))
+COUNTRIES = (("DE", N_("Deutschland")), ("AT", N_("Österreich")), ("CH", N_("Schweiz")),
+             ("NL", N_("Niederlande")), ("DK", N_("Dänemark")), ("PL", N_("Polen")),
+             ("FR", N_("Frankreich")), ("BE", N_("Belgien")), ("LU", N_("Luxemburg")),
+             ("CZ", N_("Tschechien")))
 
 
 def _required():
-    return DataRequired(message=l_("Bitte ausfüllen."))
+    return DataRequired(message=_l("Bitte ausfüllen."))
 
 
 def email_format(form, field) -> None:
     if not _EMAIL.match((field.data or "").strip()):
-        raise ValidationError(l_("Bitte geben Sie eine gültige E-Mail-Adresse an."))
+        raise ValidationError(_l("Bitte geben Sie eine gültige E-Mail-Adresse an."))
 
 
 def vat_id_format(form, field) -> None:
     value = accounts.normalise_vat_id(field.data or "")
     if value and (problem := accounts.vat_id_problem(value)):
-        raise ValidationError(l_(problem))
+        raise ValidationError(_l(problem))
 
 
 def password_strength(form, field) -> None:
     if problem := accounts.password_problem(field.data or ""):
-        raise ValidationError(l_(problem))
+        raise ValidationError(_l(problem))
 
 
 def _new_password():
@@ -50,41 +52,41 @@ def _new_password():
 
 
 class LoginForm(FlaskForm):
-    email = EmailField(l_("E-Mail-Adresse"), validators=[_required(), Length(max=254)])
-    password = PasswordField(l_("Passwort"), validators=[_required(), Length(max=500)])
-    remember = BooleanField(l_("Angemeldet bleiben"))
+    email = EmailField(_l("E-Mail-Adresse"), validators=[_required(), Length(max=254)])
+    password = PasswordField(_l("Passwort"), validators=[_required(), Length(max=500)])
+    remember = BooleanField(_l("Angemeldet bleiben"))
     next = HiddenField()
 
 
 class SignupForm(FlaskForm):
-    company = StringField(l_("Firmenname"), validators=[_required(), Length(max=200)])
-    vat_id = StringField(l_("USt-IdNr."),
+    company = StringField(_l("Firmenname"), validators=[_required(), Length(max=200)])
+    vat_id = StringField(_l("USt-IdNr."),
                          validators=[Optional(), Length(max=32), vat_id_format])
-    street = StringField(l_("Straße und Hausnummer"),
+    street = StringField(_l("Straße und Hausnummer"),
                          validators=[_required(), Length(max=200)])
-    postcode = StringField(l_("PLZ"), validators=[_required(), Length(max=16)])
-    city = StringField(l_("Ort"), validators=[_required(), Length(max=100)])
-    country = SelectField(l_("Land"), choices=[SelectChoice(c, l_(n)) for c, n in COUNTRIES],
+    postcode = StringField(_l("PLZ"), validators=[_required(), Length(max=16)])
+    city = StringField(_l("Ort"), validators=[_required(), Length(max=100)])
+    country = SelectField(_l("Land"), choices=[SelectChoice(c, _l(n)) for c, n in COUNTRIES],
                           default="DE")
-    contact_name = StringField(l_("Ansprechpartner/in"),
+    contact_name = StringField(_l("Ansprechpartner/in"),
                                validators=[_required(), Length(max=200)])
-    phone = StringField(l_("Telefon"), validators=[Optional(), Length(max=50)])
-    email = EmailField(l_("E-Mail-Adresse"),
+    phone = StringField(_l("Telefon"), validators=[Optional(), Length(max=50)])
+    email = EmailField(_l("E-Mail-Adresse"),
                        validators=[_required(), Length(max=254), email_format])
-    password = PasswordField(l_("Passwort"), validators=_new_password())
-    password_confirm = PasswordField(l_("Passwort wiederholen"), validators=[
-        _required(), EqualTo("password", message=l_("Die Passwörter stimmen nicht überein."))])
+    password = PasswordField(_l("Passwort"), validators=_new_password())
+    password_confirm = PasswordField(_l("Passwort wiederholen"), validators=[
+        _required(), EqualTo("password", message=_l("Die Passwörter stimmen nicht überein."))])
 
 
 class ForgotPasswordForm(FlaskForm):
-    email = EmailField(l_("E-Mail-Adresse"),
+    email = EmailField(_l("E-Mail-Adresse"),
                        validators=[_required(), Length(max=254), email_format])
 
 
 class ResetPasswordForm(FlaskForm):
-    password = PasswordField(l_("Neues Passwort"), validators=_new_password())
-    password_confirm = PasswordField(l_("Neues Passwort wiederholen"), validators=[
-        _required(), EqualTo("password", message=l_("Die Passwörter stimmen nicht überein."))])
+    password = PasswordField(_l("Neues Passwort"), validators=_new_password())
+    password_confirm = PasswordField(_l("Neues Passwort wiederholen"), validators=[
+        _required(), EqualTo("password", message=_l("Die Passwörter stimmen nicht überein."))])
 
 
 class LogoutForm(FlaskForm):
@@ -92,22 +94,22 @@ class LogoutForm(FlaskForm):
 
 
 class ProfileForm(FlaskForm):
-    name = StringField(l_("Name"), validators=[_required(), Length(max=200)])
-    language = SelectField(l_("Sprache für Seiten und E-Mails"),
+    name = StringField(_l("Name"), validators=[_required(), Length(max=200)])
+    language = SelectField(_l("Sprache für Seiten und E-Mails"),
                            choices=[SelectChoice("de", "Deutsch"), SelectChoice("en", "English")])
 
 
 class ChangePasswordForm(FlaskForm):
-    current_password = PasswordField(l_("Bisheriges Passwort"),
+    current_password = PasswordField(_l("Bisheriges Passwort"),
                                      validators=[_required(), Length(max=500)])
-    password = PasswordField(l_("Neues Passwort"), validators=_new_password())
-    password_confirm = PasswordField(l_("Neues Passwort wiederholen"), validators=[
-        _required(), EqualTo("password", message=l_("Die Passwörter stimmen nicht überein."))])
+    password = PasswordField(_l("Neues Passwort"), validators=_new_password())
+    password_confirm = PasswordField(_l("Neues Passwort wiederholen"), validators=[
+        _required(), EqualTo("password", message=_l("Die Passwörter stimmen nicht überein."))])
 
 
 class InviteForm(FlaskForm):
-    name = StringField(l_("Name"), validators=[_required(), Length(max=200)])
-    email = EmailField(l_("E-Mail-Adresse"),
+    name = StringField(_l("Name"), validators=[_required(), Length(max=200)])
+    email = EmailField(_l("E-Mail-Adresse"),
                        validators=[_required(), Length(max=254), email_format])
 
 

@@ -20,7 +20,7 @@ from werkzeug.security import check_password_hash
 from marketplace.accounts import operations as accounts
 from marketplace.accounts import sessions
 from marketplace.extensions import db
-from marketplace.i18n import get_language, translate
+from marketplace.i18n import force_locale, get_language
 from marketplace.i18n import gettext as _
 from marketplace.layout import home_endpoint
 from marketplace.portal import bp
@@ -196,7 +196,8 @@ def account():
             current_user.language = profile.language.data
             session["lang"] = profile.language.data
             db.session.commit()
-            flash(translate("Ihre Angaben sind gespeichert.", profile.language.data), "success")
+            with force_locale(profile.language.data):
+                flash(_("Ihre Angaben sind gespeichert."), "success")
             return redirect(url_for("portal.account"))
         status = 400
     elif request.method == "POST":

@@ -187,10 +187,7 @@ def part_price(part_id):
     except quotes.QuoteError as exc:
         return jsonify(error={"field": exc.field, "message": _(exc.message, **exc.params)}), 400
     db.session.rollback()  # reading the queue only
-    answer = result.to_dict()
-    for line in answer["price"]["lines"]:  # the engine's labels are German source strings
-        line["label"], line["detail"] = _(line["label"]), _(line.get("detail") or "")
-    return jsonify(answer)
+    return jsonify(quotes.price_answer(result))
 
 
 @bp.post("/parts/<part_id>/quote")

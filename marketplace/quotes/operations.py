@@ -17,9 +17,11 @@ from typing import Any
 
 from flask import current_app
 
+from marketplace import formatting, messages
 from marketplace.engine.meshio.units import USER_UNITS
 from marketplace.engine.pricing import catalog
 from marketplace.extensions import db
+from marketplace.i18n import N_
 from marketplace.models import Part, Quote, utcnow
 from marketplace.parts import storage
 
@@ -82,6 +84,31 @@ class QuoteResult:
         }
 
 
+def price_answer(result: QuoteResult) -> dict[str, Any]:
+    """Return the live price box's JSON: the figures, and each of them as the reader reads it.
+
+    ``display`` holds the texts the page shows, formatted here (the browser formats nothing,
+    so the box reads exactly like the quote page, the PDF and the mails).
+    """
+    answer = result.to_dict()
+    price = answer["price"]
+    for line in price["lines"]:
+        line["label"], line["detail"] = messages.line_texts(line)
+    answer["display"] = {
+        "gross": formatting.format_money(price["gross_cents"]),
+        "net": formatting.format_money(price["net_cents"]),
+        "vat": formatting.format_money(price["vat_cents"]),
+        "delivery_date": formatting.format_date(result.delivery_date),
+        "material": formatting.format_grams(result.material_g),
+        "print_time": formatting.format_duration(result.print_time_s),
+        "size": formatting.format_size(result.mesh.get("bbox_mm")),
+        "lines": [{"text": f"{line['label']} ({line['detail']})" if line["detail"]
+                   else line["label"], "amount": formatting.format_money(line["amount_cents"])}
+                  for line in price["lines"]],
+    }
+    return answer
+
+
 # --- hub catalogue ------------------------------------------------------------------------------
 def hub_catalog() -> tuple[dict[str, catalog.MaterialSpec], catalog.PricingRules,
                            catalog.PrintProfile]:
@@ -96,30 +123,32 @@ def parse_options(raw: Mapping[str, Any], materials: Mapping[str, catalog.Materi
     """Validate options from a form or JSON body; raise QuoteError naming the bad field."""
     code = str(raw.get("material") or raw.get("material_code") or "PLA").strip().upper()
     if code not in materials:
-        raise QuoteError("material", "Unbekanntes Material.")
+        raise QuoteError("material", N_("Unbekanntes Material."))
     colour = str(raw.get("colour") or "any").strip()[:32] or "any"
     spec = materials[code]
     if colour != "any" and spec.colours and colour not in spec.colours:
-        raise QuoteError("colour", "Diese Farbe gibt es für %(material)s nicht.", material=code)
+        raise QuoteError("colour", N_("Diese Farbe gibt es für %(material)s nicht."), material=code)
     try:
         quantity = int(str(raw.get("quantity", 1)).strip())
     except ValueError:
-        raise QuoteError("quantity", "Die Stückzahl muss eine ganze Zahl sein.") from None
+        raise QuoteError("quantity", N_("Die Stückzahl muss eine ganze Zahl sein.")) from None
     if not 1 <= quantity <= QUANTITY_MAX:
-        raise QuoteError("quantity", "Die Stückzahl muss zwischen 1 und %(max)s liegen.",
+        raise QuoteError("quantity", N_("Die Stückzahl muss zwischen 1 und %(max)s liegen."),
                          max=QUANTITY_MAX)
     try:
         infill = int(round(float(str(raw.get("infill", 15)).replace(",", "."))))
         layer = float(str(raw.get("layer_height", 0.2)).replace(",", "."))
     except ValueError:
-        raise QuoteError("infill", "Füllung und Schichthöhe müssen Zahlen sein.") from None
+        raise QuoteError("infill", N_("Füllung und Schichthöhe müssen Zahlen sein.")) from None
     if not 0 <= infill <= 100:
-        raise QuoteError("infill", "Die Füllung muss zwischen 0 und 100 % liegen.")
+        raise QuoteError("infill", N_("Die Füllung muss zwischen %(lo)s und %(hi)s %% liegen."),
+                         lo=0, hi=100)
     if not (math.isfinite(layer) and 0.05 <= layer <= 0.3):
-        raise QuoteError("layer_height", "Die Schichthöhe muss zwischen 0,05 und 0,3 mm liegen.")
+        raise QuoteError("layer_height",
+                         N_("Die Schichthöhe muss zwischen 0,05 und 0,3 mm liegen."))
     units = raw.get("units") or None
     if units is not None and units not in USER_UNITS:
-        raise QuoteError("units", "Unbekannte Einheit.")
+        raise QuoteError("units", N_("Unbekannte Einheit."))
     return QuoteOptions(code, colour, quantity, infill, round(layer, 3), units)
 
 
@@ -158,7 +187,7 @@ def compute(part: Part, options: QuoteOptions, *, now=None) -> QuoteResult:
     from marketplace.scheduling import live as scheduling
 
     if part.status != "ready":
-        raise QuoteError("part", "Das Teil ist noch nicht analysiert.")
+        raise QuoteError("part", N_("Das Teil ist noch nicht analysiert."))
     materials, rules, profile = hub_catalog()
     profile = profile.with_options(
         infill_percent=options.infill_percent, layer_height_mm=options.layer_height_mm
@@ -177,9 +206,9 @@ def compute(part: Part, options: QuoteOptions, *, now=None) -> QuoteResult:
     if not answer.get("price"):
         errors = [p for p in analysis.problems if p.severity == "error"]
         if errors:  # not printable: no price (the engine gives none), and the reason why
-            raise QuoteError("part", "Das Teil ist so nicht druckbar: %(reason)s",
+            raise QuoteError("part", N_("Das Teil ist so nicht druckbar: %(reason)s"),
                              reason=errors[0].message)
-        raise QuoteError("part", "Das Teil hat kein druckbares Volumen.")
+        raise QuoteError("part", N_("Das Teil hat kein druckbares Volumen."))
     print_time_s = int(round(float(estimate["print_time_s"])))
     bbox = scheduling.part_bbox_mm(summary) or mesh.get("bbox_mm")
     delivery = scheduling.estimate_delivery(

@@ -27,6 +27,7 @@ from marketplace.engine.pricing.catalog import (
     PricingRules,
 )
 from marketplace.extensions import db
+from marketplace.i18n import N_
 from marketplace.i18n import gettext as _
 from marketplace.models import Material, Setting
 from marketplace.scheduling.planning import (
@@ -201,11 +202,11 @@ def set_pricing_rules(data: dict[str, Any]) -> PricingRules:
     """Validate ``data`` (the shape of ``PricingRules.to_dict()``, cents) and store it."""
     merged = {**get_pricing_rules().to_dict(), **(data or {})}
     errors: dict[str, str] = {}
-    setup = _int(merged, "setup_fee_cents", errors, 0, 100_000, "Rüstpauschale",
+    setup = _int(merged, "setup_fee_cents", errors, 0, 100_000, N_("Rüstpauschale"),
                  money=True)
-    minimum = _int(merged, "minimum_order_cents", errors, 0, 1_000_000, "Mindestbestellwert",
-                   money=True)
-    vat = _int(merged, "vat_percent", errors, 0, 100, "MwSt. (%)")
+    minimum = _int(merged, "minimum_order_cents", errors, 0, 1_000_000,
+                   N_("Mindestbestellwert"), money=True)
+    vat = _int(merged, "vat_percent", errors, 0, 100, N_("MwSt. (%)"))
     rates: dict[str, int] = {}
     raw_rates = merged.get("machine_rate_cents_per_h")
     if not isinstance(raw_rates, dict) or not raw_rates:
@@ -316,9 +317,10 @@ def opening_hours_from_dict(data: dict[str, Any]) -> OpeningHours:
         ZoneInfo(tz)
     except Exception:
         errors["timezone"] = _("Unbekannte Zeitzone.")
-    handling = _int(data, "handling_days", errors, 0, 30, "Bearbeitungstage")
-    changeover = _int(data, "changeover_min", errors, 0, 240, "Rüstzeit (min)")
-    material_change = _int(data, "material_change_min", errors, 0, 240, "Materialwechsel (min)")
+    handling = _int(data, "handling_days", errors, 0, 30, N_("Bearbeitungstage"))
+    changeover = _int(data, "changeover_min", errors, 0, 240, N_("Rüstzeit (min)"))
+    material_change = _int(data, "material_change_min", errors, 0, 240,
+                           N_("Materialwechsel (min)"))
     if errors:
         raise SettingsError(errors)
     return OpeningHours(

@@ -116,7 +116,7 @@ def test_firm_signs_up_uploads_sees_3d_and_price_and_orders(live_server, browser
     assert page.text_content("#price-gross") != first
     page.select_option("#material", "PETG")
     page.wait_for_function("__price.last && __price.last.options.material === 'PETG'")
-    assert page.text_content("#units-size") == "128,5 × 101 × 38 mm"
+    assert page.text_content("#units-size") == "128,5 × 101,0 × 38,0\u00a0mm"  # as the figures say
 
     # Drag in the viewer: the picture changes (OrbitControls).
     before = page.evaluate("__viewer.snapshot()")

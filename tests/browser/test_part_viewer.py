@@ -90,10 +90,10 @@ def test_suggested_orientation_is_shown_on_the_model(live_server, browser_page, 
 
     # The units were guessed (inch); the firm says mm and sees size and price change at once.
     assert part.units == "inch"
-    assert page.text_content("#units-size") == "76,2 × 12,7 × 76,2 mm"
+    assert page.text_content("#units-size") == "76,2 × 12,7 × 76,2\u00a0mm"
     page.select_option("#units", "mm")
     page.wait_for_function("__price.last.options.units === 'mm'")
-    assert page.text_content("#units-size") == "3 × 0,5 × 3 mm"
+    assert page.text_content("#units-size") == "3,0 × 0,5 × 3,0\u00a0mm"
     assert page.evaluate("__price.last.material_g") < 1
 
 

@@ -4,21 +4,26 @@ Pure functions, Decimal arithmetic. The only rounding rule of the quote engine l
 every line amount is rounded once to whole cents, half up (``_to_cents``); the net total is the sum
 of the rounded lines, VAT is rounded from the net, gross = net + VAT. So the lines always add up.
 
-Lines, in order (``code``: German label):
+Lines, in order (``code``: German label, from :data:`marketplace.engine.texts.TEXTS`):
 - ``material``: "Material" = grams x price per kg / 1000 x quantity
 - ``machine``: "Maschinenzeit" = hours x rate of the printer class x quantity
 - ``setup``: "Einrichtungspauschale" once per order
 - ``discount``: "Mengenrabatt" = -(material + machine) x percent (setup fee not discounted);
   its detail names the rule ("5 % ab 10 Stück"), not the ordered quantity
 - ``minimum``: "Mindestbestellwert-Zuschlag" tops the net up to the minimum order value
+
+A line carries no words: its ``code`` names the label (``line.CODE``) and the detail
+(``line.CODE.detail``), its ``params`` fill the detail; both are rendered in the reader's
+language when shown (:mod:`marketplace.messages`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
+from marketplace.engine import texts
 from marketplace.engine.pricing.catalog import MaterialSpec, PricingRules
 
 _CENT = Decimal(1)
@@ -31,19 +36,21 @@ class _HasEstimate(Protocol):
 
 @dataclass(frozen=True)
 class PriceLine:
-    """One line of the breakdown; amount_cents is signed (discounts are negative)."""
+    """One line of the breakdown; amount_cents is signed (discounts are negative).
+
+    ``code`` names the label and detail texts (``line.CODE``, ``line.CODE.detail``);
+    ``params`` fill the detail (see :mod:`marketplace.engine.texts`).
+    """
 
     code: str
-    label: str
     amount_cents: int
-    detail: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe dict with the amount as "12.34" and as cents."""
         return {
             "code": self.code,
-            "label": self.label,
-            "detail": self.detail,
+            "params": dict(self.params),
             "amount": format_cents(self.amount_cents),
             "amount_cents": self.amount_cents,
         }
@@ -99,18 +106,6 @@ def _to_cents(amount: Decimal) -> int:
     return int(amount.quantize(_CENT, rounding=ROUND_HALF_UP))
 
 
-def _de(value: Decimal | float, places: int = 1) -> str:
-    """Format a number the German way (decimal comma) for line details."""
-    return f"{float(value):.{places}f}".replace(".", ",")
-
-
-def _duration(seconds: float) -> str:
-    """Format seconds as "1 h 05 min"."""
-    minutes = int(round(seconds / 60))
-    h, m = divmod(minutes, 60)
-    return f"{h} h {m:02d} min" if h else f"{m} min"
-
-
 def price(
     estimate: _HasEstimate,
     material: MaterialSpec,
@@ -137,44 +132,25 @@ def price(
     material_cents = _to_cents(grams * material.price_per_kg_cents / 1000 * qty)
     machine_cents = _to_cents(seconds / 3600 * rate * qty)
     lines = [
-        PriceLine(
-            "material",
-            "Material",
-            material_cents,
-            f"{material.code}: {quantity} × {_de(grams)} g × "
-            f"{format_cents(material.price_per_kg_cents).replace('.', ',')} €/kg",
-        ),
-        PriceLine(
-            "machine",
-            "Maschinenzeit",
-            machine_cents,
-            f"{quantity} × {_duration(float(seconds))} × "
-            f"{format_cents(rate).replace('.', ',')} €/h ({klass})",
-        ),
+        PriceLine("material", material_cents, {
+            "material": material.code, "quantity": quantity, "grams": texts.num(grams, 1),
+            "price_per_kg": texts.money(material.price_per_kg_cents)}),
+        PriceLine("machine", machine_cents, {
+            "quantity": quantity, "time": texts.duration(seconds), "rate": texts.money(rate),
+            "printer_class": klass}),
     ]
     if rules.setup_fee_cents:
-        lines.append(
-            PriceLine("setup", "Einrichtungspauschale", rules.setup_fee_cents, "einmal je Auftrag")
-        )
+        lines.append(PriceLine("setup", rules.setup_fee_cents))
     rule = rules.discount_rule(quantity)
     if rule and rule[1]:
         threshold, percent = rule
         discount = _to_cents(Decimal(material_cents + machine_cents) * percent / 100)
-        lines.append(
-            PriceLine(
-                "discount", "Mengenrabatt", -discount, f"{percent} % ab {threshold} Stück"
-            )
-        )
+        lines.append(PriceLine("discount", -discount, {
+            "percent": texts.percent(percent), "quantity": threshold}))
     subtotal = sum(line.amount_cents for line in lines)
     if subtotal < rules.minimum_order_cents:
-        lines.append(
-            PriceLine(
-                "minimum",
-                "Mindestbestellwert-Zuschlag",
-                rules.minimum_order_cents - subtotal,
-                f"Mindestbestellwert {format_cents(rules.minimum_order_cents).replace('.', ',')} €",
-            )
-        )
+        lines.append(PriceLine("minimum", rules.minimum_order_cents - subtotal, {
+            "minimum": texts.money(rules.minimum_order_cents)}))
     net = sum(line.amount_cents for line in lines)
     vat = _to_cents(Decimal(net) * rules.vat_percent / 100)
     return Price(

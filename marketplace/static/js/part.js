@@ -4,7 +4,6 @@
 
 const texts = JSON.parse(document.getElementById("part-texts").textContent);
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
-const lang = texts.lang === "en" ? "en-GB" : "de-DE";
 const state = (window.__price = { requests: 0, answers: 0, last: null, error: null });
 
 // --- pending analysis: poll, then reload once it is done --------------------------------------
@@ -29,21 +28,6 @@ if (pending) {
 const form = document.getElementById("options-form");
 const box = document.getElementById("price-box");
 
-function money(amount) {
-  return new Intl.NumberFormat(lang, { style: "currency", currency: "EUR" }).format(Number(amount));
-}
-function duration(seconds) {
-  const total = Math.round(seconds / 60);
-  const h = Math.floor(total / 60);
-  const m = total % 60;
-  return h ? `${h} ${texts.hours} ${String(m).padStart(2, "0")} ${texts.minutes}` : `${m} ${texts.minutes}`;
-}
-function date(iso) {
-  if (!iso) return "–";
-  const [y, mo, d] = iso.split("-").map(Number);
-  return new Intl.DateTimeFormat(lang, { weekday: "short", day: "2-digit", month: "2-digit", year: "numeric" })
-    .format(new Date(y, mo - 1, d));
-}
 function setText(id, text) {
   const node = document.getElementById(id);
   if (node) node.textContent = text;
@@ -59,13 +43,13 @@ function fillColours() {
   any.value = "any";
   any.textContent = texts.any;
   select.append(any);
-  for (const c of colours) {
+  for (const [value, label] of colours) { // [stored name, name in the page's language]
     const opt = document.createElement("option");
-    opt.value = c;
-    opt.textContent = c;
+    opt.value = value;
+    opt.textContent = label;
     select.append(opt);
   }
-  select.value = colours.includes(keep) ? keep : "any";
+  select.value = colours.some(([value]) => value === keep) ? keep : "any";
 }
 
 let seq = 0;
@@ -95,24 +79,24 @@ async function update() {
     err.hidden = true;
     state.error = null;
     document.getElementById("make-quote").disabled = false;
-    setText("price-gross", money(data.price.gross));
-    setText("price-net", money(data.price.net));
-    setText("price-vat", money(data.price.vat));
-    setText("delivery-date", date(data.delivery_date));
-    setText("est-grams", `${new Intl.NumberFormat(lang, { maximumFractionDigits: 1 }).format(data.material_g)} g`);
-    setText("est-time", duration(data.print_time_s));
-    const size = (data.mesh && data.mesh.bbox_mm) || [];
-    const num = new Intl.NumberFormat(lang, { maximumFractionDigits: 1 });
-    setText("units-size", size.length === 3 ? `${size.map((v) => num.format(v)).join(" × ")} mm` : "–");
+    // every figure comes formatted from the server (marketplace/formatting.py)
+    const shown = data.display;
+    setText("price-gross", shown.gross);
+    setText("price-net", shown.net);
+    setText("price-vat", shown.vat);
+    setText("delivery-date", shown.delivery_date);
+    setText("est-grams", shown.material);
+    setText("est-time", shown.print_time);
+    setText("units-size", shown.size);
     const table = document.getElementById("price-lines");
     table.replaceChildren();
-    for (const line of data.price.lines || []) {
+    for (const line of shown.lines) {
       const tr = document.createElement("tr");
       const label = document.createElement("td");
-      label.textContent = line.detail ? `${line.label} (${line.detail})` : line.label;
+      label.textContent = line.text;
       const amount = document.createElement("td");
       amount.className = "num";
-      amount.textContent = money(line.amount);
+      amount.textContent = line.amount;
       tr.append(label, amount);
       table.append(tr);
     }
