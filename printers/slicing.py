@@ -1,11 +1,12 @@
 """Slice a part with the PrusaSlicer command line and store the G-code by its content hash.
 
-The part is loaded with trimesh, turned into its printing orientation (if the analysis chose
-one), scaled from file units to millimetres, put on the bed (z = 0; PrusaSlicer refuses parts
-that float) and written as binary STL (PrusaSlicer rejects some ASCII files trimesh reads).
-``prusa-slicer --export-gcode --load <profile> --center <bed centre>`` then slices it with the
-job's layer height and infill. The figures PrusaSlicer writes into its closing comments
-(grams, estimated time) come back in ``SliceResult``.
+The part is loaded by the quote engine's own loader (``engine.quote.load_analysis_mesh``): the
+mesh the quote measured, repaired, in millimetres, turned to its printing orientation and put on
+the bed (z = 0; PrusaSlicer refuses parts that float); it is written as binary STL (PrusaSlicer
+rejects some ASCII files). ``prusa-slicer --export-gcode --load <profile> --center <bed centre>``
+then slices it with the job's layer height, infill and support decision. The figures
+PrusaSlicer writes into its closing comments (grams, estimated time) come back in
+``SliceResult``.
 
 The G-code is stored as ``<gcode dir>/<sha256>.gcode`` without PrusaSlicer's time stamp line.
 PrusaSlicer's threads can still order a move or two differently from run to run, so an index
@@ -138,33 +139,37 @@ def profile_bed(name: str, profile_dir: str | os.PathLike[str]) -> Bed:
                nozzle)
 
 
+def support_args(supports: bool) -> list[str]:
+    """PrusaSlicer options for the quote's support decision.
+
+    The profile keeps supports off and names the overhang threshold
+    (``support_material_threshold``, 0 = PrusaSlicer's automatic detection), the same threshold
+    the quote engine's estimate uses (``PrintProfile.support_threshold_deg``); a part the quote
+    decided needs supports is sliced with automatic supports at that threshold.
+    """
+    if supports:
+        return ["--support-material", "--support-material-auto"]
+    return ["--no-support-material"]
+
+
 # --- the model --------------------------------------------------------------------------------
 
 
-def prepare_model(source: str | os.PathLike[str], file_format: str, *, scale: float = 1.0,
-                  rotation: Any = None) -> Any:
-    """Load the part, rotate, scale to mm and put it on the bed; return a trimesh.Trimesh.
+def prepare_mesh(source: str | os.PathLike[str], file_format: str, *, scale: float = 1.0,
+                 rotation: Any = None) -> Any:
+    """Load the part as the quote measured it: the engine's analysed mesh (repaired, in mm,
+    turned to ``rotation`` or the analysis' suggested orientation, on the bed).
 
-    rotation : (3, 3) float or None, applied before scaling (the analysis' orientation).
+    Returns the engine's ``AnalysisMesh`` (``write_stl`` gives PrusaSlicer its input).
     """
-    import trimesh
+    from marketplace.engine import quote as engine
 
     try:
-        loaded = trimesh.load(str(source), file_type=file_format.lower(), force="mesh",
-                              process=False)
-    except Exception as exc:  # trimesh raises many types for broken files
-        raise SlicingError("unreadable", f"the model file could not be read: {exc}") from exc
-    mesh = loaded
-    if mesh is None or len(getattr(mesh, "faces", [])) == 0:
-        raise SlicingError("empty", "the model has no triangles")
-    if rotation is not None:
-        matrix = np.eye(4)
-        matrix[:3, :3] = np.asarray(rotation, dtype=float).reshape(3, 3)
-        mesh.apply_transform(matrix)
-    if scale and scale != 1.0:
-        mesh.apply_scale(float(scale))
-    mesh.apply_translation([0.0, 0.0, -float(mesh.bounds[0][2])])
-    return mesh
+        return engine.load_analysis_mesh(Path(source), f"part.{file_format.lower()}",
+                                         scale=scale or 1.0, rotation=rotation)
+    except engine.MeshInputError as exc:
+        raise SlicingError("unreadable", f"the model file could not be read: {exc.message}"
+                           ) from exc
 
 
 def rotation_from_analysis(analysis: dict[str, Any] | None) -> list[list[float]] | None:
@@ -228,9 +233,13 @@ def slicer_version(slicer_bin: str) -> str:
 def slice_part(source: str | os.PathLike[str], file_format: str, *, profile: str,
                profile_dir: str | os.PathLike[str], gcode_dir: str | os.PathLike[str],
                layer_height_mm: float, infill_percent: int, scale: float = 1.0,
-               rotation: Any = None, slicer_bin: str = "prusa-slicer",
-               timeout_s: float = 600) -> SliceResult:
-    """Slice ``source`` with ``profile``; return the stored G-code's hash, path and figures."""
+               rotation: Any = None, supports: bool = False,
+               slicer_bin: str = "prusa-slicer", timeout_s: float = 600) -> SliceResult:
+    """Slice ``source`` with ``profile``; return the stored G-code's hash, path and figures.
+
+    The mesh sliced is the quote's (:func:`prepare_mesh`); ``supports`` is the quote's support
+    decision (PrusaSlicer's automatic supports at the profile's threshold, or none).
+    """
     chain = profile_chain(profile, profile_dir)
     bed = profile_bed(profile, profile_dir)
     if not 0.05 <= layer_height_mm <= 0.75 * bed.nozzle_mm + 1e-9:
@@ -240,13 +249,16 @@ def slice_part(source: str | os.PathLike[str], file_format: str, *, profile: str
     if not 0 <= infill_percent <= 100:
         raise SlicingError("bad_infill", f"infill {infill_percent} % is not a percentage")
     gcode_dir = Path(gcode_dir)
-    key = _cache_key(source, chain, layer_height_mm, infill_percent, scale, rotation, slicer_bin)
+    if rotation is not None:
+        rotation = np.asarray(rotation, dtype=float).reshape(3, 3).tolist()
+    key = _cache_key(source, chain, layer_height_mm, infill_percent, scale, rotation, supports,
+                     slicer_bin)
     cached = _cached(gcode_dir, key)
     if cached is not None:
         return cached
 
-    mesh = prepare_model(source, file_format, scale=scale, rotation=rotation)
-    extents = tuple(round(float(v), 3) for v in mesh.extents)
+    mesh = prepare_mesh(source, file_format, scale=scale, rotation=rotation)
+    extents = tuple(round(v, 3) for v in mesh.extents_mm)
     if (extents[0] > bed.x_max - bed.x_min or extents[1] > bed.y_max - bed.y_min
             or extents[2] > bed.height):
         raise SlicingError("too_big", f"the part ({extents[0]} x {extents[1]} x {extents[2]} mm) "
@@ -255,12 +267,13 @@ def slice_part(source: str | os.PathLike[str], file_format: str, *, profile: str
     with tempfile.TemporaryDirectory(prefix="slice-", dir=gcode_dir) as tmp:
         stl = Path(tmp) / "part.stl"
         out = Path(tmp) / "part.gcode"
-        mesh.export(stl, file_type="stl")
+        mesh.write_stl(stl)
         cx, cy = bed.centre
         cmd = [slicer_bin, "--export-gcode"]
         for path in chain:
             cmd += ["--load", str(path)]
         cmd += ["--layer-height", f"{layer_height_mm:g}", "--fill-density", f"{infill_percent}%"]
+        cmd += support_args(supports)
         if infill_percent >= 100:
             # PrusaSlicer refuses sparse patterns such as gyroid at 100 % ("not supposed to
             # work at 100% density"): a solid part is filled line by line.
@@ -303,15 +316,18 @@ def gcode_path(gcode_dir: str | os.PathLike[str], sha256: str) -> Path:
     return Path(gcode_dir) / f"{sha256}.gcode"
 
 
-def _cache_key(source, chain, layer_height_mm, infill_percent, scale, rotation, slicer_bin) -> str:
+def _cache_key(source, chain, layer_height_mm, infill_percent, scale, rotation, supports,
+               slicer_bin) -> str:
+    from marketplace.engine.analysis.analyse import ENGINE_VERSION
+
     h = hashlib.sha256()
     with open(source, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     for path in chain:
         h.update(path.name.encode() + b"\0" + path.read_bytes())
-    h.update(json.dumps([layer_height_mm, infill_percent, scale, rotation,
-                         slicer_version(slicer_bin)]).encode())
+    h.update(json.dumps([layer_height_mm, infill_percent, scale, rotation, bool(supports),
+                         ENGINE_VERSION, slicer_version(slicer_bin)]).encode())
     return h.hexdigest()
 
 

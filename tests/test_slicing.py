@@ -6,6 +6,7 @@ import csv
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from config import Config
@@ -65,9 +66,11 @@ def test_test_profile_loads_after_its_base():
 def test_slicing_matches_the_reference_figures(tmp_path, corpus, name, scale):
     """Same grams and time as the reference slice (scaled files through the job's scale)."""
     ref = _reference(name if scale == 1.0 else f"{name}@x{scale:g}")
+    as_uploaded = np.eye(3)  # the reference slices the file as it lies
     result = slicing.slice_part(corpus / "models" / name, "stl", profile="mk3s-pla-0.2mm",
                                 profile_dir=PROFILES, gcode_dir=tmp_path, layer_height_mm=0.2,
-                                infill_percent=15, scale=scale, slicer_bin=SLICER)
+                                infill_percent=15, scale=scale, rotation=as_uploaded,
+                                slicer_bin=SLICER)
     assert result.material_g == pytest.approx(float(ref["fil_g"]), rel=0.01)
     assert result.print_time_s == pytest.approx(int(ref["time_s"]), rel=0.01)
     assert result.layers == int(ref["layers"])
@@ -130,7 +133,7 @@ def test_too_big_and_broken_parts_are_refused(tmp_path, corpus):
     import trimesh
 
     big = tmp_path / "big.stl"
-    trimesh.creation.box((300, 20, 5)).export(big)
+    trimesh.creation.box((400, 20, 5)).export(big)  # fits no bed in any orientation
     with pytest.raises(slicing.SlicingError) as exc:
         slicing.slice_part(big, "stl", profile="mk3s-pla-0.2mm", profile_dir=PROFILES,
                            gcode_dir=tmp_path, layer_height_mm=0.2, infill_percent=15,
@@ -172,3 +175,40 @@ def test_rotation_from_analysis():
     four = [[1, 0, 0, 5], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
     assert slicing.rotation_from_analysis({"orientation": {"matrix": four}}) == [
         [1, 0, 0], [0, 1, 0], [0, 0, 1]]
+
+
+def test_the_sliced_mesh_is_the_quoted_mesh(tmp_path):
+    """Slicing takes the analysed mesh: repaired, in mm, turned as quoted (one loader)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_meshes",
+                                                  ROOT / "tests" / "data" / "make_meshes.py")
+    meshes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(meshes)
+    from marketplace.engine import quote as engine
+
+    # a tall bar drawn in inches beside a cube saved inside out: the quote turns the bar over,
+    # scales it to mm and turns the cube right (PrusaSlicer alone would count it as a hole)
+    bar = meshes.box((0.4, 0.8, 3.0))
+    cube = meshes.box((0.4, 0.4, 0.4), (1.0, 0, 0))[:, [0, 2, 1]]
+    source = tmp_path / "bar.stl"
+    source.write_bytes(meshes.stl_binary(np.concatenate([bar, cube])))
+    part = engine.analyse_file(source.read_bytes(), "bar.stl", units="inch")
+    assert part.suggested.rotation != ((1, 0, 0), (0, 1, 0), (0, 0, 1))
+    assert part.repairs["shells_inverted"] == 1
+    rotation = slicing.rotation_from_analysis(part.to_dict())
+    mesh = slicing.prepare_mesh(source, "stl", scale=25.4, rotation=rotation)
+    written = mesh.write_stl(tmp_path / "sliced.stl")
+    info = subprocess.run([SLICER, "--info", str(written)], capture_output=True, text=True,
+                          check=True, timeout=120).stdout
+    seen = dict(line.split(" = ") for line in info.splitlines() if " = " in line)
+    assert float(seen["volume"]) == pytest.approx(part.volume_mm3, rel=1e-5)
+    assert [float(seen[f"size_{a}"]) for a in "xyz"] == pytest.approx(
+        part.suggested.extents_mm, abs=1e-3)
+    assert float(seen["min_z"]) == pytest.approx(0.0, abs=1e-6)
+    result = slicing.slice_part(source, "stl", profile="test-fast", profile_dir=PROFILES,
+                                gcode_dir=tmp_path / "g", layer_height_mm=0.2,
+                                infill_percent=15, scale=25.4, rotation=rotation,
+                                slicer_bin=SLICER)
+    assert result.bbox_mm == pytest.approx(part.suggested.extents_mm, abs=1e-3)
+    assert result.layers == round(part.suggested.extents_mm[2] / 0.2)

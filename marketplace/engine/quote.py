@@ -146,13 +146,47 @@ class AnalysisMesh:
     scale_to_mm: float
     rotation: tuple[tuple[float, float, float], ...]
 
+    @property
+    def extents_mm(self) -> tuple[float, float, float]:
+        """Size of the bounding box (x, y, z) in mm."""
+        ext = self.vertices.max(axis=0) - self.vertices.min(axis=0)
+        return (float(ext[0]), float(ext[1]), float(ext[2]))
+
+    @property
+    def volume_mm3(self) -> float:
+        """Enclosed volume in mm³ (divergence theorem)."""
+        tri = self.vertices[self.faces]
+        return float(np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6)
+
+    def write_stl(self, path: str | Path) -> Path:
+        """Write the mesh as binary STL (what PrusaSlicer slices); return the path."""
+        from marketplace.engine.meshio.write import write_binary_stl
+
+        return write_binary_stl(path, self.vertices, self.faces)
+
 
 def load_analysis_mesh(path_or_bytes: str | Path | bytes, filename: str,
                        units: str | None = None,
-                       limits: AnalysisLimits | None = None) -> AnalysisMesh:
-    """Re-read a stored file into the mesh ``estimate`` needs (skips the wall-thickness rays)."""
+                       limits: AnalysisLimits | None = None, *, scale: float | None = None,
+                       rotation: Any = None) -> AnalysisMesh:
+    """Read a stored file into the mesh the quote measured: the one loader of the estimate
+    and the slicer (repaired, in mm, turned, on the bed; skips the wall-thickness rays).
+
+    scale : mm per file unit instead of ``units`` (a job's recorded scale, e.g. 25.4)
+    rotation : (3, 3) turn to print in (default: the analysis' suggested orientation)
+    """
+    from marketplace.engine.meshio.units import UNIT_SCALE_MM, USER_UNITS
+
+    extra = 1.0
+    if scale is not None:
+        units = next((u for u in USER_UNITS if math.isclose(UNIT_SCALE_MM[u], scale)), None)
+        if units is None:  # a scale that is no unit: read as mm, then scale
+            units, extra = "mm", float(scale)
     data = path_or_bytes if isinstance(path_or_bytes, bytes) else Path(path_or_bytes).read_bytes()
     part = analyse_file(data, filename, units=units, limits=limits, check_walls=False)
-    vertices, faces = part.oriented_indexed()
-    return AnalysisMesh(vertices, faces, part.units.unit, part.units.scale,
-                        part.suggested.rotation)
+    vertices, faces = part.oriented_indexed(rotation)
+    if extra != 1.0:
+        vertices = vertices * extra
+    turn = part.suggested.rotation if rotation is None else tuple(
+        tuple(float(v) for v in row) for row in np.asarray(rotation, dtype=float).reshape(3, 3))
+    return AnalysisMesh(vertices, faces, part.units.unit, part.units.scale * extra, turn)

@@ -93,10 +93,12 @@ class PartAnalysis:
         first[ids[::-1]] = np.arange(len(ids) - 1, -1, -1)
         return corners[first], ids.reshape(-1, 3)
 
-    def oriented_indexed(self) -> tuple[np.ndarray, np.ndarray]:
-        """Return :attr:`indexed` turned to the suggested orientation, bbox min at 0."""
+    def oriented_indexed(self, rotation: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Return :attr:`indexed` turned to ``rotation`` (3, 3) (default: the suggested
+        orientation), bbox min at 0."""
         verts, faces = self.indexed
-        pts = geometry.rotate(verts, np.array(self.suggested.rotation))
+        turn = self.suggested.rotation if rotation is None else rotation
+        pts = geometry.rotate(verts, np.asarray(turn, dtype=np.float64).reshape(3, 3))
         pts -= geometry.bbox(pts)[0]
         return pts, faces
 
