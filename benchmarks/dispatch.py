@@ -101,7 +101,8 @@ def main() -> None:
         from marketplace.extensions import db
         from marketplace.models import JobEvent, Printer, PrintJob, utcnow
         from printers import admin as printer_admin
-        from printers.dispatcher import Dispatcher
+        from printers.dispatcher import Dispatcher, TickReport
+        from printers.farm import poll_farm
         from printers.polling import PollTarget, poll_printer
 
         live = [_printer(db, s.url, f"Live {i}") for i, s in enumerate(servers, 1)]
@@ -113,7 +114,7 @@ def main() -> None:
             times = []
             for _ in range(n):
                 t = time.perf_counter()
-                dispatcher._poll(dispatcher._report)  # the pass's poll step, DB writes included
+                poll_farm(dispatcher.poller, TickReport())  # the pass's poll step, DB writes too
                 times.append(time.perf_counter() - t)
             return times
 
@@ -123,7 +124,7 @@ def main() -> None:
         for _ in range(args.cycles):
             t = time.perf_counter()
             for target in targets:
-                poll_printer(target, dispatcher.timeouts)
+                poll_printer(target, dispatcher.settings.timeouts)
             sequential.append(time.perf_counter() - t)
             t = time.perf_counter()
             dispatcher.poller.poll_all(targets)
@@ -131,7 +132,8 @@ def main() -> None:
         hung = _printer(db, proxy.url, "Hung")
         with_hung = cycles(args.cycles)
         t = time.perf_counter()
-        poll_printer(PollTarget(hung.id, hung.name, hung.url, hung.api_key), dispatcher.timeouts)
+        poll_printer(PollTarget(hung.id, hung.name, hung.url, hung.api_key),
+                     dispatcher.settings.timeouts)
         hung_alone = time.perf_counter() - t
         assert db.session.get(Printer, hung.id).state == "unknown"
 

@@ -142,8 +142,7 @@ def run_dispatcher_command(once: bool, interval: float | None) -> None:
     signal.signal(signal.SIGINT, _stop)
     dispatcher = Dispatcher(current_app.config)
     try:
-        dispatcher.run(interval if interval is not None else current_app.config[
-            "DISPATCH_INTERVAL_S"], once=once, should_stop=lambda: stop["now"])
+        dispatcher.run(interval, once=once, should_stop=lambda: stop["now"])
     except DispatcherBusyError as exc:
         click.echo(f"dispatcher: {exc}", err=True)
         raise SystemExit(3) from None

@@ -33,10 +33,7 @@ class ControlError(Exception):
 
 
 def _timeouts(config: Mapping[str, Any] | None) -> Timeouts:
-    config = config if config is not None else current_app.config
-    return Timeouts(connect_s=float(config["OCTOPRINT_CONNECT_TIMEOUT_S"]),
-                    read_s=float(config["OCTOPRINT_READ_TIMEOUT_S"]),
-                    upload_s=float(config["OCTOPRINT_UPLOAD_TIMEOUT_S"]))
+    return Timeouts.from_config(config if config is not None else current_app.config)
 
 
 def _actor(actor: Any) -> str:

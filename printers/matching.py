@@ -5,6 +5,9 @@ A printer can print a job when the material loaded is the job's, the colour load
 for, the part fits the build volume, and the job asked for no other printer. Jobs go in order
 of priority (higher first), due date (earlier first, none last), then age. Each job takes the
 smallest free printer that can print it, so big printers stay free for big parts.
+
+:func:`offer_for` and :func:`need_for` read a printer row and a job row into the plain
+dataclasses the policy works on (attributes only, no database access).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 ANY_COLOUR = frozenset({"", "any", "beliebig"})
 
@@ -98,3 +102,26 @@ def assign(jobs: Iterable[JobNeed], printers: Iterable[PrinterOffer]) -> list[tu
 def candidate_printers(job: JobNeed, printers: Iterable[PrinterOffer]) -> list[PrinterOffer]:
     """Return every printer (free or not) that could print ``job``."""
     return [p for p in printers if can_print(job, p)]
+
+
+def offer_for(printer: Any) -> PrinterOffer:
+    """Return what ``printer`` (a Printer row) offers: material, colour, nozzle, volume."""
+    return PrinterOffer(
+        printer_id=printer.id, name=printer.name, material_code=printer.material_code,
+        colour=printer.colour, nozzle_mm=printer.nozzle_mm,
+        build_mm=(printer.build_x_mm, printer.build_y_mm, printer.build_z_mm),
+        profile=printer.slicer_profile)
+
+
+def need_for(job: Any) -> JobNeed | None:
+    """Return what ``job`` (a PrintJob row) needs as it was sliced; None before slicing."""
+    info = job.slicing or {}
+    if not info.get("profile"):
+        return None
+    bbox = tuple(info.get("bbox_mm") or (0.0, 0.0, 0.0))
+    return JobNeed(
+        job_id=job.id, material_code=job.material_code, colour=job.colour,
+        nozzle_mm=float(info.get("nozzle_mm", 0.4)), bbox_mm=bbox, profile=info["profile"],
+        priority=job.priority or 0, due_date=job.due_date,
+        queued_at=job.approved_at or job.created_at,
+        requested_printer_id=job.requested_printer_id)

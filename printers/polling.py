@@ -14,8 +14,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Any
 
 from printers.octoprint import (
     FileInfo,
@@ -64,6 +66,13 @@ class Timeouts:
     connect_s: float = 3.0
     read_s: float = 5.0
     upload_s: float = 120.0
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Timeouts:
+        """Read ``OCTOPRINT_CONNECT/READ/UPLOAD_TIMEOUT_S`` from the app's config."""
+        return cls(connect_s=float(config["OCTOPRINT_CONNECT_TIMEOUT_S"]),
+                   read_s=float(config["OCTOPRINT_READ_TIMEOUT_S"]),
+                   upload_s=float(config["OCTOPRINT_UPLOAD_TIMEOUT_S"]))
 
     def client(self, url: str, api_key: str) -> OctoPrintClient:
         return OctoPrintClient(url, api_key, connect_timeout_s=self.connect_s,

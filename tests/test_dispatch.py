@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
@@ -154,7 +155,7 @@ def test_part_too_big_for_the_bed_goes_to_a_technician(idle_farm, add_printer, m
 
 def test_slicer_far_from_the_quote_goes_to_a_technician(idle_farm, add_printer, make_job,
                                                         dispatcher):
-    dispatcher.config = {**dispatcher.config, "SLICER_DIFF_THRESHOLD": 0.25}
+    dispatcher.settings = replace(dispatcher.settings, slicer_diff_threshold=0.25)
     add_printer(idle_farm[0])
     job = make_job(est_g=5.0, est_s=40)  # the part needs about 0.1 g
     dispatcher.tick()

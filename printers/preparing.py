@@ -1,0 +1,169 @@
+"""Prepare approved jobs for a printer: slice them, compare with the quote, queue them.
+
+:func:`slice_job` is the whole unit for one job: it takes a job id, slices the part with
+PrusaSlicer (``printers.slicing``) for the profile of the printers that can print it, and
+commits the job as queued, or as needing a technician when slicing failed or the slicer's
+grams or time are far from the quote's. It needs an app context and nothing of the
+dispatcher's, so a task queue can run it on its own; running it twice is harmless (a job that
+is no longer approved is left alone). The dispatcher's pass calls it through
+:func:`slice_approved`, most urgent first, within a time budget.
+
+:func:`reslice_stranded` sends queued jobs back to slicing when no printer has the profile they
+were sliced for any more, or their G-code is gone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from flask import current_app
+
+from marketplace.extensions import db
+from marketplace.jobs import JobState
+from marketplace.models import Printer, PrintJob, Quote
+from marketplace.parts import storage
+from printers import matching, slicing
+from printers.settings import DispatcherSettings
+from printers.steps import TickReport, job_step, move
+
+
+def slice_approved(settings: DispatcherSettings, report: TickReport | None = None, *,
+                   then: Callable[[], None] | None = None) -> int:
+    """Slice approved jobs, most urgent first, until ``settings.slice_budget_s`` is spent.
+
+    ``then()`` runs after each job that was queued (the dispatcher sends it at once, so its
+    upload runs while the next job is sliced). Return how many jobs were queued.
+    """
+    began = time.monotonic()
+    job_ids = db.session.scalars(
+        sa.select(PrintJob.id).where(PrintJob.state == JobState.APPROVED.value)
+        .order_by(PrintJob.priority.desc(), PrintJob.approved_at, PrintJob.id)).all()
+    queued = 0
+    for job_id in job_ids:
+        if time.monotonic() - began > settings.slice_budget_s:
+            break
+        if slice_job(job_id, settings, report) == JobState.QUEUED.value:
+            queued += 1
+            if then is not None:
+                then()
+    return queued
+
+
+def slice_job(job_id: int, settings: DispatcherSettings | None = None,
+              report: TickReport | None = None) -> str | None:
+    """Slice one approved job and commit it as queued (or needing attention).
+
+    Return the job's new state, or None when there was nothing to do (the job is gone or no
+    longer approved) or someone else moved it meanwhile. Needs an app context; ``settings``
+    default to the app's.
+    """
+    settings = settings or DispatcherSettings.from_config(current_app.config)
+    job = db.session.get(PrintJob, job_id)
+    if job is None or job.state != JobState.APPROVED.value:
+        return None
+    with job_step(job_id, "slicing") as step:
+        _slice(job, settings, report)
+    return job.state if step.ok else None
+
+
+def _slice(job: PrintJob, settings: DispatcherSettings, report: TickReport | None) -> None:
+    profile = choose_profile(job, settings.default_slicer_profile)
+    try:
+        result = slicing.slice_part(
+            storage.path_for(job.part.sha256, settings.upload_dir), job.part.file_format,
+            profile=profile, profile_dir=settings.slicer_profile_dir,
+            gcode_dir=settings.gcode_dir, layer_height_mm=job.layer_height_mm,
+            infill_percent=job.infill_percent, scale=job.scale or 1.0,
+            rotation=slicing.rotation_from_analysis(job.part.analysis),
+            slicer_bin=settings.slicer_bin, timeout_s=settings.slicer_timeout_s)
+    except (slicing.SlicingError, storage.StorageError) as exc:
+        message = getattr(exc, "message", str(exc))
+        move(report, job, JobState.NEEDS_ATTENTION, f"slicing failed: {message}",
+             {"code": getattr(exc, "code", "missing_file"), "profile": profile})
+        return
+    if report is not None:
+        report.sliced += 1
+    job.slicer_material_g = result.material_g
+    job.slicer_print_time_s = result.print_time_s
+    job.gcode_sha256 = result.gcode_sha256
+    job.slicing = {k: v for k, v in result.to_dict().items() if k != "gcode_path"}
+    est_g, est_s = estimates(job)
+    if est_g is not None and job.est_material_g is None:
+        job.est_material_g = est_g
+    if est_s is not None and job.est_print_time_s is None:
+        job.est_print_time_s = est_s
+    data = {"profile": profile, "slicer_material_g": result.material_g,
+            "slicer_print_time_s": result.print_time_s, "est_material_g": est_g,
+            "est_print_time_s": est_s}
+    threshold = settings.slicer_diff_threshold
+    off = [f"{name} {relative_difference(est, got):.0%}"
+           for name, est, got in (("material", est_g, result.material_g),
+                                  ("time", est_s, result.print_time_s))
+           if relative_difference(est, got) > threshold]
+    if off:
+        move(report, job, JobState.NEEDS_ATTENTION,
+             f"slicer differs from the quote by more than {threshold:.0%}: {', '.join(off)}",
+             data)
+    else:
+        move(report, job, JobState.QUEUED, "sliced", data)
+
+
+def reslice_stranded(settings: DispatcherSettings, report: TickReport | None = None) -> None:
+    """Send queued jobs back to slicing when no printer has the profile they were sliced for
+    (printers changed since) or their G-code is missing."""
+    all_offers = [matching.offer_for(p) for p in db.session.scalars(sa.select(Printer)).all()]
+    if not all_offers:
+        return
+    queued = db.session.scalars(sa.select(PrintJob).where(
+        PrintJob.state == JobState.QUEUED.value)).all()
+    for job in queued:
+        need = matching.need_for(job)
+        has_gcode = bool(job.gcode_sha256) and slicing.gcode_path(
+            settings.gcode_dir, job.gcode_sha256).is_file()
+        if has_gcode and need and matching.candidate_printers(need, all_offers):
+            continue
+        profile = choose_profile(job, settings.default_slicer_profile)
+        if has_gcode and need and profile == need.profile:
+            continue  # no printer can take it, but slicing again would not change that
+        with job_step(job.id, "slicing again"):
+            move(report, job, JobState.APPROVED,
+                 f"slicing again for profile {profile}" if has_gcode
+                 else "G-code missing: slicing again", {"profile": profile})
+
+
+def relative_difference(estimate: float | None, actual: float | None) -> float:
+    """Return |actual - estimate| / estimate (0 when there is nothing to compare)."""
+    if estimate is None or actual is None or estimate <= 0:
+        return 0.0
+    return abs(actual - estimate) / estimate
+
+
+def estimates(job: PrintJob) -> tuple[float | None, int | None]:
+    """Return the quote's grams and seconds per piece for ``job``."""
+    grams, seconds = job.est_material_g, job.est_print_time_s
+    if grams is None or seconds is None:
+        quote = db.session.get(Quote, job.order.quote_id) if job.order else None
+        if quote is not None:
+            grams = grams if grams is not None else quote.material_g
+            seconds = seconds if seconds is not None else quote.print_time_s
+    return grams, seconds
+
+
+def choose_profile(job: PrintJob, default_profile: str) -> str:
+    """Pick the slicer profile: the requested printer's, else the most common among printers
+    that have the job's material and colour loaded, else ``default_profile``."""
+    if job.requested_printer_id:
+        printer = db.session.get(Printer, job.requested_printer_id)
+        if printer is not None:
+            return printer.slicer_profile
+    printers = db.session.scalars(sa.select(Printer)).all()
+    profiles = Counter(
+        p.slicer_profile for p in printers
+        if p.material_code.upper() == job.material_code.upper()
+        and matching.colour_matches(job.colour, p.colour))
+    if profiles:
+        return sorted(profiles.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+    return default_profile
