@@ -90,6 +90,7 @@ def test_job_step_commits_or_rolls_back_and_goes_on(app, make_job, caplog):
     assert db.session.get(PrintJob, job.id).priority == 5
 
 
+@pytest.mark.slicer
 def test_slice_job_runs_on_its_own_and_twice_is_harmless(dispatch_settings, app, make_job,
                                                         add_printer):
     add_printer("http://127.0.0.1:9", slicer_profile=TEST_PROFILE)  # never contacted
