@@ -6,7 +6,8 @@ slow upload or a database wait not block the other requests. Every number can be
 from the environment (names below) or on the command line.
 
 Graceful restart: `kill -HUP <master pid>` starts new workers with the new code and lets the
-old ones finish their requests (up to ``graceful_timeout``); `kill -TERM` stops the same way.
+old ones finish their requests (up to ``graceful_timeout``); requests that arrive before a new
+worker has booted wait for it (a few seconds), none is refused. `kill -TERM` stops the same way.
 """
 
 import os as _os

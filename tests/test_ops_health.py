@@ -223,3 +223,30 @@ def test_gunicorn_serves_with_our_config_and_logs_json(tmp_path):
     workers = {r["pid"] for r in records if r["message"].startswith("Booting worker")}
     assert len(workers) == 2  # two workers on this 2-core machine
     assert any(r["message"] == "Shutting down: Master" for r in records)
+
+
+@pytest.mark.db_independent
+def test_gunicorn_reloads_gracefully_on_hup(tmp_path):
+    proc, url, log_path = start_gunicorn(tmp_path)
+
+    def booted() -> list[int]:
+        return [json.loads(line)["pid"] for line in log_path.read_text().splitlines()
+                if "Booting worker" in line]
+
+    try:
+        old = booted()
+        assert len(old) == 2
+        proc.send_signal(signal.SIGHUP)
+        answers = []
+        deadline = time.monotonic() + 60
+        while len(booted()) < 4 or any(f"Worker exiting (pid: {pid})" not in
+                                       log_path.read_text() for pid in old):
+            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+            # a request arriving while the new workers boot waits for them, it is not refused
+            answers.append(requests.get(url + "/livez", timeout=60).status_code)
+            time.sleep(0.05)
+        answers.append(requests.get(url + "/livez", timeout=60).status_code)
+    finally:
+        assert stop_gunicorn(proc) == 0
+    assert set(answers) == {200}  # served all along
+    assert len(set(booted()) - set(old)) == 2  # two new workers with the code read anew
