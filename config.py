@@ -96,11 +96,12 @@ class Config:
     MAX_ZIP_RATIO = _env_int("MAX_ZIP_RATIO", 100)
     MAX_ZIP_MEMBERS = _env_int("MAX_ZIP_MEMBERS", 1000)
     ANALYSIS_TIMEOUT_S = _env_int("ANALYSIS_TIMEOUT_S", 120)
-    ANALYSIS_WORKERS = _env_int("ANALYSIS_WORKERS", 2)
     UPLOAD_EXTENSIONS = (".stl", ".3mf", ".obj")
     ANALYSIS_MAX_PENDING_PER_FIRM = _env_int("ANALYSIS_MAX_PENDING_PER_FIRM", 20)  # else 429
     ANALYSIS_MEMORY_MB = _env_int("ANALYSIS_MEMORY_MB", 4096)  # address space of one analysis
-    ANALYSIS_QUEUE = _env("ANALYSIS_QUEUE", "druckhub:analysis")  # Redis list (with REDIS_URL)
+    # every analysis runs in a child process with the two limits above; only the tests (which
+    # analyse their own small files) may switch that off for speed
+    ANALYSIS_SUBPROCESS = _env_bool("ANALYSIS_SUBPROCESS", True)
     DEFAULT_MATERIAL = _env("DEFAULT_MATERIAL", "PLA")  # preselected on the part page
     ORDER_POLL_MS = _env_int("ORDER_POLL_MS", 5000)  # order page refreshes its status this often
     # build volumes of the hub's printers, "XxYxZ" in mm separated by ";" (analysis fit check)
@@ -128,8 +129,16 @@ class Config:
     LOGIN_FAILURE_WINDOW_S = _env_int("LOGIN_FAILURE_WINDOW_S", 15 * 60)
     PASSWORD_RESET_MAILS_PER_HOUR = _env_int("PASSWORD_RESET_MAILS_PER_HOUR", 3)
 
-    # --- task queue ---
-    REDIS_URL = _env("REDIS_URL", "")  # empty: analysis runs in a local worker pool
+    # --- task queue (Huey; `flask --app marketplace worker` runs the tasks) ---
+    REDIS_URL = _env("REDIS_URL", "")
+    HUEY_STORAGE = _env("HUEY_STORAGE", "")  # sqlite|redis|memory; empty: redis with REDIS_URL
+    HUEY_SQLITE_PATH = _env("HUEY_SQLITE_PATH", str(BASE_DIR / "instance" / "huey.sqlite3"))
+    HUEY_NAME = _env("HUEY_NAME", "druckhub")  # the queue's name in its storage
+    HUEY_IMMEDIATE = _env_bool("HUEY_IMMEDIATE", False)  # run tasks where queued (tests)
+    TASK_LEASE_S = _env_int("TASK_LEASE_S", 60)  # a working task renews it every third of this
+    TASK_MAX_ATTEMPTS = _env_int("TASK_MAX_ATTEMPTS", 3)  # claims before a row ends as an error
+    TASK_REQUEUE_AFTER_S = _env_int("TASK_REQUEUE_AFTER_S", 300)  # queued, never started
+    REAPER_INTERVAL_S = _env_int("REAPER_INTERVAL_S", 60)  # workers look for lost work this often
 
     # --- slicing ---
     PRUSA_SLICER_BIN = _env("PRUSA_SLICER_BIN", "prusa-slicer")
@@ -159,6 +168,8 @@ class TestConfig(Config):
     TESTING = True
     WTF_CSRF_ENABLED = False
     SECRET_KEY = "test-secret-key"
-    ANALYSIS_WORKERS = 0  # analyse inline so tests see the result at once
+    HUEY_IMMEDIATE = True  # tasks run when queued, so tests see the result at once
+    HUEY_STORAGE = "memory"  # a test that turns immediate mode off gets an in-process queue
+    ANALYSIS_SUBPROCESS = False  # the tests' own small files, analysed in this process
     MAIL_SEND_AFTER_COMMIT = "inline"  # tests see the mail as soon as the change is committed
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # fast hashes keep the suite quick (tests only)

@@ -94,6 +94,16 @@ def register_extensions(app: Flask) -> None:
 
     i18n.init_app(app)  # _() and formatting filters, language per request
     layout.init_app(app)  # navigation, error pages, security headers, e-mail outbox
+    register_tasks(app)
+
+
+def register_tasks(app: Flask) -> None:
+    """Point the task queue at its storage and register every task (web and worker alike)."""
+    from marketplace import taskqueue
+
+    taskqueue.init_app(app)
+    from marketplace.parts import tasks as _parts_tasks  # noqa: F401
+    from marketplace.quotes import tasks as _quotes_tasks  # noqa: F401
 
 
 def register_blueprints(app: Flask) -> None:

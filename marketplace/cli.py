@@ -135,6 +135,32 @@ def mail_send_command() -> None:
     click.echo(f"sent: {report.sent}, logged only: {report.logged_only}, failed: {report.failed}")
 
 
+@click.command("worker")
+@click.option("-w", "--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="How many tasks run at once (threads or processes).")
+@click.option("-k", "--worker-type", type=click.Choice(["thread", "process"]), default="thread",
+              show_default=True, help="Threads suffice: meshes and slicing run in child "
+              "processes anyway.")
+@click.option("--max-tasks", type=int, default=None,
+              help="Restart a worker after this many tasks.")
+@with_appcontext
+def worker_command(workers: int, worker_type: str, max_tasks: int | None) -> None:
+    """Run a task worker: analyses, estimates, slicing, e-mail, and the reapers (Ctrl-C stops)."""
+    import logging
+
+    from flask import current_app
+
+    from marketplace import taskqueue
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = current_app._get_current_object()
+    click.echo(f"worker: {workers} {worker_type}(s) on the {taskqueue.storage_name()} queue "
+               f"{taskqueue.huey.name!r}")
+    taskqueue.run_worker(app, workers=workers, worker_type=worker_type, max_tasks=max_tasks)
+
+
 def register(app: Flask) -> None:
     """Add the project's commands to ``app.cli``."""
     app.cli.add_command(init_db_command)
@@ -146,8 +172,9 @@ def register(app: Flask) -> None:
 
     app.cli.add_command(printers_cli)
     app.cli.add_command(dispatcher_cli)
-    from marketplace.portal.cli_analysis import analysis_cli
     from marketplace.portal.cli_orders import orders_cli
+    from marketplace.portal.cli_parts import parts_cli
 
     app.cli.add_command(orders_cli)
-    app.cli.add_command(analysis_cli)
+    app.cli.add_command(parts_cli)
+    app.cli.add_command(worker_command)

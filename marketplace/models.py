@@ -114,7 +114,20 @@ class Setting(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class Part(db.Model):
+class LeasedWork:
+    """Columns of a row that a queued task works on (see :mod:`marketplace.taskqueue`).
+
+    ``attempts`` counts the claims, ``lease_owner``/``lease_until`` say who works on it until
+    when (renewed while working), ``queued_at`` when it was last put on the queue.
+    """
+
+    attempts: Mapped[int] = mapped_column(default=0)
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(96))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    queued_at: Mapped[datetime | None] = mapped_column()
+
+
+class Part(LeasedWork, db.Model):
     """An uploaded model file; stored under its sha256, analysed by the quote engine."""
 
     __tablename__ = "parts"
@@ -127,13 +140,42 @@ class Part(db.Model):
     file_format: Mapped[str] = mapped_column(sa.String(8))  # stl|3mf|obj
     size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
     units: Mapped[str | None] = mapped_column(sa.String(8))  # chosen or guessed unit
-    status: Mapped[str] = mapped_column(sa.String(16), default="pending")  # pending|ready|error
+    # pending|ready|error (pending: queued or being analysed)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending", index=True)
     error_code: Mapped[str | None] = mapped_column(sa.String(64))
     error_message: Mapped[str | None] = mapped_column(sa.Text)
     analysis: Mapped[dict | None] = mapped_column(sa.JSON)  # the quote engine's JSON
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     firm: Mapped[Firm] = relationship()
+
+
+class PartEstimate(LeasedWork, db.Model):
+    """Material and print time of one piece of a part for a unit, layer height and infill.
+
+    Made by a queued task from the mesh (``estimate`` is ``Estimate.to_record()`` at the
+    engine's reference density, so it prices every material); the price box only reads it.
+    ``summary`` holds the part's figures in these units (they differ from the part's own
+    analysis when the firm picks other units).
+    """
+
+    __tablename__ = "part_estimates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    part_id: Mapped[int] = mapped_column(sa.ForeignKey("parts.id"), index=True)
+    units: Mapped[str] = mapped_column(sa.String(8))
+    layer_height_um: Mapped[int] = mapped_column(sa.Integer)  # micrometres: 200 = 0.2 mm
+    infill_percent: Mapped[int] = mapped_column(sa.Integer)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")  # pending|ready|error
+    estimate: Mapped[dict | None] = mapped_column(sa.JSON)
+    summary: Mapped[dict | None] = mapped_column(sa.JSON)
+    error_code: Mapped[str | None] = mapped_column(sa.String(64))
+    error_message: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    part: Mapped[Part] = relationship()
+
+    __table_args__ = (sa.UniqueConstraint("part_id", "units", "layer_height_um",
+                                          "infill_percent"),)
 
 
 class Quote(db.Model):

@@ -5,6 +5,9 @@ Exit 0: the analysis, estimate and price (one JSON object with ``--json``, else 
 summary). A part that is not printable (a problem of severity "error": too large, no closed
 solid, ...) gets ``"price": null``; its estimate is still given wherever the mesh allows one. Exit 2: the file cannot be analysed or an option is wrong: one line on stderr and, with
 ``--json``, ``{"error": {"code", "message"}}`` on stdout. Never a traceback, for any input.
+The file is read and analysed in a child process limited to ``ANALYSIS_TIMEOUT_S`` seconds and
+``ANALYSIS_MEMORY_MB`` of address space (config.py, environment), like every analysis of the
+web app: a hostile file ends with exit 2 and a clear message, never by exhausting the machine.
 """
 
 from __future__ import annotations
@@ -78,27 +81,40 @@ def main(argv: list[str] | None = None) -> int:
                      as_json)
 
 
+def limits() -> tuple[float, int]:
+    """Return (seconds, MB) an analysis may take (``ANALYSIS_TIMEOUT_S``, ``ANALYSIS_MEMORY_MB``)."""
+    try:
+        from config import Config
+    except ImportError:  # run from outside the project: the defaults of config.py
+        return 120.0, 4096
+    return float(Config.ANALYSIS_TIMEOUT_S), int(Config.ANALYSIS_MEMORY_MB)
+
+
 def _run(args: argparse.Namespace) -> int:
     path = Path(args.file)
     try:
         if path.is_dir():
             return _fail("not_a_file", f"{path} ist ein Verzeichnis, keine Datei.", args.json)
-        data = path.read_bytes()
+        with path.open("rb"):
+            pass
     except FileNotFoundError:
         return _fail("file_not_found", f"Die Datei {path} gibt es nicht.", args.json)
     except OSError as exc:
         return _fail("file_unreadable", f"Die Datei {path} ist nicht lesbar ({exc.strerror}).",
                      args.json)
-    from marketplace.engine import quote as engine
+    from marketplace.engine import runner
 
     if args.quantity is None or args.infill is None:
         return _fail("bad_option", "fehlende Option", args.json)
     from marketplace import messages
 
-    result = messages.with_texts(engine.quote_file(
-        data, path.name, units=args.units, material_code=args.material, infill=args.infill,
-        layer_height=args.layer_height, quantity=args.quantity,
-    ))
+    timeout_s, memory_mb = limits()
+    job = {"kind": "quote", "path": str(path.resolve()), "filename": path.name,
+           "units": args.units, "material": args.material, "infill": args.infill,
+           "layer_height": args.layer_height, "quantity": args.quantity}
+    # the file is read and analysed in a child with a time and an address-space limit
+    result = messages.with_texts(
+        runner.run_in_subprocess(job, timeout_s=timeout_s, memory_mb=memory_mb)["quote"])
     if args.json:
         print(json.dumps(result, ensure_ascii=False, allow_nan=False))
     else:

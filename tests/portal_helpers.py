@@ -37,14 +37,16 @@ def upload(client, name: str, data: bytes, *, json: bool = True, field: str = "f
 
 
 def store_part(firm, user, path: Path | None = None, name: str | None = None):
-    """Store and analyse a file (default: a 20 mm cube) for ``firm`` inline, commit, return it."""
+    """Store and analyse a file (default: a 20 mm cube) for ``firm`` here and now, return it."""
     from marketplace.extensions import db
     from marketplace.parts import operations as parts
 
     data = path.read_bytes() if path else cube_stl()
     name = name or (path.name if path else "cube20.stl")
-    part = parts.store_upload(firm, user, name, data, inline=True)
+    part = parts.store_upload(firm, user, name, data, queue=False)
     db.session.commit()
+    parts.analyse(part.id)  # what the worker does (with or without a queue in the test)
+    db.session.refresh(part)
     return part
 
 

@@ -193,8 +193,11 @@ def test_reorder_quotes_the_same_options_again(client, login_as, firm_user, cube
     from marketplace.orders import operations as orders
     from marketplace.quotes import operations as quotes
 
-    quote = quotes.make_quote(cube_part, material_code="PLA", colour="Rot", quantity=2,
-                              infill=30, layer_height=0.15)
+    options = dict(material_code="PLA", colour="Rot", quantity=2, infill=30, layer_height=0.15)
+    with pytest.raises(quotes.EstimatePendingError):  # other options: a task estimates them
+        quotes.make_quote(cube_part, **options)
+    db.session.commit()  # queues the estimate; immediate mode makes it at once
+    quote = quotes.make_quote(cube_part, **options)
     order = orders.place_order(quote, placed_by=firm_user)
     db.session.commit()
     login_as(firm_user)

@@ -173,12 +173,12 @@ def test_bad_options_exit_2(capsys, args, code):
 
 
 def test_unexpected_exception_is_still_one_line(capsys, monkeypatch):
-    from marketplace.engine import quote as engine
+    from marketplace.engine import runner
 
     def boom(*a, **k):
         raise RuntimeError("disk on fire\nsecond line")
 
-    monkeypatch.setattr(engine, "quote_file", boom)
+    monkeypatch.setattr(runner, "run_in_subprocess", boom)
     status, out, err = call(capsys, str(CUBE), "--json")
     assert status == 2
     assert json.loads(out)["error"]["code"] == "analysis_failed"
@@ -194,3 +194,33 @@ def test_bad_input_in_a_real_process_has_no_traceback(tmp_path):
     assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
     proc = run(str(bad))
     assert proc.returncode == 2 and proc.stdout == ""
+
+
+@pytest.fixture(scope="module")
+def random_soup(tmp_path_factory) -> Path:
+    """A valid binary STL of 1 million random triangles (unbounded work without limits)."""
+    import numpy as np
+
+    n = 1_000_000
+    rec = np.zeros(n, dtype=[("n", "<f4", (3,)), ("v", "<f4", (3, 3)), ("a", "<u2")])
+    rec["v"] = np.random.default_rng(1).uniform(0, 200, (n, 3, 3))
+    path = tmp_path_factory.mktemp("soup") / "soup.stl"
+    path.write_bytes(b"\0" * 80 + n.to_bytes(4, "little") + rec.tobytes())
+    return path
+
+
+@pytest.mark.parametrize("limit, code, words", [
+    ({"ANALYSIS_TIMEOUT_S": "3"}, "analysis_timeout", "länger als 3 s"),
+    ({"ANALYSIS_MEMORY_MB": "600"}, "too_large", "zu groß"),
+])
+def test_a_hostile_file_ends_within_the_limits(random_soup, limit, code, words):
+    import time
+
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "marketplace.quote", str(random_soup), "--json"],
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **limit},
+                          capture_output=True, text=True, timeout=120)
+    assert time.monotonic() - started < 60  # without limits: minutes and > 16 GB
+    assert proc.returncode == 2
+    assert json.loads(proc.stdout)["error"]["code"] == code
+    assert words in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr

@@ -2,6 +2,7 @@
 
 - :func:`analyse_file` bytes -> :class:`PartAnalysis` (raises :class:`MeshInputError`)
 - :func:`quote_part` analysis + material/rules/profile/quantity -> {"estimate", "price", ...}
+  (= :func:`estimate_part`, the mesh-bound half, then :func:`price_estimate`, which is cheap)
 - :func:`quote_file` bytes + options -> exactly the JSON of ``python -m marketplace.quote --json``
 - :func:`load_analysis_mesh` a stored file -> the repaired, oriented mesh for ``estimate``
 
@@ -27,7 +28,8 @@ from marketplace.engine.meshio.load import MeshInputError
 from marketplace.engine.meshio.units import USER_UNITS, normalise_unit
 
 __all__ = ["MeshInputError", "NoPrintableVolumeError", "OptionError", "PartAnalysis",
-           "analyse_file", "quote_part", "quote_file", "load_analysis_mesh", "AnalysisMesh"]
+           "analyse_file", "quote_part", "estimate_part", "price_estimate",
+           "estimate_from_record", "quote_file", "load_analysis_mesh", "AnalysisMesh"]
 
 
 class OptionError(MeshInputError):
@@ -59,18 +61,44 @@ def quote_part(analysis: PartAnalysis, *, material: Any, rules: Any, profile: An
     when the part is not printable (any problem of severity "error", e.g. too large). Any
     other error propagates: it is a bug, not a property of the part.
     """
+    est = estimate_part(analysis, profile)
+    return price_estimate(est, material=material, rules=rules, profile=profile,
+                          quantity=quantity, printer_class=printer_class,
+                          printable=analysis.printable)
+
+
+REFERENCE_DENSITY_G_CM3 = 1.0  # stored estimates are made for this density, see with_density
+
+
+def estimate_part(analysis: PartAnalysis, profile: Any) -> Any:
+    """Return the Estimate of one piece at :data:`REFERENCE_DENSITY_G_CM3`, or None.
+
+    This is the slow, mesh-bound half of a quote (slicing into layers); its result prices any
+    material (:meth:`Estimate.with_density`) and quantity without the mesh.
+    """
+    from marketplace.engine.pricing.catalog import MaterialSpec
+
+    if not analysis.estimable:  # nothing to slice, or no closed solid
+        return None
+    reference = MaterialSpec("REF", "reference", REFERENCE_DENSITY_G_CM3, 0)
+    vertices, faces = analysis.oriented_indexed()
+    try:
+        return estimate(vertices, faces, profile, reference,
+                        supports_needed=analysis.suggested.support_area_mm2 > 1.0)
+    except NoPrintableVolumeError:  # any other error is a bug and propagates
+        return None
+
+
+def price_estimate(est: Any, *, material: Any, rules: Any, profile: Any, quantity: int,
+                   printer_class: str | None = None, printable: bool = True) -> dict[str, Any]:
+    """Price an Estimate made by :func:`estimate_part` (or None) for a part that is
+    ``printable`` (else no price); the shape of quote_part."""
     from marketplace.engine.pricing import price as pricing
 
-    est = None
-    if analysis.estimable:
-        vertices, faces = analysis.oriented_indexed()
-        try:
-            est = estimate(vertices, faces, profile, material,
-                           supports_needed=analysis.suggested.support_area_mm2 > 1.0)
-        except NoPrintableVolumeError:
-            est = None
+    if est is not None:
+        est = est.with_density(material.density_g_cm3, from_density_g_cm3=REFERENCE_DENSITY_G_CM3)
     price = (pricing.price(est, material, rules, quantity, printer_class)
-             if est and analysis.printable else None)
+             if est and printable else None)
     return {
         "estimate": est.to_dict() if est else None,
         "price": price.to_dict() if price else None,
@@ -80,6 +108,13 @@ def quote_part(analysis: PartAnalysis, *, material: Any, rules: Any, profile: An
                     "infill_percent": profile.infill_percent, "perimeters": profile.perimeters,
                     "nozzle_mm": profile.nozzle_mm},
     }
+
+
+def estimate_from_record(record: dict[str, Any] | None) -> Any:
+    """Rebuild a stored estimate (``Estimate.to_record()``), or None."""
+    from marketplace.engine.estimate.estimate import Estimate
+
+    return Estimate.from_record(record) if record else None
 
 
 def _catalog(catalog: Any) -> tuple[dict, Any, Any]:

@@ -1,11 +1,21 @@
-"""Run the quote engine's analysis of one stored file in a child process with a time limit.
+"""Run the quote engine on one stored file in a child process with a time and memory limit.
 
-A big or hostile mesh must not take the web process down with it: the child gets a timeout
-and an address-space limit, and only its JSON answer comes back. Pure: no Flask, no database.
+A big or hostile mesh must not take its caller down with it: the child gets a timeout and an
+address-space limit, dies with its parent, and only its JSON answer comes back. Every mesh the
+app or the command line reads goes through here. Pure: no Flask, no database.
 
-Child protocol: ``python -m marketplace.engine.runner PATH FILENAME [UNITS [MESH_ROOT]]``
-prints one JSON object, ``{"analysis": {...}}`` or ``{"error": {"code", "message", "message_en"}}``,
-and exits 0; with MESH_ROOT it also caches the 3D viewer's mesh there.
+Child protocol: ``python -m marketplace.engine.runner`` reads one JSON job on stdin and prints one
+JSON answer on stdout (exit 0), ``{"error": {"code", "message", "message_en"}}`` when the file
+cannot be analysed. Jobs (``kind``):
+
+- ``analyse``: {path, filename, units, mesh_root, estimates} -> {"analysis", "estimates"}; with
+  ``mesh_root`` the 3D viewer's mesh is cached there too;
+- ``estimate``: {path, filename, units, estimates} -> {"summary", "estimates"} (no wall rays);
+- ``quote``: {path, filename, units, material, infill, layer_height, quantity} -> {"quote"}, the
+  JSON of ``python -m marketplace.quote --json``.
+
+``estimates`` is a list of {"layer_height_mm", "infill_percent"}; each answer item adds
+``estimate`` (``Estimate.to_record()`` at the reference density, or None: nothing to slice).
 """
 
 from __future__ import annotations
@@ -15,6 +25,8 @@ import logging
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +35,7 @@ from marketplace.engine.meshio.load import MeshInputError
 
 ROOT = Path(__file__).resolve().parents[2]
 MEMORY_ENV = "DRUCKHUB_ANALYSIS_MEMORY_MB"
+PARENT_ENV = "DRUCKHUB_ANALYSIS_PARENT"
 log = logging.getLogger(__name__)
 
 
@@ -40,37 +53,160 @@ def error_of(exc: BaseException) -> tuple[str, str, str | None]:
     return str(code), str(message), getattr(exc, "message_en", None)
 
 
+def _too_large() -> AnalysisFailedError:
+    return AnalysisFailedError("too_large", "Die Datei ist zu groß für die Analyse.",
+                               "The file is too large to analyse.")
+
+
+def _estimates(analysis: Any, wanted: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from marketplace.engine import quote as engine
+    from marketplace.engine.pricing.catalog import DEFAULT_PROFILE
+
+    out = []
+    for item in wanted:
+        profile = DEFAULT_PROFILE.with_options(
+            infill_percent=float(item["infill_percent"]),
+            layer_height_mm=float(item["layer_height_mm"]))
+        est = engine.estimate_part(analysis, profile)
+        out.append({**item, "estimate": est.to_record() if est is not None else None})
+    return out
+
+
+def summary_of(record: dict[str, Any]) -> dict[str, Any]:
+    """Return the small part of an analysis record a price needs (figures, printable, bbox)."""
+    orientation = record.get("orientation") or {}
+    return {"mesh": record.get("mesh") or {}, "printable": bool(record.get("printable", True)),
+            "problems": [{k: v for k, v in p.items() if k != "location"}
+                         for p in record.get("problems") or []],
+            "orientation": {"bbox_mm": orientation.get("bbox_mm")}}
+
+
+def run_job(job: dict[str, Any], data: bytes | None = None) -> dict[str, Any]:
+    """Run one job in this process (on ``data``, else the file at ``job["path"]``); return its
+    answer or raise AnalysisFailedError."""
+    from marketplace.engine import quote as engine
+
+    kind = job.get("kind", "analyse")
+    try:
+        if data is None:
+            data = Path(job["path"]).read_bytes()
+    except OSError as exc:
+        raise AnalysisFailedError(
+            "file_unreadable", f"Die Datei ist nicht lesbar ({exc.strerror or exc}).",
+            f"The file cannot be read ({exc.strerror or exc}).") from exc
+    try:
+        if kind == "quote":
+            return {"quote": engine.quote_file(
+                data, job["filename"], units=job.get("units"), material_code=job["material"],
+                infill=job["infill"], layer_height=job["layer_height"],
+                quantity=job["quantity"])}
+        analysis = engine.analyse_file(data, job["filename"], units=job.get("units"),
+                                       check_walls=kind == "analyse")
+        record = analysis.to_dict()
+        estimates = _estimates(analysis, list(job.get("estimates") or []))
+    except MemoryError as exc:
+        raise _too_large() from exc
+    except Exception as exc:  # MeshInputError and anything the parser trips over
+        if not getattr(exc, "code", None):
+            log.exception("analysis of %s crashed", job.get("filename"))
+        raise AnalysisFailedError(*error_of(exc)) from exc
+    if kind == "estimate":
+        return {"summary": summary_of(record), "estimates": estimates}
+    if job.get("mesh_root"):
+        from marketplace.engine.geometry import viewer_mesh
+
+        path = viewer_mesh.cache_path(job["mesh_root"], analysis.sha256, analysis.units.unit)
+        write_atomic(path, viewer_mesh.encode_mesh(analysis.vertices, analysis.faces))
+    return {"analysis": record, "estimates": estimates}
+
+
 def analyse_bytes(data: bytes, filename: str, units: str | None = None,
                   mesh_root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Analyse in this process; return ``PartAnalysis.to_dict()`` or raise AnalysisFailedError.
 
-    With ``mesh_root`` (the upload dir) the 3D viewer's mesh is cached there as well, so the
-    part page does not analyse the file a second time.
+    Only for trusted callers (tests, benchmarks): untrusted files go to :func:`run_in_subprocess`.
     """
-    from marketplace.engine import quote as engine
-    from marketplace.engine.geometry import viewer_mesh
-
-    try:
-        analysis = engine.analyse_file(data, filename, units=units)
-    except MemoryError as exc:
-        raise AnalysisFailedError("too_large", "Die Datei ist zu groß für die Analyse.",
-                                  "The file is too large to analyse.") from exc
-    except Exception as exc:  # MeshInputError and anything the parser trips over
-        if not getattr(exc, "code", None):
-            log.exception("analysis of %s crashed", filename)
-        raise AnalysisFailedError(*error_of(exc)) from exc
-    if mesh_root is not None:
-        path = viewer_mesh.cache_path(mesh_root, analysis.sha256, analysis.units.unit)
-        write_atomic(path, viewer_mesh.encode_mesh(analysis.vertices, analysis.faces))
-    return analysis.to_dict()
+    job = {"kind": "analyse", "filename": filename, "units": units,
+           "mesh_root": str(mesh_root) if mesh_root else None}
+    return run_job(job, data)["analysis"]
 
 
 def _limit_memory(memory_mb: int) -> None:
-    """Cap this process's address space (called in the child, never in the web process)."""
+    """Cap this process's address space (called in the child, never in the caller)."""
     import resource
 
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this child when its parent dies (a killed worker leaves no orphan)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    parent = os.environ.get(PARENT_ENV)
+    if parent and os.getppid() != int(parent):  # the parent died before the prctl
+        os._exit(1)
+
+
+def run_in_subprocess(job: dict[str, Any], *, timeout_s: float = 120, memory_mb: int = 0,
+                      heartbeat: Callable[[], None] | None = None,
+                      heartbeat_s: float = 5.0) -> dict[str, Any]:
+    """Run ``job`` in a child process; return its answer or raise AnalysisFailedError.
+
+    ``heartbeat`` is called every ``heartbeat_s`` while the child works (a task renews its
+    lease with it); the child is killed after ``timeout_s`` and when it passes ``memory_mb``.
+    """
+    cmd = [sys.executable, "-m", "marketplace.engine.runner"]
+    # the child sets its own memory limit (preexec_fn is unsafe in a threaded process)
+    env = {**os.environ, MEMORY_ENV: str(int(memory_mb or 0)), PARENT_ENV: str(os.getpid()),
+           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}  # one core per analysis
+    deadline = time.monotonic() + timeout_s
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=ROOT, env=env)
+    payload: bytes | None = json.dumps(job).encode()
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                stdout, stderr = proc.communicate(
+                    payload, timeout=max(0.01, min(left, heartbeat_s if heartbeat else left)))
+                break
+            except subprocess.TimeoutExpired:
+                payload = None  # already written; communicate() keeps what was read
+                if time.monotonic() >= deadline:
+                    raise
+                if heartbeat is not None:
+                    heartbeat()
+    except subprocess.TimeoutExpired as exc:
+        raise AnalysisFailedError(
+            "analysis_timeout",
+            f"Die Analyse hat länger als {timeout_s:g} s gedauert und wurde abgebrochen.",
+            f"The analysis took longer than {timeout_s:g} s and was stopped.",
+        ) from exc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    try:
+        answer = json.loads(stdout.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        answer = None
+    if isinstance(answer, dict) and "error" in answer:
+        err = answer["error"]
+        raise AnalysisFailedError(err["code"], err["message"], err.get("message_en"))
+    if isinstance(answer, dict):
+        return answer
+    out_of_memory = (b"MemoryError", b"Memory allocation", b"Cannot allocate memory",
+                     b"std::bad_alloc", b"failed to map segment")
+    if proc.returncode < 0 or any(word in stderr for word in out_of_memory):
+        raise _too_large()
+    raise AnalysisFailedError("analysis_failed", "Die Analyse ist unerwartet fehlgeschlagen.",
+                              "The analysis failed unexpectedly.")
 
 
 def analyse_in_subprocess(
@@ -82,56 +218,26 @@ def analyse_in_subprocess(
     memory_mb: int = 0,
     mesh_root: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """Analyse the file at ``path`` in a child process; raise AnalysisFailedError on failure."""
-    cmd = [sys.executable, "-m", "marketplace.engine.runner", str(path), filename,
-           units or ""]
-    if mesh_root is not None:
-        cmd.append(str(mesh_root))
-    # the child sets its own memory limit (preexec_fn is unsafe in a threaded web process)
-    env = {**os.environ, MEMORY_ENV: str(int(memory_mb or 0)),
-           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}  # one core per analysis
-    try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, cwd=ROOT, env=env)
-    except subprocess.TimeoutExpired as exc:
-        raise AnalysisFailedError(
-            "analysis_timeout",
-            f"Die Analyse hat länger als {timeout_s:g} s gedauert und wurde abgebrochen.",
-            f"The analysis took longer than {timeout_s:g} s and was stopped.",
-        ) from exc
-    try:
-        answer = json.loads(proc.stdout.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        answer = None
-    if isinstance(answer, dict) and "analysis" in answer:
-        return answer["analysis"]
-    if isinstance(answer, dict) and "error" in answer:
-        err = answer["error"]
-        raise AnalysisFailedError(err["code"], err["message"], err.get("message_en"))
-    out_of_memory = (b"MemoryError", b"Memory allocation", b"Cannot allocate memory",
-                     b"std::bad_alloc", b"failed to map segment")
-    if proc.returncode < 0 or any(word in proc.stderr for word in out_of_memory):
-        raise AnalysisFailedError("too_large", "Die Datei ist zu groß für die Analyse.",
-                                  "The file is too large to analyse.")
-    raise AnalysisFailedError("analysis_failed", "Die Analyse ist unerwartet fehlgeschlagen.",
-                              "The analysis failed unexpectedly.")
+    """Analyse the file at ``path`` in a child process; return ``PartAnalysis.to_dict()``."""
+    job = {"kind": "analyse", "path": str(path), "filename": filename, "units": units,
+           "mesh_root": str(mesh_root) if mesh_root is not None else None}
+    return run_in_subprocess(job, timeout_s=timeout_s, memory_mb=memory_mb)["analysis"]
 
 
-def main(argv: list[str]) -> int:
-    """Child entry point: analyse one file and print the JSON answer."""
+def main() -> int:
+    """Child entry point: run the job read from stdin and print the JSON answer."""
+    _die_with_parent()
     memory_mb = int(os.environ.get(MEMORY_ENV) or 0)
     if memory_mb:
         _limit_memory(memory_mb)
-    path, filename = argv[0], argv[1]
-    units = (argv[2] if len(argv) > 2 else "") or None
-    mesh_root = argv[3] if len(argv) > 3 else None
     try:
-        data = Path(path).read_bytes()
-        answer: dict[str, Any] = {"analysis": analyse_bytes(data, filename, units, mesh_root)}
+        job = json.loads(sys.stdin.buffer.read())
+        answer: dict[str, Any] = run_job(job)
     except AnalysisFailedError as exc:
         answer = {"error": exc.to_dict()}
-    sys.stdout.write(json.dumps(answer))
+    sys.stdout.write(json.dumps(answer, allow_nan=False))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(main())

@@ -1,37 +1,33 @@
 """What the part page shows: the analysed mesh for the 3D viewer, figures, problems, orientation.
 
 The mesh goes to the browser in the binary format of :mod:`viewer_mesh`, cached next to the
-upload store by file hash and units (written by the analysis worker, else on first request).
+upload store by file hash and units (written by the analysis worker).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from flask import current_app
 
 from marketplace import messages
-from marketplace.engine.files import write_atomic
 from marketplace.engine.geometry import viewer_mesh
 from marketplace.formatting import format_mm, format_number, format_size
 from marketplace.i18n import gettext as _
 from marketplace.models import Part
-from marketplace.quotes import operations as quotes
 
 MAX_MARKS = 20_000  # per kind: a broken scan may have 100 000 open edges; a sample is enough
 encode_mesh, decode_mesh = viewer_mesh.encode_mesh, viewer_mesh.decode_mesh
 
 
-def mesh_bytes(part: Part) -> bytes:
-    """Return the viewer mesh of an analysed part (the analysis worker usually cached it)."""
+def mesh_bytes(part: Part) -> bytes | None:
+    """Return the viewer mesh the analysis worker cached for an analysed part (None: missing;
+    the web process never reads the mesh itself)."""
     path = viewer_mesh.cache_path(current_app.config["UPLOAD_DIR"], part.sha256, part.units)
-    if path.is_file():
+    try:
         return path.read_bytes()
-    analysis = quotes.part_analysis(part, part.units)
-    data = encode_mesh(np.asarray(analysis.vertices), np.asarray(analysis.faces))
-    write_atomic(path, data)
-    return data
+    except FileNotFoundError:
+        return None
 
 
 def _message(problem: dict[str, Any]) -> str:

@@ -1,26 +1,27 @@
-"""Uploaded parts: check and store a firm's file, then have the quote engine analyse it.
+"""Uploaded parts: check and store a firm's file, then have a queued task analyse it.
 
 ``store_upload`` checks the name, extension, size and the file's signature, stores the bytes by
-content hash and adds a Part in state ``pending``. The analysis runs inline when
-``ANALYSIS_WORKERS`` is 0 (tests), else in a small pool of worker threads, each analysing in a
-child process with a timeout (``analysis_runner``), once the caller has committed the Part.
-The Part ends ``ready`` (``analysis`` holds the engine's JSON) or ``error`` (code + message).
+content hash and adds a Part in state ``pending`` (at most ``ANALYSIS_MAX_PENDING_PER_FIRM`` per
+firm, checked under the firm's row lock), and queues its analysis for when the caller commits.
+The task (:mod:`marketplace.parts.tasks`) calls :func:`analyse`: it claims the part (lease +
+attempt), runs the quote engine in a child process with a time and a memory limit, and records
+``ready`` (``analysis`` holds the engine's JSON, the default options' estimate is stored too) or
+``error`` (code + message). :func:`reap` queues again what a dead worker or a lost message left.
+No mesh is ever read in the web process.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import struct
-import threading
+import time
 import unicodedata
-from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import current_app
 
+from marketplace import taskqueue
 from marketplace.engine import runner as analysis_runner
 from marketplace.engine.meshio.units import USER_UNITS
 from marketplace.extensions import db
@@ -88,11 +89,12 @@ def check_signature(data: bytes, fmt: str) -> None:
 
 
 def store_upload(firm: Firm, user: User | None, filename: str | None, data: bytes, *,
-                 inline: bool | None = None) -> Part:
+                 queue: bool = True) -> Part:
     """Check and store one uploaded file for ``firm``; return its Part (caller commits).
 
-    The analysis runs in the background unless ``inline`` (default: ``ANALYSIS_WORKERS == 0``).
-    Raises UploadError (with an HTTP status) for a file that is refused outright.
+    The analysis is queued for when the caller commits (``queue=False``: the caller runs
+    :func:`analyse` itself, e.g. the command line). Raises UploadError (with an HTTP status)
+    for a file that is refused outright.
     """
     cfg = current_app.config
     name = clean_filename(filename)
@@ -108,6 +110,9 @@ def store_upload(firm: Firm, user: User | None, filename: str | None, data: byte
             limit_mb=limit // (1024 * 1024),
         )
     check_signature(data, fmt)
+    sha = storage.save(data)  # before the lock: the lock is held for a count and an insert
+    if firm.id is not None:
+        lock_firm(firm.id)
     max_pending = int(cfg.get("ANALYSIS_MAX_PENDING_PER_FIRM", 20))
     pending = db.session.scalar(
         sa.select(sa.func.count(Part.id)).where(Part.firm_id == firm.id, Part.status == "pending")
@@ -118,223 +123,160 @@ def store_upload(firm: Firm, user: User | None, filename: str | None, data: byte
             N_("Es werden gerade %(count)s Dateien analysiert; bitte warten Sie einen Moment."),
             status=429, count=pending,
         )
-    sha = storage.save(data)
     part = Part(
         firm_id=firm.id, uploaded_by_id=user.id if user else None, original_name=name,
         sha256=sha, file_format=fmt, size_bytes=len(data), status="pending",
+        queued_at=utcnow(),
     )
     db.session.add(part)
     db.session.flush()
-    if _inline(inline):
-        analyse_now(part, data)
+    if queue:
+        _queue(part)
+    return part
+
+
+def lock_firm(firm_id: int) -> None:
+    """Hold the firm's row lock until the transaction ends, so per-firm limits are atomic.
+
+    PostgreSQL: ``SELECT ... FOR UPDATE``; SQLite ignores that, so a no-op UPDATE takes the
+    database's write lock instead (SQLite has one writer at a time).
+    """
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(sa.update(Firm).where(Firm.id == firm_id).values(name=Firm.name)
+                           .execution_options(synchronize_session=False))
     else:
-        _after_commit(part.id)
-    return part
+        db.session.execute(sa.select(Firm.id).where(Firm.id == firm_id).with_for_update())
 
 
-def _inline(inline: bool | None) -> bool:
-    return inline if inline is not None else int(current_app.config["ANALYSIS_WORKERS"]) <= 0
+def _queue(part: Part) -> None:
+    from marketplace.parts import tasks
+
+    part.queued_at = utcnow()
+    taskqueue.enqueue_after_commit(tasks.analyse_part, part.id)
 
 
-def apply_analysis(part: Part, analysis: dict[str, Any]) -> None:
-    """Record a finished analysis on ``part``."""
-    part.analysis = analysis
-    part.units = (analysis.get("mesh") or {}).get("units") or part.units
-    part.status = "ready"
-    part.error_code = part.error_message = None
+def reanalyse(part: Part, units: str) -> Part:
+    """Queue ``part``'s analysis again in other units (mm, cm, m, inch); the caller commits.
 
-
-def apply_failure(part: Part, code: str, message: str, message_en: str | None = None) -> None:
-    """Record why ``part`` could not be analysed (the English text is kept in ``analysis``)."""
-    part.status = "error"
-    part.error_code = code[:64]
-    part.error_message = message
-    part.analysis = {"error": {"code": code, "message": message,
-                               "message_en": message_en or message}}
-
-
-def analyse_now(part: Part, data: bytes | None = None, units: str | None = None) -> Part:
-    """Analyse ``part`` in this process (tests, CLI) and record the outcome."""
-    if data is None:
-        data = storage.read(part.sha256)
-    try:
-        apply_analysis(part, analysis_runner.analyse_bytes(
-            data, part.original_name, units, current_app.config["UPLOAD_DIR"]))
-    except analysis_runner.AnalysisFailedError as exc:
-        apply_failure(part, exc.code, exc.message, exc.message_en)
-    db.session.flush()
-    return part
-
-
-def reanalyse(part: Part, units: str, *, inline: bool | None = None) -> Part:
-    """Analyse ``part`` again in other units (mm, cm, m, inch); the caller commits."""
+    A running analysis of the old units loses its lease, so its result is thrown away.
+    """
     if units not in USER_UNITS:
         raise UploadError("bad_units", N_("Unbekannte Einheit."))
     part.units = units
     part.status = "pending"
+    part.attempts = 0
+    part.lease_owner = part.lease_until = None
     db.session.flush()
-    if _inline(inline):
-        return analyse_now(part, units=units)
-    _after_commit(part.id, units)
+    _queue(part)
     return part
 
 
-# --- background analysis -------------------------------------------------------------------
-_lock = threading.Lock()
-_in_flight: set[int] = set()
+def analysis_values(analysis: dict[str, Any], units: str | None) -> dict[str, Any]:
+    """Column values that record a finished analysis."""
+    return {"analysis": analysis, "units": (analysis.get("mesh") or {}).get("units") or units,
+            "status": "ready", "error_code": None, "error_message": None}
 
 
-def _pool(app: Flask) -> ThreadPoolExecutor:
-    with _lock:
-        pool = app.extensions.get("druckhub_analysis_pool")
-        if pool is None:
-            pool = ThreadPoolExecutor(
-                max_workers=int(app.config["ANALYSIS_WORKERS"]), thread_name_prefix="analysis"
-            )
-            app.extensions["druckhub_analysis_pool"] = pool
-        return pool
+def failure_values(code: str, message: str, message_en: str | None = None) -> dict[str, Any]:
+    """Column values that record why a part could not be analysed (English kept in analysis)."""
+    return {"status": "error", "error_code": code[:64], "error_message": message,
+            "analysis": {"error": {"code": code, "message": message,
+                                   "message_en": message_en or message}}}
 
 
-def _after_commit(part_id: int, units: str | None = None) -> None:
-    """Queue the analysis of ``part_id`` for when the current transaction commits."""
-    session = db.session()
-    session.info.setdefault("druckhub_analyse", []).append((part_id, units))
+def run_engine(job: dict[str, Any], heartbeat=None) -> dict[str, Any]:
+    """Run a runner job with the configured limits (a child process unless the tests say not)."""
+    cfg = current_app.config
+    if not cfg.get("ANALYSIS_SUBPROCESS", True):
+        return analysis_runner.run_job(job)
+    return analysis_runner.run_in_subprocess(
+        job, timeout_s=float(cfg["ANALYSIS_TIMEOUT_S"]),
+        memory_mb=int(cfg.get("ANALYSIS_MEMORY_MB", 0)), heartbeat=heartbeat,
+        heartbeat_s=max(1.0, float(cfg["TASK_LEASE_S"]) / 3))
 
 
-@sa.event.listens_for(sa.orm.Session, "after_commit")
-def _submit_after_commit(session: sa.orm.Session) -> None:
-    queued = session.info.pop("druckhub_analyse", None)
-    if queued:
-        app = current_app._get_current_object()
-        for part_id, units in queued:
-            submit(app, part_id, units)
+def analyse(part_id: int) -> bool:
+    """Claim ``part_id`` if its analysis is due, analyse it and record the outcome.
 
-
-@sa.event.listens_for(sa.orm.Session, "after_rollback")
-def _forget_after_rollback(session: sa.orm.Session) -> None:
-    session.info.pop("druckhub_analyse", None)
-
-
-def submit(app: Flask, part_id: int, units: str | None = None) -> bool:
-    """Start analysing ``part_id`` in the background unless it is running already.
-
-    With ``REDIS_URL`` set the job goes to a Redis list that ``flask analysis worker`` takes
-    from (any number of worker processes); otherwise to this process's thread pool.
+    Returns whether this call did the work (False: done already, or another worker holds it).
     """
-    if app.config.get("REDIS_URL"):
-        return _redis_submit(app, part_id, units)
-    with _lock:
-        if part_id in _in_flight:
-            return False
-        _in_flight.add(part_id)
-    _pool(app).submit(_run, app, part_id, units)
-    return True
+    from marketplace.quotes import operations as quotes
 
-
-# --- Redis queue (optional) -----------------------------------------------------------------
-def _redis(app: Flask):
-    import redis
-
-    return redis.Redis.from_url(app.config["REDIS_URL"], socket_timeout=10,
-                                socket_connect_timeout=3)
-
-
-def _queue_name(app: Flask) -> str:
-    return app.config.get("ANALYSIS_QUEUE", "druckhub:analysis")
-
-
-def _redis_submit(app: Flask, part_id: int, units: str | None) -> bool:
-    r = _redis(app)
-    claim = f"{_queue_name(app)}:claim:{part_id}"
-    # one queued analysis per part: the claim expires if a worker dies with the job
-    if not r.set(claim, "1", nx=True, ex=int(float(app.config["ANALYSIS_TIMEOUT_S"]) * 2) + 60):
+    cfg = current_app.config
+    lease_s = float(cfg["TASK_LEASE_S"])
+    lease = taskqueue.claim(Part, part_id, Part.status == "pending",
+                            Part.attempts < int(cfg["TASK_MAX_ATTEMPTS"]), lease_s=lease_s)
+    if lease is None:
         return False
-    r.lpush(_queue_name(app), json.dumps({"part_id": part_id, "units": units}))
+    part = db.session.get(Part, part_id)
+    job = {"kind": "analyse", "path": str(storage.path_for(part.sha256)),
+           "filename": part.original_name, "units": part.units,
+           "mesh_root": str(cfg["UPLOAD_DIR"]), "estimates": quotes.default_estimate_options()}
+    units = part.units
+    db.session.rollback()  # no transaction is held open while the child works
+    started = time.monotonic()
+    estimates: list[dict[str, Any]] = []
+    try:
+        answer = run_engine(job, heartbeat=lambda: lease.renew(lease_s))
+        values = analysis_values(answer["analysis"], units)
+        estimates = answer.get("estimates") or []
+    except analysis_runner.AnalysisFailedError as exc:
+        values = failure_values(exc.code, exc.message, exc.message_en)
+    if not lease.finish(**values):
+        db.session.rollback()
+        log.warning("part %s: lease lost during the analysis; result dropped", part_id)
+        return False
+    if estimates:
+        quotes.record_estimates(part_id, values["units"], quotes.summary_of(values["analysis"]),
+                                estimates)
+    db.session.commit()
+    log.info("part %s analysed: %s in %.1f s (attempt %s)", part_id, values["status"],
+             time.monotonic() - started, lease.attempt)
     return True
 
 
-def run_redis_worker(app: Flask, *, once: bool = False, block_s: int = 5,
-                     max_jobs: int | None = None) -> int:
-    """Take analysis jobs from the Redis list and run them; return how many ran.
-
-    ``once``: stop when the list is empty (cron, tests); else wait for work for ever.
-    """
-    r = _redis(app)
-    queue = _queue_name(app)
-    done = 0
-    while max_jobs is None or done < max_jobs:
-        item = r.brpop([queue], timeout=block_s)
-        if item is None:
-            if once:
-                break
-            continue
-        try:
-            job = json.loads(item[1])
-            part_id, units = int(job["part_id"]), job.get("units")
-        except (ValueError, KeyError, TypeError):
-            log.warning("dropping a malformed analysis job %r", item[1][:200])
-            continue
-        try:
-            _run(app, part_id, units)
-        finally:
-            r.delete(f"{queue}:claim:{part_id}")
-        done += 1
-    return done
-
-
-def _run(app: Flask, part_id: int, units: str | None) -> None:
-    try:
-        with app.app_context():
-            part = db.session.get(Part, part_id)
-            if part is None:
-                return
-            path = storage.path_for(part.sha256)
-            name = part.original_name
-            db.session.rollback()  # no transaction held open while the child works
-            try:
-                result: dict[str, Any] | None = analysis_runner.analyse_in_subprocess(
-                    path, name, units or None, timeout_s=float(app.config["ANALYSIS_TIMEOUT_S"]),
-                    memory_mb=int(app.config.get("ANALYSIS_MEMORY_MB", 0)),
-                    mesh_root=app.config["UPLOAD_DIR"],
-                )
-                failure = None
-            except analysis_runner.AnalysisFailedError as exc:
-                result, failure = None, (exc.code, exc.message, exc.message_en)
-            part = db.session.get(Part, part_id)
-            if part is None:
-                return
-            if failure:
-                apply_failure(part, *failure)
-            else:
-                apply_analysis(part, result)
-            db.session.commit()
-    except Exception:  # a worker thread must never die silently
-        log.exception("analysis of part %s failed", part_id)
-    finally:
-        with _lock:
-            _in_flight.discard(part_id)
-
-
-def ensure_analysis(part: Part) -> None:
-    """Restart a pending analysis that no worker is running (e.g. after a server restart)."""
-    if part.status != "pending" or int(current_app.config["ANALYSIS_WORKERS"]) <= 0:
-        return
-    grace = timedelta(seconds=5)
-    if part.id not in _in_flight and utcnow() - part.created_at > grace:
-        submit(current_app._get_current_object(), part.id, part.units)
-
-
-def wait_idle(app: Flask, timeout_s: float = 30.0) -> bool:
-    """Wait until no analysis runs in this process (tests, shutdown); return whether idle."""
-    import time
-
+def analyse_or_wait(part_id: int, timeout_s: float) -> Part:
+    """Analyse ``part_id`` here, or wait (at most ``timeout_s``) for the worker that has it."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with _lock:
-            if not _in_flight:
-                return True
-        time.sleep(0.05)
-    return False
+    analyse(part_id)
+    while True:
+        db.session.rollback()
+        part = db.session.get(Part, part_id)
+        if part.status != "pending" or time.monotonic() >= deadline:
+            return part
+        if not analyse(part_id):  # its lease may have run out meanwhile
+            time.sleep(0.5)
+
+
+def reap(now=None) -> int:
+    """Queue again pending parts whose lease ran out or whose message was lost; give up (error)
+    on parts claimed ``TASK_MAX_ATTEMPTS`` times. Return how many rows were touched."""
+    cfg = current_app.config
+    now = now or utcnow()
+    due = taskqueue.due_for_requeue(Part, Part.status == "pending",
+                                    stale_s=float(cfg["TASK_REQUEUE_AFTER_S"]), now=now)
+    rows = db.session.execute(sa.select(Part.id, Part.attempts).where(due).limit(1000)).all()
+    touched = 0
+    for part_id, attempts in rows:
+        still_due = sa.and_(Part.id == part_id, Part.attempts == attempts, due)
+        if attempts >= int(cfg["TASK_MAX_ATTEMPTS"]):
+            values = failure_values(
+                "analysis_gave_up",
+                f"Die Analyse wurde {attempts}-mal abgebrochen und wird nicht mehr versucht.",
+                f"The analysis was interrupted {attempts} times and is not tried again.")
+            values.update(lease_owner=None, lease_until=None)
+        else:
+            values = {"queued_at": now, "lease_owner": None, "lease_until": None}
+        result = db.session.execute(sa.update(Part).where(still_due).values(**values)
+                                    .execution_options(synchronize_session=False))
+        if result.rowcount == 1:
+            touched += 1
+            if "queued_at" in values:
+                from marketplace.parts import tasks
+
+                taskqueue.enqueue_after_commit(tasks.analyse_part, part_id)
+    db.session.commit()
+    return touched
 
 
 def error_text(part: Part, lang: str = "de") -> str | None:

@@ -12,14 +12,17 @@ from pathlib import Path
 
 import click
 import sqlalchemy as sa
+from flask import current_app
 from flask.cli import with_appcontext
 
 from marketplace.engine.meshio.units import USER_UNITS
 from marketplace.extensions import db
-from marketplace.models import Firm, Order
+from marketplace.models import Order, PartEstimate
 from marketplace.orders import operations as orders
 from marketplace.parts import operations as parts
+from marketplace.portal.cli_parts import find_firm
 from marketplace.quotes import operations as quotes
+from marketplace.settings import operations as settings
 
 ACTOR = "cli"
 
@@ -33,6 +36,14 @@ def _fail(message: str, code: int = 2) -> None:
     db.session.rollback()
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+def _forget(part, firm) -> None:
+    db.session.execute(sa.delete(PartEstimate).where(PartEstimate.part_id == part.id))
+    db.session.delete(part)
+    if firm is not None:
+        db.session.delete(firm)
+    db.session.commit()
 
 
 @orders_cli.command("submit")
@@ -60,22 +71,37 @@ def submit_command(file, firm_name, material, colour, quantity, infill, layer_he
         data = file.read_bytes()
     except OSError as exc:
         _fail(f"cannot read {file}: {exc.strerror or exc}")
-    firm = db.session.scalar(sa.select(Firm).where(Firm.name == name))
-    if firm is None:
-        firm = Firm(name=name[:200])
-        db.session.add(firm)
-        db.session.flush()
+    try:  # bad options are refused before anything is stored
+        quotes.parse_options({"material": material, "colour": colour, "quantity": quantity,
+                              "infill": infill, "layer_height": layer_height, "units": units},
+                             settings.get_materials())
+    except quotes.QuoteError as exc:
+        _fail(f"--{exc.field.replace('_', '-')}: " + (exc.message % exc.params if exc.params
+                                                     else exc.message))
+    new_firm = find_firm(name, create=False) is None
+    firm = find_firm(name, create=True)
     try:
-        part = parts.store_upload(firm, None, file.name, data, inline=True)
+        part = parts.store_upload(firm, None, file.name, data, queue=False)
     except parts.UploadError as exc:
         _fail(exc.message % exc.params if exc.params else exc.message)
-    if units and part.status == "ready" and units != part.units:
-        parts.reanalyse(part, units, inline=True)
+    part.units = units
+    db.session.commit()  # the analysis claims the committed part like any worker
+    # analysed here and now (in a child process with the analysis limits), not by a worker
+    timeout_s = 2 * float(current_app.config["ANALYSIS_TIMEOUT_S"]) + 30
+    part = parts.analyse_or_wait(part.id, timeout_s)
     if part.status != "ready":
-        _fail(f"{file.name}: {part.error_message}")
+        message = part.error_message or "not analysed in time"
+        _forget(part, firm if new_firm else None)  # no order taken: nothing stays behind
+        _fail(f"{file.name}: {message}")
+    options = dict(material_code=material, colour=colour, quantity=quantity, infill=infill,
+                   layer_height=layer_height, units=units)
     try:
-        quote = quotes.make_quote(part, material_code=material, colour=colour, quantity=quantity,
-                                  infill=infill, layer_height=layer_height, units=units)
+        try:
+            quote = quotes.make_quote(part, **options)
+        except quotes.EstimatePendingError as pending:
+            db.session.commit()
+            quotes.make_estimate_or_wait(pending.estimate_id, timeout_s)
+            quote = quotes.make_quote(part, **options)
         order = orders.place_order(quote, placed_by=None, channel=channel, reference=reference,
                                    actor=ACTOR)
     except quotes.QuoteError as exc:
@@ -83,6 +109,8 @@ def submit_command(file, firm_name, material, colour, quantity, infill, layer_he
                                                      else exc.message))
     except orders.OrderError as exc:
         _fail(exc.message)
+    except quotes.EstimatePendingError:
+        _fail("the estimate was not made in time")
     if approve:
         orders.approve_order(order, ACTOR)
     db.session.commit()

@@ -40,6 +40,7 @@ from marketplace.quotes import operations as quotes
 from marketplace.settings import operations as settings
 
 LIST_LIMIT = 200  # newest rows on the parts and orders pages
+PRICE_RETRY_MS = 1000  # the price box asks again this soon while an estimate is made
 
 
 @bp.context_processor
@@ -131,7 +132,6 @@ def _upload_refused(status: int, code: str, message: str):
 @login_required
 def part_detail(part_id):
     part = get_scoped_or_404(Part, part_id, current_user)
-    parts.ensure_analysis(part)
     materials = settings.get_materials()
     options = {**quotes.default_options(), **request.args.to_dict()}
     if options["material"] not in materials:
@@ -148,7 +148,6 @@ def part_detail(part_id):
 @login_required
 def part_status(part_id):
     part = get_scoped_or_404(Part, part_id, current_user)
-    parts.ensure_analysis(part)
     return jsonify(_part_json(part))
 
 
@@ -159,6 +158,10 @@ def part_mesh(part_id):
     if part.status != "ready":
         abort(409, description=_("Das Teil ist noch nicht analysiert."))
     body = meshes.mesh_bytes(part)
+    if body is None:  # the worker's cached mesh is gone: a worker makes it again
+        parts.reanalyse(part, part.units)
+        db.session.commit()
+        abort(409, description=_("Das Teil ist noch nicht analysiert."))
     resp = Response(body, mimetype="application/octet-stream")
     resp.headers["Cache-Control"] = "private, max-age=3600"
     return resp
@@ -183,9 +186,11 @@ def part_price(part_id):
     raw = request.get_json(silent=True) if request.is_json else request.form
     try:
         options = quotes.parse_options(raw or {}, settings.get_materials())
-        result = quotes.compute(part, options)
+        result = _compute(part, options)
     except quotes.QuoteError as exc:
         return jsonify(error={"field": exc.field, "message": _(exc.message, **exc.params)}), 400
+    if result is None:  # a worker is making the estimate: the page asks again
+        return jsonify(status="pending", retry_ms=PRICE_RETRY_MS), 202
     db.session.rollback()  # reading the queue only
     return jsonify(quotes.price_answer(result))
 
@@ -196,12 +201,31 @@ def create_quote(part_id):
     part = get_scoped_or_404(Part, part_id, current_user)
     try:
         options = quotes.parse_options(request.form, settings.get_materials())
-        quote = quotes.store(part, quotes.compute(part, options))
+        result = _compute(part, options)
     except quotes.QuoteError as exc:
         flash(_(exc.message, **exc.params), "error")
         return redirect(url_for("portal.part_detail", part_id=part.public_id), 303)
+    if result is None:
+        flash(_("Der Preis wird noch berechnet; bitte versuchen Sie es gleich noch einmal."),
+              "info")
+        return redirect(url_for("portal.part_detail", part_id=part.public_id,
+                                **options.to_dict()), 303)
+    quote = quotes.store(part, result)
     db.session.commit()
     return redirect(url_for("portal.quote_detail", quote_id=quote.public_id), 303)
+
+
+def _compute(part, options):
+    """Price ``part`` from its stored estimate, or None while a worker makes the estimate.
+
+    A missing estimate is queued by the commit here (in immediate mode that commit makes it,
+    so the second look finds it)."""
+    for _attempt in range(2):
+        try:
+            return quotes.compute(part, options)
+        except quotes.EstimatePendingError:
+            db.session.commit()
+    return None
 
 
 # --- quotes ---------------------------------------------------------------------------------------
@@ -287,10 +311,18 @@ def order_pdf(order_id):
 def reorder(order_id):
     order = get_scoped_or_404(Order, order_id, current_user)
     try:
-        quote = orders.reorder(order)
+        try:
+            quote = orders.reorder(order)
+        except quotes.EstimatePendingError:
+            db.session.commit()  # queues the estimate (immediate mode: makes it)
+            quote = orders.reorder(order)
     except quotes.QuoteError as exc:
         flash(_(exc.message, **exc.params), "error")
         return redirect(url_for("portal.part_detail", part_id=order.part.public_id), 303)
+    except quotes.EstimatePendingError:
+        flash(_("Der Preis wird noch berechnet; bitte versuchen Sie es gleich noch einmal."),
+              "info")
+        return redirect(url_for("portal.order_detail", order_id=order.public_id), 303)
     db.session.commit()
     return redirect(url_for("portal.quote_detail", quote_id=quote.public_id), 303)
 

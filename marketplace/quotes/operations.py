@@ -3,30 +3,41 @@
 ``compute`` answers the live price box (nothing is stored); ``make_quote`` stores the answer as a
 Quote row the firm can download and order. Prices come from the quote engine with the hub's
 materials and pricing rules; the delivery date from the live queue (``scheduling``).
+
+The mesh-bound half of a price, the estimate of grams and time for a unit, layer height and
+infill, is made by a queued task (:mod:`marketplace.quotes.tasks`) and stored as a PartEstimate;
+``compute`` only reads it, and raises EstimatePendingError (after queueing it) while it is
+missing. The analysis stores the default options' estimate, so a new part prices at once.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-import threading
-from collections import OrderedDict
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from flask import current_app
 
-from marketplace import formatting, messages
+from marketplace import formatting, messages, taskqueue
+from marketplace.engine import runner
 from marketplace.engine.meshio.units import USER_UNITS
 from marketplace.engine.pricing import catalog
 from marketplace.extensions import db
 from marketplace.i18n import N_
-from marketplace.models import Part, Quote, utcnow
+from marketplace.models import Part, PartEstimate, Quote, utcnow
 from marketplace.parts import storage
+
+log = logging.getLogger(__name__)
 
 QUANTITY_MAX = 1000
 QUOTE_VALID_DAYS = 30
+DEFAULT_INFILL_PERCENT = 15
+DEFAULT_LAYER_HEIGHT_MM = 0.2
 
 
 class QuoteError(Exception):
@@ -37,6 +48,14 @@ class QuoteError(Exception):
         self.field = field_name
         self.message = message
         self.params = params
+
+
+class EstimatePendingError(Exception):
+    """The estimate for these options is being made by a queued task; ask again shortly."""
+
+    def __init__(self, estimate_id: int) -> None:
+        super().__init__(f"estimate {estimate_id} is pending")
+        self.estimate_id = estimate_id
 
 
 @dataclass(frozen=True)
@@ -152,62 +171,186 @@ def parse_options(raw: Mapping[str, Any], materials: Mapping[str, catalog.Materi
     return QuoteOptions(code, colour, quantity, infill, round(layer, 3), units)
 
 
-# --- analyses kept in memory for fast option changes -------------------------------------------
-_cache: OrderedDict[tuple, Any] = OrderedDict()
-_cache_lock = threading.Lock()
-CACHE_SIZE = 8
-CACHE_TRIANGLES = 3_000_000  # a 2-million-triangle part takes ~200 MB as float64 arrays
+# --- estimates, made by a queued task -----------------------------------------------------------
+def default_estimate_options() -> list[dict[str, Any]]:
+    """The estimates an analysis makes right away: the part page's starting options."""
+    return [{"layer_height_mm": DEFAULT_LAYER_HEIGHT_MM, "infill_percent": DEFAULT_INFILL_PERCENT}]
 
 
-def part_analysis(part: Part, units: str | None) -> Any:
-    """Return the engine's PartAnalysis (with its mesh) of ``part`` in ``units`` (cached)."""
-    from marketplace.engine import quote as engine
+summary_of = runner.summary_of
 
-    key = (str(storage.path_for(part.sha256)), part.original_name.rsplit(".", 1)[-1], units)
-    with _cache_lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-    # the stored record already has the problems: skip the slow wall-thickness rays here
-    analysis = engine.analyse_file(storage.read(part.sha256), part.original_name, units=units,
-                                   check_walls=False)
-    with _cache_lock:
-        _cache[key] = analysis
-        while len(_cache) > 1 and (
-            len(_cache) > CACHE_SIZE
-            or sum(len(a.faces) for a in _cache.values()) > CACHE_TRIANGLES
-        ):
-            _cache.popitem(last=False)
-    return analysis
+
+def _layer_um(layer_height_mm: float) -> int:
+    return int(round(float(layer_height_mm) * 1000))
+
+
+def _estimate_key(part_id: int, units: str, layer_um: int, infill: int) -> Any:
+    return sa.and_(PartEstimate.part_id == part_id, PartEstimate.units == units,
+                   PartEstimate.layer_height_um == layer_um,
+                   PartEstimate.infill_percent == infill)
+
+
+def record_estimates(part_id: int, units: str, summary: dict[str, Any],
+                     items: list[dict[str, Any]]) -> None:
+    """Store estimates a worker made (``runner`` answer items) as ready rows; caller commits."""
+    for item in items:
+        layer_um, infill = _layer_um(item["layer_height_mm"]), int(item["infill_percent"])
+        values = _estimate_values(summary, item.get("estimate"))
+        updated = db.session.execute(
+            sa.update(PartEstimate)
+            .where(_estimate_key(part_id, units, layer_um, infill),
+                   PartEstimate.status != "ready")
+            .values(lease_owner=None, lease_until=None, **values)
+            .execution_options(synchronize_session=False))
+        exists = updated.rowcount or db.session.scalar(
+            sa.select(PartEstimate.id).where(_estimate_key(part_id, units, layer_um, infill)))
+        if not exists:
+            try:
+                with db.session.begin_nested():
+                    db.session.add(PartEstimate(part_id=part_id, units=units,
+                                                layer_height_um=layer_um, infill_percent=infill,
+                                                **values))
+            except sa.exc.IntegrityError:
+                pass  # an estimate task stored it meanwhile
+
+
+def _estimate_values(summary: dict[str, Any], record: dict[str, Any] | None) -> dict[str, Any]:
+    if record is None:  # nothing to slice: a price says so
+        return {"status": "error", "summary": summary, "estimate": None,
+                "error_code": "no_volume", "error_message": "Das Teil hat kein druckbares Volumen."}
+    return {"status": "ready", "summary": summary, "estimate": record, "error_code": None,
+            "error_message": None}
+
+
+def estimate_for(part: Part, options: QuoteOptions) -> PartEstimate:
+    """Return the estimate row of ``part`` for ``options``; add it (pending, queued for when the
+    caller commits) if there is none yet."""
+    units = options.units or part.units or "mm"
+    key = (part.id, units, _layer_um(options.layer_height_mm), options.infill_percent)
+    row = db.session.scalar(sa.select(PartEstimate).where(_estimate_key(*key)))
+    if row is not None:
+        return row
+    row = PartEstimate(part_id=part.id, units=units, layer_height_um=key[2],
+                       infill_percent=key[3], status="pending", queued_at=utcnow())
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except sa.exc.IntegrityError:  # a concurrent request added it
+        return db.session.scalar(sa.select(PartEstimate).where(_estimate_key(*key)))
+    from marketplace.quotes import tasks
+
+    taskqueue.enqueue_after_commit(tasks.make_estimate, row.id)
+    return row
+
+
+def make_estimate(estimate_id: int) -> bool:
+    """Claim a pending estimate, make it from the mesh in a child process and store it.
+
+    Returns whether this call did the work (the task calls it; so does the command line).
+    """
+    from marketplace.parts import operations as parts
+
+    cfg = current_app.config
+    lease_s = float(cfg["TASK_LEASE_S"])
+    lease = taskqueue.claim(PartEstimate, estimate_id, PartEstimate.status == "pending",
+                            PartEstimate.attempts < int(cfg["TASK_MAX_ATTEMPTS"]),
+                            lease_s=lease_s)
+    if lease is None:
+        return False
+    row = db.session.get(PartEstimate, estimate_id)
+    part = row.part
+    job = {"kind": "estimate", "path": str(storage.path_for(part.sha256)),
+           "filename": part.original_name, "units": row.units,
+           "estimates": [{"layer_height_mm": row.layer_height_um / 1000,
+                          "infill_percent": row.infill_percent}]}
+    db.session.rollback()
+    try:
+        answer = parts.run_engine(job, heartbeat=lambda: lease.renew(lease_s))
+        values = _estimate_values(answer["summary"], answer["estimates"][0]["estimate"])
+    except runner.AnalysisFailedError as exc:
+        values = {"status": "error", "error_code": exc.code[:64], "error_message": exc.message}
+    if not lease.finish(**values):
+        db.session.rollback()
+        return False
+    db.session.commit()
+    return True
+
+
+def make_estimate_or_wait(estimate_id: int, timeout_s: float) -> PartEstimate:
+    """Make the estimate here, or wait (at most ``timeout_s``) for the worker that has it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        make_estimate(estimate_id)
+        db.session.rollback()
+        row = db.session.get(PartEstimate, estimate_id)
+        if row.status != "pending" or time.monotonic() >= deadline:
+            return row
+        time.sleep(0.5)
+
+
+def reap_estimates(now=None) -> int:
+    """Queue again pending estimates a dead worker or a lost message left; give up after
+    ``TASK_MAX_ATTEMPTS`` claims. Return how many rows were touched."""
+    from marketplace.quotes import tasks
+
+    cfg = current_app.config
+    now = now or utcnow()
+    due = taskqueue.due_for_requeue(PartEstimate, PartEstimate.status == "pending",
+                                    stale_s=float(cfg["TASK_REQUEUE_AFTER_S"]), now=now)
+    rows = db.session.execute(
+        sa.select(PartEstimate.id, PartEstimate.attempts).where(due).limit(1000)).all()
+    touched = 0
+    for row_id, attempts in rows:
+        if attempts >= int(cfg["TASK_MAX_ATTEMPTS"]):
+            values = {"status": "error", "error_code": "estimate_gave_up",
+                      "error_message": "Die Berechnung wurde mehrfach abgebrochen."}
+        else:
+            values = {"queued_at": now}
+        result = db.session.execute(
+            sa.update(PartEstimate)
+            .where(PartEstimate.id == row_id, PartEstimate.attempts == attempts, due)
+            .values(lease_owner=None, lease_until=None, **values)
+            .execution_options(synchronize_session=False))
+        if result.rowcount == 1:
+            touched += 1
+            if "queued_at" in values:
+                taskqueue.enqueue_after_commit(tasks.make_estimate, row_id)
+    db.session.commit()
+    return touched
 
 
 def compute(part: Part, options: QuoteOptions, *, now=None) -> QuoteResult:
-    """Price ``part`` with ``options`` and estimate its delivery date (stores nothing)."""
+    """Price ``part`` with ``options`` and estimate its delivery date (stores nothing but a
+    pending estimate row: raises EstimatePendingError until the task has made it)."""
     from marketplace.engine import quote as engine
     from marketplace.scheduling import live as scheduling
 
     if part.status != "ready":
         raise QuoteError("part", N_("Das Teil ist noch nicht analysiert."))
+    row = estimate_for(part, options)
+    if row.status == "pending":
+        raise EstimatePendingError(row.id)
+    if row.status == "error" and row.error_code != "no_volume":
+        raise QuoteError("part", N_("Das Teil konnte nicht berechnet werden: %(reason)s"),
+                         reason=row.error_message or row.error_code)
     materials, rules, profile = hub_catalog()
     profile = profile.with_options(
         infill_percent=options.infill_percent, layer_height_mm=options.layer_height_mm
     )
-    units = options.units or part.units
-    analysis = part_analysis(part, units)
-    answer = engine.quote_part(
-        analysis, material=materials[options.material_code], rules=rules, profile=profile,
-        quantity=options.quantity,
-    )
-    summary = analysis.to_dict() if (options.units and options.units != part.units) else (
-        part.analysis or {}
+    units = row.units
+    summary = (part.analysis or {}) if units == part.units else (row.summary or {})
+    printable = bool(summary.get("printable", True))
+    answer = engine.price_estimate(
+        engine.estimate_from_record(row.estimate), material=materials[options.material_code],
+        rules=rules, profile=profile, quantity=options.quantity, printable=printable,
     )
     mesh = summary.get("mesh") or {}
     estimate = answer["estimate"]
     if not answer.get("price"):
-        errors = [p for p in analysis.problems if p.severity == "error"]
+        errors = [p for p in summary.get("problems") or [] if p.get("severity") == "error"]
         if errors:  # not printable: no price (the engine gives none), and the reason why
             raise QuoteError("part", N_("Das Teil ist so nicht druckbar: %(reason)s"),
-                             reason=errors[0].message)
+                             reason=messages.render_message(errors[0], prefix="problem."))
         raise QuoteError("part", N_("Das Teil hat kein druckbares Volumen."))
     print_time_s = int(round(float(estimate["print_time_s"])))
     bbox = scheduling.part_bbox_mm(summary) or mesh.get("bbox_mm")
@@ -219,7 +362,7 @@ def compute(part: Part, options: QuoteOptions, *, now=None) -> QuoteResult:
         options=options, units=mesh.get("units") or units or "mm",
         material_g=float(estimate["material_g"]), print_time_s=print_time_s,
         price=answer["price"], delivery_date=delivery, mesh=mesh,
-        printable=bool(summary.get("printable", True)), problems=summary.get("problems") or [],
+        printable=printable, problems=summary.get("problems") or [],
     )
 
 
@@ -267,4 +410,4 @@ def default_options() -> dict[str, Any]:
     """Return the options a part page starts with."""
     cfg = current_app.config
     return {"material": cfg.get("DEFAULT_MATERIAL", "PLA"), "colour": "any", "quantity": 1,
-            "infill": 15, "layer_height": 0.2}
+            "infill": DEFAULT_INFILL_PERCENT, "layer_height": DEFAULT_LAYER_HEIGHT_MM}

@@ -34,8 +34,9 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture
 def app_config(app_config):
-    """Browser tests run the app as in production: CSRF on, analysis in a background worker."""
-    return {**app_config, "WTF_CSRF_ENABLED": True, "ANALYSIS_WORKERS": 1}
+    """Browser tests run the app as in production: CSRF on, tasks in a background worker."""
+    return {**app_config, "WTF_CSRF_ENABLED": True, "HUEY_IMMEDIATE": False,
+            "HUEY_STORAGE": "memory"}
 
 
 class LiveServer:
@@ -47,6 +48,9 @@ class LiveServer:
                                        name="live-server")
 
     def start(self):
+        from marketplace import taskqueue
+
+        self.consumer = taskqueue.start_in_threads(workers=1)
         self.thread.start()
         return self
 
@@ -54,9 +58,7 @@ class LiveServer:
         self.server.shutdown()
         self.thread.join(timeout=10)
         self.server.server_close()
-        pool = self.app.extensions.get("druckhub_analysis_pool")
-        if pool is not None:
-            pool.shutdown(wait=True)
+        self.consumer.stop(graceful=True)
 
 
 @pytest.fixture

@@ -118,8 +118,7 @@ def test_part_page_waits_for_the_analysis_then_shows_the_part(live_server, brows
     assert page.locator("#analysis-pending").is_visible()
     assert page.locator("#viewer").count() == 0
     screenshot(page, "part-analysis-pending")
-    parts.analyse_now(part)  # what the worker does; the page notices on its next poll
-    db.session.commit()
+    parts.analyse(part.id)  # what the worker does; the page notices on its next poll
     page.wait_for_function("window.__viewer && (__viewer.ready || __viewer.error)",
                            timeout=30_000)
     assert page.evaluate("__viewer.error") is None
@@ -143,8 +142,7 @@ def test_parts_list_updates_a_pending_row(live_server, browser_page, make_user):
     page = browser_page
     log_in(page, live_server.url, user.email, "Druck-2026-sicher")
     assert page.locator("#parts-table tr[data-status=pending]").count() == 1
-    parts.analyse_now(part)
-    db.session.commit()
+    parts.analyse(part.id)
     page.wait_for_selector("#parts-table tr[data-status=ready] .badge-ok", timeout=30_000)
     assert page.console_errors == []
 

@@ -15,7 +15,7 @@ import hashlib
 import math
 import threading
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -76,6 +76,28 @@ class Estimate:
         d["breakdown_g"] = {k: round(v, 2) for k, v in self.breakdown_g.items()}
         d["breakdown_s"] = {k: int(round(v)) for k, v in self.breakdown_s.items()}
         return d
+
+    def to_record(self) -> dict[str, Any]:
+        """Return every field unrounded (JSON-safe), for storing and :meth:`from_record`."""
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Estimate:
+        """Rebuild an estimate stored with :meth:`to_record`."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in record.items() if k in names})
+
+    def with_density(self, density_g_cm3: float, *, from_density_g_cm3: float = 1.0) -> Estimate:
+        """Return the estimate for another material density (grams scale, times do not).
+
+        The estimate depends on the material only through its density, so one estimate made
+        at ``from_density_g_cm3`` prices every material.
+        """
+        k = float(density_g_cm3) / float(from_density_g_cm3)
+        return replace(
+            self, material_g=self.material_g * k, support_g=self.support_g * k,
+            model_g=self.model_g * k, breakdown_g={n: g * k for n, g in self.breakdown_g.items()},
+        )
 
 
 class _GeometryCache:

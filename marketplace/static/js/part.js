@@ -4,7 +4,7 @@
 
 const texts = JSON.parse(document.getElementById("part-texts").textContent);
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
-const state = (window.__price = { requests: 0, answers: 0, last: null, error: null });
+const state = (window.__price = { requests: 0, answers: 0, pending: 0, last: null, error: null });
 
 // --- pending analysis: poll, then reload once it is done --------------------------------------
 const pending = document.getElementById("analysis-pending");
@@ -56,6 +56,7 @@ let seq = 0;
 let timer = null;
 async function update() {
   const mine = ++seq;
+  let retrying = false;
   box.classList.add("loading");
   const body = Object.fromEntries(new FormData(form).entries());
   delete body.csrf_token;
@@ -68,6 +69,13 @@ async function update() {
     });
     const data = await resp.json();
     if (mine !== seq) return; // a newer request is on its way
+    if (resp.status === 202) {
+      // a worker is estimating these options from the mesh: ask again shortly
+      retrying = true;
+      state.pending += 1;
+      timer = setTimeout(update, data.retry_ms || 1000);
+      return;
+    }
     const err = document.getElementById("price-error");
     if (!resp.ok) {
       err.textContent = (data.error && data.error.message) || texts.failed;
