@@ -146,16 +146,11 @@ def mail_send_command() -> None:
 @with_appcontext
 def worker_command(workers: int, worker_type: str, max_tasks: int | None) -> None:
     """Run a task worker: analyses, estimates, slicing, e-mail, and the reapers (Ctrl-C stops)."""
-    import logging
-
     from flask import current_app
 
     from marketplace import taskqueue
 
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # its logging: JSON lines (marketplace.ops.logs)
     click.echo(f"worker: {workers} {worker_type}(s) on the {taskqueue.storage_name()} queue "
                f"{taskqueue.huey.name!r}")
     taskqueue.run_worker(app, workers=workers, worker_type=worker_type, max_tasks=max_tasks)

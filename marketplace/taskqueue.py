@@ -20,8 +20,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import wraps
@@ -59,8 +61,13 @@ def init_app(app: Flask) -> None:
     if kind == "redis":
         if not cfg.get("REDIS_URL"):
             raise RuntimeError("HUEY_STORAGE=redis needs REDIS_URL")
+        from redis import ConnectionPool
+
+        # short connect timeout: a web request that queues a task, or /readyz, never hangs
+        pool = ConnectionPool.from_url(cfg["REDIS_URL"], socket_connect_timeout=3,
+                                       socket_timeout=10, health_check_interval=30)
         huey.storage_class = RedisStorage
-        huey.storage_kwargs = {"url": cfg["REDIS_URL"], "blocking": True, "read_timeout": 2}
+        huey.storage_kwargs = {"connection_pool": pool, "blocking": True, "read_timeout": 2}
     elif kind == "sqlite":
         path = cfg.get("HUEY_SQLITE_PATH")
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -96,19 +103,52 @@ def current_app_for_tasks() -> Flask:
     return _state.app
 
 
+# Who watches the tasks (registered by marketplace.ops: log context, task-duration metric).
+_observers: dict[str, Callable[[str, str, float], None]] = {}
+_contexts: dict[str, Callable[[str, tuple], AbstractContextManager]] = {}
+
+
+def observe(key: str, fn: Callable[[str, str, float], None]) -> None:
+    """Call ``fn(task_name, outcome, seconds)`` after every task ("done", "skipped", "error")."""
+    _observers[key] = fn
+
+
+def around(key: str, fn: Callable[[str, tuple], AbstractContextManager]) -> None:
+    """Run every task inside the context manager ``fn(task_name, args)`` returns."""
+    _contexts[key] = fn
+
+
+def _run_in_app_context(name: str, fn: Callable, args: tuple, kwargs: dict) -> Any:
+    started = time.perf_counter()
+    outcome = "error"
+    with ExitStack() as stack:
+        for make_context in list(_contexts.values()):
+            stack.enter_context(make_context(name, args))
+        stack.enter_context(current_app_for_tasks().app_context())
+        try:
+            result = fn(*args, **kwargs)
+            outcome = "skipped" if result is False else "done"  # False: nothing to do
+            return result
+        finally:
+            db.session.remove()
+            for observer in list(_observers.values()):
+                observer(name, outcome, time.perf_counter() - started)
+
+
 def task(**options: Any) -> Callable:
-    """Decorator: a Huey task that runs ``fn(*ids)`` inside the app context."""
+    """Decorator: a Huey task that runs ``fn(*ids)`` inside the app context.
+
+    The body returns False when it found nothing to do (done already, or claimed elsewhere).
+    """
 
     def decorator(fn: Callable) -> Any:
+        name = f"{fn.__module__}.{fn.__name__}"
+
         @wraps(fn)
         def in_app_context(*args: Any, **kwargs: Any) -> Any:
-            with current_app_for_tasks().app_context():
-                try:
-                    return fn(*args, **kwargs)
-                finally:
-                    db.session.remove()
+            return _run_in_app_context(name, fn, args, kwargs)
 
-        return huey.task(name=f"{fn.__module__}.{fn.__name__}", **options)(in_app_context)
+        return huey.task(name=name, **options)(in_app_context)
 
     return decorator
 
@@ -119,17 +159,13 @@ def periodic(fn: Callable) -> Any:
     The consumer's scheduler asks every ``REAPER_INTERVAL_S`` (see :func:`run_worker`); periodic
     work must be idempotent, since every consumer runs it.
     """
+    name = f"{fn.__module__}.{fn.__name__}"
 
     @wraps(fn)
     def in_app_context() -> Any:
-        with current_app_for_tasks().app_context():
-            try:
-                return fn()
-            finally:
-                db.session.remove()
+        return _run_in_app_context(name, fn, (), {})
 
-    return huey.periodic_task(lambda _dt: True, name=f"{fn.__module__}.{fn.__name__}")(
-        in_app_context)
+    return huey.periodic_task(lambda _dt: True, name=name)(in_app_context)
 
 
 # --- queueing after the commit ------------------------------------------------------------------

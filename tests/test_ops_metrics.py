@@ -169,3 +169,29 @@ def test_gunicorn_workers_are_added_up(tmp_path):
                   for f in glob.glob(str(metrics_dir / "counter_*.db"))]
     assert len(per_worker) == 2 and all(n > 0 for n in per_worker)
     assert after == sum(per_worker)  # one answer for both processes
+
+
+def test_task_durations_and_queue_depth(app, client, make_user):
+    from portal_helpers import cube_stl
+
+    from marketplace import taskqueue
+    from marketplace.extensions import db
+    from marketplace.parts import operations as parts
+
+    user = make_user("firm")
+    name = "marketplace.parts.tasks.analyse_part"
+    before = scrape(client)
+    parts.store_upload(user.firm, user, "cube.stl", cube_stl())
+    db.session.commit()  # immediate mode: the analysis task runs now
+    after = scrape(client)
+    assert (value(after, "druckhub_task_duration_seconds_count", task=name, outcome="done")
+            - value(before, "druckhub_task_duration_seconds_count", task=name,
+                    outcome="done")) == 1
+    assert value(after, "druckhub_queue_depth") == 0
+    taskqueue.huey.immediate = False  # tasks now wait in an in-process queue
+    try:
+        parts.store_upload(user.firm, user, "cube2.stl", cube_stl(11))
+        db.session.commit()
+        assert value(scrape(client), "druckhub_queue_depth") == 1
+    finally:
+        taskqueue.huey.immediate = True

@@ -20,8 +20,6 @@ from marketplace.extensions import db
 
 log = logging.getLogger(__name__)
 
-QUEUE_PING_TIMEOUT_S = 2.0
-
 
 @dataclass(frozen=True)
 class Check:
@@ -58,19 +56,10 @@ def check_database() -> dict:
 
 
 def check_queue(app: Flask) -> dict:
-    """Reach the queue's storage: Redis with ``REDIS_URL``, else the embedded local pool."""
-    url = app.config.get("REDIS_URL")
-    if not url:
-        return {"backend": "local"}
-    import redis
+    """Reach the task queue's storage (SQLite file or Redis) and count what waits in it."""
+    from marketplace import taskqueue
 
-    client = redis.Redis.from_url(url, socket_timeout=QUEUE_PING_TIMEOUT_S,
-                                  socket_connect_timeout=QUEUE_PING_TIMEOUT_S)
-    try:
-        client.ping()
-    finally:
-        client.close()
-    return {"backend": "redis"}
+    return {"backend": taskqueue.storage_name(), "waiting": taskqueue.pending_count()}
 
 
 def check_uploads(app: Flask) -> dict:

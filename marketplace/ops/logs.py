@@ -137,6 +137,10 @@ def init_app(app: Flask) -> None:
 
     if not app.testing:
         configure(app.config.get("LOG_LEVEL", "INFO"))
+    from marketplace import taskqueue
+
+    # a task's lines carry its name and arguments (the ids it works on)
+    taskqueue.around("logs", lambda task, args: bound(task=task, task_args=list(args)))
 
     @app.before_request
     def _bind_request_id() -> None:

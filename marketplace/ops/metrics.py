@@ -135,19 +135,12 @@ class HubStateCollector(Collector):
 
 
 def queue_depth(app: Flask) -> int | None:
-    """Tasks waiting in the queue's storage, or None where it cannot be counted."""
-    url = app.config.get("REDIS_URL")
-    if not url:
-        return None  # the embedded pool lives inside each web process
-    import redis
+    """Tasks waiting in the queue's storage, or None where it cannot be read."""
+    from marketplace import taskqueue
 
     try:
-        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        try:
-            return int(client.llen(app.config["ANALYSIS_QUEUE"]))
-        finally:
-            client.close()
-    except redis.RedisError:
+        return taskqueue.pending_count()
+    except Exception:  # Redis down, SQLite file locked: the scrape still answers
         log.warning("metrics: the queue's storage could not be read", exc_info=True)
         return None
 
@@ -167,6 +160,10 @@ def init_app(app: Flask) -> None:
     """Count and time every request; check ``METRICS_ALLOWED_NETWORKS`` at start-up."""
     app.extensions["metrics_networks"] = parse_networks(
         app.config.get("METRICS_ALLOWED_NETWORKS", ""))
+    from marketplace import taskqueue
+
+    taskqueue.observe("metrics", lambda task, outcome, seconds:
+                      TASK_SECONDS.labels(task, outcome).observe(seconds))
 
     @app.before_request
     def _start_timer() -> None:
