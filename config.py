@@ -119,9 +119,9 @@ class Config:
     SMTP_SSL = _env_bool("SMTP_SSL", False)  # implicit TLS (port 465)
     MAIL_MAX_ATTEMPTS = _env_int("MAIL_MAX_ATTEMPTS", 6)
     MAIL_RETRY_BASE_S = _env_int("MAIL_RETRY_BASE_S", 60)  # back-off: 1, 2, 4, 8 ... minutes
-    # after a commit that wrote mails: "thread" (send in the background), "inline", "off"
-    # (only `flask mail send` / the dispatcher loop send them)
-    MAIL_SEND_AFTER_COMMIT = _env("MAIL_SEND_AFTER_COMMIT", "thread")
+    # after a commit that wrote mails: "queue" (a task per mail) or "off" (`flask mail send` and
+    # the workers' periodic pass send them)
+    MAIL_SEND_AFTER_COMMIT = _env("MAIL_SEND_AFTER_COMMIT", "queue")
 
     # --- sign-in rate limit (failed attempts, counted in the database) ---
     LOGIN_MAX_FAILURES = _env_int("LOGIN_MAX_FAILURES", 5)  # per client IP and account
@@ -171,5 +171,4 @@ class TestConfig(Config):
     HUEY_IMMEDIATE = True  # tasks run when queued, so tests see the result at once
     HUEY_STORAGE = "memory"  # a test that turns immediate mode off gets an in-process queue
     ANALYSIS_SUBPROCESS = False  # the tests' own small files, analysed in this process
-    MAIL_SEND_AFTER_COMMIT = "inline"  # tests see the mail as soon as the change is committed
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # fast hashes keep the suite quick (tests only)

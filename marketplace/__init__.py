@@ -102,6 +102,7 @@ def register_tasks(app: Flask) -> None:
     from marketplace import taskqueue
 
     taskqueue.init_app(app)
+    from marketplace.mail import tasks as _mail_tasks  # noqa: F401
     from marketplace.parts import tasks as _parts_tasks  # noqa: F401
     from marketplace.quotes import tasks as _quotes_tasks  # noqa: F401
 

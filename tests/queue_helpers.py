@@ -60,7 +60,8 @@ class Workers:
         keys = ("HUEY_STORAGE", "HUEY_NAME", "HUEY_SQLITE_PATH", "REDIS_URL", "TASK_LEASE_S",
                 "REAPER_INTERVAL_S", "TASK_REQUEUE_AFTER_S", "TASK_MAX_ATTEMPTS",
                 "ANALYSIS_TIMEOUT_S", "ANALYSIS_MEMORY_MB", "UPLOAD_DIR", "SLICER_TIMEOUT_S",
-                "PRUSA_SLICER_BIN")
+                "PRUSA_SLICER_BIN", "SMTP_HOST", "SMTP_PORT", "SMTP_SENDER",
+                "MAIL_RETRY_BASE_S")
         env = {**os.environ, "PYTHONPATH": str(ROOT), "SECRET_KEY": "test-worker",
                "DATABASE_URL": cfg["SQLALCHEMY_DATABASE_URI"], "HUEY_IMMEDIATE": "0",
                "ANALYSIS_SUBPROCESS": "1", "PYTHONUNBUFFERED": "1"}

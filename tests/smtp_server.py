@@ -112,5 +112,5 @@ def mail_app_config(app_config, smtp_server):
     """``app_config`` pointed at the local SMTP server (mails sent right after each commit)."""
     app_config.update(SMTP_HOST=smtp_server.host, SMTP_PORT=smtp_server.port,
                       SMTP_SENDER="Druckhub Test <druckhub@example.test>",
-                      MAIL_SEND_AFTER_COMMIT="inline")
+                      MAIL_SEND_AFTER_COMMIT="queue")
     return app_config

@@ -25,7 +25,7 @@ def app_config(app_config, smtp_server):  # noqa: F811
     """Every test here mails through the local SMTP server, sent right after each commit."""
     app_config.update(SMTP_HOST=smtp_server.host, SMTP_PORT=smtp_server.port,
                       SMTP_SENDER="Druckhub Test <druckhub@example.test>",
-                      MAIL_SEND_AFTER_COMMIT="inline", LOGIN_MAX_FAILURES=3,
+                      MAIL_SEND_AFTER_COMMIT="queue", LOGIN_MAX_FAILURES=3,
                       LOGIN_MAX_FAILURES_PER_IP=6)
     return app_config
 

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from portal_helpers import cube_stl, firm_user, upload  # noqa: F401
 from queue_helpers import ROOT, queue_settings, wait_for, workers  # noqa: F401
+from smtp_server import smtp_server  # noqa: F401
 
 from marketplace.extensions import db
 from marketplace.models import Firm, Part, PartEstimate
@@ -116,3 +117,20 @@ def test_two_workers_take_a_burst_and_no_part_is_analysed_twice(app, firm_user, 
     assert all(attempts == 1 for _, attempts in statuses.values()), statuses
     runs = [workers.log(n).count("analysed: ready") for n in (0, 1)]
     assert sum(runs) == 12, runs  # each analysis ran once, whichever worker took it
+
+
+def test_a_worker_process_sends_the_mail_a_commit_queued(app, smtp_server, workers):  # noqa: F811
+    from marketplace.models import Notification
+
+    app.config.update(SMTP_HOST=smtp_server.host, SMTP_PORT=smtp_server.port,
+                      MAIL_SEND_AFTER_COMMIT="queue")
+    db.session.add(Notification(to_address="einkauf@example.de", subject="Auftrag DH-1",
+                                body="Hallo"))
+    db.session.commit()  # queues the mail task; this process sends nothing
+    assert smtp_server.messages == []
+    workers.start(1)
+    [message] = smtp_server.wait_for(1, timeout_s=60)
+    assert message["Subject"] == "Auftrag DH-1"
+    row = wait_for(lambda: (db.session.rollback(), db.session.scalar(
+        sa.select(Notification).where(Notification.sent_at.is_not(None))))[1], 30, "sent_at")
+    assert row.attempts == 1

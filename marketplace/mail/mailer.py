@@ -1,16 +1,17 @@
 """Send the e-mail outbox (Notification rows) over SMTP, with retries.
 
-``send_pending()`` claims due rows one at a time with a conditional UPDATE that counts the
-attempt and pushes ``next_attempt_at`` out (the back-off doubles as a lease, so two senders
-never send the same row at once), sends, and records ``sent_at`` or the error. After
-``MAIL_MAX_ATTEMPTS`` a row is left alone (visible with ``last_error``).
+Each outbox row is the mail task's row: ``sent_at`` its state, ``attempts`` its attempt count,
+``next_attempt_at`` its lease and back-off. A sender claims a due row with a conditional UPDATE
+that counts the attempt and pushes ``next_attempt_at`` out (so two senders never send the same
+row at once, and a sender that dies leaves a row that is due again after its back-off), sends,
+and records ``sent_at`` or the error. After ``MAIL_MAX_ATTEMPTS`` a row is left alone (visible
+with ``last_error``).
 
-Mails are sent after the commit that wrote them: a SQLAlchemy ``after_commit`` hook notices
-that the transaction added Notification rows and runs ``send_pending`` in a background thread
-(``MAIL_SEND_AFTER_COMMIT = "thread"``), at once (``"inline"``, the tests) or not at all
-(``"off"``: ``flask mail send`` and the dispatcher loop send them). In thread mode a failed
-send is tried again when its back-off is over. Without ``SMTP_HOST`` mails are written to the
-log and marked sent.
+Mails are queued after the commit that wrote them: a SQLAlchemy ``after_flush`` hook notes new
+rows, and the commit queues one task per mail (:mod:`marketplace.mail.tasks`, ``send_one``);
+``MAIL_SEND_AFTER_COMMIT = "off"`` leaves them to ``flask mail send``. Every worker looks for
+due mails periodically (``send_pending``): retries after the back-off, and mails whose task was
+lost. Without ``SMTP_HOST`` mails are written to the log and marked sent.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
-import threading
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
@@ -37,9 +36,6 @@ _SESSION_FLAG = "druckhub_mail_pending"
 # errors about one mail (its recipient, sender or content), not about the server
 _THIS_MAIL_ONLY = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused,
                    smtplib.SMTPDataError)
-_thread_lock = threading.Lock()
-_retry_lock = threading.Lock()
-_rerun = threading.Event()
 
 
 @dataclass
@@ -120,28 +116,52 @@ def _claim(session: Session, row_id: int, attempts: int, base_s: int) -> bool:
     return result.rowcount == 1
 
 
-def send_pending(limit: int = 100, session: Session | None = None) -> SendReport:
-    """Send due outbox rows (at most ``limit``); return how many were sent or failed.
-
-    Uses a session of its own unless one is given, so it can run right after another
-    session's commit or in a thread.
-    """
-    config = current_app.config
-    own = session is None
-    session = session or Session(db.engine)
-    report = SendReport()
-    smtp = None
-    try:
-        now = utcnow()
-        rows = session.execute(
-            sa.select(Notification.id, Notification.attempts)
-            .where(Notification.sent_at.is_(None),
+def _due(config, now) -> sa.ColumnElement[bool]:
+    return sa.and_(Notification.sent_at.is_(None),
                    Notification.attempts < config["MAIL_MAX_ATTEMPTS"],
                    sa.or_(Notification.next_attempt_at.is_(None),
                           Notification.next_attempt_at <= now))
-            .order_by(Notification.id).limit(limit)
+
+
+def send_pending(limit: int = 100, session: Session | None = None) -> SendReport:
+    """Send due outbox rows (at most ``limit``); return how many were sent or failed.
+
+    Uses a session of its own unless one is given, so it can run beside another session.
+    """
+    own = session is None
+    session = session or Session(db.engine)
+    try:
+        rows = session.execute(
+            sa.select(Notification.id, Notification.attempts)
+            .where(_due(current_app.config, utcnow())).order_by(Notification.id).limit(limit)
         ).all()
         session.commit()
+        return _send(session, rows)
+    finally:
+        if own:
+            session.close()
+
+
+def send_one(notification_id: int) -> bool:
+    """Send one outbox row if it is due (the mail task); return whether this call sent it."""
+    with Session(db.engine) as session:
+        row = session.execute(
+            sa.select(Notification.id, Notification.attempts)
+            .where(Notification.id == notification_id, _due(current_app.config, utcnow()))
+        ).first()
+        session.commit()
+        if row is None:
+            return False  # sent already, or waiting for its back-off, or given up
+        report = _send(session, [row])
+        return bool(report.sent or report.logged_only)
+
+
+def _send(session: Session, rows) -> SendReport:
+    """Claim and send ``rows`` ((id, attempts) pairs) over one SMTP connection."""
+    config = current_app.config
+    report = SendReport()
+    smtp = None
+    try:
         for row_id, attempts in rows:
             if not _claim(session, row_id, attempts, config["MAIL_RETRY_BASE_S"]):
                 continue  # another sender has it
@@ -180,101 +200,36 @@ def send_pending(limit: int = 100, session: Session | None = None) -> SendReport
                 smtp.quit()
             except (smtplib.SMTPException, OSError):
                 smtp.close()
-        if own:
-            session.close()
     return report
 
 
-# --- sending after the commit -----------------------------------------------------------------
-
-
-def _run_in_thread(app: Flask) -> None:
-    # one sender thread per process; a commit during a run asks for one more pass
-    _rerun.set()
-    if not _thread_lock.acquire(blocking=False):
-        return
-    threading.Thread(target=_sender_loop, args=(app,), name="druckhub-mailer",
-                     daemon=False).start()
-
-
-def _sender_loop(app: Flask) -> None:
-    while True:
-        try:
-            while _rerun.is_set():
-                _rerun.clear()
-                with app.app_context():
-                    send_pending()
-        except Exception:
-            log.exception("sending mails failed")
-        finally:
-            _thread_lock.release()
-        # a commit may have asked for a pass just as the loop ended
-        if not _rerun.is_set() or not _thread_lock.acquire(blocking=False):
-            break
-    _schedule_retry(app)  # mails that failed (or were not due yet) get another pass
-
-
-def next_retry_in_s(session: Session | None = None) -> float | None:
-    """Seconds until the next failed mail is due again (None: nothing left to retry)."""
-    own = session is None
-    session = session or Session(db.engine)
-    try:
-        due = session.execute(
-            # never tried yet (left over when a pass stopped early) counts as due at once
-            sa.select(sa.func.min(sa.func.coalesce(Notification.next_attempt_at,
-                                                   Notification.created_at)))
-            .where(Notification.sent_at.is_(None),
-                   Notification.attempts < current_app.config["MAIL_MAX_ATTEMPTS"])
-        ).scalar()
-    finally:
-        if own:
-            session.close()
-    return None if due is None else (due - utcnow()).total_seconds()
-
-
-def _schedule_retry(app: Flask) -> None:
-    # a daemon thread waits for the back-off, then sends again; it never keeps a CLI process
-    # alive (there, `flask mail send` or the dispatcher's next pass picks the mail up)
-    if not _retry_lock.acquire(blocking=False):
-        return
-
-    def wait() -> None:
-        try:
-            with app.app_context():
-                delay = next_retry_in_s()
-            if delay is None:
-                return
-            time.sleep(min(max(delay, 0) + 0.05, 3600))
-        except Exception:
-            log.exception("scheduling a mail retry failed")
-            return
-        finally:
-            _retry_lock.release()
-        _run_in_thread(app)
-
-    threading.Thread(target=wait, name="druckhub-mail-retry", daemon=True).start()
+# --- queueing after the commit ----------------------------------------------------------------
 
 
 def _after_flush(session: Session, flush_context) -> None:
-    if any(isinstance(obj, Notification) for obj in session.new):
-        session.info[_SESSION_FLAG] = True
+    new = [obj.id for obj in session.new if isinstance(obj, Notification)]
+    if new:
+        session.info.setdefault(_SESSION_FLAG, []).extend(new)
 
 
 def _after_commit(session: Session) -> None:
-    if not session.info.pop(_SESSION_FLAG, False):
+    ids = session.info.pop(_SESSION_FLAG, None)
+    if not ids:
         return
     try:
         app = current_app._get_current_object()
     except RuntimeError:
         return
-    mode = app.config.get("MAIL_SEND_AFTER_COMMIT", "thread")
-    try:
-        if mode == "inline":
-            send_pending()
-        elif mode == "thread":
-            _run_in_thread(app)
-    except Exception:  # a mail problem must never undo or break the committed change
-        log.exception("sending mails after commit failed")
+    if app.config.get("MAIL_SEND_AFTER_COMMIT", "queue") == "off":
+        return
+    from marketplace import taskqueue
+    from marketplace.mail import tasks
+
+    for notification_id in ids:
+        try:
+            taskqueue.enqueue(tasks.send_mail, notification_id)
+        except Exception:  # a mail problem must never undo or break the committed change
+            log.exception("sending mail %s after commit failed", notification_id)
 
 
 def _after_rollback(session: Session, previous_transaction) -> None:
