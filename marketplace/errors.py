@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from itertools import chain
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, abort, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -31,6 +32,7 @@ MESSAGES = {
 }
 CSRF_MESSAGE = N_("Das Formular ist abgelaufen. Bitte laden Sie die Seite neu und senden Sie es "
                   "erneut.")
+JSON_OBJECT_MESSAGE = N_("Der Inhalt der Anfrage muss ein JSON-Objekt sein.")
 
 
 def wants_json() -> bool:
@@ -59,6 +61,28 @@ def error_response(status: int, message: str | None = None):
 
 def init_app(app: Flask) -> None:
     """Register the handlers on ``app``."""
+
+    @app.before_request
+    def _refuse_malformed_input():
+        # NUL is no character anyone types, and PostgreSQL refuses it in text: a 400 for it in
+        # the path, the query, a plain form or a JSON string (multipart forms: their views)
+        fields = request.args.items(multi=True)
+        if request.mimetype == "application/x-www-form-urlencoded":
+            fields = chain(fields, request.form.items(multi=True))
+        if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in fields):
+            abort(400)
+        # every JSON body the app takes is an object; a list, number or string is a 400 before
+        # any view (Flask-WTF would build its form data from it and fail). Unparseable JSON is
+        # a 400 where a view asks for it.
+        if request.is_json:
+            if b"\\u0000" in request.get_data(cache=True):
+                abort(400)
+            try:
+                body = request.get_json(silent=True)
+            except RecursionError:  # nested thousands deep: json gives up, not with ValueError
+                body = []
+            if body is not None and not isinstance(body, dict):
+                abort(400, description=JSON_OBJECT_MESSAGE)
 
     @app.errorhandler(CSRFError)
     def _csrf(exc):

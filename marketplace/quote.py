@@ -19,6 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from marketplace.engine.meshio.units import USER_UNITS
+from marketplace.engine.options import (
+    DEFAULTS,
+    INFILL_MAX,
+    INFILL_MIN,
+    LAYER_MAX_MM,
+    LAYER_MIN_MM,
+    QUANTITY_MAX,
+)
 
 EXIT_OK, EXIT_INPUT = 0, 2
 
@@ -41,10 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="STL, 3MF or OBJ file")
     p.add_argument("--units", choices=USER_UNITS, default=None,
                    help="units of the file (default: guessed from the size)")
-    p.add_argument("--material", default="PLA", help="material code (PLA, PETG, ABS, TPU)")
-    p.add_argument("--infill", type=float, default=15, help="infill in percent (0-100)")
-    p.add_argument("--layer-height", type=float, default=0.2, help="layer height in mm")
-    p.add_argument("--quantity", type=int, default=1, help="number of pieces")
+    # numbers stay text here: the options schema (engine/options.py) checks them for every channel
+    p.add_argument("--material", default=DEFAULTS["material"],
+                   help="material code (PLA, PETG, ABS, TPU)")
+    p.add_argument("--infill", default=DEFAULTS["infill"],
+                   help=f"infill in percent ({INFILL_MIN}-{INFILL_MAX})")
+    p.add_argument("--layer-height", default=DEFAULTS["layer_height"],
+                   help=f"layer height in mm ({LAYER_MIN_MM}-{LAYER_MAX_MM})")
+    p.add_argument("--quantity", default=DEFAULTS["quantity"],
+                   help=f"number of pieces (1-{QUANTITY_MAX})")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--lang", choices=["de", "en"], default="de", help="language of the summary")
     return p
@@ -102,12 +115,15 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail("file_unreadable", f"Die Datei {path} ist nicht lesbar ({exc.strerror}).",
                      args.json)
-    from marketplace.engine import runner
-
-    if args.quantity is None or args.infill is None:
-        return _fail("bad_option", "fehlende Option", args.json)
     from marketplace import messages
+    from marketplace.engine import runner
+    from marketplace.engine.options import load_options
+    from marketplace.engine.pricing.catalog import DEFAULT_MATERIALS
 
+    # bad options are refused here, before a child is started (the child checks them again)
+    load_options({"material": args.material, "infill": args.infill,
+                  "layer_height": args.layer_height, "quantity": args.quantity},
+                 DEFAULT_MATERIALS)
     timeout_s, memory_mb = limits()
     job = {"kind": "quote", "path": str(path.resolve()), "filename": path.name,
            "units": args.units, "material": args.material, "infill": args.infill,

@@ -161,7 +161,11 @@ def test_bad_files_exit_2_with_a_reason(capsys, tmp_path, make, code):
     (["--infill", "nan"], "bad_infill"),
     (["--layer-height", "0"], "bad_layer_height"),
     (["--quantity", "0"], "bad_quantity"),
-    (["--quantity", "two"], "bad_option"),
+    (["--quantity", "two"], "bad_quantity"),  # the options schema judges numbers
+    (["--quantity", "1e309"], "bad_quantity"),
+    (["--quantity", "1001"], "bad_quantity"),  # one limit for the web and both CLIs
+    (["--infill", "inf"], "bad_infill"),
+    (["--layer-height", "0,35"], "bad_layer_height"),
     (["--units", "furlong"], "bad_option"),
     (["--bogus"], "bad_option"),
 ])

@@ -26,14 +26,11 @@ from marketplace.engine.limits import AnalysisLimits
 from marketplace.engine.meshio import load as mesh_io
 from marketplace.engine.meshio.load import MeshInputError
 from marketplace.engine.meshio.units import USER_UNITS, normalise_unit
+from marketplace.engine.options import OptionError, load_options
 
 __all__ = ["MeshInputError", "NoPrintableVolumeError", "OptionError", "PartAnalysis",
            "analyse_file", "quote_part", "estimate_part", "price_estimate",
            "estimate_from_record", "quote_file", "load_analysis_mesh", "AnalysisMesh"]
-
-
-class OptionError(MeshInputError):
-    """A quote option (material, infill, layer height, quantity, units) is not acceptable."""
 
 
 def analyse_file(data: bytes, filename: str, *, units: str | None = None,
@@ -44,8 +41,8 @@ def analyse_file(data: bytes, filename: str, *, units: str | None = None,
         units = normalise_unit(units)
     except ValueError:
         known = ", ".join(USER_UNITS)
-        raise OptionError("bad_units", f"Unbekannte Einheit {units!r}: erlaubt sind {known}.",
-                          f"Unknown unit {units!r}: use {known}.") from None
+        raise OptionError("units", "bad_units",
+                          f"Unbekannte Einheit {units!r}: erlaubt sind {known}.") from None
     raw = mesh_io.read_mesh(data, filename, limits)
     return analysis_mod.analyse(raw, data, filename, units=units, limits=limits,
                                 layer_mm=layer_height_mm, check_walls=check_walls)
@@ -130,43 +127,28 @@ def _catalog(catalog: Any) -> tuple[dict, Any, Any]:
             get("profile", cat.DEFAULT_PROFILE))
 
 
-def check_options(materials: dict, material_code: str, infill: float, layer_height: float,
-                  quantity: int) -> None:
-    """Raise OptionError for options the hub cannot print."""
-    if str(material_code).upper() not in {k.upper() for k in materials}:
-        known = ", ".join(sorted(materials))
-        raise OptionError("bad_material", f"Unbekanntes Material {material_code!r}; verfügbar: "
-                          f"{known}.", f"Unknown material {material_code!r}; available: {known}.")
-    if not (isinstance(infill, (int, float)) and math.isfinite(infill) and 0 <= infill <= 100):
-        raise OptionError("bad_infill", "Die Füllung muss zwischen 0 und 100 % liegen.",
-                          "Infill must be between 0 and 100 %.")
-    if not (isinstance(layer_height, (int, float)) and math.isfinite(layer_height)
-            and 0.05 <= layer_height <= 0.3):
-        raise OptionError("bad_layer_height", "Die Schichthöhe muss zwischen 0,05 und 0,3 mm "
-                          "liegen.", "Layer height must be between 0.05 and 0.3 mm.")
-    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 10000:
-        raise OptionError("bad_quantity", "Die Stückzahl muss zwischen 1 und 10.000 liegen.",
-                          "Quantity must be between 1 and 10,000.")
-
-
 def quote_file(data: bytes, filename: str, *, units: str | None = None,
-               material_code: str = "PLA", infill: float = 15, layer_height: float = 0.2,
-               quantity: int = 1, catalog: Any = None,
+               material_code: Any = "PLA", infill: Any = 15, layer_height: Any = 0.2,
+               quantity: Any = 1, catalog: Any = None,
                limits: AnalysisLimits | None = None) -> dict[str, Any]:
-    """Analyse, estimate and price a file; return the command line's JSON object."""
+    """Analyse, estimate and price a file; return the command line's JSON object.
+
+    The options may be numbers or text (a command line's); they are checked by the one
+    options schema (:mod:`marketplace.engine.options`), which raises OptionError."""
     materials, rules, profile = _catalog(catalog)
-    check_options(materials, material_code, infill, layer_height, quantity)
-    code = next(k for k in materials if k.upper() == str(material_code).upper())
-    profile = profile.with_options(infill_percent=infill, layer_height_mm=layer_height)
+    opts = load_options({"material": material_code, "infill": infill,
+                         "layer_height": layer_height, "quantity": quantity}, materials)
+    profile = profile.with_options(infill_percent=opts.infill_percent,
+                                   layer_height_mm=opts.layer_height_mm)
     part = analyse_file(data, filename, units=units, limits=limits,
-                        layer_height_mm=layer_height)
+                        layer_height_mm=opts.layer_height_mm)
     out = part.to_dict()
-    quote = quote_part(part, material=materials[code], rules=rules, profile=profile,
-                       quantity=quantity)
+    quote = quote_part(part, material=materials[opts.material_code], rules=rules,
+                       profile=profile, quantity=opts.quantity)
     out["estimate"] = quote["estimate"]
     out["price"] = quote["price"]
-    out["options"] = {"material": code, "infill_percent": infill,
-                      "layer_height_mm": layer_height, "quantity": quantity}
+    out["options"] = {"material": opts.material_code, "infill_percent": opts.infill_percent,
+                      "layer_height_mm": opts.layer_height_mm, "quantity": opts.quantity}
     return out
 
 

@@ -7,7 +7,7 @@ helpers only translate the shape and raise the services' errors with the form's 
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from marketplace.engine.pricing.catalog import PricingRules
@@ -55,15 +55,19 @@ class FormError(ValueError):
 
 
 def euros_to_cents(value: Any) -> int | None:
-    """Parse "1.234,50", "1234.5" or "12" (euros) into cents; None if it is not a number."""
+    """Parse "1.234,50", "1234.5" or "12" (euros) into cents; None if it is not a number
+    (NaN, infinities and amounts of a billion euros or more are none)."""
     text = str(value or "").strip().replace("€", "").replace(" ", "")
     if not text:
         return None
     if "," in text:
         text = text.replace(".", "").replace(",", ".")
     try:
-        return int((Decimal(text) * 100).quantize(Decimal(1)))
-    except InvalidOperation:
+        euros = Decimal(text)
+        if not euros.is_finite() or euros.adjusted() >= 9:
+            return None
+        return int((euros * 100).quantize(Decimal(1)))
+    except ArithmeticError:  # decimal's InvalidOperation, Overflow, ...
         return None
 
 

@@ -53,6 +53,7 @@ TABS: dict[str, tuple[str, ...]] = {
 # Tabs listed newest first (history); the others in the order the dispatcher takes them.
 HISTORY_TABS = ("done", "closed")
 PRIORITY_MIN, PRIORITY_MAX = -9, 9
+DB_INT_MAX = 2**31 - 1  # ids are INTEGER columns (PostgreSQL: 32 bits)
 REASON_MAX = 500
 ASSIGNABLE_STATES = state_values(WAITING_STATES)
 PRIORITY_STATES = state_values(WAITING_STATES | {S.NEEDS_ATTENTION})
@@ -86,6 +87,8 @@ class QueueFilter:
             printer = int(args.get("printer")) if args.get("printer") else None
         except ValueError:
             printer = None
+        if printer is not None and not 1 <= printer <= DB_INT_MAX:
+            printer = None  # no row has it, and the database refuses to compare with it
         text = (args.get("q") or "").strip()[:100] or None
         material = (args.get("material") or "").strip().upper()[:16] or None
         firm = (args.get("firm") or "").strip()[:200] or None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
@@ -19,6 +18,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional, Validati
 from marketplace.accounts import operations as accounts
 from marketplace.i18n import N_
 from marketplace.i18n import lazy_gettext as _l
+from marketplace.portal.forms import Form
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 COUNTRIES = (("DE", N_("Deutschland")), ("AT", N_("Österreich")), ("CH", N_("Schweiz")),
@@ -51,14 +51,14 @@ def _new_password():
     return [_required(), Length(max=500), password_strength]
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField(_l("E-Mail-Adresse"), validators=[_required(), Length(max=254)])
     password = PasswordField(_l("Passwort"), validators=[_required(), Length(max=500)])
     remember = BooleanField(_l("Angemeldet bleiben"))
     next = HiddenField()
 
 
-class SignupForm(FlaskForm):
+class SignupForm(Form):
     company = StringField(_l("Firmenname"), validators=[_required(), Length(max=200)])
     vat_id = StringField(_l("USt-IdNr."),
                          validators=[Optional(), Length(max=32), vat_id_format])
@@ -78,28 +78,28 @@ class SignupForm(FlaskForm):
         _required(), EqualTo("password", message=_l("Die Passwörter stimmen nicht überein."))])
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(Form):
     email = EmailField(_l("E-Mail-Adresse"),
                        validators=[_required(), Length(max=254), email_format])
 
 
-class ResetPasswordForm(FlaskForm):
+class ResetPasswordForm(Form):
     password = PasswordField(_l("Neues Passwort"), validators=_new_password())
     password_confirm = PasswordField(_l("Neues Passwort wiederholen"), validators=[
         _required(), EqualTo("password", message=_l("Die Passwörter stimmen nicht überein."))])
 
 
-class LogoutForm(FlaskForm):
+class LogoutForm(Form):
     """Only the CSRF token: signing out is a POST."""
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(Form):
     name = StringField(_l("Name"), validators=[_required(), Length(max=200)])
     language = SelectField(_l("Sprache für Seiten und E-Mails"),
                            choices=[SelectChoice("de", "Deutsch"), SelectChoice("en", "English")])
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     current_password = PasswordField(_l("Bisheriges Passwort"),
                                      validators=[_required(), Length(max=500)])
     password = PasswordField(_l("Neues Passwort"), validators=_new_password())
@@ -107,13 +107,13 @@ class ChangePasswordForm(FlaskForm):
         _required(), EqualTo("password", message=_l("Die Passwörter stimmen nicht überein."))])
 
 
-class InviteForm(FlaskForm):
+class InviteForm(Form):
     name = StringField(_l("Name"), validators=[_required(), Length(max=200)])
     email = EmailField(_l("E-Mail-Adresse"),
                        validators=[_required(), Length(max=254), email_format])
 
 
-class FirmForm(FlaskForm):
+class FirmForm(Form):
     """The firm's details as they appear on quotes and order confirmations."""
 
     vat_id = SignupForm.vat_id

@@ -16,6 +16,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from marketplace.engine.meshio.units import USER_UNITS
+from marketplace.engine.options import DEFAULTS, QUANTITY_MAX
 from marketplace.extensions import db
 from marketplace.models import Order, PartEstimate
 from marketplace.orders import operations as orders
@@ -49,11 +50,14 @@ def _forget(part, firm) -> None:
 @orders_cli.command("submit")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--firm", "firm_name", required=True, help="Firm name (created if new).")
-@click.option("--material", default="PLA", show_default=True)
-@click.option("--colour", "--color", "colour", default="any", show_default=True)
-@click.option("--quantity", default=1, show_default=True, type=int)
-@click.option("--infill", default=15, show_default=True, type=int)
-@click.option("--layer-height", default=0.2, show_default=True, type=float)
+# numbers stay text here: the options schema (engine/options.py) checks them for every channel
+@click.option("--material", default=DEFAULTS["material"], show_default=True)
+@click.option("--colour", "--color", "colour", default=DEFAULTS["colour"], show_default=True)
+@click.option("--quantity", default=str(DEFAULTS["quantity"]), show_default=True,
+              help=f"1-{QUANTITY_MAX}")
+@click.option("--infill", default=str(DEFAULTS["infill"]), show_default=True, help="percent")
+@click.option("--layer-height", default=str(DEFAULTS["layer_height"]), show_default=True,
+              help="mm")
 @click.option("--units", type=click.Choice(USER_UNITS), default=None,
               help="Units of the file (default: guessed from its size).")
 @click.option("--channel", type=click.Choice(["phone", "email"]), default="phone",
@@ -76,8 +80,7 @@ def submit_command(file, firm_name, material, colour, quantity, infill, layer_he
                               "infill": infill, "layer_height": layer_height, "units": units},
                              settings.get_materials())
     except quotes.QuoteError as exc:
-        _fail(f"--{exc.field.replace('_', '-')}: " + (exc.message % exc.params if exc.params
-                                                     else exc.message))
+        _fail(_option_problem(exc))
     new_firm = find_firm(name, create=False) is None
     firm = find_firm(name, create=True)
     try:
@@ -105,8 +108,7 @@ def submit_command(file, firm_name, material, colour, quantity, infill, layer_he
         order = orders.place_order(quote, placed_by=None, channel=channel, reference=reference,
                                    actor=ACTOR)
     except quotes.QuoteError as exc:
-        _fail(f"--{exc.field.replace('_', '-')}: " + (exc.message % exc.params if exc.params
-                                                     else exc.message))
+        _fail(_option_problem(exc))
     except orders.OrderError as exc:
         _fail(exc.message)
     except quotes.EstimatePendingError:
@@ -115,6 +117,11 @@ def submit_command(file, firm_name, material, colour, quantity, infill, layer_he
         orders.approve_order(order, ACTOR)
     db.session.commit()
     click.echo(order.number)
+
+
+def _option_problem(exc: quotes.QuoteError) -> str:
+    text = exc.message % exc.params if exc.params else exc.message
+    return f"--{exc.field.replace('_', '-')}: {text}"
 
 
 def find_order(ident: str) -> Order | None:

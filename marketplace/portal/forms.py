@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import request
 from flask_wtf import FlaskForm
 from wtforms import RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -10,7 +11,20 @@ from wtforms.validators import Length, Optional
 from marketplace.i18n import lazy_gettext as _l
 
 
-class OrderForm(FlaskForm):
+class Form(FlaskForm):
+    """A FlaskForm that reads the posted form fields only. Flask-WTF would also take a JSON
+    body as form data, passing its numbers and lists to validators that expect text (a 500);
+    our forms are HTML forms, so a JSON body is no data (the form answers "please fill in")."""
+
+    class Meta(FlaskForm.Meta):
+        def wrap_formdata(self, form, formdata):
+            automatic = not hasattr(formdata, "getlist")  # the view passed no form data
+            if automatic and request.is_json and not request.form and not request.files:
+                return None
+            return super().wrap_formdata(form, formdata)
+
+
+class OrderForm(Form):
     """Accept a quote: delivery, the firm's reference (PO number), a note for the hub."""
 
     delivery = RadioField(
@@ -24,5 +38,5 @@ class OrderForm(FlaskForm):
                           validators=[Optional(), Length(max=2000)])
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     """A button that only needs the CSRF token (create quote, reorder, units)."""

@@ -25,6 +25,7 @@ from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from marketplace.auth import get_scoped_or_404, role_required, scoped
+from marketplace.engine import options as option_limits
 from marketplace.engine.meshio.units import USER_UNITS
 from marketplace.extensions import db
 from marketplace.i18n import get_language
@@ -132,16 +133,21 @@ def _upload_refused(status: int, code: str, message: str):
 @login_required
 def part_detail(part_id):
     part = get_scoped_or_404(Part, part_id, current_user)
+    return _part_page(part, request.args)
+
+
+def _part_page(part: Part, chosen, status: int = 200):
+    """Render the part page with the options in ``chosen`` (query or form) over the defaults."""
     materials = settings.get_materials()
-    options = {**quotes.default_options(), **request.args.to_dict()}
+    options = {**quotes.default_options(), **chosen.to_dict()}
     if options["material"] not in materials:
         options["material"] = next(iter(materials))
     return render_template(
         "portal/part.html", part=part, view=meshes.part_view(part), materials=materials,
         options=options, colours=materials[options["material"]].colours, units=USER_UNITS,
-        form=ActionForm(),
+        limits=option_limits, form=ActionForm(),
         part_orders=orders.orders_of_part(part),
-    )
+    ), status
 
 
 @bp.get("/parts/<part_id>/status")
@@ -183,9 +189,10 @@ def part_units(part_id):
 @login_required
 def part_price(part_id):
     part = get_scoped_or_404(Part, part_id, current_user)
+    # a JSON body that does not parse is None: refused by the schema like a list or a number
     raw = request.get_json(silent=True) if request.is_json else request.form
     try:
-        options = quotes.parse_options(raw or {}, settings.get_materials())
+        options = quotes.parse_options(raw, settings.get_materials())
         result = _compute(part, options)
     except quotes.QuoteError as exc:
         return jsonify(error={"field": exc.field, "message": _(exc.message, **exc.params)}), 400
@@ -203,8 +210,9 @@ def create_quote(part_id):
         options = quotes.parse_options(request.form, settings.get_materials())
         result = _compute(part, options)
     except quotes.QuoteError as exc:
+        db.session.rollback()
         flash(_(exc.message, **exc.params), "error")
-        return redirect(url_for("portal.part_detail", part_id=part.public_id), 303)
+        return _part_page(part, request.form, 400)  # the firm's choices stay in the form
     if result is None:
         flash(_("Der Preis wird noch berechnet; bitte versuchen Sie es gleich noch einmal."),
               "info")

@@ -13,7 +13,6 @@ missing. The analysis stores the default options' estimate, so a new part prices
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,8 +23,9 @@ import sqlalchemy as sa
 from flask import current_app
 
 from marketplace import formatting, messages, taskqueue
+from marketplace.engine import options as options_schema
 from marketplace.engine import runner
-from marketplace.engine.meshio.units import USER_UNITS
+from marketplace.engine.options import QuoteOptions
 from marketplace.engine.pricing import catalog
 from marketplace.extensions import db
 from marketplace.i18n import N_
@@ -34,10 +34,9 @@ from marketplace.parts import storage
 
 log = logging.getLogger(__name__)
 
-QUANTITY_MAX = 1000
 QUOTE_VALID_DAYS = 30
-DEFAULT_INFILL_PERCENT = 15
-DEFAULT_LAYER_HEIGHT_MM = 0.2
+DEFAULT_INFILL_PERCENT = options_schema.DEFAULTS["infill"]
+DEFAULT_LAYER_HEIGHT_MM = options_schema.DEFAULTS["layer_height"]
 
 
 class QuoteError(Exception):
@@ -56,26 +55,6 @@ class EstimatePendingError(Exception):
     def __init__(self, estimate_id: int) -> None:
         super().__init__(f"estimate {estimate_id} is pending")
         self.estimate_id = estimate_id
-
-
-@dataclass(frozen=True)
-class QuoteOptions:
-    """What a firm chooses for a part (validated by :func:`parse_options`)."""
-
-    material_code: str = "PLA"
-    colour: str = "any"
-    quantity: int = 1
-    infill_percent: int = 15
-    layer_height_mm: float = 0.2
-    units: str | None = None  # None: the part's (guessed) units
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the options as the part page's form names them."""
-        return {
-            "material": self.material_code, "colour": self.colour, "quantity": self.quantity,
-            "infill": self.infill_percent, "layer_height": self.layer_height_mm,
-            "units": self.units,
-        }
 
 
 @dataclass
@@ -137,38 +116,13 @@ def hub_catalog() -> tuple[dict[str, catalog.MaterialSpec], catalog.PricingRules
     return settings.get_materials(), settings.get_pricing_rules(), catalog.DEFAULT_PROFILE
 
 
-def parse_options(raw: Mapping[str, Any], materials: Mapping[str, catalog.MaterialSpec]
-                  ) -> QuoteOptions:
-    """Validate options from a form or JSON body; raise QuoteError naming the bad field."""
-    code = str(raw.get("material") or raw.get("material_code") or "PLA").strip().upper()
-    if code not in materials:
-        raise QuoteError("material", N_("Unbekanntes Material."))
-    colour = str(raw.get("colour") or "any").strip()[:32] or "any"
-    spec = materials[code]
-    if colour != "any" and spec.colours and colour not in spec.colours:
-        raise QuoteError("colour", N_("Diese Farbe gibt es für %(material)s nicht."), material=code)
+def parse_options(raw: Any, materials: Mapping[str, catalog.MaterialSpec]) -> QuoteOptions:
+    """Validate options from a form or JSON body (the one options schema,
+    :mod:`marketplace.engine.options`); raise QuoteError naming the bad field."""
     try:
-        quantity = int(str(raw.get("quantity", 1)).strip())
-    except ValueError:
-        raise QuoteError("quantity", N_("Die Stückzahl muss eine ganze Zahl sein.")) from None
-    if not 1 <= quantity <= QUANTITY_MAX:
-        raise QuoteError("quantity", N_("Die Stückzahl muss zwischen 1 und %(max)s liegen."),
-                         max=QUANTITY_MAX)
-    try:
-        infill = int(round(float(str(raw.get("infill", 15)).replace(",", "."))))
-        layer = float(str(raw.get("layer_height", 0.2)).replace(",", "."))
-    except ValueError:
-        raise QuoteError("infill", N_("Füllung und Schichthöhe müssen Zahlen sein.")) from None
-    if not 0 <= infill <= 100:
-        raise QuoteError("infill", N_("Die Füllung muss zwischen %(lo)s und %(hi)s %% liegen."),
-                         lo=0, hi=100)
-    if not (math.isfinite(layer) and 0.05 <= layer <= 0.3):
-        raise QuoteError("layer_height",
-                         N_("Die Schichthöhe muss zwischen 0,05 und 0,3 mm liegen."))
-    units = raw.get("units") or None
-    if units is not None and units not in USER_UNITS:
-        raise QuoteError("units", N_("Unbekannte Einheit."))
-    return QuoteOptions(code, colour, quantity, infill, round(layer, 3), units)
+        return options_schema.load_options(raw, materials)
+    except options_schema.OptionError as exc:
+        raise QuoteError(exc.field, exc.template, **exc.params) from None
 
 
 # --- estimates, made by a queued task -----------------------------------------------------------
@@ -367,10 +321,11 @@ def compute(part: Part, options: QuoteOptions, *, now=None) -> QuoteResult:
 
 
 def make_quote(
-    part: Part, *, material_code: str = "PLA", colour: str = "any", quantity: int = 1,
-    infill: int = 15, layer_height: float = 0.2, units: str | None = None,
+    part: Part, *, material_code: Any = "PLA", colour: Any = "any", quantity: Any = 1,
+    infill: Any = 15, layer_height: Any = 0.2, units: str | None = None,
 ) -> Quote:
-    """Price ``part`` and store the quote (the caller commits); raise QuoteError for bad options."""
+    """Price ``part`` and store the quote (the caller commits); raise QuoteError for bad options
+    (numbers or text, as :func:`parse_options` takes them)."""
     materials, _, _ = hub_catalog()
     options = parse_options(
         {"material": material_code, "colour": colour, "quantity": quantity, "infill": infill,
@@ -409,5 +364,4 @@ def _cents(price: Mapping[str, Any], key: str) -> int:
 def default_options() -> dict[str, Any]:
     """Return the options a part page starts with."""
     cfg = current_app.config
-    return {"material": cfg.get("DEFAULT_MATERIAL", "PLA"), "colour": "any", "quantity": 1,
-            "infill": DEFAULT_INFILL_PERCENT, "layer_height": DEFAULT_LAYER_HEIGHT_MM}
+    return {**options_schema.DEFAULTS, "material": cfg.get("DEFAULT_MATERIAL", "PLA")}
