@@ -3,6 +3,12 @@ TEST_DATABASE_URL), a client, a CLI runner, and paths to the shared corpus.
 
 With TEST_DATABASE_URL set to a PostgreSQL URL, each test session works in a schema of its own
 (created at start, dropped at the end), so several sessions can share the `test` database.
+
+The tables are created once per session and database. Each test then works inside one
+transaction that is rolled back at its end (``db_isolation``: commits become savepoints). A test
+whose data must be seen by another connection, thread or process (a live server, a worker pool,
+a subprocess, a second app, migrations, concurrency) is marked ``commits``: it commits for real,
+and the tables are emptied after it.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from flask import g
 from flask.testing import FlaskClient
 
 from config import TestConfig, _sqlalchemy_url
+from db_isolation import RolledBackTransaction
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = (ROOT / ".." / "shared").resolve()
@@ -26,6 +33,8 @@ DATA = Path(__file__).resolve().parent / "data"
 # Fixtures that stand for a real service: a test asking for one carries its marker.
 SERVICE_FIXTURES = {"farm": "octoprint", "idle_farm": "octoprint", "fault_proxy": "octoprint",
                     "browser": "browser", "browser_page": "browser", "live_server": "browser"}
+# Fixtures whose threads or processes read what the test wrote: real commits.
+COMMIT_FIXTURES = {"live_server", "workers"}
 
 
 def _on_postgres() -> bool:
@@ -44,6 +53,8 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.db_independent)
         for fixture in sorted(names & SERVICE_FIXTURES.keys()):
             item.add_marker(SERVICE_FIXTURES[fixture])
+        if names & COMMIT_FIXTURES:
+            item.add_marker(pytest.mark.commits)
 
 
 def pytest_runtest_setup(item):
@@ -85,8 +96,12 @@ _tables_ready: set[str] = set()
 
 
 @pytest.fixture
-def app(app_config):
-    """An app whose tables are empty at the start of each test (created once per session)."""
+def app(app_config, request):
+    """An app whose tables are empty at the start of each test (created once per session).
+
+    The test's changes are rolled back at its end; with the ``commits`` marker they are
+    committed for real and the tables emptied afterwards.
+    """
     from marketplace import create_app
     from marketplace.extensions import db
 
@@ -97,12 +112,23 @@ def app(app_config):
             db.drop_all()
             db.create_all()
             _tables_ready.add(url)
-        yield app
-        db.session.remove()
-        with db.engine.begin() as conn:
-            for table in reversed(db.metadata.sorted_tables):
-                conn.execute(table.delete())
+        if request.node.get_closest_marker("commits"):
+            yield app
+            db.session.remove()
+            with db.engine.begin() as conn:
+                for table in reversed(db.metadata.sorted_tables):
+                    conn.execute(table.delete())
+            db.engine.dispose()
+            return
+        pure = request.node.get_closest_marker("db_independent") is not None
+        with RolledBackTransaction(db, pure=pure) as transaction:
+            yield app
         db.engine.dispose()
+    if transaction.problems:
+        pytest.fail("one connection cannot stand in for what this test does:\n- "
+                    + "\n- ".join(transaction.problems)
+                    + "\nmark it @pytest.mark.commits (real commits, tables emptied after)",
+                    pytrace=False)
 
 
 class _FreshUserClient(FlaskClient):

@@ -514,6 +514,7 @@ def test_firm_user_edits_the_firm_details(client, make_user, login_as):
     assert client.post("/account/firm", data={}).status_code == 403
 
 
+@pytest.mark.commits  # a second app signs the user in
 def test_behind_a_proxy_the_limit_counts_the_client_address(app_config, make_user):
     from marketplace import create_app
 

@@ -9,6 +9,8 @@ from marketplace import create_app
 from marketplace.extensions import db
 from marketplace.models import User
 
+pytestmark = pytest.mark.commits  # a second app (production) reads the users
+
 
 def users() -> int:
     return db.session.execute(sa.select(sa.func.count()).select_from(User)).scalar_one()

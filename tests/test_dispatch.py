@@ -31,7 +31,8 @@ from printers import admin as printer_admin
 from printers import control
 from printers.dispatcher import Dispatcher
 
-pytestmark = [pytest.mark.octoprint, pytest.mark.slicer]
+# the dispatcher's guard holds a connection of its own; a dispatcher may run in a subprocess
+pytestmark = [pytest.mark.octoprint, pytest.mark.slicer, pytest.mark.commits]
 
 
 @pytest.fixture(autouse=True)

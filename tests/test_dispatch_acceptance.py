@@ -20,7 +20,8 @@ from marketplace.extensions import db
 from marketplace.models import JobEvent, Order, PrintJob
 from printers.dispatcher import Dispatcher
 
-pytestmark = [pytest.mark.octoprint, pytest.mark.slicer]
+# the dispatcher's guard holds a connection of its own; a dispatcher may run in a subprocess
+pytestmark = [pytest.mark.octoprint, pytest.mark.slicer, pytest.mark.commits]
 
 
 @pytest.fixture(autouse=True)

@@ -34,7 +34,8 @@ from marketplace.models import DispatchAttempt, JobEvent, Printer, PrintJob
 from printers import admin as printer_admin
 from printers.dispatcher import Dispatcher
 
-pytestmark = [pytest.mark.octoprint, pytest.mark.slicer]
+# the dispatcher's guard holds a connection of its own; a dispatcher may run in a subprocess
+pytestmark = [pytest.mark.octoprint, pytest.mark.slicer, pytest.mark.commits]
 ROOT = Path(__file__).resolve().parents[1]
 
 

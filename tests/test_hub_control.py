@@ -22,7 +22,8 @@ from octoprint_farm import (  # noqa: F401  (fixtures)
 from marketplace.extensions import db
 from marketplace.models import JobEvent, PrintJob
 
-pytestmark = [pytest.mark.octoprint, pytest.mark.slicer]
+# the dispatcher's guard holds a connection of its own; a dispatcher may run in a subprocess
+pytestmark = [pytest.mark.octoprint, pytest.mark.slicer, pytest.mark.commits]
 
 
 @pytest.fixture(autouse=True)

@@ -1,11 +1,14 @@
 """The Alembic migrations build exactly the schema the models describe (SQLite and PostgreSQL)."""
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from marketplace.extensions import db
+
+pytestmark = pytest.mark.commits  # Alembic works on connections of its own
 
 
 def _clear(engine):

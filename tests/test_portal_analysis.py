@@ -115,6 +115,7 @@ def test_too_many_pending_uploads_per_firm_are_refused(app, client, login_as, fi
     assert resp.get_json()["errors"][0]["code"] == "too_many_pending"
 
 
+@pytest.mark.commits  # 25 threads, each with a connection of its own
 def test_the_pending_limit_holds_under_parallel_uploads(app, firm_user):
     """25 uploads at once with a limit of 20: exactly 20 are taken (the firm's row lock)."""
     app.config.update(ANALYSIS_MAX_PENDING_PER_FIRM=20, HUEY_IMMEDIATE=False)
