@@ -250,3 +250,20 @@ def test_gunicorn_reloads_gracefully_on_hup(tmp_path):
         assert stop_gunicorn(proc) == 0
     assert set(answers) == {200}  # served all along
     assert len(set(booted()) - set(old)) == 2  # two new workers with the code read anew
+
+
+@pytest.mark.db_independent
+def test_a_worker_that_cannot_boot_stops_gunicorn_with_an_error(tmp_path):
+    """Workers end through our worker_exit hook; the boot failure's exit code must survive it."""
+    env = {**os.environ, "PORT": str(_free_port()), "DRUCKHUB_ENV": "production",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'hub.sqlite3'}",
+           "UPLOAD_DIR": str(tmp_path / "uploads"),
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    env.pop("SECRET_KEY", None)  # production refuses to start without it
+    bin_dir = Path(sys.executable).parent
+    done = subprocess.run([str(bin_dir / "gunicorn"), "-c", "gunicorn.conf.py",
+                           "marketplace:create_app()"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "SECRET_KEY must be set" in done.stderr
+    assert "exited with code 3" in done.stderr  # WORKER_BOOT_ERROR: the master gives up

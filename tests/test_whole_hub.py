@@ -28,7 +28,7 @@ pytestmark = pytest.mark.db_independent  # scripts/run brings its own SQLite dat
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 180  # migrate, seed, two OctoPrints' first set-up and start (2 busy cores)
 PRINT_TIMEOUT_S = 240  # analysis, slicing, upload, start
-STOP_TIMEOUT_S = 30  # honcho: SIGTERM to all, SIGKILL after 5 s
+STOP_TIMEOUT_S = 40  # scripts/run: SIGTERM to all, SIGKILL after STOP_GRACE_S (20 s)
 
 
 def _wait(predicate, timeout_s: float, what: str, interval_s: float = 0.5):
