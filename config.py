@@ -141,6 +141,9 @@ class Config:
     REAPER_INTERVAL_S = _env_int("REAPER_INTERVAL_S", 60)  # workers look for lost work this often
 
     # --- slicing ---
+    # "worker": a task worker slices each approved job ahead of the dispatcher;
+    # "dispatcher": the dispatcher's pass slices (tests that drive a dispatcher by hand)
+    SLICING = _env("SLICING", "worker")
     PRUSA_SLICER_BIN = _env("PRUSA_SLICER_BIN", "prusa-slicer")
     SLICER_PROFILE_DIR = _env("SLICER_PROFILE_DIR", str(BASE_DIR / "printers" / "profiles"))
     SLICER_TIMEOUT_S = _env_int("SLICER_TIMEOUT_S", 600)
@@ -170,5 +173,6 @@ class TestConfig(Config):
     SECRET_KEY = "test-secret-key"
     HUEY_IMMEDIATE = True  # tasks run when queued, so tests see the result at once
     HUEY_STORAGE = "memory"  # a test that turns immediate mode off gets an in-process queue
+    SLICING = "dispatcher"  # the dispatcher tests tick by hand; the queue tests say "worker"
     ANALYSIS_SUBPROCESS = False  # the tests' own small files, analysed in this process
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # fast hashes keep the suite quick (tests only)

@@ -105,6 +105,9 @@ def register_tasks(app: Flask) -> None:
     from marketplace.mail import tasks as _mail_tasks  # noqa: F401
     from marketplace.parts import tasks as _parts_tasks  # noqa: F401
     from marketplace.quotes import tasks as _quotes_tasks  # noqa: F401
+    from printers import tasks as printers_tasks
+
+    printers_tasks.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

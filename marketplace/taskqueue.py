@@ -22,8 +22,9 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractContextManager, ExitStack
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import wraps
@@ -221,65 +222,102 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _col(model: Any, prefix: str, name: str) -> Any:
+    return getattr(model, prefix + name)
+
+
 @dataclass(frozen=True)
 class Lease:
-    """A claimed row: its model, id and the claim's unique owner token."""
+    """A claimed row: its model, id, the claim's unique owner token and the attempt number.
+
+    ``prefix`` names the lease columns (``""``: attempts, lease_owner, lease_until; a print
+    job's slicing uses ``"slice_"``, as its dispatch has a lease of its own).
+    """
 
     model: Any
     row_id: int
     owner: str
     attempt: int
+    prefix: str = ""
 
     def _mine(self) -> Any:
-        return sa.and_(self.model.id == self.row_id, self.model.lease_owner == self.owner)
+        return sa.and_(self.model.id == self.row_id,
+                       _col(self.model, self.prefix, "lease_owner") == self.owner)
 
     def renew(self, lease_s: float) -> bool:
         """Push the lease out by ``lease_s`` (in its own transaction); False if it was lost."""
         with db.engine.begin() as conn:
-            result = conn.execute(sa.update(self.model.__table__).where(self._mine())
-                                  .values(lease_until=utcnow() + timedelta(seconds=lease_s)))
+            result = conn.execute(
+                sa.update(self.model.__table__).where(self._mine())
+                .values({f"{self.prefix}lease_until": utcnow() + timedelta(seconds=lease_s)}))
         return result.rowcount == 1
 
     def finish(self, **values: Any) -> bool:
         """Write ``values`` and release the lease, only if still held; the caller commits."""
         result = db.session.execute(
             sa.update(self.model).where(self._mine())
-            .values(lease_owner=None, lease_until=None, **values)
+            .values({f"{self.prefix}lease_owner": None, f"{self.prefix}lease_until": None,
+                     **values})
             .execution_options(synchronize_session=False))
         return result.rowcount == 1
 
 
-def claim(model: Any, row_id: int, *where: Any, lease_s: float) -> Lease | None:
+def claim(model: Any, row_id: int, *where: Any, lease_s: float, prefix: str = ""
+          ) -> Lease | None:
     """Claim row ``row_id`` of ``model`` for ``lease_s`` seconds if ``where`` holds and no live
     lease exists; count the attempt and commit. Return the lease, or None (someone else has it,
     or there is nothing to do)."""
     now = utcnow()
     owner = f"{worker_name()}:{uuid.uuid4().hex[:8]}"
+    until, attempts = _col(model, prefix, "lease_until"), _col(model, prefix, "attempts")
     result = db.session.execute(
         sa.update(model)
-        .where(model.id == row_id, *where,
-               sa.or_(model.lease_until.is_(None), model.lease_until < now))
-        .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_s),
-                attempts=model.attempts + 1)
+        .where(model.id == row_id, *where, sa.or_(until.is_(None), until < now))
+        .values({f"{prefix}lease_owner": owner,
+                 f"{prefix}lease_until": now + timedelta(seconds=lease_s),
+                 f"{prefix}attempts": attempts + 1})
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         db.session.rollback()
         return None
-    attempt = db.session.scalar(sa.select(model.attempts).where(model.id == row_id))
+    attempt = db.session.scalar(sa.select(attempts).where(model.id == row_id))
     db.session.commit()
-    return Lease(model, row_id, owner, int(attempt))
+    return Lease(model, row_id, owner, int(attempt), prefix)
 
 
-def due_for_requeue(model: Any, *waiting: Any, stale_s: float, now: datetime | None = None
-                    ) -> sa.ColumnElement[bool]:
+@contextmanager
+def holding(lease: Lease, lease_s: float) -> Iterator[None]:
+    """Renew ``lease`` every third of ``lease_s`` from a helper thread while the block runs
+    (for work that cannot call back, e.g. a slicer run)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        with current_app_for_tasks().app_context():
+            while not stop.wait(max(0.5, lease_s / 3)):
+                try:
+                    lease.renew(lease_s)
+                except Exception:  # the database is busy or away: try again next beat
+                    log.warning("renewing %s failed", lease, exc_info=True)
+
+    thread = threading.Thread(target=beat, name="lease-renewal", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def due_for_requeue(model: Any, *waiting: Any, stale_s: float, now: datetime | None = None,
+                    prefix: str = "") -> sa.ColumnElement[bool]:
     """Condition for rows in a ``waiting`` state that need queueing again: a lease that ran out
     (its worker died), or no lease and queued more than ``stale_s`` ago (the message was lost)."""
     now = now or utcnow()
+    until, queued = _col(model, prefix, "lease_until"), _col(model, prefix, "queued_at")
     return sa.and_(*waiting, sa.or_(
-        model.lease_until < now,
-        sa.and_(model.lease_until.is_(None),
-                sa.or_(model.queued_at.is_(None),
-                       model.queued_at < now - timedelta(seconds=stale_s)))))
+        until < now,
+        sa.and_(until.is_(None),
+                sa.or_(queued.is_(None), queued < now - timedelta(seconds=stale_s)))))
 
 
 # --- the worker ---------------------------------------------------------------------------------

@@ -10,10 +10,11 @@ One pass, each step a unit of its own:
 4. send queued jobs whose printers are gone or whose G-code is missing back to slicing, then
    match queued jobs to available printers, claim each durably and only then upload and start
    it in a worker thread (``printers.dispatching``, ``printers.matching``, ``printers.sending``);
-5. slice approved jobs and queue them, or send them to a technician when the slicer's figures
-   are far from the quote's (``printers.preparing``: ``slice_job(job_id)`` runs on its own as
-   well); each newly queued job is dispatched at once, so its upload runs while the next one is
-   sliced; the pass then waits (``SEND_WAIT_S`` at most) for the uploads and starts.
+5. only with ``SLICING = "dispatcher"``: slice approved jobs and queue them, or send them to a
+   technician when the slicer's figures are far from the quote's (``printers.preparing``); each
+   newly queued job is dispatched at once. By default (``SLICING = "worker"``) task workers
+   slice each job as soon as it is approved (``printers.tasks``), so a long slice never holds
+   up a pass. The pass then waits (``SEND_WAIT_S`` at most) for the uploads and starts.
 
 Network calls happen in worker threads and never touch the database; the database is written
 in the calling thread, inside the app context, one job step (``printers.steps.job_step``:
@@ -99,7 +100,8 @@ class Dispatcher:
         follow_jobs(settings, report, results, skip=sender.in_flight)
         reslice_stranded(settings, report)
         sender.dispatch(settings, report)  # ready work goes out before slicing holds the pass
-        slice_approved(settings, report, then=lambda: sender.dispatch(settings, report))
+        if settings.slice_in_pass:  # else task workers slice ahead (printers.tasks)
+            slice_approved(settings, report, then=lambda: sender.dispatch(settings, report))
         if sender.in_flight:
             sender.wait(settings, report, settings.send_wait_s)
         report.tick_s = time.monotonic() - started

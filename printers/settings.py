@@ -29,6 +29,7 @@ class DispatcherSettings:
     slicer_bin: str  # PRUSA_SLICER_BIN
     slicer_timeout_s: float  # SLICER_TIMEOUT_S
     default_slicer_profile: str  # DEFAULT_SLICER_PROFILE
+    slice_in_pass: bool = True  # SLICING == "dispatcher"; "worker": task workers slice ahead
 
     @property
     def gcode_dir(self) -> Path:
@@ -53,4 +54,5 @@ class DispatcherSettings:
             slicer_bin=str(config["PRUSA_SLICER_BIN"]),
             slicer_timeout_s=float(config["SLICER_TIMEOUT_S"]),
             default_slicer_profile=str(config["DEFAULT_SLICER_PROFILE"]),
+            slice_in_pass=str(config.get("SLICING", "worker")) == "dispatcher",
         )
