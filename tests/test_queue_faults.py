@@ -104,9 +104,9 @@ def test_a_worker_killed_mid_slice_leaves_the_job_to_another(app, workers, make_
     def sliced():
         db.session.rollback()
         job = db.session.get(PrintJob, job_id)
-        return job.state != "approved" and job
+        return job.state != "approved" and job.slice_lease_owner is None and job
 
-    job = wait_for(sliced, 180, "slicing by the second worker")
+    job = wait_for(sliced, 180, "slicing by the second worker (and its lease let go)")
     assert job.state == "queued" and job.slice_attempts == 2 and job.gcode_sha256
     assert job.slice_lease_owner is None
     queued = db.session.scalar(sa.select(sa.func.count(JobEvent.id)).where(

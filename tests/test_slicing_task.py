@@ -16,7 +16,7 @@ from marketplace.parts import operations as parts
 from printers import tasks as printer_tasks
 from printers.settings import DispatcherSettings
 
-pytestmark = pytest.mark.slicer
+pytestmark = [pytest.mark.slicer, pytest.mark.commits]  # a lease-renewing thread
 
 
 @pytest.fixture
