@@ -151,6 +151,17 @@ def material_label(name: Any) -> str:
     return gettext(str(name)) if name else ""
 
 
+def event_reason(event: Any) -> str:
+    """A job event's reason as shown: the console's own notes (priority, printer) in the
+    current language from their data, anything a person typed as it was typed."""
+    data = event.data if isinstance(getattr(event, "data", None), dict) else {}
+    if data.get("action") == "priority":
+        return gettext("Priorität %(old)s → %(new)s", old=data.get("from"), new=data.get("to"))
+    if data.get("action") == "assign_printer":
+        return gettext("Drucker: %(name)s", name=data.get("to") or gettext("Dispatcher wählt"))
+    return event.reason or ""
+
+
 def lang_url(lang: str) -> str:
     """The current page's URL with ``?lang=`` set (for the language switcher)."""
     args = request.args.to_dict(flat=False)
@@ -183,5 +194,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(
         state_label=state_label, colour_label=colour_label, colour_choices=colour_choices,
         material_label=material_label,
-        line_texts=messages.line_texts,
+        line_texts=messages.line_texts, event_reason=event_reason,
     )

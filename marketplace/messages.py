@@ -81,17 +81,33 @@ def render_message(record: Mapping[str, Any] | None, lang: Any = None, *,
                    prefix: str = "") -> str:
     """Render a stored ``{"code", "params"}`` record (rows stored before codes: their text).
 
-    ``prefix`` names the kind of code ("problem.", "error.", "line.") in :data:`TEXTS`.
+    ``prefix`` names the kind of code ("problem.", "error.", "line.") in :data:`TEXTS`; a
+    record's ``text`` names its sentence outright.
     """
     if not record:
         return ""
     lang = formatting.normalise_language(lang) or formatting.current_language()
-    if "params" in record and f"{prefix}{record.get('code')}" in TEXTS:
-        return render(f"{prefix}{record['code']}", record.get("params") or {}, lang)
+    key = record.get("text") or f"{prefix}{record.get('code')}"
+    if "params" in record and key in TEXTS:
+        return render(key, record.get("params") or {}, lang)
     # older rows kept the rendered German and English sentences
     if lang == "en" and record.get("message_en"):
         return str(record["message_en"])
     return str(record.get("message") or record.get("code") or "")
+
+
+class LazyMessage:
+    """A stored message that becomes text only when shown, in the language in force then
+    (a parameter of an app error raised before anyone knows who reads it)."""
+
+    def __init__(self, record: Mapping[str, Any], prefix: str = "") -> None:
+        self.record, self.prefix = record, prefix
+
+    def __str__(self) -> str:
+        return render_message(self.record, prefix=self.prefix)
+
+    def __repr__(self) -> str:
+        return f"LazyMessage({self.record!r})"
 
 
 def line_texts(line: Mapping[str, Any], lang: Any = None) -> tuple[str, str]:
@@ -131,4 +147,4 @@ def orientation_text(orientation: Mapping[str, Any], lang: Any = None) -> str:
     sentences = orientation.get("sentences")
     if sentences is None:  # stored before messages had codes
         return render_message(orientation, lang)
-    return " ".join(render_message(s, lang, prefix="orientation.") for s in sentences)
+    return " ".join(render_message(s, lang) for s in sentences)

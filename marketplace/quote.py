@@ -88,7 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         from marketplace.engine.meshio.load import MeshInputError
 
         if isinstance(exc, MeshInputError):
-            return _fail(exc.code, exc.message, as_json)
+            from marketplace import messages
+
+            return _fail(exc.code, messages.render_message(exc.to_dict(), "de", prefix="error."),
+                         as_json)
         detail = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:300]
         return _fail("analysis_failed", f"Die Datei konnte nicht analysiert werden ({detail}).",
                      as_json)

@@ -12,6 +12,7 @@ import pytest
 
 from marketplace.engine import quote as engine
 from marketplace.engine.limits import AnalysisLimits
+from marketplace.messages import orientation_text, render_message
 
 pytestmark = pytest.mark.db_independent
 
@@ -92,7 +93,10 @@ def test_random_triangle_soup_is_not_printable_and_says_why():
     assert problem.severity == "error"
     assert problem.data["open_edges"] == 3000 and problem.data["open_edge_percent"] == 100
     assert problem.data["hole_area_percent"] == pytest.approx(100, abs=0.5)
-    assert "3000 offene Kanten" in problem.message and "closed solid" in problem.message_en
+    # no words in the engine: the sentence is rendered in the reader's language when shown
+    assert problem.params["edges"] == 3000
+    assert "3.000 offene Kanten" in render_message(problem.to_dict(), "de", prefix="problem.")
+    assert "closed solid" in render_message(problem.to_dict(), "en", prefix="problem.")
     assert "not_watertight" not in codes(a)  # the error says it all
     out = engine.quote_file(stl_binary(soup), "soup.stl")
     assert out["printable"] is False and out["price"] is None and out["estimate"] is None
@@ -200,7 +204,7 @@ def test_too_large_for_every_printer_but_fits_diagonally_or_turned():
     huge = engine.analyse_file(stl_binary(box((400, 300, 300))), "huge.stl")
     p = next(p for p in huge.problems if p.code == "too_large")
     assert p.severity == "error" and not huge.printable
-    assert "250,0 × 210,0 × 210,0 mm" in p.message
+    assert "250,0 × 210,0 × 210,0\u00a0mm" in render_message(p.to_dict(), "de", prefix="problem.")
 
 
 def test_build_volumes_are_configurable():
@@ -220,7 +224,7 @@ def test_tall_orientation_is_laid_down_and_savings_are_told():
     assert d["changed"] is True
     assert d["saves"]["support_area_mm2"] > 300
     assert a.suggested.support_area_mm2 < a.current.support_area_mm2
-    assert "weniger" in d["message"] and "less" in d["message_en"]
+    assert "weniger" in orientation_text(d, "de") and "less" in orientation_text(d, "en")
 
 
 def test_overhang_faces_are_listed_for_the_viewer():

@@ -21,6 +21,7 @@ from scipy.spatial import cKDTree
 from marketplace.engine import quote as engine
 from marketplace.engine.meshio.load import MeshInputError
 from marketplace.engine.meshio.units import UNIT_SCALE_MM
+from marketplace.messages import orientation_text
 
 pytestmark = pytest.mark.db_independent
 
@@ -173,13 +174,14 @@ def test_suggested_orientation_never_claims_negative_savings(units):
         checked += 1
         assert all(v >= 0 for v in d["saves"].values()), (name, d["saves"])
         assert all(v >= 0 for v in d["costs"].values()), (name, d["costs"])
-        assert "-" not in d["message"] and "-" not in d["message_en"], (name, d["message"])
+        german, english = orientation_text(d, "de"), orientation_text(d, "en")
+        assert "-" not in german and "-" not in english, (name, german)
         cur, best = a.current, a.suggested
         if not d["changed"]:
-            assert "schon die günstigste" in d["message"]
+            assert "schon die günstigste" in german
             continue
         changed += 1
-        assert d["message"]
+        assert german
         if cur.fits:  # a free choice is no worse on any figure than the upload
             assert best.support_area_mm2 <= cur.support_area_mm2 + 1e-6, name
             assert best.support_volume_mm3 <= cur.support_volume_mm3 + 1e-6, name
@@ -192,4 +194,4 @@ def test_suggested_orientation_never_claims_negative_savings(units):
 def test_cylinder_upright_is_already_the_best_orientation():
     d = analysed("trimesh__cylinder.stl", None).to_dict()["orientation"]
     assert d["changed"] is False and d["saves"]["support_area_mm2"] == 0
-    assert d["message"] == "Die hochgeladene Lage ist schon die günstigste."
+    assert orientation_text(d, "de") == "Die hochgeladene Lage ist schon die günstigste."

@@ -46,7 +46,9 @@ def test_the_analysis_records_a_clear_error(app, client, login_as, firm_user):
     part = _fresh(db.session.scalar(sa.select(Part.id)))
     assert part.status == "error" and part.error_code
     assert part.error_message and "Traceback" not in part.error_message
-    assert part.analysis["error"]["message_en"]
+    # stored as code and parameters, shown in the reader's language
+    assert set(part.analysis["error"]) >= {"code", "params"}
+    assert parts.error_text(part, "en") and parts.error_text(part, "en") != part.error_message
 
 
 def test_nothing_is_analysed_when_the_upload_is_rolled_back(app, firm_user):
@@ -153,7 +155,10 @@ def test_child_process_timeout_gives_a_clear_error(tmp_path):
     with pytest.raises(analysis_runner.AnalysisFailedError) as exc:
         analysis_runner.analyse_in_subprocess(path, "cube.stl", timeout_s=0.01)
     assert exc.value.code == "analysis_timeout"
-    assert "abgebrochen" in exc.value.message
+    from marketplace.messages import render_message
+
+    assert "abgebrochen" in render_message(exc.value.to_dict(), "de", prefix="error.")
+    assert "was stopped" in render_message(exc.value.to_dict(), "en", prefix="error.")
 
 
 @pytest.mark.db_independent

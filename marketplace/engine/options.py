@@ -23,7 +23,7 @@ from marshmallow.validate import Length, OneOf, Range
 
 from marketplace.engine.meshio.base import MeshInputError
 from marketplace.engine.meshio.units import USER_UNITS
-from marketplace.engine.texts import N_
+from marketplace.engine.texts import N_, TEXTS
 
 QUANTITY_MAX = 1000
 INFILL_MIN, INFILL_MAX = 0, 100  # percent
@@ -48,19 +48,28 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
-class OptionError(MeshInputError):
-    """An option that cannot be quoted: ``field`` names it; ``template`` (German, the
-    catalogue's msgid) with ``params`` is what the web translates; ``message`` is filled in."""
+# each field's message is a text of the engine (the renderer finds it by "option." + field)
+TEXTS.update({f"option.{field}": template for field, (_code, template) in MESSAGES.items()})
 
-    def __init__(self, field: str, code: str, template: str, /, **params: Any) -> None:
-        super().__init__(code, template % params if params else template)
-        self.field, self.template, self.params = field, template, params
+
+class OptionError(MeshInputError):
+    """An option that cannot be quoted: ``field`` names it; its sentence (``text``, by default
+    ``option.FIELD``) with ``params`` is rendered in the reader's language when shown."""
+
+    def __init__(self, field: str, code: str, text: str | None = None, /,
+                 **params: Any) -> None:
+        super().__init__(code, text or f"option.{field}", **params)
+        self.field = field
+
+    @property
+    def template(self) -> str:
+        """The German sentence (the catalogue's msgid) that ``params`` fill."""
+        return TEXTS[self.text]
 
 
 def option_error(field: str, /, **params: Any) -> OptionError:
     """Return the OptionError of ``field`` with its message from :data:`MESSAGES`."""
-    code, template = MESSAGES[field]
-    return OptionError(field, code, template, **params)
+    return OptionError(field, MESSAGES[field][0], **params)
 
 
 @dataclass(frozen=True)

@@ -40,9 +40,8 @@ def analyse_file(data: bytes, filename: str, *, units: str | None = None,
     try:
         units = normalise_unit(units)
     except ValueError:
-        known = ", ".join(USER_UNITS)
-        raise OptionError("units", "bad_units",
-                          f"Unbekannte Einheit {units!r}: erlaubt sind {known}.") from None
+        raise OptionError("units", "bad_units", "error.bad_units", unit=repr(units),
+                          known=", ".join(USER_UNITS)) from None
     raw = mesh_io.read_mesh(data, filename, limits)
     return analysis_mod.analyse(raw, data, filename, units=units, limits=limits,
                                 layer_mm=layer_height_mm, check_walls=check_walls)

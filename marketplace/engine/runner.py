@@ -5,7 +5,7 @@ address-space limit, dies with its parent, and only its JSON answer comes back. 
 app or the command line reads goes through here. Pure: no Flask, no database.
 
 Child protocol: ``python -m marketplace.engine.runner`` reads one JSON job on stdin and prints one
-JSON answer on stdout (exit 0), ``{"error": {"code", "message", "message_en"}}`` when the file
+JSON answer on stdout (exit 0), ``{"error": {"code", "params"}}`` when the file
 cannot be analysed. Jobs (``kind``):
 
 - ``analyse``: {path, filename, units, mesh_root, estimates} -> {"analysis", "estimates"}; with
@@ -43,19 +43,25 @@ class AnalysisFailedError(MeshInputError):
     """The file could not be analysed: bad input, or the child crashed or ran out of time/memory."""
 
 
-def error_of(exc: BaseException) -> tuple[str, str, str | None]:
-    """Return ``(code, message, message_en)`` of an engine input error or any other error."""
-    code = getattr(exc, "code", None)
-    message = getattr(exc, "message", None)
-    if not code or not message:  # not the engine's own error: a bug or a parser crash
-        return ("analysis_failed", "Die Datei konnte nicht analysiert werden (interner Fehler).",
-                "The file could not be analysed (internal error).")
-    return str(code), str(message), getattr(exc, "message_en", None)
+def failure_of(exc: BaseException) -> AnalysisFailedError:
+    """Return the AnalysisFailedError for an engine input error or for any other error."""
+    if isinstance(exc, MeshInputError):
+        return AnalysisFailedError(exc.code, exc.text, **exc.params)
+    # not the engine's own error: a bug or a parser crash
+    return AnalysisFailedError("analysis_failed", "error.analysis_internal")
+
+
+def failure_from_dict(record: dict[str, Any]) -> AnalysisFailedError:
+    """Rebuild the error a child process reported (``MeshInputError.to_dict()``)."""
+    try:
+        return AnalysisFailedError(str(record["code"]), record.get("text"),
+                                   **(record.get("params") or {}))
+    except (KeyError, TypeError, ValueError):  # a record this version cannot read
+        return AnalysisFailedError("analysis_failed", "error.analysis_internal")
 
 
 def _too_large() -> AnalysisFailedError:
-    return AnalysisFailedError("too_large", "Die Datei ist zu groß für die Analyse.",
-                               "The file is too large to analyse.")
+    return AnalysisFailedError("too_large")
 
 
 def _estimates(analysis: Any, wanted: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -91,9 +97,7 @@ def run_job(job: dict[str, Any], data: bytes | None = None) -> dict[str, Any]:
         if data is None:
             data = Path(job["path"]).read_bytes()
     except OSError as exc:
-        raise AnalysisFailedError(
-            "file_unreadable", f"Die Datei ist nicht lesbar ({exc.strerror or exc}).",
-            f"The file cannot be read ({exc.strerror or exc}).") from exc
+        raise AnalysisFailedError("file_unreadable", reason=str(exc.strerror or exc)) from exc
     try:
         if kind == "quote":
             return {"quote": engine.quote_file(
@@ -107,9 +111,9 @@ def run_job(job: dict[str, Any], data: bytes | None = None) -> dict[str, Any]:
     except MemoryError as exc:
         raise _too_large() from exc
     except Exception as exc:  # MeshInputError and anything the parser trips over
-        if not getattr(exc, "code", None):
+        if not isinstance(exc, MeshInputError):
             log.exception("analysis of %s crashed", job.get("filename"))
-        raise AnalysisFailedError(*error_of(exc)) from exc
+        raise failure_of(exc) from exc
     if kind == "estimate":
         return {"summary": summary_of(record), "estimates": estimates}
     if job.get("mesh_root"):
@@ -183,11 +187,7 @@ def run_in_subprocess(job: dict[str, Any], *, timeout_s: float = 120, memory_mb:
                 if heartbeat is not None:
                     heartbeat()
     except subprocess.TimeoutExpired as exc:
-        raise AnalysisFailedError(
-            "analysis_timeout",
-            f"Die Analyse hat länger als {timeout_s:g} s gedauert und wurde abgebrochen.",
-            f"The analysis took longer than {timeout_s:g} s and was stopped.",
-        ) from exc
+        raise AnalysisFailedError("analysis_timeout", seconds=f"{timeout_s:g}") from exc
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -197,16 +197,14 @@ def run_in_subprocess(job: dict[str, Any], *, timeout_s: float = 120, memory_mb:
     except (UnicodeDecodeError, json.JSONDecodeError):
         answer = None
     if isinstance(answer, dict) and "error" in answer:
-        err = answer["error"]
-        raise AnalysisFailedError(err["code"], err["message"], err.get("message_en"))
+        raise failure_from_dict(answer["error"])
     if isinstance(answer, dict):
         return answer
     out_of_memory = (b"MemoryError", b"Memory allocation", b"Cannot allocate memory",
                      b"std::bad_alloc", b"failed to map segment")
     if proc.returncode < 0 or any(word in stderr for word in out_of_memory):
         raise _too_large()
-    raise AnalysisFailedError("analysis_failed", "Die Analyse ist unerwartet fehlgeschlagen.",
-                              "The analysis failed unexpectedly.")
+    raise AnalysisFailedError("analysis_failed")
 
 
 def analyse_in_subprocess(

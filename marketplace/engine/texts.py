@@ -89,4 +89,138 @@ TEXTS: dict[str, str] = {
     "line.discount.detail": N_("%(percent)s ab %(quantity)s Stück"),
     "line.minimum": N_("Mindestbestellwert-Zuschlag"),
     "line.minimum.detail": N_("Mindestbestellwert %(minimum)s"),
+    # printability problems (marketplace.engine.analysis.findings): "problem." + code
+    "problem.not_watertight": N_(
+        "Das Modell ist nicht geschlossen: %(edges)s offene Kanten (Löcher in der Oberfläche). "
+        "Kleine Löcher schließen wir beim Drucken; das Ergebnis kann abweichen."),
+    "problem.not_closable": N_(
+        "Das Modell ist kein geschlossener Körper und lässt sich nicht durch kleine Reparaturen "
+        "schließen: %(edges)s offene Kanten (%(edge_share)s aller Kanten), die Löcher machen "
+        "etwa %(hole_share)s der Oberfläche aus, %(pieces)s offene Flächenstücke. So kann es "
+        "nicht gedruckt werden; bitte exportieren Sie es als geschlossenen Volumenkörper."),
+    "problem.non_manifold_edges": N_(
+        "%(edges)s Kanten gehören zu mehr als zwei Flächen (Teile berühren sich nur an einer "
+        "Kante, oder innere Wände). Das kann beim Drucken Fehler geben."),
+    "problem.winding_unfixable": N_(
+        "Die Flächen des Modells zeigen teils nach innen, teils nach außen, und das ließ sich "
+        "nicht eindeutig korrigieren. Bitte prüfen Sie das Modell."),
+    "problem.winding_fixed": N_(
+        "%(faces)s Dreiecke zeigten in die falsche Richtung; wir haben sie umgedreht."),
+    "problem.inverted_normals_fixed": N_(
+        "Das Modell war „von innen nach außen“ gespeichert (Flächen zeigten nach innen); wir "
+        "haben es umgedreht. Volumen und Preis stimmen."),
+    "problem.degenerate_faces_removed": N_("%(faces)s Dreiecke ohne Fläche wurden entfernt."),
+    "problem.duplicate_faces_removed": N_(
+        "%(faces)s doppelte Dreiecke wurden entfernt (sie hätten das Volumen verfälscht)."),
+    "problem.multiple_shells": N_(
+        "Die Datei enthält %(bodies)s getrennte Körper. Sie werden zusammen gedruckt und "
+        "zusammen berechnet."),
+    "problem.closed_cavities": N_(
+        "Das Modell hat %(cavities)s geschlossene Hohlräume im Inneren. Sie werden hohl "
+        "gedruckt."),
+    "problem.units_guessed": N_(
+        "Die Datei scheint in %(unit)s gezeichnet zu sein; wir haben sie umgerechnet (Größe "
+        "jetzt %(size)s). Stimmt das nicht, wählen Sie die Einheit."),
+    "problem.no_volume": N_(
+        "Das Modell hat kein Volumen (es ist nur eine Fläche oder ganz offen) und kann so nicht "
+        "gedruckt werden."),
+    "problem.too_small": N_(
+        "Das Teil ist mit %(size)s zu klein zum Drucken. Wir haben die Datei in %(unit)s "
+        "gelesen; stimmt das nicht, wählen Sie die Einheit."),
+    "problem.very_small": N_(
+        "Das Teil ist sehr klein (%(size)s); feine Details gehen verloren."),
+    "problem.too_large": N_(
+        "Das Teil (%(size)s) passt in keiner Lage auf einen unserer Drucker (größter Bauraum "
+        "%(largest)s). Wir haben die Datei in %(unit)s gelesen; stimmt das nicht, wählen Sie "
+        "die Einheit."),
+    "problem.thin_walls": N_(
+        "Manche Wände sind dünner als die Düse (%(nozzle)s mm) drucken kann (dünnste gemessen: "
+        "%(thinnest)s mm, etwa %(share)s der Oberfläche). Sie fehlen im Druck oder brechen "
+        "leicht."),
+    "problem.needs_supports": N_(
+        "Überhänge steiler als 45° brauchen Stützmaterial: etwa %(area)s cm² (in der "
+        "vorgeschlagenen Lage). Stützen kosten Material und hinterlassen raue Stellen."),
+    "problem.topple_risk": N_(
+        "Das Teil ist hoch (%(height)s mm) und steht auf einer schmalen Fläche (%(base)s mm). Es "
+        "kann beim Drucken umkippen; wir drucken es mit einem Rand (Brim) oder liegend."),
+    # units of a file, as words in a sentence
+    "unit.mm": N_("Millimeter"),
+    "unit.cm": N_("Zentimeter"),
+    "unit.m": N_("Meter"),
+    "unit.inch": N_("Zoll (inch)"),
+    # the suggested orientation: one sentence each (findings.orientation_dict)
+    "orientation.best": N_("Die hochgeladene Lage ist schon die günstigste."),
+    "orientation.only_fits": N_("Nur so hingelegt passt das Teil auf einen Drucker."),
+    "orientation.saves": N_("Anders hingelegt braucht das Teil %(savings)s."),
+    "orientation.more_layers": N_("Dafür braucht es %(layers)s Schichten mehr."),
+    "saving.support_area": N_("%(area)s cm² weniger Stützfläche"),
+    "saving.layers": N_("%(layers)s Schichten weniger"),
+    "saving.time": N_("etwa %(minutes)s min weniger Druckzeit"),
+    # files that cannot be analysed (MeshInputError): "error." + code, unless it names a text
+    "error.too_many_triangles": N_(
+        "Das Modell hat %(count)s Dreiecke; erlaubt sind höchstens %(limit)s. Bitte exportieren "
+        "Sie es gröber."),
+    "words.more_than": N_("mehr als %(limit)s"),
+    "error.unsupported_format": N_(
+        "Dateityp nicht erkannt. Bitte laden Sie eine STL-, 3MF- oder OBJ-Datei hoch."),
+    "error.empty_file": N_("Die Datei ist leer."),
+    "error.no_triangles": N_("Die Datei enthält keine Dreiecke (kein 3D-Körper)."),
+    "error.no_valid_triangles": N_("Die Datei enthält keine gültigen Dreiecke."),
+    "error.non_finite_coordinates": N_(
+        "%(count)s Dreiecke haben ungültige Koordinaten (NaN oder unendlich). Bitte exportieren "
+        "Sie die Datei neu."),
+    "error.coordinates_out_of_range": N_(
+        "Die Koordinaten sind unrealistisch groß (über 10⁹). Bitte prüfen Sie den Export."),
+    "error.stl_truncated": N_(
+        "Die STL-Datei ist zu kurz, um ein Modell zu enthalten (beschädigt oder abgeschnitten)."),
+    "error.stl_size_mismatch": N_(
+        "Die STL-Datei ist beschädigt: laut Kopf enthält sie %(count)s Dreiecke, dafür müsste "
+        "sie %(needed)s Byte groß sein, sie hat aber %(size)s Byte."),
+    "error.stl_ascii_malformed": N_(
+        "Die Text-STL-Datei ist fehlerhaft: nicht jedes Dreieck hat genau drei gültige "
+        "Eckpunkte. Bitte exportieren Sie die Datei neu."),
+    "error.obj_bad_index": N_(
+        "Die OBJ-Datei ist fehlerhaft: Zeile %(line)s verweist auf Eckpunkt %(vertex)s, es gibt "
+        "aber nur %(count)s Eckpunkte (gültig: 1 bis %(count)s)."),
+    "error.obj_malformed": N_("Die OBJ-Datei ist fehlerhaft: %(reason)s%(where)s."),
+    "obj.line": N_(" (Zeile %(line)s)"),
+    "obj.vertex_short": N_("Eckpunkt mit weniger als drei Koordinaten"),
+    "obj.face_short": N_("Fläche mit weniger als drei Ecken"),
+    "obj.not_a_number": N_("Koordinate ist keine Zahl"),
+    "obj.bad_reference": N_("Eckpunkt-Verweis %(reference)s ist keine Zahl"),
+    "error.3mf": N_("Die 3MF-Datei ist fehlerhaft: %(reason)s"),
+    "3mf.not_zip": N_("sie ist kein gültiges ZIP-Archiv."),
+    "3mf.too_many_members": N_("sie enthält %(count)s Dateien (erlaubt: %(limit)s)."),
+    "3mf.unsafe_path": N_("sie enthält einen unzulässigen Dateipfad."),
+    "3mf.bad_xml": N_("das 3D-Modell ist kein gültiges XML."),
+    "3mf.too_large": N_("entpackt wäre sie größer als %(mb)s MB."),
+    "3mf.too_large_unpacked": N_("entpackt wäre sie zu groß."),
+    "3mf.entities": N_("sie enthält XML-Entitäten, die wir aus Sicherheitsgründen nicht lesen."),
+    "3mf.bad_member": N_("eine Datei im Archiv ist beschädigt."),
+    "3mf.no_model": N_("das 3D-Modell fehlt im Archiv."),
+    "3mf.transform_not_numbers": N_("eine Transformation ist keine Zahlenliste."),
+    "3mf.transform_not_12": N_("eine Transformation hat nicht 12 Zahlen."),
+    "3mf.too_many_vertices": N_("sie enthält unverhältnismäßig viele Eckpunkte."),
+    "3mf.recursive": N_("Bauteile verweisen im Kreis aufeinander."),
+    "3mf.bad_reference": N_("ein Verweis zeigt auf das fehlende Objekt %(object)s."),
+    "3mf.bad_number": N_("Objekt %(object)s enthält eine ungültige Zahl."),
+    "3mf.bad_index": N_(
+        "ein Dreieck verweist auf Eckpunkt %(vertex)s, gültig sind 0 bis %(last)s."),
+    "error.zip_ratio": N_(
+        "Die 3MF-Datei würde entpackt %(ratio)s-mal so groß wie die Datei selbst (erlaubt: "
+        "%(limit)s-mal). So stark lässt sich ein echtes Modell nicht packen; bitte exportieren "
+        "Sie es neu."),
+    # the analysis itself (marketplace.engine.runner)
+    "error.too_large": N_("Die Datei ist zu groß für die Analyse."),
+    "error.analysis_timeout": N_(
+        "Die Analyse hat länger als %(seconds)s s gedauert und wurde abgebrochen."),
+    "error.analysis_failed": N_("Die Analyse ist unerwartet fehlgeschlagen."),
+    "error.analysis_internal": N_("Die Datei konnte nicht analysiert werden (interner Fehler)."),
+    "error.file_unreadable": N_("Die Datei ist nicht lesbar (%(reason)s)."),
+    "error.estimate_gave_up": N_("Die Berechnung wurde mehrfach abgebrochen."),
+    "error.analysis_gave_up": N_(
+        "Die Analyse wurde %(attempts)s-mal abgebrochen und wird nicht mehr versucht."),
+    # a unit the engine does not know (marketplace.engine.quote.analyse_file); the other
+    # options' sentences are in marketplace.engine.options.MESSAGES
+    "error.bad_units": N_("Unbekannte Einheit %(unit)s: erlaubt sind %(known)s."),
 }

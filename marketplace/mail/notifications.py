@@ -56,6 +56,8 @@ STEPS: dict[str, tuple[str, frozenset[str], str]] = {
         "sich darum und meldet sich bei Ihnen.")),
 }
 
+# steps whose mail tells the technician's reason (other steps' reasons are the system's notes)
+REASONED = frozenset({"rejected", "cancelled", "cancelled_partly", "failed"})
 ORDER_PAGE_ENDPOINTS = ("portal.order_detail", "portal.order", "portal.orders")
 # a later step due in the same transaction makes these unnecessary
 SUPERSEDED_BY = {
@@ -161,7 +163,7 @@ def render_order_mail(order: Order, state: str, reason: str | None, user: User) 
                          + _line(_("Farbe"), colour_label(quote.colour)))
             lines.append(_line(_("Gesamtbetrag brutto"), format_money(quote.gross_cents)))
         lines.append(_line(_("Stand"), label))
-        if reason:
+        if reason and state in REASONED:
             lines.append(_line(_("Begründung"), reason))
         if state in ("received", "approved") and order.due_date:
             lines.append(_line(_("Voraussichtlich fertig"), format_date(order.due_date)))

@@ -90,7 +90,7 @@ def place_order(
             layer_height_mm=quote.layer_height_mm, scale=scale,
             est_material_g=quote.material_g, est_print_time_s=quote.print_time_s,
         )
-        jobs.record_created(job, actor=who, reason=f"Bestellung {order.number}")
+        jobs.record_created(job, actor=who, reason=order.number)  # no words: read in any language
     db.session.flush()
     return order
 

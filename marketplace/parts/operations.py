@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
-from marketplace import taskqueue
+from marketplace import messages, taskqueue
 from marketplace.engine import runner as analysis_runner
 from marketplace.engine.meshio.units import USER_UNITS
 from marketplace.extensions import db
@@ -177,11 +177,13 @@ def analysis_values(analysis: dict[str, Any], units: str | None) -> dict[str, An
             "status": "ready", "error_code": None, "error_message": None}
 
 
-def failure_values(code: str, message: str, message_en: str | None = None) -> dict[str, Any]:
-    """Column values that record why a part could not be analysed (English kept in analysis)."""
-    return {"status": "error", "error_code": code[:64], "error_message": message,
-            "analysis": {"error": {"code": code, "message": message,
-                                   "message_en": message_en or message}}}
+def failure_values(error: analysis_runner.AnalysisFailedError) -> dict[str, Any]:
+    """Column values that record why a part could not be analysed: the error's code and
+    parameters (shown in the reader's language) and, for the logs, its German sentence."""
+    record = error.to_dict()
+    return {"status": "error", "error_code": error.code[:64],
+            "error_message": messages.render_message(record, "de", prefix="error."),
+            "analysis": {"error": record}}
 
 
 def run_engine(job: dict[str, Any], heartbeat=None) -> dict[str, Any]:
@@ -221,7 +223,7 @@ def analyse(part_id: int) -> bool:
         values = analysis_values(answer["analysis"], units)
         estimates = answer.get("estimates") or []
     except analysis_runner.AnalysisFailedError as exc:
-        values = failure_values(exc.code, exc.message, exc.message_en)
+        values = failure_values(exc)
     if not lease.finish(**values):
         db.session.rollback()
         log.warning("part %s: lease lost during the analysis; result dropped", part_id)
@@ -260,10 +262,8 @@ def reap(now=None) -> int:
     for part_id, attempts in rows:
         still_due = sa.and_(Part.id == part_id, Part.attempts == attempts, due)
         if attempts >= int(cfg["TASK_MAX_ATTEMPTS"]):
-            values = failure_values(
-                "analysis_gave_up",
-                f"Die Analyse wurde {attempts}-mal abgebrochen und wird nicht mehr versucht.",
-                f"The analysis was interrupted {attempts} times and is not tried again.")
+            values = failure_values(analysis_runner.AnalysisFailedError(
+                "analysis_gave_up", attempts=attempts))
             values.update(lease_owner=None, lease_until=None)
         else:
             values = {"queued_at": now, "lease_owner": None, "lease_until": None}
@@ -279,11 +279,9 @@ def reap(now=None) -> int:
     return touched
 
 
-def error_text(part: Part, lang: str = "de") -> str | None:
-    """Return why ``part`` could not be analysed, in ``lang`` (de/en)."""
+def error_text(part: Part, lang: str | None = None) -> str | None:
+    """Return why ``part`` could not be analysed, in ``lang`` (None: the current language)."""
     if part.status != "error":
         return None
     stored = (part.analysis or {}).get("error") or {}
-    if lang == "en" and stored.get("message_en"):
-        return stored["message_en"]
-    return part.error_message
+    return messages.render_message(stored, lang, prefix="error.") or part.error_message

@@ -176,6 +176,15 @@ def _estimate_values(summary: dict[str, Any], record: dict[str, Any] | None) -> 
             "error_message": None}
 
 
+def _estimate_error(row: PartEstimate) -> Any:
+    """Why an estimate failed, in the reader's language where its code says it all (the
+    stored German sentence otherwise: the parameters of a failure are not kept)."""
+    text = messages.TEXTS.get(f"error.{row.error_code}", "")
+    if text and "%(" not in text:
+        return messages.LazyMessage({"code": row.error_code, "params": {}}, "error.")
+    return row.error_message or row.error_code
+
+
 def estimate_for(part: Part, options: QuoteOptions) -> PartEstimate:
     """Return the estimate row of ``part`` for ``options``; add it (pending, queued for when the
     caller commits) if there is none yet."""
@@ -222,7 +231,8 @@ def make_estimate(estimate_id: int) -> bool:
         answer = parts.run_engine(job, heartbeat=lambda: lease.renew(lease_s))
         values = _estimate_values(answer["summary"], answer["estimates"][0]["estimate"])
     except runner.AnalysisFailedError as exc:
-        values = {"status": "error", "error_code": exc.code[:64], "error_message": exc.message}
+        values = {"status": "error", "error_code": exc.code[:64],
+                  "error_message": messages.render_message(exc.to_dict(), "de", prefix="error.")}
     if not lease.finish(**values):
         db.session.rollback()
         return False
@@ -257,7 +267,7 @@ def reap_estimates(now=None) -> int:
     for row_id, attempts in rows:
         if attempts >= int(cfg["TASK_MAX_ATTEMPTS"]):
             values = {"status": "error", "error_code": "estimate_gave_up",
-                      "error_message": "Die Berechnung wurde mehrfach abgebrochen."}
+                      "error_message": messages.render("error.estimate_gave_up", lang="de")}
         else:
             values = {"queued_at": now}
         result = db.session.execute(
@@ -286,7 +296,7 @@ def compute(part: Part, options: QuoteOptions, *, now=None) -> QuoteResult:
         raise EstimatePendingError(row.id)
     if row.status == "error" and row.error_code != "no_volume":
         raise QuoteError("part", N_("Das Teil konnte nicht berechnet werden: %(reason)s"),
-                         reason=row.error_message or row.error_code)
+                         reason=_estimate_error(row))
     materials, rules, profile = hub_catalog()
     profile = profile.with_options(
         infill_percent=options.infill_percent, layer_height_mm=options.layer_height_mm
@@ -304,7 +314,7 @@ def compute(part: Part, options: QuoteOptions, *, now=None) -> QuoteResult:
         errors = [p for p in summary.get("problems") or [] if p.get("severity") == "error"]
         if errors:  # not printable: no price (the engine gives none), and the reason why
             raise QuoteError("part", N_("Das Teil ist so nicht druckbar: %(reason)s"),
-                             reason=messages.render_message(errors[0], prefix="problem."))
+                             reason=messages.LazyMessage(errors[0], "problem."))
         raise QuoteError("part", N_("Das Teil hat kein druckbares Volumen."))
     print_time_s = int(round(float(estimate["print_time_s"])))
     bbox = scheduling.part_bbox_mm(summary) or mesh.get("bbox_mm")

@@ -249,8 +249,7 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
             pool.shutdown(wait=True)
     kept = np.flatnonzero(topo.keep)
     if len(kept) == 0:
-        raise MeshInputError("no_triangles", "Die Datei enthält keine gültigen Dreiecke.",
-                             "The file contains no valid triangles.")
+        raise MeshInputError("no_triangles", "error.no_valid_triangles")
     flip = topo.flip[kept]
     if tri is None or len(kept) != m or flip.any():
         tri = _working(raw, tri32, None if len(kept) == m else kept, choice.scale)

@@ -3,24 +3,36 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from marketplace.engine.limits import AnalysisLimits
+from marketplace.engine.texts import TEXTS, msg
 
 
 class MeshInputError(ValueError):
-    """A file that cannot be analysed: ``code`` is stable, ``message`` is German plain text."""
+    """A file that cannot be analysed: a stable ``code`` and the parameters of its sentence.
 
-    def __init__(self, code: str, message: str, message_en: str | None = None) -> None:
-        super().__init__(message)
+    The sentence is ``TEXTS[text]`` (:mod:`marketplace.engine.texts`; ``text`` defaults to
+    ``"error." + code``), rendered in the reader's language when shown
+    (:func:`marketplace.messages.render_message`).
+    """
+
+    def __init__(self, code: str, text: str | None = None, /, **params: Any) -> None:
         self.code = code
-        self.message = message
-        self.message_en = message_en or message
+        self.text = text or f"error.{code}"
+        self.params = params
+        if self.text not in TEXTS:
+            raise ValueError(f"no text {self.text!r} for input error {code!r}")
+        super().__init__(f"{code} {params}" if params else code)
 
-    def to_dict(self) -> dict[str, str]:
-        """Return the CLI/API error record ``{"code", "message", "message_en"}``."""
-        return {"code": self.code, "message": self.message, "message_en": self.message_en}
+    def to_dict(self) -> dict[str, Any]:
+        """Return the error record ``{"code", "params"}`` (and ``"text"`` if not the default)."""
+        out: dict[str, Any] = {"code": self.code, "params": dict(self.params)}
+        if self.text != f"error.{self.code}":
+            out["text"] = self.text
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,12 +57,5 @@ def check_count(count: int, limits: AnalysisLimits) -> None:
     a reader that stops at the first one too many passes ``max_triangles + 1``)."""
     if count > limits.max_triangles:
         known = count > limits.max_triangles + 1
-        de = f"{count:,}" if known else f"mehr als {limits.max_triangles:,}"
-        en = f"{count:,}" if known else f"more than {limits.max_triangles:,}"
-        raise MeshInputError(
-            "too_many_triangles",
-            f"Das Modell hat {de} Dreiecke; erlaubt sind höchstens "
-            f"{limits.max_triangles:,}. Bitte exportieren Sie es gröber.".replace(",", "."),
-            f"The model has {en} triangles; at most {limits.max_triangles:,} are allowed. "
-            "Please export it with a coarser resolution.",
-        )
+        raise MeshInputError("too_many_triangles", count=count if known else msg(
+            "words.more_than", limit=limits.max_triangles), limit=limits.max_triangles)

@@ -2,8 +2,8 @@
 
 Nothing here trusts a header or a library's silence: every count, index, coordinate and zip member
 size is checked before memory is committed to it, and every failure is a :class:`MeshInputError`
-with a stable ``code`` and a message a non-expert understands (German ``message``, English
-``message_en``). Pure: no Flask, no database. 3MF lives in :mod:`mesh_3mf`.
+with a stable ``code`` and the parameters of a sentence a non-expert understands (rendered in the
+reader's language when shown). Pure: no Flask, no database. 3MF lives in :mod:`threemf`.
 
 The result is a :class:`RawMesh`: ``triangles`` (m, 3, 3) float in *file units*.
 """
@@ -11,6 +11,7 @@ The result is a :class:`RawMesh`: ``triangles`` (m, 3, 3) float in *file units*.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 from stl.mesh import Mesh as _StlMesh
@@ -18,6 +19,7 @@ from stl.mesh import Mesh as _StlMesh
 from marketplace.engine.limits import AnalysisLimits
 from marketplace.engine.meshio.base import MeshInputError, RawMesh, check_count
 from marketplace.engine.meshio.threemf import read_3mf
+from marketplace.engine.texts import msg
 
 # numpy-stl's binary record layout (normals, vectors, attr). Its reader, Mesh.from_file, copies
 # the data twice: 0.48 s against 0.22 s for numpy.frombuffer on 2 million triangles, measured
@@ -42,11 +44,7 @@ def detect_format(data: bytes, filename: str) -> str:
         return "obj"
     if data:
         return "stl"
-    raise MeshInputError(
-        "unsupported_format",
-        "Dateityp nicht erkannt. Bitte laden Sie eine STL-, 3MF- oder OBJ-Datei hoch.",
-        "Unknown file type. Please upload an STL, 3MF or OBJ file.",
-    )
+    raise MeshInputError("unsupported_format")
 
 
 def read_mesh(data: bytes, filename: str, limits: AnalysisLimits | None = None) -> RawMesh:
@@ -56,9 +54,7 @@ def read_mesh(data: bytes, filename: str, limits: AnalysisLimits | None = None) 
         raise TypeError("data must be bytes")
     data = bytes(data) if not isinstance(data, bytes) else data
     if not data.strip():
-        raise MeshInputError(
-            "empty_file", "Die Datei ist leer.", "The file is empty."
-        )
+        raise MeshInputError("empty_file")
     fmt = detect_format(data, filename)
     if fmt == "stl":
         raw = read_stl(data, limits)
@@ -73,28 +69,15 @@ def read_mesh(data: bytes, filename: str, limits: AnalysisLimits | None = None) 
 def check_triangles(tri: np.ndarray, limits: AnalysisLimits) -> None:
     """Refuse empty meshes, too many triangles and non-finite coordinates."""
     if tri.ndim != 3 or tri.shape[1:] != (3, 3) or len(tri) == 0:
-        raise MeshInputError(
-            "no_triangles",
-            "Die Datei enthält keine Dreiecke (kein 3D-Körper).",
-            "The file contains no triangles (no 3D body).",
-        )
+        raise MeshInputError("no_triangles")
     check_count(len(tri), limits)
     # two reductions, no temporaries: NaN makes min/max NaN, an infinity is out of range
     lo, hi = float(tri.min()), float(tri.max())
     if not (np.isfinite(lo) and np.isfinite(hi)):
         bad = int((~np.isfinite(tri).all(axis=(1, 2))).sum())
-        raise MeshInputError(
-            "non_finite_coordinates",
-            f"{bad} Dreiecke haben ungültige Koordinaten (NaN oder unendlich). "
-            "Bitte exportieren Sie die Datei neu.",
-            f"{bad} triangles have invalid coordinates (NaN or infinite). Please export again.",
-        )
+        raise MeshInputError("non_finite_coordinates", count=int(bad))
     if max(-lo, hi) > 1e9:
-        raise MeshInputError(
-            "coordinates_out_of_range",
-            "Die Koordinaten sind unrealistisch groß (über 10⁹). Bitte prüfen Sie den Export.",
-            "Coordinates are unrealistically large (above 10⁹). Please check the export.",
-        )
+        raise MeshInputError("coordinates_out_of_range")
 
 
 def _is_ascii_stl(data: bytes) -> bool:
@@ -119,21 +102,11 @@ def read_stl(data: bytes, limits: AnalysisLimits) -> RawMesh:
     if _is_ascii_stl(data):
         return RawMesh(_read_ascii_stl(data, limits), "stl", "ascii")
     if len(data) < 84:
-        raise MeshInputError(
-            "stl_truncated",
-            "Die STL-Datei ist zu kurz, um ein Modell zu enthalten "
-            "(beschädigt oder abgeschnitten).",
-            "The STL file is too short to hold a model (damaged or cut off).",
-        )
+        raise MeshInputError("stl_truncated")
     count = int.from_bytes(data[80:84], "little")
     if 84 + 50 * count != len(data):
-        raise MeshInputError(
-            "stl_size_mismatch",
-            f"Die STL-Datei ist beschädigt: laut Kopf enthält sie {count} Dreiecke, dafür müsste "
-            f"sie {84 + 50 * count} Byte groß sein, sie hat aber {len(data)} Byte.",
-            f"The STL file is damaged: its header announces {count} triangles, which needs "
-            f"{84 + 50 * count} bytes, but it has {len(data)} bytes.",
-        )
+        raise MeshInputError("stl_size_mismatch", count=count, needed=84 + 50 * count,
+                             size=len(data))
     check_count(count, limits)
     records = np.frombuffer(data, dtype=_STL_RECORD, count=count, offset=84)
     # one contiguous copy: checks run fast on it and the analysis works on it in place
@@ -171,13 +144,7 @@ def _read_ascii_stl(data: bytes, limits: AnalysisLimits) -> np.ndarray:
 
 
 def _ascii_error() -> MeshInputError:
-    return MeshInputError(
-        "stl_ascii_malformed",
-        "Die Text-STL-Datei ist fehlerhaft: nicht jedes Dreieck hat genau drei gültige "
-        "Eckpunkte. Bitte exportieren Sie die Datei neu.",
-        "The text STL file is malformed: not every facet has exactly three valid vertices. "
-        "Please export it again.",
-    )
+    return MeshInputError("stl_ascii_malformed")
 
 
 def read_obj(data: bytes, limits: AnalysisLimits) -> RawMesh:
@@ -194,14 +161,12 @@ def read_obj(data: bytes, limits: AnalysisLimits) -> RawMesh:
         if line.startswith((b"v ", b"v\t")):
             parts = line.split()
             if len(parts) < 4:
-                raise _obj_error(lineno, "Eckpunkt mit weniger als drei Koordinaten",
-                                 "vertex with fewer than three coordinates")
+                raise _obj_error(lineno, "obj.vertex_short")
             vertices.append(b" ".join(parts[1:4]))
         elif line.startswith((b"f ", b"f\t")):
             refs = line.split()[1:]
             if len(refs) < 3:
-                raise _obj_error(lineno, "Fläche mit weniger als drei Ecken",
-                                 "face with fewer than three corners")
+                raise _obj_error(lineno, "obj.face_short")
             idx = [_obj_index(r, len(vertices), lineno) for r in refs]
             tris.extend((idx[0], idx[k], idx[k + 1]) for k in range(1, len(idx) - 1))
             if len(tris) > limits.max_triangles:
@@ -209,7 +174,7 @@ def read_obj(data: bytes, limits: AnalysisLimits) -> RawMesh:
     try:
         verts = np.array(b" ".join(vertices).split(), dtype=np.bytes_).astype(np.float64)
     except ValueError:
-        raise _obj_error(0, "Koordinate ist keine Zahl", "a coordinate is not a number") from None
+        raise _obj_error(0, "obj.not_a_number") from None
     verts = verts.reshape(-1, 3)
     faces = np.asarray(tris, dtype=np.int64).reshape(-1, 3)
     return RawMesh(verts[faces], "obj", "text")
@@ -220,25 +185,16 @@ def _obj_index(ref: bytes, count: int, lineno: int) -> int:
     try:
         value = int(ref.split(b"/", 1)[0])
     except ValueError:
-        raise _obj_error(lineno, f"Eckpunkt-Verweis {ref[:20]!r} ist keine Zahl",
-                         f"vertex reference {ref[:20]!r} is not a number") from None
+        raise _obj_error(lineno, "obj.bad_reference", reference=repr(ref[:20])) from None
     index = value - 1 if value > 0 else count + value
     if value == 0 or not 0 <= index < count:
-        raise MeshInputError(
-            "obj_bad_index",
-            f"Die OBJ-Datei ist fehlerhaft: Zeile {lineno} verweist auf Eckpunkt {value}, "
-            f"es gibt aber nur {count} Eckpunkte (gültig: 1 bis {count}).",
-            f"The OBJ file is malformed: line {lineno} refers to vertex {value}, but only "
-            f"{count} vertices exist (valid: 1 to {count}).",
-        )
+        # line and vertex numbers are names, not amounts: shown as they are (str)
+        raise MeshInputError("obj_bad_index", line=str(lineno), vertex=str(value),
+                             count=str(count))
     return index
 
 
-def _obj_error(lineno: int, de: str, en: str) -> MeshInputError:
-    where_de = f" (Zeile {lineno})" if lineno else ""
-    where_en = f" (line {lineno})" if lineno else ""
-    return MeshInputError(
-        "obj_malformed",
-        f"Die OBJ-Datei ist fehlerhaft: {de}{where_de}.",
-        f"The OBJ file is malformed: {en}{where_en}.",
-    )
+def _obj_error(lineno: int, reason: str, **params: Any) -> MeshInputError:
+    """``obj_malformed`` for ``reason`` (an ``obj.*`` text), naming the line if known."""
+    where = msg("obj.line", line=str(lineno)) if lineno else ""
+    return MeshInputError("obj_malformed", reason=msg(reason, **params), where=where)

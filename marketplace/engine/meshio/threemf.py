@@ -22,6 +22,7 @@ import re
 import zipfile
 import zlib
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from defusedxml import DefusedXmlException
@@ -29,6 +30,7 @@ from defusedxml import ElementTree as SafeET
 
 from marketplace.engine.limits import AnalysisLimits
 from marketplace.engine.meshio.base import MeshInputError, RawMesh, check_count
+from marketplace.engine.texts import msg
 
 _UNITS = {"micron": "micron", "millimeter": "mm", "centimeter": "cm", "meter": "m",
           "inch": "inch", "foot": "foot"}
@@ -41,9 +43,9 @@ _ARCHIVE_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImpleme
                    RuntimeError, ValueError)
 
 
-def _err(code: str, de: str, en: str) -> MeshInputError:
-    return MeshInputError(code, f"Die 3MF-Datei ist fehlerhaft: {de}",
-                          f"The 3MF file is broken: {en}")
+def _err(code: str, reason: str, **params: Any) -> MeshInputError:
+    """``code`` with the sentence "the 3MF file is broken: <reason>" (``3mf.*`` texts)."""
+    return MeshInputError(code, "error.3mf", reason=msg(reason, **params))
 
 
 def read_3mf(data: bytes, limits: AnalysisLimits) -> RawMesh:
@@ -52,32 +54,21 @@ def read_3mf(data: bytes, limits: AnalysisLimits) -> RawMesh:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        raise _err("3mf_not_zip", "sie ist kein gültiges ZIP-Archiv.",
-                   "it is not a valid zip archive.") from None
+        raise _err("3mf_not_zip", "3mf.not_zip") from None
     if len(infos) > limits.max_zip_members:
-        raise _err("3mf_too_many_members", f"sie enthält {len(infos)} Dateien (erlaubt: "
-                   f"{limits.max_zip_members}).", f"it holds {len(infos)} files (allowed: "
-                   f"{limits.max_zip_members}).")
+        raise _err("3mf_too_many_members", "3mf.too_many_members", count=len(infos),
+                   limit=limits.max_zip_members)
     total = 0
     for info in infos:
         name = info.filename.replace("\\", "/")
         if name.startswith("/") or ".." in name.split("/") or re.match(r"^[A-Za-z]:", name):
-            raise _err("zip_unsafe_path", "sie enthält einen unzulässigen Dateipfad.",
-                       "it contains an unsafe file path.")
+            raise _err("zip_unsafe_path", "3mf.unsafe_path")
         total += info.file_size
     if total > limits.max_unzipped_bytes:
         raise _zip_budget(limits)
     if total > max(RATIO_FREE_BYTES, limits.max_zip_ratio * len(data)):
         ratio = total // max(len(data), 1)
-        raise MeshInputError(
-            "zip_ratio",
-            f"Die 3MF-Datei würde entpackt {ratio}-mal so groß wie die Datei selbst (erlaubt: "
-            f"{limits.max_zip_ratio}-mal). So stark lässt sich ein echtes Modell nicht "
-            "packen; bitte exportieren Sie es neu.",
-            f"The 3MF file would unpack to {ratio} times its own size (allowed: "
-            f"{limits.max_zip_ratio} times). A real model does not pack that tightly; please "
-            "export it again.",
-        )
+        raise MeshInputError("zip_ratio", ratio=ratio, limit=limits.max_zip_ratio)
     model = _ModelReader(limits)
     parser = SafeET.XMLParser(target=model, forbid_dtd=True)
     try:
@@ -88,25 +79,21 @@ def read_3mf(data: bytes, limits: AnalysisLimits) -> RawMesh:
     except DefusedXmlException:
         raise _entities_error() from None
     except SafeET.ParseError:
-        raise _err("3mf_bad_xml", "das 3D-Modell ist kein gültiges XML.",
-                   "the 3D model is not valid XML.") from None
+        raise _err("3mf_bad_xml", "3mf.bad_xml") from None
     return model.raw_mesh()
 
 
 def _zip_budget(limits: AnalysisLimits) -> MeshInputError:
     mb = limits.max_unzipped_bytes // (1024 * 1024)
-    return _err("zip_too_large", f"entpackt wäre sie größer als {mb} MB.",
-                f"unpacked it would exceed {mb} MB.")
+    return _err("zip_too_large", "3mf.too_large", mb=mb)
 
 
 def _entities_error() -> MeshInputError:
-    return _err("xml_entities", "sie enthält XML-Entitäten, die wir aus Sicherheitsgründen "
-                "nicht lesen.", "it contains XML entities, which we refuse for safety.")
+    return _err("xml_entities", "3mf.entities")
 
 
 def _bad_member() -> MeshInputError:
-    return _err("3mf_bad_member", "eine Datei im Archiv ist beschädigt.",
-                "a file in the archive is damaged.")
+    return _err("3mf_bad_member", "3mf.bad_member")
 
 
 def _member_chunks(archive: zipfile.ZipFile, name: str, budget: int) -> Iterator[bytes]:
@@ -115,8 +102,7 @@ def _member_chunks(archive: zipfile.ZipFile, name: str, budget: int) -> Iterator
     try:
         handle = archive.open(name)
     except KeyError:
-        raise _err("3mf_no_model", "das 3D-Modell fehlt im Archiv.",
-                   "the 3D model is missing from the archive.") from None
+        raise _err("3mf_no_model", "3mf.no_model") from None
     except _ARCHIVE_ERRORS:
         raise _bad_member() from None
     read = 0
@@ -130,8 +116,7 @@ def _member_chunks(archive: zipfile.ZipFile, name: str, budget: int) -> Iterator
                 return
             read += len(chunk)
             if read > budget:
-                raise _err("zip_too_large", "entpackt wäre sie zu groß.",
-                           "unpacked it would be too large.")
+                raise _err("zip_too_large", "3mf.too_large_unpacked")
             yield chunk
 
 
@@ -153,8 +138,7 @@ def _root_model_name(archive: zipfile.ZipFile) -> str:
                 return target
     models = [n for n in names if n.lower().endswith(".model")]
     if not models:
-        raise _err("3mf_no_model", "das 3D-Modell fehlt im Archiv.",
-                   "the 3D model is missing from the archive.")
+        raise _err("3mf_no_model", "3mf.no_model")
     return sorted(models, key=lambda n: (not n.startswith("3D/"), n))[0]
 
 
@@ -169,11 +153,9 @@ def _transform(text: str | None) -> np.ndarray:
         try:
             vals = [float(v) for v in text.split()]
         except ValueError:
-            raise _err("3mf_bad_transform", "eine Transformation ist keine Zahlenliste.",
-                       "a transform is not a list of numbers.") from None
+            raise _err("3mf_bad_transform", "3mf.transform_not_numbers") from None
         if len(vals) != 12 or not np.isfinite(vals).all():
-            raise _err("3mf_bad_transform", "eine Transformation hat nicht 12 Zahlen.",
-                       "a transform does not have 12 numbers.")
+            raise _err("3mf_bad_transform", "3mf.transform_not_12")
         mat[:, :3] = np.array(vals).reshape(4, 3)
     return mat
 
@@ -206,8 +188,7 @@ class _ModelReader:
             self.vertices += 1
             # a mesh has fewer vertices than triangles (about half); more is padding
             if self.vertices > 3 * self.max_triangles:
-                raise _err("3mf_too_many_vertices", "sie enthält unverhältnismäßig viele "
-                           "Eckpunkte.", "it contains far too many vertices.")
+                raise _err("3mf_too_many_vertices", "3mf.too_many_vertices")
             if self.mesh_depth:
                 self.coords.append((attrib.get("x", ""), attrib.get("y", ""), attrib.get("z", "")))
         elif name == "triangle":
@@ -259,8 +240,7 @@ class _ModelReader:
 def _collect(oid: str, mat: np.ndarray, meshes: dict, components: dict,
              out: list[np.ndarray], depth: int) -> None:
     if depth > _MAX_DEPTH:
-        raise _err("3mf_recursive", "Bauteile verweisen im Kreis aufeinander.",
-                   "components refer to each other in a loop.")
+        raise _err("3mf_recursive", "3mf.recursive")
     if oid in meshes:
         tri = meshes[oid]
         out.append(tri @ mat[:3, :3] + mat[3, :3])
@@ -268,8 +248,7 @@ def _collect(oid: str, mat: np.ndarray, meshes: dict, components: dict,
         for child, cmat in components[oid]:
             _collect(child, cmat @ mat, meshes, components, out, depth + 1)
     else:
-        raise _err("3mf_bad_reference", f"ein Verweis zeigt auf das fehlende Objekt {oid[:20]!r}.",
-                   f"a reference points to the missing object {oid[:20]!r}.")
+        raise _err("3mf_bad_reference", "3mf.bad_reference", object=repr(oid[:20]))
 
 
 def _mesh_triangles(coords: list[tuple[str, str, str]], idx: list[tuple[str, str, str]],
@@ -279,15 +258,8 @@ def _mesh_triangles(coords: list[tuple[str, str, str]], idx: list[tuple[str, str
         verts = np.array(coords, dtype=np.float64).reshape(-1, 3)
         faces = np.array(idx, dtype=np.int64).reshape(-1, 3)
     except ValueError:
-        raise _err("3mf_bad_number", f"Objekt {oid[:20]!r} enthält eine ungültige Zahl.",
-                   f"object {oid[:20]!r} contains an invalid number.") from None
+        raise _err("3mf_bad_number", "3mf.bad_number", object=repr(oid[:20])) from None
     if len(faces) and (faces.min() < 0 or faces.max() >= len(verts)):
         bad = int(faces.min()) if faces.min() < 0 else int(faces.max())
-        raise MeshInputError(
-            "3mf_bad_index",
-            f"Die 3MF-Datei ist fehlerhaft: ein Dreieck verweist auf Eckpunkt {bad}, gültig sind "
-            f"0 bis {len(verts) - 1}.",
-            f"The 3MF file is broken: a triangle refers to vertex {bad}; valid are 0 to "
-            f"{len(verts) - 1}.",
-        )
+        raise _err("3mf_bad_index", "3mf.bad_index", vertex=str(bad), last=str(len(verts) - 1))
     return verts[faces]
