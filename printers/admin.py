@@ -29,11 +29,18 @@ NOZZLES_MM = (0.25, 0.4, 0.6, 0.8)
 
 
 class PrinterValidationError(Exception):
-    """``errors`` maps field names to messages."""
+    """``errors`` maps field names to messages: German source strings (translated where
+    shown) whose ``%(name)s`` placeholders are filled from ``params[field]``."""
 
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
+    def __init__(self, errors: dict[str, str],
+                 params: dict[str, dict[str, Any]] | None = None) -> None:
+        self.errors, self.params = errors, params or {}
+        super().__init__("; ".join(f"{k}: {v}" for k, v in self.texts().items()))
+
+    def texts(self, translate=lambda text: text) -> dict[str, str]:
+        """The messages with their placeholders filled, each through ``translate`` first."""
+        return {k: translate(v) % self.params[k] if k in self.params else translate(v)
+                for k, v in self.errors.items()}
 
 
 def _known_materials() -> set[str]:
@@ -48,6 +55,7 @@ def _known_materials() -> set[str]:
 def validate(values: Mapping[str, Any], *, printer: Printer | None = None) -> dict[str, Any]:
     """Return cleaned values or raise PrinterValidationError."""
     errors: dict[str, str] = {}
+    params: dict[str, dict[str, Any]] = {}
     clean: dict[str, Any] = {}
     for key, value in values.items():
         if key not in EDITABLE or value is None:
@@ -55,21 +63,22 @@ def validate(values: Mapping[str, Any], *, printer: Printer | None = None) -> di
         clean[key] = value.strip() if isinstance(value, str) else value
     if "name" in clean:
         if not NAME.match(clean["name"] or ""):
-            errors["name"] = "1–64 Zeichen: Buchstaben, Ziffern, Leerzeichen, . _ -"
+            errors["name"] = N_("1–64 Zeichen: Buchstaben, Ziffern, Leerzeichen, . _ -")
         else:
             other = db.session.scalar(sa.select(Printer).where(Printer.name == clean["name"]))
             if other is not None and other is not printer:
-                errors["name"] = "Ein Drucker mit diesem Namen existiert bereits."
+                errors["name"] = N_("Ein Drucker mit diesem Namen existiert bereits.")
     if "url" in clean:
         url = urlparse(clean["url"] or "")
         if url.scheme not in ("http", "https") or not url.netloc or url.path not in ("", "/"):
-            errors["url"] = "Die OctoPrint-Adresse muss http(s)://host[:port] sein."
+            errors["url"] = N_("Die OctoPrint-Adresse muss http(s)://host[:port] sein.")
         else:
             clean["url"] = f"{url.scheme}://{url.netloc}"
     if "api_key" in clean:
         key = clean["api_key"] or ""
         if not re.fullmatch(r"[A-Za-z0-9_-]{16,128}", key):
-            errors["api_key"] = "Der API-Schlüssel muss 16–128 Zeichen (A–Z, 0–9, _ -) haben."
+            errors["api_key"] = N_(
+                "Der API-Schlüssel muss 16–128 Zeichen (A–Z, 0–9, _ -) haben.")
     for axis in ("build_x_mm", "build_y_mm", "build_z_mm"):
         if axis in clean:
             try:
@@ -77,26 +86,28 @@ def validate(values: Mapping[str, Any], *, printer: Printer | None = None) -> di
                 if not 10 <= clean[axis] <= 2000:
                     raise ValueError
             except (TypeError, ValueError):
-                errors[axis] = "Bauraum in mm zwischen 10 und 2000."
+                errors[axis] = N_("Bauraum in mm zwischen 10 und 2000.")
     if "nozzle_mm" in clean:
         try:
             clean["nozzle_mm"] = float(clean["nozzle_mm"])
             if clean["nozzle_mm"] not in NOZZLES_MM:
                 raise ValueError
         except (TypeError, ValueError):
-            errors["nozzle_mm"] = "Düse: " + ", ".join(f"{n:g}" for n in NOZZLES_MM) + " mm."
+            errors["nozzle_mm"] = N_("Düse: %(sizes)s mm.")
+            params["nozzle_mm"] = {"sizes": ", ".join(f"{n:g}" for n in NOZZLES_MM)}
     if "material_code" in clean:
         clean["material_code"] = (clean["material_code"] or "").upper()
         if clean["material_code"] not in _known_materials():
-            errors["material_code"] = "Unbekanntes Material."
+            errors["material_code"] = N_("Unbekanntes Material.")
     if "colour" in clean and not (0 < len(clean["colour"] or "") <= 32):
-        errors["colour"] = "Farbe: 1–32 Zeichen."
+        errors["colour"] = N_("Farbe: 1–32 Zeichen.")
     if "slicer_profile" in clean:
         profiles = slicing.available_profiles(current_app.config["SLICER_PROFILE_DIR"])
         if clean["slicer_profile"] not in profiles:
-            errors["slicer_profile"] = "Unbekanntes Profil (" + ", ".join(profiles) + ")."
+            errors["slicer_profile"] = N_("Unbekanntes Profil (%(profiles)s).")
+            params["slicer_profile"] = {"profiles": ", ".join(profiles)}
     if errors:
-        raise PrinterValidationError(errors)
+        raise PrinterValidationError(errors, params)
     return clean
 
 
@@ -104,7 +115,7 @@ def add_printer(*, name: str, url: str, api_key: str, actor: str = "system",
                 **values: Any) -> Printer:
     """Create a printer (state unknown until the dispatcher has polled it)."""
     values = {"name": name, "url": url, "api_key": api_key, **values}
-    missing = {k: "Pflichtfeld." for k in ("name", "url", "api_key") if not values.get(k)}
+    missing = {k: N_("Pflichtfeld.") for k in ("name", "url", "api_key") if not values.get(k)}
     if missing:
         raise PrinterValidationError(missing)
     clean = validate(values)

@@ -54,7 +54,7 @@ def add_printer_command(name, url, api_key, slicer_profile, material_code, colou
         db.session.commit()
     except printer_admin.PrinterValidationError as exc:
         db.session.rollback()
-        for field, message in exc.errors.items():
+        for field, message in exc.texts().items():
             click.echo(f"{field}: {message}", err=True)
         raise SystemExit(2) from None
     click.echo(f"printer {printer.name} added ({printer.public_id})")

@@ -248,7 +248,10 @@ def test_hub_console_in_english(client, login_as, make_user, world, role):
                        {"printer": world["printer"].public_id}),
                       (f"/hub/orders/{order.public_id}/approve", {}),
                       ("/hub/printers/new", {"name": "", "url": "ftp://x", "api_key": "k",
-                                             "build_x_mm": "abc"})]:
+                                             "build_x_mm": "abc"}),
+                      ("/hub/printers/new", {"name": "MK4", "url": "http://127.0.0.1:1",
+                                             "api_key": "short", "build_x_mm": "abc",
+                                             "nozzle_mm": "0.3", "colour": ""})]:
         response = client.post(url, data=data, follow_redirects=True)
         assert response.status_code in (200, 400), url
         leaks = german_in(visible_text(response.get_data(as_text=True)))

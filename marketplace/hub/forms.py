@@ -228,4 +228,4 @@ def save_printer(printer: Printer | None, values: dict[str, str], actor: str) ->
                 api_key=fields.pop("api_key", ""), actor=actor, **fields)
         return printer_admin.update_printer(printer, fields, actor=actor)
     except printer_admin.PrinterValidationError as exc:
-        raise FormError(dict(exc.errors)) from None
+        raise FormError(exc.texts(_)) from None
