@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from marketplace import messages
 from marketplace.engine.files import write_atomic
 
 PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -168,8 +169,8 @@ def prepare_mesh(source: str | os.PathLike[str], file_format: str, *, scale: flo
         return engine.load_analysis_mesh(Path(source), f"part.{file_format.lower()}",
                                          scale=scale or 1.0, rotation=rotation)
     except engine.MeshInputError as exc:
-        raise SlicingError("unreadable", f"the model file could not be read: {exc.message}"
-                           ) from exc
+        why = messages.render_message(exc.to_dict(), "en", prefix="error.")
+        raise SlicingError("unreadable", f"the model file could not be read: {why}") from exc
 
 
 def rotation_from_analysis(analysis: dict[str, Any] | None) -> list[list[float]] | None:
