@@ -22,7 +22,6 @@ from portal_helpers import store_part
 from marketplace import jobs
 from marketplace.extensions import db
 from marketplace.jobs import JobState
-from marketplace.models import Part
 from marketplace.orders import operations as orders
 from marketplace.quotes import operations as quotes
 from tests.hub_factories import make_printer
@@ -114,7 +113,7 @@ def test_the_detector_finds_what_leaked_before():
 
 
 @pytest.fixture
-def world(app, make_user):
+def world(app, make_user, tmp_path):
     """Data that makes every page speak: parts, quotes, orders in many states, a printer."""
     firm_user = make_user("firm")
     firm_user.language = "en"
@@ -122,13 +121,10 @@ def world(app, make_user):
     firm.name = "Acme Tools Ltd"
     ready = store_part(firm, firm_user, DATA / "two_cubes.stl", name="bracket.stl")
     inch = store_part(firm, firm_user, DATA / "cube_20mm_inch.stl", name="cap.stl")
-    broken = Part(firm=firm, original_name="broken.stl", sha256="e" * 64, file_format="stl",
-                  size_bytes=3, status="pending")
-    db.session.add(broken)
-    db.session.flush()
-    from marketplace.parts import operations as parts
-
-    parts.analyse_now(broken, data=b"\x00\x01\x02" * 40)
+    bad_obj = tmp_path / "broken.obj"  # accepted at upload, refused by the analysis
+    bad_obj.write_bytes(b"v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 5\n")
+    broken = store_part(firm, firm_user, bad_obj)
+    assert broken.status == "error"
     big = quotes.make_quote(ready, material_code="TPU", colour="Schwarz", quantity=12)
     small = quotes.make_quote(ready, material_code="PLA", colour="any", quantity=1)
     db.session.flush()
