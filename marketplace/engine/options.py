@@ -66,6 +66,11 @@ class OptionError(MeshInputError):
         """The German sentence (the catalogue's msgid) that ``params`` fill."""
         return TEXTS[self.text]
 
+    @property
+    def message(self) -> str:
+        """The German sentence filled in (logs and tests; people get it rendered)."""
+        return self.template % self.params if self.params else self.template
+
 
 def option_error(field: str, /, **params: Any) -> OptionError:
     """Return the OptionError of ``field`` with its message from :data:`MESSAGES`."""
@@ -180,8 +185,9 @@ def _error(field: str, material: str, materials: Mapping[str, Any]) -> OptionErr
         return option_error(field, material=material or "?", known=", ".join(sorted(materials)))
     if field == "colour":
         return option_error(field, material=material)
+    # limits as text: the same "1000" whether the web (gettext) or the CLI (renderer) fills it
     if field == "quantity":
-        return option_error(field, max=QUANTITY_MAX)
+        return option_error(field, max=str(QUANTITY_MAX))
     if field == "infill":
-        return option_error(field, lo=INFILL_MIN, hi=INFILL_MAX)
+        return option_error(field, lo=str(INFILL_MIN), hi=str(INFILL_MAX))
     return option_error(field)
