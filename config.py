@@ -49,6 +49,7 @@ class Config:
     # for the one command that sets new passwords (`flask set-password EMAIL`)
     SKIP_DEMO_PASSWORD_CHECK = _env_bool("DRUCKHUB_SKIP_DEMO_PASSWORD_CHECK", False)
     DATABASE_URL = _env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'druckhub.sqlite3'}")
+    SQLITE_BUSY_TIMEOUT_S = float(_env("SQLITE_BUSY_TIMEOUT_S", "30"))  # wait for the write lock
     SQLALCHEMY_DATABASE_URI = _sqlalchemy_url(DATABASE_URL)
     UPLOAD_DIR = _env("UPLOAD_DIR", str(BASE_DIR / "uploads"))
     DEFAULT_LANGUAGE = _env("DEFAULT_LANGUAGE", "de")

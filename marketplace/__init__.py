@@ -26,6 +26,12 @@ def create_app(config: Mapping | None = None) -> Flask:
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:///:memory:"):
         os.makedirs(os.path.dirname(uri[len("sqlite:///") :]) or ".", exist_ok=True)
+    if uri.startswith("sqlite"):
+        # SQLite has one writer at a time: a writer waits for the lock this long instead of
+        # failing after pysqlite's 5 s ("database is locked" under an upload burst on a busy host)
+        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        options.setdefault("connect_args", {}).setdefault(
+            "timeout", float(app.config["SQLITE_BUSY_TIMEOUT_S"]))
     register_extensions(app)
     register_blueprints(app)
     register_commands(app)
