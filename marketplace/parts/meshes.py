@@ -6,6 +6,7 @@ upload store by file hash and units (written by the analysis worker).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import current_app
@@ -20,14 +21,13 @@ MAX_MARKS = 20_000  # per kind: a broken scan may have 100 000 open edges; a sam
 encode_mesh, decode_mesh = viewer_mesh.encode_mesh, viewer_mesh.decode_mesh
 
 
-def mesh_bytes(part: Part) -> bytes | None:
-    """Return the viewer mesh the analysis worker cached for an analysed part (None: missing;
-    the web process never reads the mesh itself)."""
-    path = viewer_mesh.cache_path(current_app.config["UPLOAD_DIR"], part.sha256, part.units)
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
+def mesh_path(part: Part) -> Path | None:
+    """Return the file holding the viewer mesh the analysis worker cached for an analysed part
+    (None: missing; the web process never makes the mesh itself). The page streams it from
+    there, never whole into memory: a 2M-triangle mesh is ~140 MB."""
+    path = Path(viewer_mesh.cache_path(current_app.config["UPLOAD_DIR"], part.sha256,
+                                       part.units))
+    return path if path.is_file() else None
 
 
 def _message(problem: dict[str, Any]) -> str:

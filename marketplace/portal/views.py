@@ -10,7 +10,6 @@ import io
 
 import sqlalchemy as sa
 from flask import (
-    Response,
     abort,
     current_app,
     flash,
@@ -163,13 +162,15 @@ def part_mesh(part_id):
     part = get_scoped_or_404(Part, part_id, current_user)
     if part.status != "ready":
         abort(409, description=_("Das Teil ist noch nicht analysiert."))
-    body = meshes.mesh_bytes(part)
-    if body is None:  # the worker's cached mesh is gone: a worker makes it again
+    path = meshes.mesh_path(part)
+    if path is None:  # the worker's cached mesh is gone: a worker makes it again
         parts.reanalyse(part, part.units)
         db.session.commit()
         abort(409, description=_("Das Teil ist noch nicht analysiert."))
-    resp = Response(body, mimetype="application/octet-stream")
-    resp.headers["Cache-Control"] = "private, max-age=3600"
+    # streamed from the cache file, with an ETag, Last-Modified and byte ranges (304/206)
+    resp = send_file(path, mimetype="application/octet-stream", conditional=True, etag=True,
+                     max_age=3600)
+    resp.cache_control.private = True
     return resp
 
 
