@@ -141,6 +141,21 @@ class Config:
     TASK_REQUEUE_AFTER_S = _env_int("TASK_REQUEUE_AFTER_S", 300)  # queued, never started
     REAPER_INTERVAL_S = _env_int("REAPER_INTERVAL_S", 60)  # workers look for lost work this often
 
+    # --- request rate limits (Flask-Limiter; "N/minute|hour|day", several joined by ";") ---
+    # counted in Redis (REDIS_URL) or else in the database, shared by every worker process
+    RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
+    RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "")  # empty: REDIS_URL or database
+    LIMIT_SIGNUP_PER_IP = _env("LIMIT_SIGNUP_PER_IP", "10/hour")
+    LIMIT_SIGNUP_PER_EMAIL = _env("LIMIT_SIGNUP_PER_EMAIL", "3/hour")
+    LIMIT_INVITE_PER_FIRM = _env("LIMIT_INVITE_PER_FIRM", "20/day")
+    LIMIT_INVITE_PER_EMAIL = _env("LIMIT_INVITE_PER_EMAIL", "3/day")
+    LIMIT_RESET_PER_IP = _env("LIMIT_RESET_PER_IP", "10/hour")
+    LIMIT_RESET_PER_EMAIL = _env("LIMIT_RESET_PER_EMAIL", "5/hour")
+    LIMIT_UPLOAD_PER_FIRM = _env("LIMIT_UPLOAD_PER_FIRM", "120/hour")
+    LIMIT_UPLOAD_PER_IP = _env("LIMIT_UPLOAD_PER_IP", "240/hour")
+    LIMIT_PRICE_PER_FIRM = _env("LIMIT_PRICE_PER_FIRM", "60/minute;1000/hour")
+    LIMIT_PRICE_PER_IP = _env("LIMIT_PRICE_PER_IP", "120/minute")
+
     # --- slicing ---
     # "worker": a task worker slices each approved job ahead of the dispatcher;
     # "dispatcher": the dispatcher's pass slices (tests that drive a dispatcher by hand)
@@ -177,3 +192,7 @@ class TestConfig(Config):
     SLICING = "dispatcher"  # the dispatcher tests tick by hand; the queue tests say "worker"
     ANALYSIS_SUBPROCESS = False  # the tests' own small files, analysed in this process
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # fast hashes keep the suite quick (tests only)
+    # tests drive the price and upload views hard (property tests, many uploads in one test);
+    # the limits' own tests set small ones
+    LIMIT_PRICE_PER_FIRM = LIMIT_PRICE_PER_IP = "100000/minute"
+    LIMIT_UPLOAD_PER_FIRM = LIMIT_UPLOAD_PER_IP = "100000/hour"

@@ -96,6 +96,9 @@ def register_extensions(app: Flask) -> None:
     )
     login_manager.init_app(app)
     csrf.init_app(app)
+    from marketplace import rate_limits
+
+    rate_limits.init_app(app)
     from marketplace import i18n, layout
 
     i18n.init_app(app)  # _() and formatting filters, language per request

@@ -382,6 +382,15 @@ class Notification(db.Model):
     next_attempt_at: Mapped[datetime | None] = mapped_column()
 
 
+class RateLimitCounter(db.Model):
+    """A fixed-window request counter of the rate limits (see marketplace.rate_limits)."""
+
+    __tablename__ = "rate_limit_counters"
+    key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
+    expires_at: Mapped[float] = mapped_column(sa.Float, index=True)  # Unix time, window end
+
+
 class LoginAttempt(db.Model):
     """A failed sign-in (per client IP and account), counted by the login rate limit."""
 

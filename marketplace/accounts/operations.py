@@ -252,21 +252,38 @@ def _failures_since(since, **where) -> int:
     return db.session.execute(query).scalar_one()
 
 
-def authenticate(email: str, password: str, ip: str) -> User:
-    """Return the user for these credentials, counting failures per IP+account and per IP.
+def begin_login(email: str, ip: str) -> LoginAttempt:
+    """Record a sign-in attempt before anything is checked; the caller commits at once.
 
-    Raises LoginThrottledError before checking anything when the limit is reached, and
-    InvalidCredentialsError (after recording the failure) otherwise. The caller commits.
+    The row counts against the limit from this moment, so parallel attempts see each other:
+    of N attempts sent at once, at most ``LOGIN_MAX_FAILURES`` get their password checked
+    (the k-th row committed counts at least k rows, and a checked attempt's row stays).
+    """
+    attempt = LoginAttempt(ip=ip, email=normalise_email(email), at=utcnow())
+    db.session.add(attempt)
+    db.session.flush()
+    return attempt
+
+
+def authenticate(attempt: LoginAttempt, password: str) -> User:
+    """Return the user for the attempt's e-mail and ``password`` (rows counted per IP+account
+    and per IP, the attempt's own included; :func:`begin_login` committed it).
+
+    Raises LoginThrottledError over the limit (the attempt's row is removed: nothing was
+    checked) and InvalidCredentialsError (the row stays as a failure) otherwise; a success
+    clears the failures of this IP and account. The caller commits.
     """
     config = current_app.config
-    email = normalise_email(email)
+    ip, email = attempt.ip, attempt.email
     window = timedelta(seconds=config["LOGIN_FAILURE_WINDOW_S"])
     since = utcnow() - window
-    if (_failures_since(since, ip=ip, email=email) >= config["LOGIN_MAX_FAILURES"]
-            or _failures_since(since, ip=ip) >= config["LOGIN_MAX_FAILURES_PER_IP"]):
+    if (_failures_since(since, ip=ip, email=email) > config["LOGIN_MAX_FAILURES"]
+            or _failures_since(since, ip=ip) > config["LOGIN_MAX_FAILURES_PER_IP"]):
+        # a statement, not session.delete(): a parallel success may have removed the row
+        db.session.execute(sa.delete(LoginAttempt).where(LoginAttempt.id == attempt.id))
         oldest = db.session.execute(
             sa.select(sa.func.min(LoginAttempt.at)).where(
-                LoginAttempt.at >= since, LoginAttempt.ip == ip)
+                LoginAttempt.at >= since, LoginAttempt.ip == ip, LoginAttempt.id != attempt.id)
         ).scalar()
         retry = int(((oldest or since) + window - utcnow()).total_seconds()) + 1
         raise LoginThrottledError(max(retry, 1))
@@ -276,8 +293,6 @@ def authenticate(email: str, password: str, ip: str) -> User:
     if (user is None or not check_password_hash(user.password_hash, password or "")
             or not user.active):
         db.session.execute(sa.delete(LoginAttempt).where(LoginAttempt.at < since))
-        db.session.add(LoginAttempt(ip=ip, email=email))
-        db.session.flush()
         raise InvalidCredentialsError(email)
     db.session.execute(
         sa.delete(LoginAttempt).where(LoginAttempt.ip == ip, LoginAttempt.email == email))

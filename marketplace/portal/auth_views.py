@@ -35,6 +35,7 @@ from marketplace.portal.auth_forms import (
     ResetPasswordForm,
     SignupForm,
 )
+from marketplace.rate_limits import client_address, firm_key, form_address, limit
 
 
 def safe_next(target: str | None) -> str | None:
@@ -49,9 +50,7 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def client_ip() -> str:
-    """The client's address (behind a proxy, configure ProxyFix so this is the real one)."""
-    return (request.remote_addr or "unknown")[:64]
+client_ip = client_address  # behind a proxy, PROXY_COUNT makes this the real one
 
 
 def _land(user) -> str:
@@ -84,9 +83,12 @@ def login():
         form.next.data = safe_next(request.args.get("next")) or ""
     status = 200
     if form.validate_on_submit():
+        attempt = accounts.begin_login(form.email.data, client_ip())
+        db.session.commit()  # counted before anything is checked (parallel attempts see it)
         try:
-            user = accounts.authenticate(form.email.data, form.password.data, client_ip())
+            user = accounts.authenticate(attempt, form.password.data)
         except accounts.LoginThrottledError as exc:
+            db.session.commit()
             minutes = max(1, -(-exc.retry_after_s // 60))
             form.form_errors.append(_(
                 "Zu viele fehlgeschlagene Anmeldungen. Bitte warten Sie %(minutes)s Minuten "
@@ -123,6 +125,8 @@ def logout():
 
 
 @bp.route("/signup", methods=["GET", "POST"])
+@limit("LIMIT_SIGNUP_PER_IP")
+@limit("LIMIT_SIGNUP_PER_EMAIL", form_address("email"))
 def signup():
     if current_user.is_authenticated:
         return redirect(_land(current_user))
@@ -153,6 +157,8 @@ def signup():
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
+@limit("LIMIT_RESET_PER_IP")
+@limit("LIMIT_RESET_PER_EMAIL", form_address("email"))
 def forgot_password():
     form = ForgotPasswordForm()
     if form.validate_on_submit():
@@ -291,6 +297,8 @@ def update_firm():
 
 @bp.post("/account/invite")
 @login_required
+@limit("LIMIT_INVITE_PER_FIRM", firm_key)
+@limit("LIMIT_INVITE_PER_EMAIL", form_address("invite-email"))
 def invite_colleague():
     form = InviteForm(prefix="invite")
     if current_user.role != "firm":

@@ -37,6 +37,7 @@ from marketplace.parts import operations as parts
 from marketplace.portal import bp
 from marketplace.portal.forms import ActionForm, OrderForm
 from marketplace.quotes import operations as quotes
+from marketplace.rate_limits import firm_key, limit
 from marketplace.settings import operations as settings
 
 LIST_LIMIT = 200  # newest rows on the parts and orders pages
@@ -92,6 +93,8 @@ def _part_json(part: Part) -> dict:
 
 @bp.post("/parts")
 @role_required("firm")
+@limit("LIMIT_UPLOAD_PER_FIRM", firm_key)
+@limit("LIMIT_UPLOAD_PER_IP")
 def upload():
     try:
         files = request.files.getlist("files") or request.files.getlist("file")
@@ -188,6 +191,8 @@ def part_units(part_id):
 
 @bp.post("/parts/<part_id>/price")
 @login_required
+@limit("LIMIT_PRICE_PER_FIRM", firm_key)
+@limit("LIMIT_PRICE_PER_IP")
 def part_price(part_id):
     part = get_scoped_or_404(Part, part_id, current_user)
     # a JSON body that does not parse is None: refused by the schema like a list or a number

@@ -13,11 +13,10 @@ Shared by the firm-flow and the hub's technician tests. Fixtures:
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
+from live_server import live_server  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -37,35 +36,6 @@ def app_config(app_config):
     """Browser tests run the app as in production: CSRF on, tasks in a background worker."""
     return {**app_config, "WTF_CSRF_ENABLED": True, "HUEY_IMMEDIATE": False,
             "HUEY_STORAGE": "memory"}
-
-
-class LiveServer:
-    def __init__(self, app):
-        self.app = app
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True,
-                                       name="live-server")
-
-    def start(self):
-        from marketplace import taskqueue
-
-        self.consumer = taskqueue.start_in_threads(workers=1)
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.server.shutdown()
-        self.thread.join(timeout=10)
-        self.server.server_close()
-        self.consumer.stop(graceful=True)
-
-
-@pytest.fixture
-def live_server(app):
-    server = LiveServer(app).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="session")
