@@ -21,6 +21,7 @@ import pytest
 import sqlalchemy as sa
 from flask import g
 from flask.testing import FlaskClient
+from live_server import live_server  # noqa: F401  (fixture: the app on 127.0.0.1)
 
 from config import TestConfig, _sqlalchemy_url
 from db_isolation import RolledBackTransaction

@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 import sqlalchemy as sa
-from live_server import live_server  # noqa: F401  (fixture)
 from portal_helpers import cube_stl, store_part
 from werkzeug.security import generate_password_hash
 

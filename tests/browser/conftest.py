@@ -16,7 +16,6 @@ import os
 from pathlib import Path
 
 import pytest
-from live_server import live_server  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
