@@ -207,8 +207,10 @@ def test_database_storage_windows(app):
     assert storage.reset() >= 1
 
 
+@pytest.mark.redis
 def test_redis_storage_when_configured(app_config, make_user):
-    redis = pytest.importorskip("redis")
+    import redis
+
     url = "redis://127.0.0.1:6379/8"
     try:
         redis.Redis.from_url(url, socket_timeout=2).flushdb()
