@@ -87,7 +87,8 @@ class Config:
     # reverse proxies in front of the app (0: none); set it so the sign-in limit sees the
     # client's address (X-Forwarded-For) and not the proxy's
     PROXY_COUNT = _env_int("PROXY_COUNT", 0)
-    INVITATION_MAX_AGE_S = _env_int("INVITATION_MAX_AGE_S", 7 * 86400)  # a colleague's first login
+    INVITATION_MAX_AGE_S = _env_int("INVITATION_MAX_AGE_S", 7 * 86400)  # a colleague's link
+    SIGNUP_CONFIRM_MAX_AGE_S = _env_int("SIGNUP_CONFIRM_MAX_AGE_S", 2 * 86400)  # sign-up's link
 
     # --- uploads and analysis limits ---
     MAX_CONTENT_LENGTH = _env_int("MAX_UPLOAD_BYTES", 200 * 1024 * 1024)

@@ -382,6 +382,35 @@ class Notification(db.Model):
     next_attempt_at: Mapped[datetime | None] = mapped_column()
 
 
+class PendingAccount(db.Model):
+    """An account that exists only once its owner follows the link mailed to the address.
+
+    ``kind`` "signup": a firm's sign-up (firm details in ``data``, the password's hash kept
+    until then); "invite": a colleague invited into ``firm_id`` by ``invited_by_id`` (the name
+    in ``data``; they choose their password when they accept). The link carries
+    ``<public_id>.<secret>``; only the secret's sha256 is stored.
+    """
+
+    __tablename__ = "pending_accounts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_public_id)
+    kind: Mapped[str] = mapped_column(sa.String(16))  # signup|invite
+    email: Mapped[str] = mapped_column(sa.String(254), index=True)
+    secret_sha256: Mapped[str] = mapped_column(sa.String(64))
+    firm_id: Mapped[int | None] = mapped_column(sa.ForeignKey("firms.id", ondelete="CASCADE"))
+    invited_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"))
+    password_hash: Mapped[str | None] = mapped_column(sa.String(255))
+    data: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    language: Mapped[str] = mapped_column(sa.String(2), default="de")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None] = mapped_column()
+
+    firm: Mapped[Firm | None] = relationship()
+    invited_by: Mapped[User | None] = relationship()
+
+
 class RateLimitCounter(db.Model):
     """A fixed-window request counter of the rate limits (see marketplace.rate_limits)."""
 

@@ -50,8 +50,23 @@ def signed_in_email(client):
 # --- sign-up ----------------------------------------------------------------------------------
 
 
-def test_signup_creates_firm_and_user_and_signs_in(client):
+def _link(message, path) -> str:
+    body = message.get_content()
+    match = re.search(rf"https?://\S+({path}/\S+)", body)
+    assert match, body
+    return match.group(1)
+
+
+def test_signup_creates_firm_and_user_once_the_address_confirms(client, smtp_server):  # noqa: F811
     response = client.post("/signup", data=SIGNUP)
+    assert response.status_code == 302
+    assert db.session.execute(sa.select(sa.func.count()).select_from(User)).scalar_one() == 0
+    [message] = smtp_server.wait_for(1)
+    assert message["To"] == "jana@nordheide.example"
+    link = _link(message, "/signup/confirm")
+    assert "Konto einrichten" in client.get(link).get_data(as_text=True)  # a GET makes nothing
+    assert db.session.execute(sa.select(sa.func.count()).select_from(User)).scalar_one() == 0
+    response = client.post(link)
     assert response.status_code == 302
     user = db.session.execute(sa.select(User)).scalar_one()
     assert user.email == "jana@nordheide.example"  # stored in lower case
@@ -65,6 +80,8 @@ def test_signup_creates_firm_and_user_and_signs_in(client):
     assert signed_in_email(client) == "jana@nordheide.example"
     page = client.get(response.location, follow_redirects=True).get_data(as_text=True)
     assert "Willkommen" in page and "Abmelden" in page
+    client.post("/logout")
+    assert client.post(link).status_code == 400  # used once
 
 
 @pytest.mark.parametrize(
@@ -89,22 +106,36 @@ def test_signup_rejects_bad_input_with_a_clear_message(client, changes, message)
     assert db.session.execute(sa.select(sa.func.count()).select_from(User)).scalar_one() == 0
 
 
-def test_signup_accepts_other_eu_vat_ids_and_none(client):
+def test_signup_accepts_other_eu_vat_ids_and_none(client, smtp_server):  # noqa: F811
     assert client.post("/signup", data={**SIGNUP, "vat_id": "ATU13585627", "country": "AT",
                                          "postcode": "1010"}).status_code == 302
-    client.post("/logout")
     second = {**SIGNUP, "company": "Kleinbetrieb Ohne USt-IdNr", "email": "k@example.de",
               "vat_id": ""}
     assert client.post("/signup", data=second).status_code == 302
+    for message in smtp_server.wait_for(2):
+        assert client.post(_link(message, "/signup/confirm")).status_code == 302
+        client.post("/logout")
     firm = db.session.execute(sa.select(Firm).where(Firm.name.like("Klein%"))).scalar_one()
     assert firm.vat_id is None
 
 
-def test_signup_refuses_taken_email_and_existing_firm(client, make_user):
+def test_signup_with_a_taken_email_says_the_same_and_mails_the_owner(
+        client, make_user, smtp_server):  # noqa: F811
     make_user("firm", email="jana@nordheide.example")
-    response = client.post("/signup", data=SIGNUP)
-    assert response.status_code == 400
-    assert "schon ein Konto" in response.get_data(as_text=True)
+    taken = client.post("/signup", data=SIGNUP, follow_redirects=True)
+    fresh = client.post("/signup", data={**SIGNUP, "email": "neu@nordheide.example"},
+                        follow_redirects=True)
+    assert taken.status_code == fresh.status_code == 200
+    hint = "Fast geschafft: Wir haben eine E-Mail an"
+    assert hint in taken.get_data(as_text=True) and hint in fresh.get_data(as_text=True)
+    assert "schon ein Konto" not in taken.get_data(as_text=True)
+    mails = {m["To"]: m.get_content() for m in smtp_server.wait_for(2)}
+    assert "schon ein Konto" in mails["jana@nordheide.example"]
+    assert "/signup/confirm/" not in mails["jana@nordheide.example"]
+    assert "/signup/confirm/" in mails["neu@nordheide.example"]
+
+
+def test_signup_refuses_an_existing_firm(client, make_user):
     make_user("firm", firm_name="Nordheide Feinmechanik GmbH")
     response = client.post("/signup", data={**SIGNUP, "email": "neu@nordheide.example"})
     assert response.status_code == 400
@@ -252,7 +283,7 @@ def test_password_reset_by_mail(client, make_user, smtp_server):  # noqa: F811
     assert row.sent_at is not None and row.attempts == 1 and row.kind == "password_reset"
 
 
-def test_password_reset_for_unknown_address_sends_nothing_and_says_the_same(
+def test_password_reset_for_unknown_address_says_the_same_and_mails_no_link(
         client, make_user, smtp_server):  # noqa: F811
     make_user("firm", email="kunde@example.de")
     known = client.post("/password/forgot", data={"email": "kunde@example.de"},
@@ -261,8 +292,10 @@ def test_password_reset_for_unknown_address_sends_nothing_and_says_the_same(
                           follow_redirects=True).get_data(as_text=True)
     hint = "Falls es zu dieser Adresse ein Konto gibt"
     assert hint in known and hint in unknown
-    assert len(smtp_server.wait_for(1)) == 1
-    assert [m["To"] for m in smtp_server.messages] == ["kunde@example.de"]
+    mails = {m["To"]: m.get_content() for m in smtp_server.wait_for(2)}
+    assert "/password/reset/" in mails["kunde@example.de"]
+    assert "/password/reset/" not in mails["wer@example.de"]
+    assert "kein Konto" in mails["wer@example.de"]
 
 
 def test_password_reset_mails_are_limited_per_hour(client, make_user, smtp_server):  # noqa: F811
@@ -441,8 +474,7 @@ def test_a_new_password_ends_the_other_sessions(app, client, make_user, smtp_ser
     assert other.get("/account").status_code == 302  # signed out
 
 
-def test_invite_a_colleague_who_sets_a_password_by_mail(
-        client, make_user, smtp_server):  # noqa: F811
+def test_invite_a_colleague_who_accepts_by_mail(client, make_user, smtp_server):  # noqa: F811
     boss = make_user("firm", email="chefin@example.de", password="altes-passwort")
     other_firm = make_user("firm", email="fremd@example.de")
     login(client, "chefin@example.de", "altes-passwort")
@@ -453,37 +485,49 @@ def test_invite_a_colleague_who_sets_a_password_by_mail(
     assert message["To"] == "max@example.de"
     assert "Einladung" in message["Subject"]
     assert boss.firm.name in message.get_content()
+    # no account until the invitation is accepted
+    assert db.session.execute(sa.select(User).where(User.email == "max@example.de")).scalar() is None
+    taken = client.post("/account/invite", data={"invite-name": "X",
+                                                 "invite-email": other_firm.email})
+    assert taken.status_code == 302  # the same answer; the owner gets a note, nothing changes
+    assert "schon ein Konto" in smtp_server.wait_for(2)[1].get_content()
+    db.session.expire_all()
+    assert other_firm.firm_id != boss.firm_id
+    client.post("/logout")
+    link = _link(message, "/invitation")
+    page = client.get(link).get_data(as_text=True)
+    assert boss.firm.name in page and 'value="Max Muster"' in page
+    short = client.post(link, data={"name": "Max Muster", "password": "kurz",
+                                    "password_confirm": "kurz"})
+    assert short.status_code == 400
+    accepted = client.post(link, data={"name": "Max Muster", "password": "max-passwort-1",
+                                       "password_confirm": "max-passwort-1"})
+    assert accepted.status_code == 302
     colleague = db.session.execute(
         sa.select(User).where(User.email == "max@example.de")).scalar_one()
     assert colleague.firm_id == boss.firm_id and colleague.role == "firm"
-    taken = client.post("/account/invite", data={"invite-name": "X",
-                                                 "invite-email": other_firm.email})
-    assert taken.status_code == 400 and "schon ein Konto" in taken.get_data(as_text=True)
-    client.post("/logout")
-    link = _reset_link(message)
-    assert client.post(link, data={"password": "max-passwort-1",
-                                   "password_confirm": "max-passwort-1"}).status_code == 302
-    assert login(client, "max@example.de", "max-passwort-1").status_code == 302
+    assert colleague.name == "Max Muster"
     page = client.get("/account").get_data(as_text=True)
     assert "chefin@example.de" in page and "fremd@example.de" not in page
+    client.post("/logout")
+    assert client.get(link).status_code == 400  # used once
+    assert login(client, "max@example.de", "max-passwort-1").status_code == 302
 
 
-def test_invitation_link_lives_longer_than_a_reset_link(app, make_user, monkeypatch):
-    from itsdangerous import timed
+def test_invitation_link_expires(app, client, make_user, login_as, smtp_server):  # noqa: F811
+    from datetime import timedelta
 
-    from marketplace.accounts import operations as accounts
+    from marketplace.models import PendingAccount, utcnow
 
-    user = make_user("firm")
-    invite = accounts.make_reset_token(user, invitation=True)
-    reset = accounts.make_reset_token(user)
-    now = timed.time.time()
-    later = now + app.config["PASSWORD_RESET_MAX_AGE_S"] + 60
-    monkeypatch.setattr(timed.time, "time", lambda: later)
-    assert accounts.user_for_reset_token(reset) is None
-    assert accounts.user_for_reset_token(invite) == user
-    much_later = now + app.config["INVITATION_MAX_AGE_S"] + 60
-    monkeypatch.setattr(timed.time, "time", lambda: much_later)
-    assert accounts.user_for_reset_token(invite) is None
+    login_as(make_user("firm"))
+    client.post("/account/invite", data={"invite-name": "Max", "invite-email": "max@example.de"})
+    link = _link(smtp_server.wait_for(1)[0], "/invitation")
+    row = db.session.execute(sa.select(PendingAccount)).scalar_one()
+    assert row.expires_at - row.created_at == timedelta(seconds=app.config["INVITATION_MAX_AGE_S"])
+    row.expires_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    client.post("/logout")
+    assert client.get(link).status_code == 400
 
 
 def test_staff_cannot_invite_into_a_firm(client, make_user, login_as):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -164,38 +163,6 @@ class FirmSignup:
     language: str = "de"
 
 
-def register_firm(info: FirmSignup) -> User:
-    """Create the firm and its first user (role firm); raise AccountError on bad input."""
-    company = info.company.strip()
-    if not company:
-        raise AccountError(N_("Bitte geben Sie den Namen Ihrer Firma an."), "company")
-    vat_id, country, postcode = _check_address(info.vat_id, info.country, info.postcode)
-    if problem := password_problem(info.password):
-        raise AccountError(problem, "password")
-    email = normalise_email(info.email)
-    if find_user(email) is not None:
-        raise AccountError(
-            N_("Zu dieser E-Mail-Adresse gibt es schon ein Konto. Melden Sie sich an oder "
-               "setzen Sie Ihr Passwort zurück."), "email")
-    if find_firm(company) is not None:
-        # never hand an existing firm's orders to whoever types its name
-        raise AccountError(
-            N_("Diese Firma ist bei uns schon registriert. Bitten Sie Ihre Kollegen oder den "
-               "Hub, Ihnen ein Konto anzulegen."), "company")
-    firm = Firm(
-        name=company, vat_id=vat_id or None, street=info.street.strip(), postcode=postcode,
-        city=info.city.strip(), country=country, contact_name=info.contact_name.strip(),
-        phone=info.phone.strip() or None,
-    )
-    user = User(
-        email=email, password_hash=hash_password(info.password), name=info.contact_name.strip(),
-        role="firm", firm=firm, language=info.language if info.language in ("de", "en") else "de",
-    )
-    db.session.add_all([firm, user])
-    db.session.flush()
-    return user
-
-
 def create_user(
     email: str, role: str, password: str, *, firm_name: str | None = None, name: str | None = None,
     language: str = "de",
@@ -317,16 +284,9 @@ def password_fingerprint(user: User) -> str:
 _fingerprint = password_fingerprint
 
 
-def make_reset_token(user: User, *, invitation: bool = False) -> str:
-    """Return a signed, expiring token that lets ``user`` choose a new password once.
-
-    An invitation token (a colleague's new account) lives ``INVITATION_MAX_AGE_S`` instead
-    of ``PASSWORD_RESET_MAX_AGE_S``.
-    """
-    data = {"u": user.id, "p": _fingerprint(user)}
-    if invitation:
-        data["k"] = "invite"
-    return _serializer().dumps(data)
+def make_reset_token(user: User) -> str:
+    """Return a signed token that lets ``user`` choose a new password once, for a while."""
+    return _serializer().dumps({"u": user.id, "p": _fingerprint(user)})
 
 
 def user_for_reset_token(token: str) -> User | None:
@@ -338,8 +298,7 @@ def user_for_reset_token(token: str) -> User | None:
         return None
     if not isinstance(data, dict):
         return None
-    max_age = (config.get("INVITATION_MAX_AGE_S", 7 * 86400) if data.get("k") == "invite"
-               else config["PASSWORD_RESET_MAX_AGE_S"])
+    max_age = config["PASSWORD_RESET_MAX_AGE_S"]
     age_s = time.time() - signed_at.timestamp()
     if age_s > max_age or age_s < -60:
         return None
@@ -350,25 +309,39 @@ def user_for_reset_token(token: str) -> User | None:
 
 
 def request_password_reset(email: str) -> bool:
-    """Queue a reset mail if an active account has this address (at most N per hour).
+    """Mail the address: a reset link if an active account has it, else a note that none does.
 
-    Returns whether a mail was queued; the page says the same either way, so nobody can
-    find out which addresses have accounts. The caller commits.
+    Both cases do the same work (one count, one token, one mail, at most
+    ``PASSWORD_RESET_MAILS_PER_HOUR`` per address and hour), so neither the page nor its
+    timing tells whether the address has an account. Returns whether a mail was queued; the
+    caller commits.
     """
     from marketplace.mail import notifications
 
+    email = normalise_email(email)
     user = find_user(email)
-    if user is None or not user.active:
-        return False
     recent = db.session.execute(
         sa.select(sa.func.count()).select_from(Notification).where(
-            Notification.user_id == user.id, Notification.kind == "password_reset",
+            Notification.to_address == email, Notification.kind == "password_reset",
             Notification.created_at >= utcnow() - timedelta(hours=1))
     ).scalar_one()
     if recent >= current_app.config["PASSWORD_RESET_MAILS_PER_HOUR"]:
         return False
+    if user is None or not user.active:
+        _serializer().dumps({"u": 0, "p": ""})  # the token a known address would cost
+        notifications.queue_password_reset_unknown(email, _request_language())
+        return True
     notifications.queue_password_reset(user, make_reset_token(user))
     return True
+
+
+def _request_language() -> str:
+    from marketplace.i18n import get_language
+
+    try:
+        return get_language()
+    except RuntimeError:  # outside a request
+        return "de"
 
 
 # --- colleagues -------------------------------------------------------------------------------
@@ -382,27 +355,6 @@ def colleagues(user: User) -> list[User]:
         sa.select(User).where(User.firm_id == user.firm_id, User.id != user.id)
         .order_by(User.name, User.email)
     ).scalars())
-
-
-def invite_colleague(inviter: User, email: str, name: str) -> User:
-    """Give a colleague of ``inviter``'s firm an account and mail them a link to set a password.
-
-    The account starts with a random password nobody knows. The caller commits.
-    """
-    from marketplace.mail import notifications
-
-    if inviter.role != "firm" or inviter.firm is None:
-        raise AccountError(N_("Nur Firmenkonten können Kollegen einladen."))
-    email = normalise_email(email)
-    if find_user(email) is not None:
-        raise AccountError(N_("Zu dieser E-Mail-Adresse gibt es schon ein Konto."), "email")
-    user = User(email=email, name=name.strip(), role="firm", firm=inviter.firm,
-                language=inviter.language,
-                password_hash=hash_password(secrets.token_urlsafe(32)))
-    db.session.add(user)
-    db.session.flush()
-    notifications.queue_invitation(user, inviter, make_reset_token(user, invitation=True))
-    return user
 
 
 def update_firm(firm: Firm, *, vat_id: str, street: str, postcode: str, city: str, country: str,

@@ -273,31 +273,104 @@ def queue_password_reset(user: User, token: str) -> Notification:
     return row
 
 
-def queue_invitation(user: User, inviter: User, token: str) -> Notification:
-    """Queue the mail that invites a colleague to set their password (caller commits)."""
+def _queue_account_mail(to: str, lang: str, kind: str, subject, lines, *,
+                        user_id: int | None = None, name: str | None = None) -> Notification:
+    """Queue a mail about an account in ``lang``: ``subject()`` and ``lines()`` give the texts
+    (called in that language), between the greeting and the signature."""
     hub = current_app.config.get("HUB_NAME", "Druckhub")
-    url = public_url("portal.reset_password", token=token) or token
-    days = current_app.config.get("INVITATION_MAX_AGE_S", 7 * 86400) // 86400
-    firm = inviter.firm.name if inviter.firm else ""
-    with force_locale(_language(user)):
-        subject = _("Einladung zum %(hub)s", hub=hub)
+    with force_locale(lang if lang in ("de", "en") else "de"):
+        title = subject()
         body = "\n".join([
-            _("Guten Tag %(name)s,", name=user.name) if user.name else _("Guten Tag,"),
+            _("Guten Tag %(name)s,", name=name) if name else _("Guten Tag,"),
             "",
-            _("%(inviter)s hat für Sie ein Konto der Firma %(firm)s beim %(hub)s angelegt. "
-              "Dort laden Sie 3D-Modelle hoch, sehen Preis und Liefertermin und verfolgen "
-              "Ihre Aufträge.", inviter=inviter.name or inviter.email, firm=firm, hub=hub),
-            "",
-            _("Wählen Sie mit diesem Link Ihr Passwort (er gilt %(days)s Tage):", days=days),
-            url,
-            "",
-            _("Ihre Anmeldung: %(email)s", email=user.email),
+            *lines(),
             "",
             _("Mit freundlichen Grüßen"),
             _("Ihr Team vom %(hub)s", hub=hub),
         ]) + "\n"
-    row = Notification(to_address=user.email, subject=subject, body=body, kind="invitation",
-                       user_id=user.id)
+    row = Notification(to_address=to, subject=title, body=body, kind=kind, user_id=user_id)
     db.session.add(row)
     db.session.flush()
     return row
+
+
+def _hub() -> str:
+    return current_app.config.get("HUB_NAME", "Druckhub")
+
+
+def queue_password_reset_unknown(email: str, lang: str) -> Notification:
+    """Queue the answer to a reset request for an address without an (active) account."""
+    signup = public_url("portal.signup") or current_app.config["PUBLIC_URL"]
+    return _queue_account_mail(email, lang, "password_reset", lambda: _(
+        "Neues Passwort für %(hub)s", hub=_hub()), lambda: [
+        _("jemand hat für diese E-Mail-Adresse ein neues Passwort angefordert. Zu dieser "
+          "Adresse gibt es bei uns aber kein Konto. Vielleicht haben Sie sich mit einer "
+          "anderen Adresse registriert? Ein neues Firmenkonto legen Sie hier an:"),
+        signup,
+        "",
+        _("Wenn Sie das nicht waren, können Sie diese E-Mail ignorieren."),
+    ])
+
+
+def queue_account_exists(email: str, lang: str) -> Notification:
+    """Queue the answer to a sign-up with an address that has an account already."""
+    login = public_url("portal.login") or current_app.config["PUBLIC_URL"]
+    forgot = public_url("portal.forgot_password") or login
+    return _queue_account_mail(email, lang, "signup", lambda: _(
+        "Ihre Registrierung beim %(hub)s", hub=_hub()), lambda: [
+        _("jemand wollte mit dieser E-Mail-Adresse ein neues Konto anlegen. Sie haben bei uns "
+          "aber schon ein Konto. Melden Sie sich hier an:"),
+        login,
+        _("Passwort vergessen? Hier wählen Sie ein neues:"),
+        forgot,
+        "",
+        _("Wenn Sie das nicht waren, können Sie diese E-Mail ignorieren."),
+    ])
+
+
+def queue_signup_confirmation(email: str, lang: str, company: str, token: str) -> Notification:
+    """Queue the link that confirms a firm's sign-up (the account is made when it is used)."""
+    url = public_url("portal.confirm_signup", token=token) or token
+    days = max(1, current_app.config["SIGNUP_CONFIRM_MAX_AGE_S"] // 86400)
+    return _queue_account_mail(email, lang, "signup", lambda: _(
+        "Ihre Registrierung beim %(hub)s", hub=_hub()), lambda: [
+        _("bitte bestätigen Sie Ihre E-Mail-Adresse, dann ist das Konto der Firma %(firm)s "
+          "eingerichtet. Der Link gilt %(days)s Tage:", firm=company, days=days),
+        url,
+        "",
+        _("Wenn Sie sich nicht registriert haben, können Sie diese E-Mail ignorieren; dann wird "
+          "kein Konto angelegt."),
+    ])
+
+
+def queue_invitation(email: str, lang: str, name: str, inviter: User,
+                     token: str) -> Notification:
+    """Queue the invitation link (the colleague's account is made when they accept)."""
+    url = public_url("portal.accept_invitation", token=token) or token
+    days = current_app.config.get("INVITATION_MAX_AGE_S", 7 * 86400) // 86400
+    firm = inviter.firm.name if inviter.firm else ""
+    return _queue_account_mail(email, lang, "invitation", lambda: _(
+        "Einladung zum %(hub)s", hub=_hub()), lambda: [
+        _("%(inviter)s lädt Sie ein, beim %(hub)s für die Firma %(firm)s 3D-Modelle "
+          "hochzuladen, Preis und Liefertermin zu sehen und Aufträge zu verfolgen.",
+          inviter=inviter.name or inviter.email, firm=firm, hub=_hub()),
+        "",
+        _("Mit diesem Link nehmen Sie die Einladung an und wählen Ihr Passwort (er gilt "
+          "%(days)s Tage):", days=days),
+        url,
+        "",
+        _("Ihre Anmeldung: %(email)s", email=email),
+        _("Wenn Sie die Einladung nicht annehmen, wird kein Konto angelegt."),
+    ], name=name)
+
+
+def queue_invitation_to_existing(email: str, lang: str, inviter: User) -> Notification:
+    """Queue the note to an address that was invited but has an account already."""
+    firm = inviter.firm.name if inviter.firm else ""
+    return _queue_account_mail(email, lang, "invitation", lambda: _(
+        "Einladung zum %(hub)s", hub=_hub()), lambda: [
+        _("%(inviter)s wollte Sie für die Firma %(firm)s zum %(hub)s einladen. Sie haben bei "
+          "uns aber schon ein Konto; an ihm ändert sich nichts. Soll Ihr Konto zu dieser Firma "
+          "gehören, schreiben Sie uns bitte.", inviter=inviter.name or inviter.email, firm=firm,
+          hub=_hub()),
+    ])

@@ -113,6 +113,13 @@ class InviteForm(Form):
                        validators=[_required(), Length(max=254), email_format])
 
 
+class AcceptInvitationForm(Form):
+    name = StringField(_l("Name"), validators=[_required(), Length(max=200)])
+    password = PasswordField(_l("Passwort"), validators=_new_password())
+    password_confirm = PasswordField(_l("Passwort wiederholen"), validators=[
+        _required(), EqualTo("password", message=_l("Die Passwörter stimmen nicht überein."))])
+
+
 class FirmForm(Form):
     """The firm's details as they appear on quotes and order confirmations."""
 

@@ -18,13 +18,14 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.security import check_password_hash
 
 from marketplace.accounts import operations as accounts
-from marketplace.accounts import sessions
+from marketplace.accounts import pending, sessions
 from marketplace.extensions import db
 from marketplace.i18n import force_locale, get_language
 from marketplace.i18n import gettext as _
 from marketplace.layout import home_endpoint
 from marketplace.portal import bp
 from marketplace.portal.auth_forms import (
+    AcceptInvitationForm,
     ChangePasswordForm,
     FirmForm,
     ForgotPasswordForm,
@@ -140,17 +141,19 @@ def signup():
             email=form.email.data, password=form.password.data, language=get_language(),
         )
         try:
-            user = accounts.register_firm(info)
+            pending.request_signup(info)
         except accounts.AccountError as exc:
             db.session.rollback()
             field = getattr(form, exc.field, None) if exc.field else None
             (field.errors if field is not None else form.form_errors).append(_(exc.message))
             status = 400
         else:
-            _sign_in(user)
-            flash(_("Willkommen! Ihr Firmenkonto ist eingerichtet. Laden Sie jetzt Ihr erstes "
-                    "Teil hoch, um einen Preis zu sehen."), "success")
-            return redirect(_land(user))
+            db.session.commit()  # the mail goes out after this commit
+            # the same answer whether the address has an account or not: the mail tells
+            flash(_("Fast geschafft: Wir haben eine E-Mail an %(email)s geschickt. Mit dem Link "
+                    "darin bestätigen Sie die Adresse, dann ist Ihr Konto eingerichtet.",
+                    email=accounts.normalise_email(form.email.data)), "success")
+            return redirect(url_for("portal.login"))
     elif request.method == "POST":
         status = 400
     return render_template("auth/signup.html", form=form), status
@@ -305,14 +308,59 @@ def invite_colleague():
         abort(403)
     if form.validate_on_submit():
         try:
-            user = accounts.invite_colleague(current_user, form.email.data, form.name.data)
+            pending.invite(current_user, form.email.data, form.name.data)
         except accounts.AccountError as exc:
             db.session.rollback()
             form.email.errors.append(_(exc.message))
         else:
             db.session.commit()  # the invitation mail goes out after this commit
-            flash(_("%(email)s ist eingeladen und bekommt eine E-Mail mit einem Link.",
-                    email=user.email), "success")
+            # the same answer whether the address has an account or not: the mail tells
+            flash(_("Wir haben eine Einladung an %(email)s geschickt. Das Konto entsteht, "
+                    "wenn sie angenommen wird.", email=accounts.normalise_email(form.email.data)),
+                  "success")
             return redirect(url_for("portal.account"))
     profile, password, _invite = _default_forms()
     return _account_page(profile, password, form, 400)
+
+
+@bp.route("/signup/confirm/<token>", methods=["GET", "POST"])
+def confirm_signup(token: str):
+    row = pending.find(token, "signup")
+    if row is None:
+        return render_template("auth/link_invalid.html"), 400
+    form = LogoutForm()  # only the CSRF token: the account is made by a POST, not a mail scanner
+    if form.validate_on_submit():
+        try:
+            user = pending.confirm_signup(row)
+        except accounts.AccountError as exc:
+            db.session.rollback()
+            return render_template("auth/link_invalid.html", message=_(exc.message)), 409
+        _sign_in(user)
+        flash(_("Willkommen! Ihr Firmenkonto ist eingerichtet. Laden Sie jetzt Ihr erstes "
+                "Teil hoch, um einen Preis zu sehen."), "success")
+        return redirect(_land(user))
+    status = 400 if request.method == "POST" else 200
+    return render_template("auth/confirm_signup.html", row=row, form=form, token=token), status
+
+
+@bp.route("/invitation/<token>", methods=["GET", "POST"])
+def accept_invitation(token: str):
+    row = pending.find(token, "invite")
+    if row is None:
+        return render_template("auth/link_invalid.html"), 400
+    form = AcceptInvitationForm(data={"name": (row.data or {}).get("name", "")}
+                                if request.method == "GET" else None)
+    if form.validate_on_submit():
+        try:
+            user = pending.accept_invitation(row, form.name.data, form.password.data)
+        except accounts.AccountError as exc:
+            db.session.rollback()
+            return render_template("auth/link_invalid.html", message=_(exc.message)), 409
+        if current_user.is_authenticated:
+            _sign_out()
+        _sign_in(user)
+        flash(_("Willkommen! Ihr Konto ist eingerichtet."), "success")
+        return redirect(_land(user))
+    status = 400 if request.method == "POST" else 200
+    return render_template("auth/accept_invitation.html", row=row, form=form,
+                           token=token), status
