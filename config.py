@@ -167,6 +167,9 @@ class Config:
     SLICER_DIFF_THRESHOLD = _env_float("SLICER_DIFF_THRESHOLD", 0.25)  # share of quote
 
     # --- dispatcher and OctoPrint ---
+    # Fernet keys for the printers' API keys at rest, newest first, comma-separated (empty: a
+    # key derived from SECRET_KEY); rotate with `flask printers new-key` / `rotate-keys`
+    PRINTER_KEY_SECRETS = _env("PRINTER_KEY_SECRETS", "")
     DISPATCH_INTERVAL_S = _env_float("DISPATCH_INTERVAL_S", 5.0)
     OCTOPRINT_CONNECT_TIMEOUT_S = _env_float("OCTOPRINT_CONNECT_TIMEOUT_S", 3.0)
     OCTOPRINT_READ_TIMEOUT_S = _env_float("OCTOPRINT_READ_TIMEOUT_S", 5.0)

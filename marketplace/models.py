@@ -232,7 +232,8 @@ class Printer(db.Model):
     public_id: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_public_id)
     name: Mapped[str] = mapped_column(sa.String(64), unique=True)
     url: Mapped[str] = mapped_column(sa.String(255))
-    api_key: Mapped[str] = mapped_column(sa.String(255))  # never rendered, never logged
+    # the OctoPrint API key, Fernet-encrypted (marketplace.printer_keys); read it as .api_key
+    api_key_encrypted: Mapped[str] = mapped_column(sa.Text)
     printer_class: Mapped[str] = mapped_column(sa.String(32), default="standard")
     build_x_mm: Mapped[float] = mapped_column(sa.Float, default=250.0)
     build_y_mm: Mapped[float] = mapped_column(sa.Float, default=210.0)
@@ -248,6 +249,19 @@ class Printer(db.Model):
     last_status: Mapped[dict | None] = mapped_column(sa.JSON)  # temperatures, progress, ...
     failed_polls: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def api_key(self) -> str:
+        """The plain API key (decrypted on each read; never rendered, never logged)."""
+        from marketplace import printer_keys
+
+        return printer_keys.decrypt(self.api_key_encrypted)
+
+    @api_key.setter
+    def api_key(self, plain: str) -> None:
+        from marketplace import printer_keys
+
+        self.api_key_encrypted = printer_keys.encrypt(plain)
 
 
 class PrintJob(db.Model):

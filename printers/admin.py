@@ -139,6 +139,17 @@ def update_printer(printer: Printer, values: Mapping[str, Any], *,
     return printer
 
 
+def rotate_api_keys() -> int:
+    """Re-encrypt every printer's API key with the newest configured key; return how many."""
+    from marketplace import printer_keys
+
+    printers = db.session.scalars(sa.select(Printer).order_by(Printer.id)).all()
+    for printer in printers:
+        printer.api_key_encrypted = printer_keys.rotate(printer.api_key_encrypted)
+    db.session.flush()
+    return len(printers)
+
+
 def _actor(actor: Any) -> str:
     return getattr(actor, "email", None) or str(actor)
 

@@ -31,6 +31,32 @@ def _parse_volume(value: str | None) -> dict[str, float]:
     return {"build_x_mm": x, "build_y_mm": y, "build_z_mm": z}
 
 
+@printers_cli.command("new-key")
+def new_key_command() -> None:
+    """Print a new key for PRINTER_KEY_SECRETS (put it first, then run rotate-keys)."""
+    from marketplace import printer_keys
+
+    click.echo(printer_keys.new_key())
+
+
+@printers_cli.command("rotate-keys")
+@with_appcontext
+def rotate_keys_command() -> None:
+    """Re-encrypt every printer's API key with the first key of PRINTER_KEY_SECRETS."""
+    from marketplace import printer_keys
+    from printers import admin as printer_admin
+
+    try:
+        count = printer_admin.rotate_api_keys()
+    except printer_keys.InvalidToken:
+        db.session.rollback()
+        raise click.ClickException(
+            "a printer's key opens with none of the configured keys: keep the old key in "
+            "PRINTER_KEY_SECRETS (after the new one) until rotate-keys has run") from None
+    db.session.commit()
+    click.echo(f"printer keys re-encrypted: {count}")
+
+
 @printers_cli.command("add")
 @click.argument("name")
 @click.option("--url", required=True, help="OctoPrint address, e.g. http://127.0.0.1:5000")
