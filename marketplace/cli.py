@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from marketplace import audit
 from marketplace.extensions import db
 
 
@@ -46,6 +47,8 @@ def create_user_command(email, role, firm_name, password, name, language) -> Non
     except accounts.AccountError as exc:
         db.session.rollback()
         _fail(exc.message)
+    audit.record("account_created", actor="cli", target=user.email,
+                 detail={"role": user.role, "firm": user.firm.name if user.firm else None})
     db.session.commit()
     if firm_created:
         click.echo(f"firm created: {user.firm.name}")
@@ -70,8 +73,28 @@ def set_password_command(email, password) -> None:
     except accounts.AccountError as exc:
         db.session.rollback()
         _fail(exc.message)
+    audit.record("password_changed", actor="cli", target=user.email)
     db.session.commit()
     click.echo(f"password changed: {user.email}")
+
+
+@click.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(["technician", "admin"]))
+@with_appcontext
+def set_role_command(email, role) -> None:
+    """Make a staff account a technician or an admin (firm accounts stay firm accounts)."""
+    from marketplace.accounts import operations as accounts
+
+    user = accounts.find_user(email)
+    if user is None or user.role not in ("technician", "admin"):
+        _fail(f"no staff account for {email}")
+    before = user.role
+    user.role = role
+    audit.record("role_changed", actor="cli", target=user.email,
+                 detail={"from": before, "to": role})
+    db.session.commit()
+    click.echo(f"role of {user.email}: {before} -> {role}")
 
 
 def _seed_materials() -> int:
@@ -162,6 +185,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(create_user_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(set_password_command)
+    app.cli.add_command(set_role_command)
     app.cli.add_command(mail_cli)
     from printers.cli import dispatcher_cli, printers_cli
 

@@ -24,6 +24,7 @@ NAV_ITEMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("hub.printers", N_("Drucker"), ("technician", "admin")),
     ("hub.dashboard", N_("Übersicht"), ("technician", "admin")),
     ("hub.settings", N_("Einstellungen"), ("admin",)),
+    ("hub.audit", N_("Protokoll"), ("admin",)),
 )
 
 

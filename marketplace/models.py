@@ -396,6 +396,20 @@ class Notification(db.Model):
     next_attempt_at: Mapped[datetime | None] = mapped_column()
 
 
+class AuditEvent(db.Model):
+    """Append-only log of security events (sign-ins, passwords, roles, printer keys, exports)."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    action: Mapped[str] = mapped_column(sa.String(32), index=True)  # see marketplace.audit
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(sa.String(254), default="")  # e-mail, "cli", "system"
+    target: Mapped[str] = mapped_column(sa.String(254), default="")  # account, printer, document
+    ip: Mapped[str] = mapped_column(sa.String(64), default="")
+    detail: Mapped[dict | None] = mapped_column(sa.JSON)
+
+
 class PendingAccount(db.Model):
     """An account that exists only once its owner follows the link mailed to the address.
 

@@ -22,10 +22,11 @@ from flask_login import current_user
 from limits.storage import Storage
 
 from marketplace.extensions import db
+from marketplace.i18n import N_
 from marketplace.models import RateLimitCounter
 
-RATE_LIMITED = ("Zu viele Anfragen in kurzer Zeit. Bitte warten Sie etwas und versuchen Sie es "
-                "dann erneut.")
+RATE_LIMITED = N_("Zu viele Anfragen in kurzer Zeit. Bitte warten Sie etwas und versuchen Sie "
+                   "es dann erneut.")
 _table = RateLimitCounter.__table__
 
 

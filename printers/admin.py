@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 import sqlalchemy as sa
 from flask import current_app
 
+from marketplace import audit
 from marketplace.extensions import db
 from marketplace.i18n import N_
 from marketplace.jobs import ON_PRINTER_STATES, state_values
@@ -123,6 +124,8 @@ def add_printer(*, name: str, url: str, api_key: str, actor: str = "system",
     printer.state = "unknown"
     db.session.add(printer)
     db.session.flush()
+    audit.record("printer_key_changed", actor=_actor(actor), target=printer.name,
+                 detail={"printer": printer.public_id, "new_printer": True})
     return printer
 
 
@@ -135,6 +138,9 @@ def update_printer(printer: Printer, values: Mapping[str, Any], *,
     clean = validate(values, printer=printer)
     for key, value in clean.items():
         setattr(printer, key, value)
+    if "api_key" in clean:
+        audit.record("printer_key_changed", actor=_actor(actor), target=printer.name,
+                     detail={"printer": printer.public_id})
     db.session.flush()
     return printer
 
@@ -146,6 +152,7 @@ def rotate_api_keys() -> int:
     printers = db.session.scalars(sa.select(Printer).order_by(Printer.id)).all()
     for printer in printers:
         printer.api_key_encrypted = printer_keys.rotate(printer.api_key_encrypted)
+    audit.record("printer_keys_rotated", actor="cli", detail={"printers": len(printers)})
     db.session.flush()
     return len(printers)
 

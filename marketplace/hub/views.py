@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from marketplace import audit as audit_log
 from marketplace.auth import admin_required, staff_required
 from marketplace.extensions import db
 from marketplace.hub import board as board_service
@@ -376,6 +377,22 @@ def dashboard():
         counts=q.tab_counts(), accuracy=dash.estimate_accuracy(now, tz),
         backlog=dash.backlog(),
     )
+
+
+# --- security audit log (admin) -----------------------------------------------------------------
+
+AUDIT_LIMIT = 200
+
+
+@bp.get("/audit")
+@admin_required
+def audit():
+    action = request.args.get("action", "")
+    action = action if action in audit_log.ACTIONS else ""
+    who = (request.args.get("who") or "").strip()[:254]
+    return render_template("hub/audit.html", actions=audit_log.ACTIONS, action=action, who=who,
+                           events=audit_log.recent(action=action or None, who=who or None,
+                                                   limit=AUDIT_LIMIT), limit=AUDIT_LIMIT)
 
 
 # --- settings (admin) ---------------------------------------------------------------------------

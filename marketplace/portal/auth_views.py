@@ -17,6 +17,7 @@ from flask import (
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.security import check_password_hash
 
+from marketplace import audit
 from marketplace.accounts import operations as accounts
 from marketplace.accounts import pending, sessions
 from marketplace.extensions import db
@@ -89,6 +90,7 @@ def login():
         try:
             user = accounts.authenticate(attempt, form.password.data)
         except accounts.LoginThrottledError as exc:
+            audit.record("login_throttled", target=attempt.email)
             db.session.commit()
             minutes = max(1, -(-exc.retry_after_s // 60))
             form.form_errors.append(_(
@@ -96,10 +98,13 @@ def login():
                 "oder setzen Sie Ihr Passwort zurück.", minutes=minutes))
             status = 429
         except accounts.InvalidCredentialsError:
+            audit.record("login_failed", target=attempt.email)
             db.session.commit()  # keep the failure for the rate limit
             form.form_errors.append(_("E-Mail-Adresse oder Passwort ist falsch."))
             status = 401
         else:
+            audit.record("login", actor=user, target=user.email,
+                         detail={"remember": bool(form.remember.data)})
             _sign_in(user, remember=bool(form.remember.data))
             session.pop("lang", None)  # the account's language setting applies from now on
             return redirect(safe_next(form.next.data) or _land(user))
@@ -115,6 +120,7 @@ def logout():
         if form.validate_on_submit():
             if current_user.is_authenticated:
                 sessions.end(current_user, _current_session_id())
+                audit.record("logout", actor=current_user, target=current_user.email)
                 db.session.commit()
             _sign_out()
             flash(_("Sie sind abgemeldet."), "success")
@@ -183,6 +189,7 @@ def reset_password(token: str):
     form = ResetPasswordForm()
     if form.validate_on_submit():
         accounts.set_password(user, form.password.data)  # ends every sign-in of the account
+        audit.record("password_reset", actor=user.email, target=user.email)
         db.session.commit()
         if current_user.is_authenticated:
             _sign_out()
@@ -217,6 +224,7 @@ def account():
             else:
                 accounts.set_password(current_user, password.password.data,
                                       keep_session=sessions.current(current_user))
+                audit.record("password_changed", actor=current_user, target=current_user.email)
                 db.session.commit()
                 flash(_("Ihr Passwort ist geändert. Auf allen anderen Geräten sind Sie "
                         "abgemeldet."), "success")
@@ -250,6 +258,8 @@ def end_session(public_id: str):
     this_one = public_id == _current_session_id()
     if not sessions.end(current_user, public_id):
         abort(404)
+    audit.record("sessions_ended", actor=current_user, target=current_user.email,
+                 detail={"ended": 1})
     db.session.commit()
     if this_one:
         _sign_out()
@@ -264,7 +274,9 @@ def end_session(public_id: str):
 def end_all_sessions():
     if not LogoutForm().validate_on_submit():
         abort(400)
-    sessions.end_all(current_user)
+    ended = sessions.end_all(current_user)
+    audit.record("sessions_ended", actor=current_user, target=current_user.email,
+                 detail={"ended": ended, "everywhere": True})
     db.session.commit()
     _sign_out()
     flash(_("Sie sind jetzt auf allen Geräten abgemeldet."), "success")
@@ -335,6 +347,8 @@ def confirm_signup(token: str):
         except accounts.AccountError as exc:
             db.session.rollback()
             return render_template("auth/link_invalid.html", message=_(exc.message)), 409
+        audit.record("account_created", actor=user, target=user.email,
+                     detail={"role": "firm", "via": "signup", "firm": user.firm.name})
         _sign_in(user)
         flash(_("Willkommen! Ihr Firmenkonto ist eingerichtet. Laden Sie jetzt Ihr erstes "
                 "Teil hoch, um einen Preis zu sehen."), "success")
@@ -358,6 +372,9 @@ def accept_invitation(token: str):
             return render_template("auth/link_invalid.html", message=_(exc.message)), 409
         if current_user.is_authenticated:
             _sign_out()
+        audit.record("account_created", actor=user, target=user.email,
+                     detail={"role": "firm", "via": "invitation", "firm": user.firm.name,
+                             "invited_by": row.invited_by.email if row.invited_by else None})
         _sign_in(user)
         flash(_("Willkommen! Ihr Konto ist eingerichtet."), "success")
         return redirect(_land(user))

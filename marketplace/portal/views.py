@@ -23,6 +23,7 @@ from flask import (
 from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from marketplace import audit
 from marketplace.auth import get_scoped_or_404, role_required, scoped
 from marketplace.engine import options as option_limits
 from marketplace.engine.meshio.units import USER_UNITS
@@ -255,6 +256,9 @@ def quote_detail(quote_id):
 @login_required
 def quote_pdf(quote_id):
     quote = get_scoped_or_404(Quote, quote_id, current_user)
+    audit.record("export", actor=current_user, target=f"quote {quote.public_id}",
+                 detail={"document": "quote_pdf", "firm_id": quote.firm_id})
+    db.session.commit()
     return _pdf(documents.confirmation_pdf(quote, settings.get_hub_address()),
                 documents.filename_for(quote))
 
@@ -316,6 +320,9 @@ def order_status(order_id):
 @login_required
 def order_pdf(order_id):
     order = get_scoped_or_404(Order, order_id, current_user)
+    audit.record("export", actor=current_user, target=f"order {order.number or order.public_id}",
+                 detail={"document": "order_pdf", "firm_id": order.firm_id})
+    db.session.commit()
     return _pdf(documents.confirmation_pdf(order.quote, settings.get_hub_address(), order),
                 documents.filename_for(order.quote, order))
 
