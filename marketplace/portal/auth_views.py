@@ -20,6 +20,7 @@ from werkzeug.security import check_password_hash
 from marketplace import audit
 from marketplace.accounts import operations as accounts
 from marketplace.accounts import pending, sessions
+from marketplace.auth import role_required
 from marketplace.extensions import db
 from marketplace.i18n import force_locale, get_language
 from marketplace.i18n import gettext as _
@@ -311,13 +312,11 @@ def update_firm():
 
 
 @bp.post("/account/invite")
-@login_required
+@role_required("firm")  # before the limits: staff are refused, not counted
 @limit("LIMIT_INVITE_PER_FIRM", firm_key)
 @limit("LIMIT_INVITE_PER_EMAIL", form_address("invite-email"))
 def invite_colleague():
     form = InviteForm(prefix="invite")
-    if current_user.role != "firm":
-        abort(403)
     if form.validate_on_submit():
         try:
             pending.invite(current_user, form.email.data, form.name.data)

@@ -1,0 +1,172 @@
+"""Every route × every role, generated from the app's URL map (issue 10).
+
+Each endpoint has a decision in ``POLICY``; a route added without one fails
+``test_every_route_has_a_decision``. Each (route, method, role) is then requested with real ids
+of firm A's part, quote, order, job and a printer, and the answer is classified:
+login (redirect to the sign-in page or 401), 403, 404, or allowed (anything else below 500).
+"""
+
+from __future__ import annotations
+
+import pytest
+from flask import g
+from flask.testing import FlaskClient
+from portal_helpers import store_part
+from test_orders_service import make_quote
+
+from marketplace.accounts import sessions
+from marketplace.extensions import db
+from marketplace.orders import operations as orders
+from printers import admin as printer_admin
+
+ROLES = ("anonymous", "firm_a", "firm_b", "technician", "admin")
+LOGIN, FORBIDDEN, NOT_FOUND, ALLOWED = "login", "403", "404", "allowed"
+
+PUBLIC = dict.fromkeys(ROLES, ALLOWED)
+SIGNED_IN = {**dict.fromkeys(ROLES, ALLOWED), "anonymous": LOGIN}
+# a firm's own rows: other firms get 404 (ids cannot be probed); staff see every firm's
+OWNED = {"anonymous": LOGIN, "firm_a": ALLOWED, "firm_b": NOT_FOUND, "technician": ALLOWED,
+         "admin": ALLOWED}
+# a firm's own rows, and only the firm acts on them (ordering)
+OWNED_BY_FIRM = {**OWNED, "technician": FORBIDDEN, "admin": FORBIDDEN}
+FIRM = {"anonymous": LOGIN, "firm_a": ALLOWED, "firm_b": ALLOWED, "technician": FORBIDDEN,
+        "admin": FORBIDDEN}
+STAFF = {"anonymous": LOGIN, "firm_a": FORBIDDEN, "firm_b": FORBIDDEN, "technician": ALLOWED,
+         "admin": ALLOWED}
+ADMIN = {**STAFF, "technician": FORBIDDEN}
+
+POLICY: dict[str, dict[str, str]] = {
+    # portal: public pages, sign-in and the links mailed to an address
+    "portal.index": PUBLIC, "portal.login": PUBLIC, "portal.logout": PUBLIC,
+    "portal.signup": PUBLIC, "portal.forgot_password": PUBLIC, "portal.reset_password": PUBLIC,
+    "portal.confirm_signup": PUBLIC, "portal.accept_invitation": PUBLIC,
+    # portal: the signed-in user's own account
+    "portal.account": SIGNED_IN, "portal.end_session": SIGNED_IN,
+    "portal.end_all_sessions": SIGNED_IN,
+    "portal.update_firm": FIRM, "portal.invite_colleague": FIRM,
+    # portal: parts, quotes, orders
+    "portal.parts": SIGNED_IN, "portal.orders": SIGNED_IN, "portal.upload": FIRM,
+    "portal.part_detail": OWNED, "portal.part_status": OWNED, "portal.part_mesh": OWNED,
+    "portal.part_units": OWNED, "portal.part_price": OWNED, "portal.create_quote": OWNED,
+    "portal.quote_detail": OWNED, "portal.quote_pdf": OWNED, "portal.place_order": OWNED_BY_FIRM,
+    "portal.order_detail": OWNED, "portal.order_status": OWNED, "portal.order_pdf": OWNED,
+    "portal.reorder": OWNED_BY_FIRM,
+    # hub console
+    "hub.queue": STAFF, "hub.dashboard": STAFF, "hub.printers": STAFF,
+    "hub.job_detail": STAFF, "hub.job_control": STAFF, "hub.job_resolve": STAFF,
+    "hub.orders_approve": STAFF, "hub.order_approve": STAFF, "hub.order_cancel": STAFF,
+    "hub.order_handover": STAFF, "hub.order_printer": STAFF, "hub.order_priority": STAFF,
+    "hub.order_reject": STAFF,
+    "hub.printer_new": STAFF, "hub.printer_edit": STAFF, "hub.printer_bed_clear": STAFF,
+    "hub.printer_maintenance": STAFF, "hub.printer_job_control": STAFF,
+    "hub.settings": ADMIN, "hub.settings_save": ADMIN, "hub.audit": ADMIN,
+    # JSON API
+    "api.health": PUBLIC, "api.hub_printers": STAFF, "api.hub_queue_counts": STAFF,
+    # operations (health for the load balancer; metrics limited by network, not by role)
+    "ops.livez": PUBLIC, "ops.readyz": PUBLIC, "ops.metrics_view": PUBLIC,
+}
+STATIC = {"static", "hub.static"}  # files (CSS, JS), the same for everybody
+# routes whose id is the signed-in user's own (a made-up one is 404 for anybody)
+OWN_IDS_ONLY = {"portal.end_session"}
+
+
+@pytest.fixture
+def world(app, make_user):
+    """Firm A's part, quote, order (with a job); users of every role; a printer."""
+    firm_a = make_user("firm", email="a@firma-a.de")
+    part = store_part(firm_a.firm, firm_a)
+    quote = make_quote(quantity=1, firm=firm_a.firm)
+    quote.part = part
+    order = orders.place_order(quote, placed_by=firm_a)
+    printer = printer_admin.add_printer(name="MK4-01", url="http://127.0.0.1:9",
+                                        api_key="Key_0123456789abcdef")
+    db.session.commit()
+    users = {"firm_a": firm_a, "firm_b": make_user("firm", email="b@firma-b.de"),
+             "technician": make_user("technician"), "admin": make_user("admin")}
+    ids = {"part_id": part.public_id, "quote_id": quote.public_id,
+           "order_id": order.public_id, "order": order.public_id,
+           "job": order.jobs[0].public_id, "printer": printer.public_id,
+           "token": "0" * 32 + ".not-a-secret", "action": "pause", "section": "material",
+           "session": "0" * 32}
+    return users, ids
+
+
+class _Client(FlaskClient):
+    def open(self, *args, **kwargs):
+        g.pop("_login_user", None)
+        return super().open(*args, **kwargs)
+
+
+def _client(app, user=None):
+    client = _Client(app, app.response_class, use_cookies=True)
+    if user is not None:
+        key = sessions.start(user, remember=False, ip="127.0.0.1",
+                             user_agent=client.environ_base["HTTP_USER_AGENT"])
+        db.session.commit()
+        with client.session_transaction() as session:
+            session["_user_id"] = key
+    return client
+
+
+def _path(rule, ids: dict) -> str:
+    values = {}
+    for name in rule.arguments:
+        if name == "public_id":  # the hub's and the account page's ids, by their place
+            kind = next(k for k in ("session", "order", "job", "printer")
+                        if f"/{k}s/" in rule.rule or (k == "session" and "sessions" in rule.rule))
+            values[name] = ids[kind]
+        else:
+            values[name] = ids[name]
+    return rule.build(values)[1]
+
+
+def _classify(response) -> str:
+    location = response.headers.get("Location", "")
+    if response.status_code == 401 or (response.status_code in (301, 302, 303)
+                                       and "/login?next=" in location):
+        return LOGIN
+    if response.status_code == 403:
+        return FORBIDDEN
+    if response.status_code == 404:
+        return NOT_FOUND
+    assert response.status_code < 500, (response.status_code, response.get_data(as_text=True))
+    return ALLOWED
+
+
+def _routes(app):
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
+        if rule.endpoint in STATIC:
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield rule, method
+
+
+def test_every_route_has_a_decision(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()} - STATIC
+    missing = sorted(endpoints - set(POLICY))
+    assert not missing, f"routes without an access decision in POLICY: {missing}"
+    assert not sorted(set(POLICY) - endpoints), "POLICY names routes that do not exist"
+
+
+def test_every_route_answers_each_role_as_decided(app, world):
+    users, ids = world
+    app.config.update(METRICS_ALLOWED_NETWORKS="127.0.0.0/8")
+    wrong = []
+    count = 0
+    for rule, method in _routes(app):
+        policy = POLICY[rule.endpoint]
+        path = _path(rule, ids)
+        for role in ROLES:
+            client = _client(app, users.get(role))
+            response = client.open(path, method=method, data={},
+                                   headers={"Accept": "text/html"})
+            got = _classify(response)
+            expected = policy[role]
+            if expected == ALLOWED and got == NOT_FOUND and rule.endpoint in OWN_IDS_ONLY:
+                got = ALLOWED  # signed in, and told the made-up id is not theirs
+            if got != expected:
+                wrong.append(f"{method} {path} as {role}: {got} (expected {expected}, "
+                             f"status {response.status_code})")
+            count += 1
+    assert not wrong, "\n".join(wrong)
+    assert count >= 5 * 55  # every route × method × role was asked
