@@ -69,7 +69,9 @@ class Config:
         "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7")
 
     # --- sessions and security ---
-    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
+    # cookies are Secure on every request that came over HTTPS (marketplace.security_headers);
+    # this forces it always (default: on when PUBLIC_URL is https)
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", PUBLIC_URL.startswith("https://"))
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -82,6 +84,7 @@ class Config:
     # it was before a concurrent request popped its flash messages, and bring them back.
     SESSION_REFRESH_EACH_REQUEST = _env_bool("SESSION_REFRESH_EACH_REQUEST", False)
     WTF_CSRF_ENABLED = _env_bool("WTF_CSRF_ENABLED", True)
+    HSTS_MAX_AGE_S = _env_int("HSTS_MAX_AGE_S", 365 * 86400)  # production, over HTTPS only
     PASSWORD_RESET_MAX_AGE_S = _env_int("PASSWORD_RESET_MAX_AGE_S", 3600)
     PASSWORD_HASH_METHOD = _env("PASSWORD_HASH_METHOD", "scrypt")  # werkzeug method string
     # reverse proxies in front of the app (0: none); set it so the sign-in limit sees the

@@ -66,7 +66,7 @@ def home_endpoint(user) -> str:
 
 def init_app(app: Flask) -> None:
     """Register the layout's template helpers, error pages, headers and the e-mail outbox."""
-    from marketplace import errors
+    from marketplace import errors, security_headers
     from marketplace.mail import mailer, notifications
 
     @app.context_processor
@@ -77,14 +77,8 @@ def init_app(app: Flask) -> None:
             "hub_name": app.config.get("HUB_NAME", "Druckhub"),
         }
 
-    @app.after_request
-    def _security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
-
     errors.init_app(app)
+    security_headers.init_app(app)  # before ProxyFix below: it must see the client's scheme
     notifications.init_app(app)
     mailer.init_app(app)
     if app.config.get("PROXY_COUNT"):

@@ -64,6 +64,7 @@ POLICY: dict[str, dict[str, str]] = {
     "api.health": PUBLIC, "api.hub_printers": STAFF, "api.hub_queue_counts": STAFF,
     # operations (health for the load balancer; metrics limited by network, not by role)
     "ops.livez": PUBLIC, "ops.readyz": PUBLIC, "ops.metrics_view": PUBLIC,
+    "csp_report": PUBLIC,  # browsers post policy violations (logged)
 }
 STATIC = {"static", "hub.static"}  # files (CSS, JS), the same for everybody
 # routes whose id is the signed-in user's own (a made-up one is 404 for anybody)
