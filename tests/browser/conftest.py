@@ -57,7 +57,10 @@ def browser(playwright_instance):
 
 @pytest.fixture
 def browser_page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="de-DE")
+    # the harness's wait_for_function() evaluates strings, which the app's CSP forbids
+    # (rightly); the policy itself is tested by test_csp.py in contexts without the bypass
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="de-DE",
+                                  bypass_csp=True)
     context.set_default_timeout(15_000)
     page = context.new_page()
     page.console_errors = []

@@ -48,7 +48,23 @@ def sign_up(page, base_url):
     for name, value in SIGNUP.items():
         page.fill(f"#{name}", value)
     page.locator("form button[type=submit]").last.click()
+    page.wait_for_url(re.compile(r"/login$"))  # the account exists once the address confirms
+    assert "Fast geschafft" in page.content()
+    link = re.search(r"https?://\S+(/signup/confirm/\S+)", _last_mail_to(SIGNUP["email"]))
+    page.goto(base_url + link.group(1))
+    page.get_by_role("button", name="Konto einrichten").click()
     page.wait_for_url(re.compile(r"/parts$"))
+
+
+def _last_mail_to(address: str) -> str:
+    import sqlalchemy as sa
+
+    from marketplace.extensions import db
+    from marketplace.models import Notification
+
+    db.session.expire_all()
+    return db.session.scalars(sa.select(Notification.body).where(
+        Notification.to_address == address).order_by(Notification.id.desc())).first()
 
 
 @pytest.fixture
