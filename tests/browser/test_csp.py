@@ -5,8 +5,15 @@ of the URL map as a role that may see it and records every policy violation (the
 
 from __future__ import annotations
 
-from test_authorization_matrix import ADMIN, POLICY, PUBLIC, STAFF, STATIC, _path
-from test_authorization_matrix import world  # noqa: F401  (fixture)
+from test_authorization_matrix import (
+    ADMIN,
+    POLICY,
+    PUBLIC,
+    STAFF,
+    STATIC,
+    _path,
+    world,  # noqa: F401  (fixture)
+)
 
 from marketplace.accounts import pending
 from marketplace.extensions import db
