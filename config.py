@@ -203,3 +203,6 @@ class TestConfig(Config):
     # the limits' own tests set small ones
     LIMIT_PRICE_PER_FIRM = LIMIT_PRICE_PER_IP = "100000/minute"
     LIMIT_UPLOAD_PER_FIRM = LIMIT_UPLOAD_PER_IP = "100000/hour"
+    # counted in the app's memory (one per test); the database storage commits on a connection
+    # of its own, which a rolled-back test cannot imitate: tests/test_limits.py uses it
+    RATELIMIT_STORAGE_URI = "memory://"

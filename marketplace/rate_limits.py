@@ -105,7 +105,7 @@ class DatabaseStorage(Storage):
         return int(count)
 
     def _row(self, key: str):
-        with db.engine.connect() as conn:
+        with db.engine.begin() as conn:
             return conn.execute(sa.select(_table.c.count, _table.c.expires_at).where(
                 _table.c.key == key, _table.c.expires_at > time.time())).first()
 
@@ -119,7 +119,7 @@ class DatabaseStorage(Storage):
 
     def check(self) -> bool:
         try:
-            with db.engine.connect() as conn:
+            with db.engine.begin() as conn:
                 conn.execute(sa.select(1))
         except sa.exc.SQLAlchemyError:
             return False

@@ -33,7 +33,7 @@ DATA = Path(__file__).resolve().parent / "data"
 
 # Fixtures that stand for a real service: a test asking for one carries its marker.
 SERVICE_FIXTURES = {"farm": "octoprint", "idle_farm": "octoprint", "fault_proxy": "octoprint",
-                    "browser": "browser", "browser_page": "browser", "live_server": "browser"}
+                    "browser": "browser", "browser_page": "browser"}
 # Fixtures whose threads or processes read what the test wrote: real commits.
 COMMIT_FIXTURES = {"live_server", "workers"}
 

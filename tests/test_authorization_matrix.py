@@ -149,6 +149,7 @@ def test_every_route_has_a_decision(app):
     assert not sorted(set(POLICY) - endpoints), "POLICY names routes that do not exist"
 
 
+@pytest.mark.commits  # hundreds of requests that commit and roll back in one test
 def test_every_route_answers_each_role_as_decided(app, world):
     users, ids = world
     app.config.update(METRICS_ALLOWED_NETWORKS="127.0.0.0/8")

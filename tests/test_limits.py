@@ -87,6 +87,12 @@ def signup_form(i, email=None):
 
 
 @pytest.fixture
+def app_config(app_config):
+    """The limits counted in the database, as the embedded default does (not in memory)."""
+    return {**app_config, "RATELIMIT_STORAGE_URI": ""}
+
+
+@pytest.fixture
 def limits(app):
     """Set small limits for one test: limits(NAME="2/hour", ...)."""
 
@@ -180,6 +186,7 @@ def test_price_requests_per_firm(app, live_server, limits, make_user):
 # --- the storage -----------------------------------------------------------------------------------
 
 
+@pytest.mark.commits
 def test_two_workers_share_one_count(app, app_config, make_user, login_as):
     """Two app instances (as two worker processes) on one database count together."""
     second = create_app(app_config)
@@ -208,6 +215,7 @@ def test_database_storage_windows(app):
 
 
 @pytest.mark.redis
+@pytest.mark.commits
 def test_redis_storage_when_configured(app_config, make_user):
     import redis
 

@@ -16,7 +16,7 @@ KEY = "Secr3tOctoPrintKey_0123456789abcdef"
 
 def stored(printer_id: int) -> dict:
     """The printer's row as the database holds it (no model, no decryption)."""
-    with db.engine.connect() as conn:
+    with db.engine.begin() as conn:
         return dict(conn.execute(sa.text("SELECT * FROM printers WHERE id = :id"),
                                  {"id": printer_id}).mappings().one())
 
@@ -64,6 +64,7 @@ def test_rotate_to_a_new_key(app, runner, printer):
     assert db.session.get(Printer, printer.id).api_key == KEY
 
 
+@pytest.mark.commits  # the refused rotation rolls back
 def test_rotating_without_the_old_key_refuses_and_changes_nothing(app, runner, printer):
     before = stored(printer.id)["api_key_encrypted"]
     app.config["PRINTER_KEY_SECRETS"] = Fernet.generate_key().decode()
@@ -81,6 +82,7 @@ def _clear(engine):
         conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
 
 
+@pytest.mark.commits
 def test_migration_encrypts_existing_plain_keys_and_back(app):
     engine = db.engine
     db.session.remove()

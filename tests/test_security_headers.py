@@ -54,6 +54,7 @@ def test_nonce_of_the_page_is_the_nonce_of_its_scripts(app, client, make_user, l
     assert f'<script type="importmap" nonce="{nonce}">' in page
 
 
+@pytest.mark.commits
 def test_hsts_only_in_production_over_https(app_config, make_user):
     https = "https://localhost"
     dev = create_app(app_config).test_client()
@@ -64,6 +65,7 @@ def test_hsts_only_in_production_over_https(app_config, make_user):
         "Strict-Transport-Security"]
 
 
+@pytest.mark.commits  # a second app
 @pytest.mark.parametrize("behind_proxy", [False, True])
 def test_cookies_are_secure_over_https(app_config, make_user, behind_proxy):
     make_user("firm", email="kunde@example.de", password=PASSWORD)
