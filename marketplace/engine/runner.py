@@ -36,6 +36,7 @@ from marketplace.engine.meshio.load import MeshInputError
 ROOT = Path(__file__).resolve().parents[2]
 MEMORY_ENV = "DRUCKHUB_ANALYSIS_MEMORY_MB"
 PARENT_ENV = "DRUCKHUB_ANALYSIS_PARENT"
+NICE_ENV = "DRUCKHUB_ANALYSIS_NICE"  # the child's niceness (default 10)
 log = logging.getLogger(__name__)
 
 
@@ -225,6 +226,8 @@ def analyse_in_subprocess(
 def main() -> int:
     """Child entry point: run the job read from stdin and print the JSON answer."""
     _die_with_parent()
+    # below the web server's priority: a burst of analyses must not slow the pages down
+    os.nice(int(os.environ.get(NICE_ENV) or 10))
     memory_mb = int(os.environ.get(MEMORY_ENV) or 0)
     if memory_mb:
         _limit_memory(memory_mb)
