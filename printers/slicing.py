@@ -127,6 +127,12 @@ class Bed:
     def centre(self) -> tuple[float, float]:
         return ((self.x_min + self.x_max) / 2, (self.y_min + self.y_max) / 2)
 
+    def holds(self, extents: tuple[float, float, float]) -> bool:
+        """Whether a part of ``extents`` (x, y, z) mm fits the bed as it lies."""
+        return (extents[0] <= self.x_max - self.x_min + 1e-6
+                and extents[1] <= self.y_max - self.y_min + 1e-6
+                and extents[2] <= self.height + 1e-6)
+
 
 def profile_bed(name: str, profile_dir: str | os.PathLike[str]) -> Bed:
     """Return the bed of profile ``name`` (from bed_shape, max_print_height, nozzle_diameter)."""
@@ -171,6 +177,25 @@ def prepare_mesh(source: str | os.PathLike[str], file_format: str, *, scale: flo
     except engine.MeshInputError as exc:
         why = messages.render_message(exc.to_dict(), "en", prefix="error.")
         raise SlicingError("unreadable", f"the model file could not be read: {why}") from exc
+
+
+def fit_on_bed(mesh: Any, bed: Bed) -> Any:
+    """Return ``mesh`` turned a quarter about z if it fits the bed only that way round.
+
+    The quote's orientation fits some printer with its footprint turned by 90° (as matching
+    and delivery planning count it); PrusaSlicer's ``--center`` places, it does not turn.
+    """
+    x, y, z = mesh.extents_mm
+    if bed.holds((x, y, z)) or not bed.holds((y, x, z)):
+        return mesh
+    from dataclasses import replace
+
+    quarter = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    vertices = mesh.vertices @ quarter.T
+    vertices = vertices - vertices.min(axis=0)
+    turn = quarter @ np.asarray(mesh.rotation, dtype=float)
+    return replace(mesh, vertices=vertices,
+                   rotation=tuple(tuple(float(v) for v in row) for row in turn))
 
 
 def rotation_from_analysis(analysis: dict[str, Any] | None) -> list[list[float]] | None:
@@ -258,10 +283,9 @@ def slice_part(source: str | os.PathLike[str], file_format: str, *, profile: str
     if cached is not None:
         return cached
 
-    mesh = prepare_mesh(source, file_format, scale=scale, rotation=rotation)
+    mesh = fit_on_bed(prepare_mesh(source, file_format, scale=scale, rotation=rotation), bed)
     extents = tuple(round(v, 3) for v in mesh.extents_mm)
-    if (extents[0] > bed.x_max - bed.x_min or extents[1] > bed.y_max - bed.y_min
-            or extents[2] > bed.height):
+    if not bed.holds(extents):
         raise SlicingError("too_big", f"the part ({extents[0]} x {extents[1]} x {extents[2]} mm) "
                                       f"does not fit the bed of profile {profile}")
     gcode_dir.mkdir(parents=True, exist_ok=True)

@@ -147,7 +147,9 @@ def test_priority_and_due_date_order(idle_farm, add_printer, make_job, dispatche
 def test_part_too_big_for_the_bed_goes_to_a_technician(idle_farm, add_printer, make_job,
                                                        dispatcher):
     add_printer(idle_farm[0])
-    job = make_job(stl=box_stl(300, 20, 5))
+    # 400 mm fits the 250 x 210 mm bed in no orientation (a 300 mm bar does: the quote lays it
+    # diagonally, and slicing follows the quote; tests/test_slicing.py)
+    job = make_job(stl=box_stl(400, 20, 5))
     dispatcher.tick()
     job = reload(job)
     assert job.state == "needs_attention"

@@ -152,6 +152,49 @@ def test_too_big_and_broken_parts_are_refused(tmp_path, corpus):
     assert exc.value.code == "bad_layer_height"
 
 
+@pytest.mark.slicer
+def test_a_long_bar_is_sliced_lying_diagonally_as_quoted(tmp_path):
+    """300 mm is longer than the 250 x 210 mm bed, but the quote lays the bar diagonally (it
+    fits, and is priced so); slicing takes that orientation, and every move stays on the bed."""
+    import trimesh
+
+    from marketplace.engine import quote as engine
+
+    source = tmp_path / "bar.stl"
+    trimesh.creation.box((300, 20, 5)).export(source)
+    part = engine.analyse_file(source.read_bytes(), "bar.stl", units="mm")
+    assert part.printable and part.suggested.fits
+    result = slicing.slice_part(source, "stl", profile="mk3s-pla-0.2mm", profile_dir=PROFILES,
+                                gcode_dir=tmp_path / "g", layer_height_mm=0.2,
+                                infill_percent=15, slicer_bin=SLICER)
+    assert result.bbox_mm == pytest.approx(part.suggested.extents_mm, abs=1e-3)
+    assert result.bbox_mm[0] <= 250 and result.bbox_mm[1] <= 210
+    xs, ys = [], []
+    for line in Path(result.gcode_path).read_text().splitlines():
+        if line.startswith("G1 ") and " E" in line:
+            for word in line.split()[1:]:
+                if word[0] == "X":
+                    xs.append(float(word[1:]))
+                elif word[0] == "Y":
+                    ys.append(float(word[1:]))
+    assert 0 <= min(xs) and max(xs) <= 250 and 0 <= min(ys) and max(ys) <= 210
+
+
+def test_a_part_that_fits_the_bed_only_turned_a_quarter_is_turned():
+    from marketplace.engine.quote import AnalysisMesh
+
+    bed = slicing.Bed(0, 0, 250, 210, 210, 0.4)
+    box = np.array([[x, y, z] for x in (0, 200) for y in (0, 240) for z in (0, 5)], float)
+    mesh = AnalysisMesh(box, np.array([[0, 1, 2]]), "mm", 1.0, ((1, 0, 0), (0, 1, 0), (0, 0, 1)))
+    turned = slicing.fit_on_bed(mesh, bed)
+    assert turned.extents_mm == pytest.approx((240, 200, 5))
+    assert turned.vertices.min(axis=0) == pytest.approx((0, 0, 0))
+    assert np.asarray(turned.rotation) @ np.array([1.0, 0, 0]) == pytest.approx((0, 1, 0))
+    assert slicing.fit_on_bed(turned, bed) is turned  # fits as it lies: left alone
+    big = AnalysisMesh(box * 2, mesh.faces, "mm", 1.0, mesh.rotation)
+    assert slicing.fit_on_bed(big, bed) is big  # fits neither way: the caller refuses it
+
+
 @pytest.mark.parametrize("text,seconds", [("40s", 40), ("29m 23s", 1763), ("1h 2m 3s", 3723),
                                           ("1d 0h 0m 5s", 86405)])
 def test_parse_duration(text, seconds):
