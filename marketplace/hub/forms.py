@@ -172,6 +172,11 @@ def save_address_form(form) -> str:
     return _("Adresse gespeichert.")
 
 
+def save_legal_form(form) -> str:
+    hub_settings.set_hub_legal({k: form.get(k, "") for k in hub_settings.LEGAL_FIELDS})
+    return _("Rechtliche Angaben gespeichert.")
+
+
 # --- printer form -------------------------------------------------------------------------------
 
 PRINTER_FIELDS = ("name", "url", "printer_class", "build_x_mm", "build_y_mm", "build_z_mm",

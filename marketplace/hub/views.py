@@ -409,7 +409,10 @@ def _settings_page(errors: dict | None = None, section: str | None = None, form=
     return render_template(
         "hub/settings.html", materials=hub_settings.material_table(), pricing=pricing,
         hours=hub_settings.opening_hours_to_dict(hub_settings.get_opening_hours()),
-        address=hub_settings.get_hub_address(), errors=errors or {}, section=section,
+        address=hub_settings.get_hub_address(), legal=hub_settings.get_hub_legal(),
+        legal_fields=hub_settings.LEGAL_FIELDS, legal_required=hub_settings.REQUIRED_LEGAL,
+        legal_missing=[_(m) for m in hub_settings.missing_legal_details()],
+        errors=errors or {}, section=section,
         form=form, weekdays=forms.WEEKDAY_LABELS, pricing_form=forms.pricing_values(pricing),
         holiday_regions=forms.HOLIDAY_REGION_LABELS,
     ), (400 if errors else 200)
@@ -423,6 +426,7 @@ def settings_save(section):
         "pricing": forms.save_pricing_form,
         "hours": forms.save_hours_form,
         "address": forms.save_address_form,
+        "legal": forms.save_legal_form,
     }
     if section not in savers:
         abort(404)

@@ -1,7 +1,8 @@
 """Quote and order confirmation as PDF (A4), built with reportlab, in the reader's language.
 
 The document shows the hub's address, the firm (with its VAT id), the part and its options, the
-price lines, net, VAT and gross, and the estimated delivery date. Amounts come from the stored
+price lines, net, VAT and gross, and the estimated delivery date; every page ends with the hub's
+legal details (:func:`legal_footer_lines`, shared with the invoices). Amounts come from the stored
 quote (integer cents); figures are formatted by :mod:`marketplace.formatting`, words by the
 gettext catalogues, in the language in force (the request's; the mailer forces the
 recipient's).
@@ -62,6 +63,48 @@ def _hub_lines(hub: dict[str, Any]) -> list[str]:
     return lines
 
 
+def legal_footer_lines(hub: dict[str, Any]) -> list[str]:
+    """Return the footer lines of every document: seller, register entry, VAT id, managing
+    director, bank account (what a German business letter and invoice must state)."""
+    first = [hub.get("legal_name") or hub.get("name") or "Druckhub"]
+    place = " ".join(x for x in (hub.get("postcode"), hub.get("city")) if x)
+    first += [x for x in (hub.get("street"), place) if x]
+    for key, label in (("phone", _("Tel.")), ("email", _("E-Mail"))):
+        if hub.get(key):
+            first.append(f"{label} {hub[key]}")
+    second = []
+    if hub.get("register_court") or hub.get("register_number"):
+        second.append(" ".join(x for x in (hub.get("register_court"),
+                                           hub.get("register_number")) if x))
+    if hub.get("managing_director"):
+        second.append(_("Geschäftsführung: %(name)s", name=hub["managing_director"]))
+    if hub.get("vat_id"):
+        second.append(_("USt-IdNr.") + f" {hub['vat_id']}")
+    if hub.get("tax_number"):
+        second.append(_("St.-Nr.") + f" {hub['tax_number']}")
+    bank = [x for x in (hub.get("bank_name"),
+                        f"IBAN {hub['iban']}" if hub.get("iban") else "",
+                        f"BIC {hub['bic']}" if hub.get("bic") else "") if x]
+    return [" · ".join(line) for line in (first, second, bank) if line]
+
+
+def footer_painter(hub: dict[str, Any]):
+    """Return a reportlab page callback that draws the legal footer on every page."""
+    lines = legal_footer_lines(hub)
+
+    def paint(canvas, doc) -> None:
+        canvas.saveState()
+        canvas.setFont(getattr(doc, "footer_font", "Helvetica"), 7)
+        canvas.setFillColor(colors.HexColor("#555555"))
+        y = 10 * mm + 9 * (len(lines) - 1)
+        for line in lines:
+            canvas.drawCentredString(A4[0] / 2, y, line)
+            y -= 9
+        canvas.restoreState()
+
+    return paint
+
+
 def confirmation_pdf(quote: Quote, hub: dict[str, Any], order: Order | None = None,
                      *, today: date | None = None) -> bytes:
     """Return the PDF of ``quote`` (an offer) or of ``order`` (an order confirmation)."""
@@ -73,7 +116,7 @@ def confirmation_pdf(quote: Quote, hub: dict[str, Any], order: Order | None = No
              else _("Angebot %(number)s", number=quote.public_id[:8].upper()))
     doc = SimpleDocTemplate(
         buf, pagesize=A4, leftMargin=20 * mm, rightMargin=20 * mm, topMargin=18 * mm,
-        bottomMargin=18 * mm, title=title, author=hub.get("name") or "Druckhub",
+        bottomMargin=24 * mm, title=title, author=hub.get("name") or "Druckhub",
         lang="en-GB" if get_language() == "en" else "de-DE",
     )
     story: list[Any] = []
@@ -149,7 +192,8 @@ def confirmation_pdf(quote: Quote, hub: dict[str, Any], order: Order | None = No
     story += [money, Spacer(1, 8 * mm)]
     story.append(para(_("Der Liefertermin ist eine Schätzung aus der aktuellen Auslastung des "
                         "Hubs. Alle Preise in Euro."), small))
-    doc.build(story)
+    footer = footer_painter(hub)
+    doc.build(story, onFirstPage=footer, onLaterPages=footer)
     return buf.getvalue()
 
 

@@ -256,10 +256,11 @@ def quote_detail(quote_id):
 @login_required
 def quote_pdf(quote_id):
     quote = get_scoped_or_404(Quote, quote_id, current_user)
+    hub = _hub_for_documents()
     audit.record("export", actor=current_user, target=f"quote {quote.public_id}",
                  detail={"document": "quote_pdf", "firm_id": quote.firm_id})
     db.session.commit()
-    return _pdf(documents.confirmation_pdf(quote, settings.get_hub_address()),
+    return _pdf(documents.confirmation_pdf(quote, hub),
                 documents.filename_for(quote))
 
 
@@ -320,10 +321,11 @@ def order_status(order_id):
 @login_required
 def order_pdf(order_id):
     order = get_scoped_or_404(Order, order_id, current_user)
+    hub = _hub_for_documents()
     audit.record("export", actor=current_user, target=f"order {order.number or order.public_id}",
                  detail={"document": "order_pdf", "firm_id": order.firm_id})
     db.session.commit()
-    return _pdf(documents.confirmation_pdf(order.quote, settings.get_hub_address(), order),
+    return _pdf(documents.confirmation_pdf(order.quote, hub, order),
                 documents.filename_for(order.quote, order))
 
 
@@ -346,6 +348,15 @@ def reorder(order_id):
         return redirect(url_for("portal.order_detail", order_id=order.public_id), 303)
     db.session.commit()
     return redirect(url_for("portal.quote_detail", quote_id=quote.public_id), 303)
+
+
+def _hub_for_documents() -> dict:
+    """The hub's address and legal details; 503 with the reason while production lacks them."""
+    try:
+        return settings.require_legal_details()
+    except settings.MissingLegalDetailsError as exc:
+        current_app.logger.error("document refused: %s", exc)
+        abort(503, description=exc.message())
 
 
 def _pdf(data: bytes, filename: str):

@@ -3,7 +3,10 @@
 Keys in the Setting table (JSON values):
 - ``pricing_rules``: the fields of :class:`catalog.PricingRules` that differ from the defaults;
 - ``opening_hours``: see :func:`opening_hours_from_dict`;
-- ``hub_address``: name, street, postcode, city, phone, email (shown on documents and pages).
+- ``hub_address``: name, street, postcode, city, phone, email (shown on documents and pages);
+- ``hub_legal``: the legal details every document carries (register entry, VAT id, managing
+  director, bank account), see :data:`LEGAL_FIELDS`; production issues no document without the
+  required ones (:func:`require_legal_details`).
 
 Materials: a Material row overrides the catalogue default with the same code; a row with
 ``active=False`` withdraws a material; codes without a row keep the catalogue default.
@@ -19,6 +22,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from stdnum import bic as stdnum_bic
+from stdnum import exceptions as stdnum_errors
+from stdnum import iban as stdnum_iban
 
 from marketplace.engine.pricing.catalog import (
     DEFAULT_MATERIALS,
@@ -40,6 +46,7 @@ from marketplace.scheduling.planning import (
 PRICING_KEY = "pricing_rules"
 HOURS_KEY = "opening_hours"
 ADDRESS_KEY = "hub_address"
+LEGAL_KEY = "hub_legal"
 DEFAULT_ADDRESS = {
     "name": "Druckhub Lüneburg",
     "street": "",
@@ -390,3 +397,117 @@ def set_hub_address(data: dict[str, Any]) -> dict[str, str]:
         raise SettingsError(errors)
     _put(ADDRESS_KEY, out)
     return out
+
+
+# --- legal details ------------------------------------------------------------------------------
+
+# Every field of the hub's legal details (German labels for the form and the error message).
+LEGAL_FIELDS = {
+    "legal_name": N_("Firmenname mit Rechtsform"),
+    "register_court": N_("Registergericht"),
+    "register_number": N_("Registernummer (HRB)"),
+    "vat_id": N_("USt-IdNr."),
+    "tax_number": N_("Steuernummer"),
+    "managing_director": N_("Geschäftsführung"),
+    "iban": N_("IBAN"),
+    "bic": N_("BIC"),
+    "bank_name": N_("Bank"),
+    "payment_days": N_("Zahlungsziel (Tage)"),
+}
+# What a document cannot be issued without (with the address's street, postcode, city, phone
+# and e-mail): the seller's identity, register entry, VAT id and where to pay.
+REQUIRED_LEGAL = ("legal_name", "register_court", "register_number", "vat_id",
+                  "managing_director", "iban", "bic", "bank_name")
+REQUIRED_ADDRESS = ("street", "postcode", "city", "phone", "email")
+DEFAULT_PAYMENT_DAYS = 14
+
+
+class MissingLegalDetailsError(RuntimeError):
+    """Production refuses to issue a document: ``missing`` names the empty fields (German)."""
+
+    def __init__(self, missing: list[str]):
+        self.missing = missing
+        super().__init__(
+            "Die rechtlichen Angaben des Hubs fehlen (Einstellungen, Rechtliche Angaben): "
+            + ", ".join(missing))
+
+    def message(self) -> str:
+        """The sentence in the language in force."""
+        return _("Dokumente können erst ausgestellt werden, wenn die rechtlichen Angaben des "
+                 "Hubs vollständig sind (Einstellungen → Rechtliche Angaben). Es fehlt: "
+                 "%(fields)s.", fields=", ".join(_(m) for m in self.missing))
+
+
+def get_hub_legal() -> dict[str, Any]:
+    """Return the hub's legal details (empty strings where none is stored)."""
+    stored = _get(LEGAL_KEY)
+    out: dict[str, Any] = {key: "" for key in LEGAL_FIELDS}
+    out["payment_days"] = DEFAULT_PAYMENT_DAYS
+    if isinstance(stored, dict):
+        out.update({k: v for k, v in stored.items() if k in LEGAL_FIELDS})
+    return out
+
+
+def set_hub_legal(data: dict[str, Any]) -> dict[str, Any]:
+    """Validate and store the legal details: VAT id, IBAN and BIC by their check digits."""
+    from marketplace.accounts.operations import normalise_vat_id, vat_id_problem
+
+    errors: dict[str, str] = {}
+    out: dict[str, Any] = {}
+    for key in LEGAL_FIELDS:
+        value = str((data or {}).get(key) or "").strip()
+        if len(value) > 200 or "\n" in value:
+            errors[key] = _("Höchstens 200 Zeichen, eine Zeile.")
+        out[key] = value
+    if out["vat_id"]:
+        out["vat_id"] = normalise_vat_id(out["vat_id"])
+        problem = vat_id_problem(out["vat_id"])
+        if problem:
+            errors["vat_id"] = _(problem)
+    if out["iban"]:
+        try:
+            out["iban"] = stdnum_iban.validate(out["iban"])
+        except stdnum_errors.ValidationError:
+            errors["iban"] = _("Keine gültige IBAN (Prüfziffer oder Länge stimmt nicht).")
+    if out["bic"]:
+        try:
+            out["bic"] = stdnum_bic.validate(out["bic"])
+        except stdnum_errors.ValidationError:
+            errors["bic"] = _("Keine gültige BIC (8 oder 11 Zeichen).")
+    try:
+        days = int(out["payment_days"] or DEFAULT_PAYMENT_DAYS)
+        if not 0 <= days <= 120:
+            raise ValueError
+        out["payment_days"] = days
+    except ValueError:
+        errors["payment_days"] = _("Zahlungsziel: 0 bis 120 Tage.")
+    if errors:
+        raise SettingsError(errors)
+    _put(LEGAL_KEY, out)
+    return out
+
+
+def hub_details() -> dict[str, Any]:
+    """Return the hub's address and legal details together: what every document shows."""
+    return {**get_hub_address(), **get_hub_legal()}
+
+
+def missing_legal_details(details: dict[str, Any] | None = None) -> list[str]:
+    """Return the labels (German source strings) of the required details that are empty."""
+    details = details if details is not None else hub_details()
+    labels = {**LEGAL_FIELDS, "street": N_("Straße"), "postcode": N_("PLZ"), "city": N_("Ort"),
+              "phone": N_("Telefon"), "email": N_("E-Mail")}
+    return [labels[k] for k in (*REQUIRED_LEGAL, *REQUIRED_ADDRESS)
+            if not str(details.get(k) or "").strip()]
+
+
+def require_legal_details() -> dict[str, Any]:
+    """Return :func:`hub_details`; under ``DRUCKHUB_ENV=production`` raise
+    MissingLegalDetailsError while a required detail is empty (elsewhere documents are
+    issued with what there is, so development and the demo work without them)."""
+    details = hub_details()
+    if current_app.config.get("ENVIRONMENT") == "production":
+        missing = missing_legal_details(details)
+        if missing:
+            raise MissingLegalDetailsError(missing)
+    return details
