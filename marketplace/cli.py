@@ -197,3 +197,6 @@ def register(app: Flask) -> None:
     app.cli.add_command(orders_cli)
     app.cli.add_command(parts_cli)
     app.cli.add_command(worker_command)
+    from marketplace.invoices.cli import invoices_cli
+
+    app.cli.add_command(invoices_cli)

@@ -37,6 +37,10 @@ class Firm(db.Model):
     country: Mapped[str] = mapped_column(sa.String(2), default="DE")
     contact_name: Mapped[str | None] = mapped_column(sa.String(200))
     phone: Mapped[str | None] = mapped_column(sa.String(50))
+    # invoices: where they go (else the user who ordered), and for a public customer its
+    # Leitweg-ID (the buyer reference of every XRechnung; an order may name another)
+    invoice_email: Mapped[str | None] = mapped_column(sa.String(254))
+    leitweg_id: Mapped[str | None] = mapped_column(sa.String(50))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     users: Mapped[list[User]] = relationship(back_populates="firm")
@@ -216,6 +220,7 @@ class Order(db.Model):
     channel: Mapped[str] = mapped_column(sa.String(16), default="portal")  # portal|phone|email
     delivery: Mapped[str] = mapped_column(sa.String(16), default="pickup")  # pickup|shipping
     reference: Mapped[str | None] = mapped_column(sa.String(100))  # the firm's PO number
+    leitweg_id: Mapped[str | None] = mapped_column(sa.String(50))  # public customers' routing id
     notes: Mapped[str | None] = mapped_column(sa.Text)
     due_date: Mapped[date | None] = mapped_column(sa.Date)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -469,3 +474,8 @@ sa.Index(
     sqlite_where=sa.text(_bound),
     postgresql_where=sa.text(_bound),
 )
+
+
+# Invoices live in their own package; imported here so every table is known wherever the
+# models are (create_all, Alembic, the tests).
+from marketplace.invoices.models import Invoice, InvoiceCounter, InvoiceLine  # noqa: E402,F401

@@ -5,26 +5,11 @@ from __future__ import annotations
 
 import pytest
 from hub_factories import make_order
+from invoice_helpers import ADDRESS, LEGAL, complete_legal_details
 from portal_helpers import pdf_text
 
 from marketplace.extensions import db
 from marketplace.settings import operations as s
-
-LEGAL = {
-    "legal_name": "Druckhub Lüneburg GmbH", "register_court": "Amtsgericht Lüneburg",
-    "register_number": "HRB 123456", "vat_id": "DE 136 695 976", "tax_number": "",
-    "managing_director": "Erika Mustermann", "iban": "DE89 3704 0044 0532 0130 00",
-    "bic": "COBADEFFXXX", "bank_name": "Commerzbank", "payment_days": "14",
-}
-ADDRESS = {"name": "Druckhub Lüneburg", "street": "Am Sande 1", "postcode": "21335",
-           "city": "Lüneburg", "phone": "+49 4131 123456", "email": "rechnung@druckhub.de"}
-
-
-def complete_legal_details() -> None:
-    """Store a complete set of address and legal details (commits)."""
-    s.set_hub_address(ADDRESS)
-    s.set_hub_legal(LEGAL)
-    db.session.commit()
 
 
 def test_legal_details_are_checked_and_normalised(app):

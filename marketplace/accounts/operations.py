@@ -18,6 +18,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from stdnum import exceptions as stdnum_errors
 from stdnum.ch import uid as ch_uid
 from stdnum.ch import vat as ch_vat
+from stdnum.de import leitweg
 from stdnum.eu import vat as eu_vat
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -92,6 +93,19 @@ def vat_id_problem(vat_id: str) -> str | None:
         return N_("Die Prüfziffer der USt-IdNr. stimmt nicht. Bitte prüfen Sie die Nummer.")
     except stdnum_errors.ValidationError:
         return N_("Das Format der USt-IdNr. stimmt nicht (Deutschland: DE und 9 Ziffern).")
+    return None
+
+
+def normalise_leitweg_id(value: str) -> str:
+    """Upper-case the Leitweg-ID and drop spaces ("991-03730-19")."""
+    return re.sub(r"\s", "", value or "").upper()
+
+
+def leitweg_id_problem(value: str) -> str | None:
+    """Return why ``value`` (normalised) is not a Leitweg-ID, or None if it is one (format and
+    check digits, by python-stdnum)."""
+    if not leitweg.is_valid(value):
+        return N_("Keine gültige Leitweg-ID (z. B. 991-03730-19; Prüfziffer am Ende).")
     return None
 
 
@@ -358,9 +372,22 @@ def colleagues(user: User) -> list[User]:
 
 
 def update_firm(firm: Firm, *, vat_id: str, street: str, postcode: str, city: str, country: str,
-                contact_name: str, phone: str) -> Firm:
-    """Change the firm's address and contact (its name stays: the hub changes that)."""
+                contact_name: str, phone: str, invoice_email: str | None = None,
+                leitweg_id: str | None = None) -> Firm:
+    """Change the firm's address and contact (its name stays: the hub changes that); with
+    ``invoice_email``/``leitweg_id`` (empty: none) also where invoices go and its Leitweg-ID."""
     vat_id, country, postcode = _check_address(vat_id, country, postcode)
+    if leitweg_id is not None:
+        leitweg_id = normalise_leitweg_id(leitweg_id)
+        problem = leitweg_id and leitweg_id_problem(leitweg_id)
+        if problem:
+            raise AccountError(problem, "leitweg_id")
+        firm.leitweg_id = leitweg_id or None
+    if invoice_email is not None:
+        invoice_email = normalise_email(invoice_email)
+        if invoice_email and "@" not in invoice_email:
+            raise AccountError(N_("Bitte eine gültige E-Mail-Adresse angeben."), "invoice_email")
+        firm.invoice_email = invoice_email or None
     firm.vat_id = vat_id or None
     firm.street, firm.postcode, firm.city = street.strip(), postcode, city.strip()
     firm.country, firm.contact_name = country, contact_name.strip()

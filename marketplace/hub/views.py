@@ -192,10 +192,12 @@ def order_printer(public_id):
 def order_handover(public_id):
     order = _order_or_404(public_id)
     to = request.form.get("to", "")
-    n = _commit(lambda: q.hand_over(order, to, _actor()))
-    if n is not _REFUSED:
+    done = _commit(lambda: q.hand_over(order, to, _actor()))
+    if done is not _REFUSED:
         flash(_("Auftrag %(number)s: „%(state)s“ (Stück: %(n)s).", number=order.number or "",
-                n=n, state=state_label(to)), "success")
+                n=done.pieces, state=state_label(to)), "success")
+        if done.invoice is not None:
+            flash(_("Rechnung %(number)s ausgestellt.", number=done.invoice.number), "success")
     return _back(url_for("hub.queue", tab="done"))
 
 

@@ -18,6 +18,8 @@ from sqlalchemy.orm import selectinload
 
 from marketplace.extensions import db
 from marketplace.i18n import gettext as _
+from marketplace.invoices import operations as invoices
+from marketplace.invoices.models import Invoice
 from marketplace.jobs import (
     DONE_STATES,
     ON_PRINTER_STATES,
@@ -40,6 +42,7 @@ from marketplace.models import (
     utcnow,
 )
 from marketplace.scheduling.planning import fits, part_bbox_mm
+from marketplace.settings.operations import MissingLegalDetailsError
 
 S = JobState
 TABS: dict[str, tuple[str, ...]] = {
@@ -437,8 +440,20 @@ def resolve_job(job: PrintJob, action: str, actor: str, reason: str | None = Non
 HANDOVER_STATES = state_values(DONE_STATES - {S.PRINTED})
 
 
-def hand_over(order: Order, to: str, actor: str) -> int:
-    """Move the order's finished pieces on: ready for pick-up, shipped or picked up."""
+@dataclass
+class Handover:
+    """What a hand-over step did: pieces moved, and the invoice if this step issued it."""
+
+    pieces: int
+    invoice: Invoice | None = None
+
+
+def hand_over(order: Order, to: str, actor: str) -> Handover:
+    """Move the order's finished pieces on: ready for pick-up, shipped or picked up.
+
+    When the last live piece is handed over (picked up or shipped), the order's invoice is
+    issued in the same transaction (:func:`invoices.issue_if_handed_over`).
+    """
     if to not in HANDOVER_STATES:
         raise QueueError(_("Unbekannter Schritt."))
     n = 0
@@ -449,7 +464,31 @@ def hand_over(order: Order, to: str, actor: str) -> int:
     if n == 0:
         raise QueueError(_("Kein Teil von Auftrag %(number)s kann diesen Schritt machen.",
                            number=order.number or order.public_id))
-    return n
+    return Handover(n, _invoice_after_handover(order, actor))
+
+
+def hand_over_finished(order: Order, *, shipped: bool, actor: str) -> Handover:
+    """Hand every finished piece of ``order`` over: picked up (via ready for pick-up) or
+    shipped; issue the invoice once no live piece is left in production."""
+    final = S.SHIPPED if shipped else S.PICKED_UP
+    n = 0
+    for job in order.jobs:
+        if job.state == S.PRINTED.value and not shipped:
+            transition(job, S.READY_FOR_PICKUP, actor=actor)
+        if can_transition(job.state, final):
+            transition(job, final, actor=actor)
+            n += 1
+    if n == 0:
+        raise QueueError(_("Auftrag %(number)s hat keine fertigen Teile zum Übergeben.",
+                           number=order.number or order.public_id))
+    return Handover(n, _invoice_after_handover(order, actor))
+
+
+def _invoice_after_handover(order: Order, actor: str) -> Invoice | None:
+    try:
+        return invoices.issue_if_handed_over(order, actor)
+    except MissingLegalDetailsError as exc:
+        raise QueueError(exc.message()) from exc
 
 
 def handover_actions(row: QueueRow) -> list[str]:

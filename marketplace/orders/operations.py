@@ -19,6 +19,8 @@ from marketplace.extensions import db
 from marketplace.i18n import N_
 from marketplace.jobs import JobState
 from marketplace.models import JobEvent, Order, Part, PrintJob, Quote, User, utcnow
+from marketplace.accounts import operations as accounts
+from marketplace.invoices import operations as invoices
 from marketplace.quotes import operations as quotes
 
 S = JobState
@@ -52,8 +54,15 @@ def next_number(year: int) -> str:
 def place_order(
     quote: Quote, *, placed_by: User | None, channel: str = "portal", delivery: str = "pickup",
     reference: str | None = None, notes: str | None = None, actor: str | None = None,
+    leitweg_id: str | None = None,
 ) -> Order:
-    """Order ``quote``: number it and create its print jobs in state received (caller commits)."""
+    """Order ``quote``: number it and create its print jobs in state received (caller commits).
+
+    ``reference`` is the firm's purchase order number, ``leitweg_id`` a public customer's
+    routing id (default: the firm's); both are optional and go onto the invoice.
+    """
+    leitweg_id = _clean_leitweg_id(leitweg_id if leitweg_id is not None
+                                   else quote.firm.leitweg_id)
     if channel not in CHANNELS:
         raise OrderError("bad_channel", N_("Unbekannter Bestellweg."))
     if delivery not in DELIVERY:
@@ -66,7 +75,7 @@ def place_order(
         firm_id=quote.firm_id, quote_id=quote.id, part_id=quote.part_id,
         placed_by_id=placed_by.id if placed_by else None, channel=channel, delivery=delivery,
         reference=(reference or "").strip()[:100] or None, notes=(notes or "").strip() or None,
-        due_date=quote.delivery_date,
+        due_date=quote.delivery_date, leitweg_id=leitweg_id,
     )
     year = utcnow().year
     for _ in range(20):  # another order may take the same number at the same moment: retry
@@ -91,6 +100,24 @@ def place_order(
             est_material_g=quote.material_g, est_print_time_s=quote.print_time_s,
         )
         jobs.record_created(job, actor=who, reason=order.number)  # no words: read in any language
+    db.session.flush()
+    return order
+
+
+def _clean_leitweg_id(value: str | None) -> str | None:
+    value = accounts.normalise_leitweg_id(value or "")
+    if value and accounts.leitweg_id_problem(value):
+        raise OrderError("bad_leitweg_id", accounts.leitweg_id_problem(value))
+    return value or None
+
+
+def set_references(order: Order, *, reference: str | None, leitweg_id: str | None) -> Order:
+    """Change the firm's purchase order number and Leitweg-ID until the invoice is issued."""
+    if invoices.invoice_of_order(order) is not None:
+        raise OrderError("invoiced", N_("Die Rechnung ist ausgestellt; Bestellnummer und "
+                                        "Leitweg-ID stehen darauf und ändern sich nicht mehr."))
+    order.leitweg_id = _clean_leitweg_id(leitweg_id)
+    order.reference = (reference or "").strip()[:100] or None
     db.session.flush()
     return order
 

@@ -130,3 +130,7 @@ class FirmForm(Form):
     country = SignupForm.country
     contact_name = SignupForm.contact_name
     phone = SignupForm.phone
+    invoice_email = EmailField(_l("E-Mail-Adresse für Rechnungen (optional)"),
+                               validators=[Optional(), Length(max=254), email_format])
+    leitweg_id = StringField(_l("Leitweg-ID (nur öffentliche Auftraggeber, optional)"),
+                             validators=[Optional(), Length(max=50)])

@@ -300,7 +300,9 @@ def update_firm():
             accounts.update_firm(
                 current_user.firm, vat_id=form.vat_id.data or "", street=form.street.data,
                 postcode=form.postcode.data, city=form.city.data, country=form.country.data,
-                contact_name=form.contact_name.data, phone=form.phone.data or "")
+                contact_name=form.contact_name.data, phone=form.phone.data or "",
+                invoice_email=form.invoice_email.data or "",
+                leitweg_id=form.leitweg_id.data or "")
         except accounts.AccountError as exc:
             db.session.rollback()
             getattr(form, exc.field or "street").errors.append(_(exc.message))

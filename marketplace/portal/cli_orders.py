@@ -1,7 +1,9 @@
-"""`flask --app marketplace orders submit|show`: orders taken by phone or e-mail, and a look at one.
+"""`flask --app marketplace orders submit|show|handover`: orders taken by phone or e-mail, a
+look at one, and handing its pieces over (which issues its invoice).
 
     flask --app marketplace orders submit part.stl --firm "Muster GmbH" --quantity 3 --approve
     flask --app marketplace orders show DH-2026-000042 --json
+    flask --app marketplace orders handover DH-2026-000042 [--shipped]
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from flask.cli import with_appcontext
 from marketplace.engine.meshio.units import USER_UNITS
 from marketplace.engine.options import DEFAULTS, QUANTITY_MAX
 from marketplace.extensions import db
+from marketplace.hubqueue import operations as hubqueue
+from marketplace.invoices import operations as invoices
+from marketplace.jobs import InvalidTransitionError, StaleJobError
 from marketplace.models import Order, PartEstimate
 from marketplace.orders import operations as orders
 from marketplace.parts import operations as parts
@@ -136,6 +141,7 @@ def order_dict(order: Order) -> dict:
     """Return the order, its jobs (states, printers) and their events as JSON-safe data."""
     status = orders.status(order)
     quote = order.quote
+    invoice = invoices.invoice_of_order(order)
 
     def when(value):
         return value.isoformat() + "Z" if value else None
@@ -158,7 +164,8 @@ def order_dict(order: Order) -> dict:
     return {
         "id": order.public_id, "number": order.number, "state": status.state,
         "firm": order.firm.name, "channel": order.channel, "delivery": order.delivery,
-        "reference": order.reference, "created_at": when(order.created_at),
+        "reference": order.reference, "leitweg_id": order.leitweg_id,
+        "invoice": invoice.number if invoice else None, "created_at": when(order.created_at),
         "due_date": order.due_date.isoformat() if order.due_date else None,
         "part": {"id": order.part.public_id, "name": order.part.original_name,
                  "sha256": order.part.sha256},
@@ -192,3 +199,29 @@ def show_command(ident, as_json) -> None:
     for ev in data["events"]:
         why = f" ({ev['reason']})" if ev["reason"] else ""
         click.echo(f"  {ev['at']} {ev['actor']}: {ev['from'] or '-'} -> {ev['to']}{why}")
+
+
+@orders_cli.command("handover")
+@click.argument("ident")
+@click.option("--shipped", is_flag=True, help="Shipped (default: picked up at the hub).")
+@with_appcontext
+def handover_command(ident, shipped) -> None:
+    """Hand the finished pieces of order IDENT over (picked up, or --shipped) and issue its
+    invoice once no piece is left in production; print the invoice number."""
+    order = find_order(ident)
+    if order is None:
+        _fail(f"no order {ident!r}", 1)
+    try:
+        done = hubqueue.hand_over_finished(order, shipped=shipped, actor=ACTOR)
+        db.session.commit()
+    except hubqueue.QueueError as exc:
+        _fail(str(exc))
+    except (StaleJobError, InvalidTransitionError):
+        _fail("the order changed at the same time; try again", 1)
+    if done.invoice is not None:
+        click.echo(done.invoice.number)
+        return
+    waiting = sum(1 for job in order.jobs
+                  if job.state not in invoices.HANDED_OVER + invoices.DROPPED)
+    click.echo(f"{done.pieces} piece(s) handed over; {waiting} still in production: the invoice "
+               "follows with the last handover", err=True)

@@ -34,8 +34,19 @@ class OrderForm(Form):
     )
     reference = StringField(_l("Ihre Bestellnummer (optional)"),
                             validators=[Optional(), Length(max=100)])
+    leitweg_id = StringField(_l("Leitweg-ID (nur öffentliche Auftraggeber, optional)"),
+                             validators=[Optional(), Length(max=50)])
     notes = TextAreaField(_l("Hinweis an den Hub (optional)"),
                           validators=[Optional(), Length(max=2000)])
+
+
+class ReferencesForm(Form):
+    """The firm's purchase order number and Leitweg-ID, changeable until the invoice."""
+
+    reference = StringField(_l("Ihre Bestellnummer (optional)"),
+                            validators=[Optional(), Length(max=100)])
+    leitweg_id = StringField(_l("Leitweg-ID (nur öffentliche Auftraggeber, optional)"),
+                             validators=[Optional(), Length(max=50)])
 
 
 class ActionForm(Form):

@@ -31,12 +31,13 @@ from marketplace.extensions import db
 from marketplace.i18n import get_language
 from marketplace.i18n import gettext as _
 from marketplace.models import Order, Part, Quote
+from marketplace.invoices import operations as invoices
 from marketplace.orders import documents
 from marketplace.orders import operations as orders
 from marketplace.parts import meshes
 from marketplace.parts import operations as parts
 from marketplace.portal import bp
-from marketplace.portal.forms import ActionForm, OrderForm
+from marketplace.portal.forms import ActionForm, OrderForm, ReferencesForm
 from marketplace.quotes import operations as quotes
 from marketplace.rate_limits import firm_key, limit
 from marketplace.settings import operations as settings
@@ -249,7 +250,8 @@ def _compute(part, options):
 def quote_detail(quote_id):
     quote = get_scoped_or_404(Quote, quote_id, current_user)
     order = db.session.scalar(sa.select(Order).where(Order.quote_id == quote.id))
-    return render_template("portal/quote.html", quote=quote, order=order, form=OrderForm())
+    form = OrderForm(leitweg_id=quote.firm.leitweg_id)
+    return render_template("portal/quote.html", quote=quote, order=order, form=form)
 
 
 @bp.get("/quotes/<quote_id>/pdf")
@@ -275,6 +277,7 @@ def place_order(quote_id):
         order = orders.place_order(
             quote, placed_by=current_user, channel="portal", delivery=form.delivery.data,
             reference=form.reference.data, notes=form.notes.data,
+            leitweg_id=form.leitweg_id.data or "",
         )
     except orders.OrderError as exc:
         db.session.rollback()
@@ -300,8 +303,31 @@ def orders_list():
 @login_required
 def order_detail(order_id):
     order = get_scoped_or_404(Order, order_id, current_user)
+    invoice = invoices.invoice_of_order(order)
+    references = None
+    if invoice is None and current_user.role == "firm":
+        references = ReferencesForm(obj=order, prefix="ref")
     return render_template("portal/order.html", order=order, status=orders.status(order),
-                           form=ActionForm())
+                           form=ActionForm(), invoice=invoice, references=references)
+
+
+@bp.post("/orders/<order_id>/references")
+@role_required("firm")
+def order_references(order_id):
+    order = get_scoped_or_404(Order, order_id, current_user)
+    form = ReferencesForm(prefix="ref")
+    if not form.validate():
+        abort(400, description=_("Bitte prüfen Sie Ihre Angaben."))
+    try:
+        orders.set_references(order, reference=form.reference.data,
+                              leitweg_id=form.leitweg_id.data)
+    except orders.OrderError as exc:
+        db.session.rollback()
+        flash(_(exc.message), "error")
+        return redirect(url_for("portal.order_detail", order_id=order.public_id), 303)
+    db.session.commit()
+    flash(_("Bestellnummer und Leitweg-ID gespeichert; sie stehen auf der Rechnung."), "success")
+    return redirect(url_for("portal.order_detail", order_id=order.public_id), 303)
 
 
 @bp.get("/orders/<order_id>/status")

@@ -1,0 +1,1 @@
+"""Invoices and credit notes: issued on handover, numbered without gaps, never changed."""
