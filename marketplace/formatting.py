@@ -90,6 +90,16 @@ def format_money(cents: Any, lang: Any = None, currency: str = "EUR") -> str:
                                          locale=locale_for(lang))
 
 
+def format_unit_price(cents: Any, lang: Any = None, currency: str = "EUR") -> str:
+    """Cents, maybe fractional (a line's price per piece) -> "3,3333 €": 2 to 4 decimals."""
+    if _blank(cents):
+        return BLANK
+    locale = locale_for(lang)
+    pattern = locale.currency_formats["standard"].pattern.replace(".00", ".00##")
+    return babel_numbers.format_currency(_fixed(Decimal(str(cents)) / 100, 4), currency,
+                                         format=pattern, locale=locale, currency_digits=False)
+
+
 def _unit(value: Any, unit: str, places: int, lang: Any) -> str:
     if _blank(value):
         return BLANK

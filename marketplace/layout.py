@@ -20,9 +20,11 @@ from marketplace.i18n import gettext as _
 NAV_ITEMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("portal.parts", N_("Teile"), ("firm",)),
     ("portal.orders", N_("Aufträge"), ("firm",)),
+    ("portal.invoices", N_("Rechnungen"), ("firm",)),
     ("hub.queue", N_("Warteschlange"), ("technician", "admin")),
     ("hub.printers", N_("Drucker"), ("technician", "admin")),
     ("hub.dashboard", N_("Übersicht"), ("technician", "admin")),
+    ("hub.invoices", N_("Rechnungen"), ("admin",)),
     ("hub.settings", N_("Einstellungen"), ("admin",)),
     ("hub.audit", N_("Protokoll"), ("admin",)),
 )

@@ -365,9 +365,11 @@ def invoices_of_firm(firm: Firm, limit: int = 500) -> list[Invoice]:
 
 
 def all_invoices(*, year: int | None = None, firm_id: int | None = None,
-                 limit: int | None = None) -> list[Invoice]:
+                 newest_first: bool = False, limit: int | None = None) -> list[Invoice]:
     """Return every invoice and credit note (optionally of one year or firm), oldest first."""
-    query = sa.select(Invoice).order_by(Invoice.issue_date, Invoice.id)
+    query = sa.select(Invoice).order_by(
+        *((Invoice.issue_date.desc(), Invoice.id.desc()) if newest_first
+          else (Invoice.issue_date, Invoice.id)))
     if year:
         query = query.where(Invoice.issue_date >= date(year, 1, 1),
                             Invoice.issue_date < date(year + 1, 1, 1))
