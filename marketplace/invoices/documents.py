@@ -159,7 +159,8 @@ def _render(invoice: Invoice) -> bytes:
                                     seller.get("street"),
                                     " ".join(x for x in (seller.get("postcode"),
                                                          seller.get("city")) if x)) if x)
-    contact = [x for x in (seller.get("phone") and f"{_('Tel.')} {seller['phone']}",
+    phone_label = _("Tel.")
+    contact = [x for x in (seller.get("phone") and f"{phone_label} {seller['phone']}",
                            seller.get("email")) if x]
     head = Table([[
         [para(sender, tiny), Spacer(1, 2 * mm),
