@@ -133,6 +133,11 @@ def approve_order(order: Order, actor: User | str) -> int:
     return moved
 
 
+def is_rejected(order: Order) -> bool:
+    """Whether the hub rejected the whole order: then it has no due date and no confirmation."""
+    return bool(order.jobs) and all(job.state == S.REJECTED.value for job in order.jobs)
+
+
 def reorder(order: Order) -> Quote:
     """Quote ``order``'s part again with the same options at today's prices (caller commits)."""
     q = order.quote

@@ -285,3 +285,57 @@ def error_text(part: Part, lang: str | None = None) -> str | None:
         return None
     stored = (part.analysis or {}).get("error") or {}
     return messages.render_message(stored, lang, prefix="error.") or part.error_message
+
+
+# --- renaming and deleting ----------------------------------------------------------------------
+
+
+def rename_part(part: Part, name: str | None) -> Part:
+    """Give ``part`` another display name (cleaned like an upload's file name)."""
+    clean = clean_filename(name)
+    if not clean:
+        raise UploadError("bad_name", N_("Bitte einen Namen angeben."))
+    part.original_name = clean
+    db.session.flush()
+    return part
+
+
+def is_ordered(part: Part) -> bool:
+    """Whether an order (or a print job) refers to ``part``: then it stays."""
+    from marketplace.models import Order, PrintJob
+
+    return bool(db.session.scalar(sa.select(sa.exists().where(Order.part_id == part.id)))
+                or db.session.scalar(sa.select(sa.exists().where(PrintJob.part_id == part.id))))
+
+
+def delete_part(part: Part) -> str | None:
+    """Delete a part that was never ordered, with its quotes and estimates (caller commits).
+
+    Returns the sha256 of its file if no other part uses that file any more (the caller
+    removes it after the commit: :func:`remove_unused_file`), else None.
+    """
+    from marketplace.models import PartEstimate, Quote
+
+    if is_ordered(part):
+        raise UploadError("ordered", N_("Dieses Teil wurde bestellt; es bleibt für den Auftrag "
+                                        "erhalten und kann nicht gelöscht werden."), status=409)
+    if part.status == "pending" and part.lease_until is not None:
+        raise UploadError("busy", N_("Das Teil wird gerade analysiert; bitte gleich noch "
+                                     "einmal versuchen."), status=409)
+    db.session.execute(sa.delete(PartEstimate).where(PartEstimate.part_id == part.id))
+    db.session.execute(sa.delete(Quote).where(Quote.part_id == part.id))
+    sha = part.sha256
+    db.session.delete(part)
+    db.session.flush()
+    used = db.session.scalar(sa.select(sa.exists().where(Part.sha256 == sha)))
+    return None if used else sha
+
+
+def remove_unused_file(sha256: str | None) -> None:
+    """Remove the stored file ``sha256`` (after the commit that deleted its last part)."""
+    if not sha256 or db.session.scalar(sa.select(sa.exists().where(Part.sha256 == sha256))):
+        return
+    try:
+        storage.path_for(sha256).unlink(missing_ok=True)
+    except OSError:
+        log.warning("could not remove the file of a deleted part: %s", sha256)

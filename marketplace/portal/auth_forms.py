@@ -134,3 +134,11 @@ class FirmForm(Form):
                                validators=[Optional(), Length(max=254), email_format])
     leitweg_id = StringField(_l("Leitweg-ID (nur öffentliche Auftraggeber, optional)"),
                              validators=[Optional(), Length(max=50)])
+
+
+class DeleteAccountForm(Form):
+    """Delete one's own account: the password and an explicit yes."""
+
+    password = PasswordField(_l("Ihr Passwort"), validators=[_required(), Length(max=500)])
+    confirm = BooleanField(_l("Ja, mein Konto löschen"), validators=[
+        DataRequired(message=_l("Bitte bestätigen Sie das Löschen."))])

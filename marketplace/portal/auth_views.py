@@ -19,7 +19,7 @@ from werkzeug.security import check_password_hash
 
 from marketplace import audit
 from marketplace.accounts import operations as accounts
-from marketplace.accounts import pending, sessions
+from marketplace.accounts import data_rights, pending, sessions
 from marketplace.auth import role_required
 from marketplace.extensions import db
 from marketplace.i18n import force_locale, get_language
@@ -29,6 +29,7 @@ from marketplace.portal import bp
 from marketplace.portal.auth_forms import (
     AcceptInvitationForm,
     ChangePasswordForm,
+    DeleteAccountForm,
     FirmForm,
     ForgotPasswordForm,
     InviteForm,
@@ -235,13 +236,15 @@ def account():
     return _account_page(profile, password, InviteForm(prefix="invite"), status)
 
 
-def _account_page(profile, password, invite, status=200, firm_form=None):
+def _account_page(profile, password, invite, status=200, firm_form=None, delete_form=None):
     firm = current_user.firm if current_user.role == "firm" else None
     team = accounts.colleagues(current_user) if firm is not None else None
     if firm is not None and firm_form is None:
         firm_form = FirmForm(obj=firm, prefix="firm")
     return render_template("auth/account.html", profile=profile, password=password,
                            invite=invite, team=team, firm_form=firm_form,
+                           delete_form=delete_form or DeleteAccountForm(prefix="delete"),
+                           invoices_kept_until=data_rights.kept_until(firm),
                            sessions=sessions.sessions_of(current_user),
                            session_form=LogoutForm()), status
 

@@ -244,6 +244,38 @@ def _compute(part, options):
     return None
 
 
+@bp.post("/parts/<part_id>/rename")
+@role_required("firm")
+def part_rename(part_id):
+    part = get_scoped_or_404(Part, part_id, current_user)
+    try:
+        parts.rename_part(part, request.form.get("name"))
+    except parts.UploadError as exc:
+        db.session.rollback()
+        flash(_(exc.message, **exc.params), "error")
+        return redirect(url_for("portal.part_detail", part_id=part.public_id), 303)
+    db.session.commit()
+    flash(_("Umbenannt in „%(name)s“.", name=part.original_name), "success")
+    return redirect(url_for("portal.part_detail", part_id=part.public_id), 303)
+
+
+@bp.post("/parts/<part_id>/delete")
+@role_required("firm")
+def part_delete(part_id):
+    part = get_scoped_or_404(Part, part_id, current_user)
+    name = part.original_name
+    try:
+        unused = parts.delete_part(part)
+    except parts.UploadError as exc:
+        db.session.rollback()
+        flash(_(exc.message, **exc.params), "error")
+        return redirect(url_for("portal.part_detail", part_id=part.public_id), 303)
+    db.session.commit()
+    parts.remove_unused_file(unused)
+    flash(_("„%(name)s“ ist gelöscht.", name=name), "success")
+    return redirect(url_for("portal.parts"), 303)
+
+
 # --- quotes ---------------------------------------------------------------------------------------
 @bp.get("/quotes/<quote_id>")
 @login_required
@@ -295,7 +327,8 @@ def place_order(quote_id):
 def orders_list():
     rows = db.session.scalars(
         scoped(Order, current_user).order_by(Order.id.desc()).limit(LIST_LIMIT)).all()
-    return render_template("portal/orders.html", orders=[(o, orders.status(o)) for o in rows])
+    return render_template("portal/orders.html", orders=[(o, orders.status(o)) for o in rows],
+                           rejected={o.id for o in rows if orders.is_rejected(o)})
 
 
 
@@ -308,7 +341,8 @@ def order_detail(order_id):
     if invoice is None and current_user.role == "firm":
         references = ReferencesForm(obj=order, prefix="ref")
     return render_template("portal/order.html", order=order, status=orders.status(order),
-                           form=ActionForm(), invoice=invoice, references=references)
+                           form=ActionForm(), invoice=invoice, references=references,
+                           rejected=orders.is_rejected(order))
 
 
 @bp.post("/orders/<order_id>/references")
@@ -347,6 +381,9 @@ def order_status(order_id):
 @login_required
 def order_pdf(order_id):
     order = get_scoped_or_404(Order, order_id, current_user)
+    if orders.is_rejected(order):
+        abort(409, description=_("Der Auftrag wurde abgelehnt; dazu gibt es keine "
+                                 "Auftragsbestätigung."))
     hub = _hub_for_documents()
     audit.record("export", actor=current_user, target=f"order {order.number or order.public_id}",
                  detail={"document": "order_pdf", "firm_id": order.firm_id})

@@ -1,0 +1,47 @@
+"""Data rights on the account page: download the firm's data (a streamed zip), delete one's
+account (anonymised; the firm's invoices are kept for the retention period)."""
+
+from __future__ import annotations
+
+from flask import Response, abort, flash, redirect, stream_with_context, url_for
+from flask_login import current_user, login_required
+from werkzeug.security import check_password_hash
+
+from marketplace.accounts import data_rights
+from marketplace.extensions import db
+from marketplace.i18n import gettext as _
+from marketplace.portal import bp
+from marketplace.portal.auth_forms import DeleteAccountForm
+
+
+@bp.get("/account/export")
+@login_required
+def account_export():
+    if current_user.role != "firm" or current_user.firm is None:
+        abort(404)
+    firm = current_user.firm
+    archive = data_rights.firm_export(firm)
+    response = Response(stream_with_context(iter(archive)), mimetype="application/zip")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{data_rights.export_filename(firm)}"')
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/account/delete")
+@login_required
+def account_delete():
+    from marketplace.portal.auth_views import _account_page, _default_forms, _sign_out
+
+    form = DeleteAccountForm(prefix="delete")
+    if form.validate_on_submit() and not check_password_hash(current_user.password_hash,
+                                                             form.password.data):
+        form.password.errors.append(_("Das Passwort stimmt nicht."))
+    if form.errors or not form.validate_on_submit():
+        return _account_page(*_default_forms(), status=400, delete_form=form)
+    data_rights.delete_account(current_user)
+    db.session.commit()
+    _sign_out()
+    flash(_("Ihr Konto ist gelöscht. Ihre persönlichen Daten sind gesperrt; Rechnungen bewahren "
+            "wir bis zum Ende der gesetzlichen Frist (8 Jahre) auf."), "success")
+    return redirect(url_for("portal.index"))
