@@ -192,6 +192,7 @@ def test_hub_console_handover_issues_the_invoice(client, make_user, login_as):
 CONCURRENT = 20
 
 
+@pytest.mark.commits  # 20 threads, each with its own connection, read what the test wrote
 def test_twenty_concurrent_handovers_get_gapless_unique_numbers(app):
     """20 threads, each with its own session, hand over a different order at the same moment."""
     firm = make_firm()
