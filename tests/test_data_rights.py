@@ -55,7 +55,7 @@ def test_firm_downloads_all_its_data_as_a_streamed_zip(client, make_user, login_
     assert archive.read(f"files/invoices/{invoice.number}.xml").startswith(b"<?xml")
     assert data["orders"][0]["history"]  # every piece's steps
     login_as(make_user("technician"))
-    assert client.get("/account/export").status_code == 404
+    assert client.get("/account/export").status_code == 403
 
 
 def test_deleting_an_account_blocks_personal_data_and_keeps_invoices(client, make_user,

@@ -153,8 +153,11 @@ def firm_export(firm: Firm) -> ZipStream:
         if path.is_file():
             zs.add_path(str(path), part_path(part))
     for invoice in db.session.scalars(sa.select(Invoice).where(Invoice.firm_id == firm.id)):
-        zs.add(_lazy(lambda i=invoice: einvoice.export(i, "pdf")[0]), invoice_path(invoice, "pdf"))
-        zs.add(_lazy(lambda i=invoice: einvoice.xrechnung_xml(i)), invoice_path(invoice, "xml"))
+        # rendered when the zip reaches them, by id: the stream may run in a session of its own
+        zs.add(_lazy(lambda i=invoice.id: einvoice.export(db.session.get(Invoice, i), "pdf")[0]),
+               invoice_path(invoice, "pdf"))
+        zs.add(_lazy(lambda i=invoice.id: einvoice.xrechnung_xml(db.session.get(Invoice, i))),
+               invoice_path(invoice, "xml"))
     return zs
 
 

@@ -7,6 +7,7 @@ import io
 from flask import Response, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 
+from marketplace import audit
 from marketplace.auth import admin_required
 from marketplace.extensions import db
 from marketplace.hub import bp
@@ -49,6 +50,9 @@ def invoice_list():
 def invoices_csv():
     year = _year()
     body = invoices.csv_export(invoices.all_invoices(year=year))
+    audit.record("export", actor=current_user, target=f"invoices {year or 'all'}",
+                 detail={"document": "invoices_csv"})
+    db.session.commit()
     name = f"rechnungen-{year}.csv" if year else "rechnungen.csv"
     return Response(body.encode("utf-8"), mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -59,7 +63,11 @@ def invoices_csv():
 def invoice_download(public_id, fmt):
     if fmt not in einvoice.FORMATS:
         abort(404)
-    content, mimetype, name = einvoice.export(_invoice_or_404(public_id), fmt)
+    invoice = _invoice_or_404(public_id)
+    content, mimetype, name = einvoice.export(invoice, fmt)
+    audit.record("export", actor=current_user, target=f"invoice {invoice.number}",
+                 detail={"document": f"invoice_{fmt}", "firm_id": invoice.firm_id})
+    db.session.commit()
     return send_file(io.BytesIO(content), mimetype=mimetype, as_attachment=True,
                      download_name=name, max_age=0)
 

@@ -4,10 +4,12 @@ account (anonymised; the firm's invoices are kept for the retention period)."""
 from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, stream_with_context, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 from werkzeug.security import check_password_hash
 
+from marketplace import audit
 from marketplace.accounts import data_rights
+from marketplace.auth import role_required
 from marketplace.extensions import db
 from marketplace.i18n import gettext as _
 from marketplace.portal import bp
@@ -15,11 +17,14 @@ from marketplace.portal.auth_forms import DeleteAccountForm
 
 
 @bp.get("/account/export")
-@login_required
+@role_required("firm")
 def account_export():
-    if current_user.role != "firm" or current_user.firm is None:
+    if current_user.firm is None:
         abort(404)
     firm = current_user.firm
+    audit.record("export", actor=current_user, target=f"firm {firm.name}",
+                 detail={"document": "firm_data_zip", "firm_id": firm.id})
+    db.session.commit()
     archive = data_rights.firm_export(firm)
     response = Response(stream_with_context(iter(archive)), mimetype="application/zip")
     response.headers["Content-Disposition"] = (
@@ -29,7 +34,7 @@ def account_export():
 
 
 @bp.post("/account/delete")
-@login_required
+@role_required("firm")
 def account_delete():
     from marketplace.portal.auth_views import _account_page, _default_forms, _sign_out
 

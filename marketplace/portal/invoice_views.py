@@ -11,7 +11,9 @@ import io
 from flask import abort, render_template, send_file
 from flask_login import current_user, login_required
 
-from marketplace.auth import get_scoped_or_404
+from marketplace import audit
+from marketplace.auth import get_scoped_or_404, role_required
+from marketplace.extensions import db
 from marketplace.invoices import einvoice
 from marketplace.invoices import operations as invoices
 from marketplace.invoices.models import Invoice
@@ -19,9 +21,9 @@ from marketplace.portal import bp
 
 
 @bp.get("/invoices", endpoint="invoices")
-@login_required
+@role_required("firm")
 def invoices_list():
-    if current_user.role != "firm" or current_user.firm is None:
+    if current_user.firm is None:
         abort(404)
     rows = invoices.invoices_of_firm(current_user.firm)
     return render_template("portal/invoices.html", invoices=rows,
@@ -35,5 +37,8 @@ def invoice_download(invoice_id, fmt):
         abort(404)
     invoice = get_scoped_or_404(Invoice, invoice_id, current_user)
     content, mimetype, name = einvoice.export(invoice, fmt)
+    audit.record("export", actor=current_user, target=f"invoice {invoice.number}",
+                 detail={"document": f"invoice_{fmt}", "firm_id": invoice.firm_id})
+    db.session.commit()
     return send_file(io.BytesIO(content), mimetype=mimetype, as_attachment=True,
                      download_name=name, max_age=0)

@@ -3,7 +3,7 @@ that refuses to update an issued invoice; the firm's invoice e-mail and Leitweg-
 order's Leitweg-ID
 
 Revision ID: ad0e8c929300
-Revises: 808a3d605bdf
+Revises: fa5713b371ec
 Create Date: 2026-11-30 12:18:39.238969
 
 """
@@ -15,7 +15,7 @@ from marketplace.invoices.models import IMMUTABLE_TABLES, trigger_ddl
 
 # revision identifiers, used by Alembic.
 revision = 'ad0e8c929300'
-down_revision = '808a3d605bdf'
+down_revision = 'fa5713b371ec'
 branch_labels = None
 depends_on = None
 
