@@ -202,6 +202,7 @@ def stop_gunicorn(proc: subprocess.Popen) -> int:
 
 
 @pytest.mark.db_independent
+@pytest.mark.slow
 def test_gunicorn_serves_with_our_config_and_logs_json(tmp_path):
     proc, url, log_path = start_gunicorn(tmp_path)
     try:
@@ -226,6 +227,7 @@ def test_gunicorn_serves_with_our_config_and_logs_json(tmp_path):
 
 
 @pytest.mark.db_independent
+@pytest.mark.slow
 def test_gunicorn_reloads_gracefully_on_hup(tmp_path):
     proc, url, log_path = start_gunicorn(tmp_path)
 

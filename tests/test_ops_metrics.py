@@ -146,6 +146,7 @@ def _livez_count(text: str) -> float:
 
 
 @pytest.mark.db_independent
+@pytest.mark.slow
 def test_gunicorn_workers_are_added_up(tmp_path):
     from prometheus_client.mmap_dict import MmapedDict
 

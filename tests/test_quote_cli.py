@@ -213,6 +213,7 @@ def random_soup(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow  # a million-triangle file run into the time and memory limits
 @pytest.mark.parametrize("limit, code, words", [
     ({"ANALYSIS_TIMEOUT_S": "3"}, "analysis_timeout", "länger als 3 s"),
     ({"ANALYSIS_MEMORY_MB": "600"}, "too_large", "zu groß"),

@@ -176,6 +176,7 @@ def _api_key(hub, port: int) -> str:
     return virtual.read_api_key(hub["log"].parent / "instance" / f"octoprint-{index}")
 
 
+@pytest.mark.slow
 def test_production_starts_without_demo_users_or_printers(tmp_path):
     with running_hub(tmp_path, DRUCKHUB_ENV="production") as hub:
         base, (_web, p1, p2) = hub["base"], hub["ports"]
