@@ -42,11 +42,12 @@ def _on_postgres() -> bool:
     return os.environ.get("TEST_DATABASE_URL", "").startswith("postgres")
 
 
-def pytest_collection_modifyitems(items):
-    """Markers that follow from a test's fixtures.
+def pytest_collection_modifyitems(config, items):
+    """Markers that follow from a test's fixtures; PostgreSQL-only tests only on PostgreSQL.
 
     A test that never asks for the database (``database_url``, which ``app`` and everything
-    built on it use) cannot reach it, so it is pure: it runs once, in the SQLite pass.
+    built on it use) cannot reach it, so it is pure: it runs once, in the SQLite pass. A test
+    marked ``postgres`` is deselected (counted as such) when TEST_DATABASE_URL is not PostgreSQL.
     """
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
@@ -56,12 +57,11 @@ def pytest_collection_modifyitems(items):
             item.add_marker(SERVICE_FIXTURES[fixture])
         if names & COMMIT_FIXTURES:
             item.add_marker(pytest.mark.commits)
-
-
-def pytest_runtest_setup(item):
-    if item.get_closest_marker("postgres") and not _on_postgres():
-        pytest.fail("this test needs PostgreSQL: set TEST_DATABASE_URL (scripts/test does), "
-                    "or leave it out with -m 'not postgres'", pytrace=False)
+    if not _on_postgres():
+        postgres_only = [item for item in items if item.get_closest_marker("postgres")]
+        if postgres_only:
+            config.hook.pytest_deselected(items=postgres_only)
+            items[:] = [item for item in items if not item.get_closest_marker("postgres")]
 
 
 @pytest.fixture(scope="session")
