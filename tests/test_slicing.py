@@ -255,3 +255,21 @@ def test_the_sliced_mesh_is_the_quoted_mesh(tmp_path):
                                 slicer_bin=SLICER)
     assert result.bbox_mm == pytest.approx(part.suggested.extents_mm, abs=1e-3)
     assert result.layers == round(part.suggested.extents_mm[2] / 0.2)
+
+
+@pytest.mark.parametrize("klass", ["standard", "large"])
+def test_each_printer_class_has_its_profile_and_the_engine_models_it(tmp_path, klass):
+    """The quote engine's PrintProfile of a printer class is its PrusaSlicer profile in effect
+    (defaults + base + overrides), field by field."""
+    from marketplace.engine.pricing import catalog
+
+    profile = catalog.PRINTER_CLASSES[klass]
+    out = tmp_path / "effective.ini"
+    cmd = [SLICER]
+    for path in slicing.profile_chain(profile.slicer_profile, PROFILES):
+        cmd += ["--load", str(path)]
+    subprocess.run([*cmd, "--save", str(out)], check=True, capture_output=True, timeout=120)
+    assert catalog.profile_from_slicer(profile.slicer_profile, _ini(out)) == profile
+    bed = slicing.profile_bed(profile.slicer_profile, PROFILES)
+    assert (bed.x_max - bed.x_min, bed.y_max - bed.y_min, bed.height) == profile.bed_mm
+    assert bed.nozzle_mm == profile.nozzle_mm == {"standard": 0.4, "large": 0.6}[klass]

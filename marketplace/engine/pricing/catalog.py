@@ -130,8 +130,11 @@ class PrintProfile:
     """Slicer settings the estimate models (defaults = the corpus' PrusaSlicer MK3S PLA 0.2 mm).
 
     Lengths in mm, speeds in mm/s, accelerations in mm/s², areas in mm², times in s.
+    ``slicer_profile`` names the PrusaSlicer profile in printers/profiles/ these values are
+    read from (:func:`profile_from_slicer`; tests/test_slicing.py checks that they agree).
     """
 
+    slicer_profile: str = "mk3s-pla-0.2mm"
     layer_height_mm: float = 0.2
     infill_percent: float = 15.0
     perimeters: int = 2
@@ -184,8 +187,15 @@ class PrintProfile:
     support_contact_distance_mm: float = 0.2
     support_interface_layers: int = 3
     support_threshold_deg: float = 0.0  # 0 = automatic, like PrusaSlicer
+    support_xy_spacing_percent: float = 50.0  # gap to the part, % of the external perimeter
+    support_interface_speed: float = 60.0
     # Build volume (mm)
     bed_mm: tuple[float, float, float] = field(default=(250.0, 210.0, 210.0))
+
+    @property
+    def support_xy_spacing_mm(self) -> float:
+        """Horizontal gap (mm) between supports and the part."""
+        return self.support_xy_spacing_percent / 100 * self.external_perimeter_width_mm
 
     def with_options(
         self,
@@ -231,4 +241,90 @@ DEFAULT_PRICING = PricingRules(
     vat_percent=19,
 )
 
-DEFAULT_PROFILE = PrintProfile()
+# The PrusaSlicer keys behind the profile's fields (the first number of a per-extruder list).
+SLICER_KEYS: dict[str, str] = {
+    "layer_height_mm": "layer_height", "infill_percent": "fill_density",
+    "perimeters": "perimeters", "nozzle_mm": "nozzle_diameter",
+    "top_layers": "top_solid_layers", "bottom_layers": "bottom_solid_layers",
+    "first_layer_height_mm": "first_layer_height", "infill_pattern": "fill_pattern",
+    "extrusion_width_mm": "perimeter_extrusion_width",
+    "external_perimeter_width_mm": "external_perimeter_extrusion_width",
+    "first_layer_width_mm": "first_layer_extrusion_width",
+    "infill_overlap_percent": "infill_overlap",
+    "solid_infill_below_area_mm2": "solid_infill_below_area",
+    "perimeter_speed": "perimeter_speed", "external_perimeter_speed": "external_perimeter_speed",
+    "small_perimeter_speed": "small_perimeter_speed", "infill_speed": "infill_speed",
+    "solid_infill_speed": "solid_infill_speed", "top_solid_infill_speed": "top_solid_infill_speed",
+    "bridge_speed": "bridge_speed", "gap_fill_speed": "gap_fill_speed",
+    "support_speed": "support_material_speed", "first_layer_speed": "first_layer_speed",
+    "travel_speed": "travel_speed", "travel_speed_z": "travel_speed_z",
+    "max_volumetric_speed_mm3_s": "filament_max_volumetric_speed",
+    "default_acceleration": "default_acceleration",
+    "perimeter_acceleration": "perimeter_acceleration",
+    "infill_acceleration": "infill_acceleration", "bridge_acceleration": "bridge_acceleration",
+    "first_layer_acceleration": "first_layer_acceleration",
+    "travel_acceleration": "machine_max_acceleration_travel",
+    "max_acceleration_xy": "machine_max_acceleration_x", "jerk_xy": "machine_max_jerk_x",
+    "retract_length_mm": "retract_length", "retract_speed": "retract_speed",
+    "retract_lift_mm": "retract_lift", "retract_before_travel_mm": "retract_before_travel",
+    "min_layer_time_s": "slowdown_below_layer_time", "min_print_speed": "min_print_speed",
+    "filament_diameter_mm": "filament_diameter",
+    "support_spacing_mm": "support_material_spacing",
+    "support_width_mm": "support_material_extrusion_width",
+    "support_contact_distance_mm": "support_material_contact_distance",
+    "support_interface_layers": "support_material_interface_layers",
+    "support_threshold_deg": "support_material_threshold",
+    "support_xy_spacing_percent": "support_material_xy_spacing",
+    "support_interface_speed": "support_material_interface_speed",
+}
+
+
+def profile_from_slicer(name: str, settings: dict[str, str]) -> PrintProfile:
+    """Build a PrintProfile from PrusaSlicer's effective settings (``--save`` output).
+
+    settings : every key of the profile in effect (defaults included), values as text
+    """
+    values: dict[str, Any] = {"slicer_profile": name}
+    for fld, key in SLICER_KEYS.items():
+        text = settings[key].split(",")[0].strip()
+        default = getattr(PrintProfile, fld)
+        if fld == "support_interface_speed" and text.endswith("%"):
+            values[fld] = float(settings["support_material_speed"]) * float(text[:-1]) / 100
+        elif fld == "support_xy_spacing_percent" and not text.endswith("%"):
+            width = float(settings["external_perimeter_extrusion_width"])
+            values[fld] = float(text) / width * 100
+        elif isinstance(default, str):
+            values[fld] = text
+        elif isinstance(default, int) and not isinstance(default, bool):
+            values[fld] = int(text)
+        else:
+            values[fld] = float(text.rstrip("%"))
+    bed = [tuple(float(v) for v in p.split("x")) for p in settings["bed_shape"].split(",")]
+    xs, ys = [p[0] for p in bed], [p[1] for p in bed]
+    values["bed_mm"] = (max(xs) - min(xs), max(ys) - min(ys), float(settings["max_print_height"]))
+    return PrintProfile(**values)
+
+
+# One profile per printer class (the class's PrusaSlicer profile in printers/profiles/).
+STANDARD_PROFILE = PrintProfile()
+LARGE_PROFILE = PrintProfile(
+    slicer_profile="large-pla-0.6n",
+    layer_height_mm=0.3,
+    first_layer_height_mm=0.3,
+    nozzle_mm=0.6,
+    extrusion_width_mm=0.68,
+    external_perimeter_width_mm=0.68,
+    first_layer_width_mm=0.65,
+    perimeter_speed=40.0,
+    external_perimeter_speed=30.0,
+    small_perimeter_speed=30.0,
+    infill_speed=70.0,
+    solid_infill_speed=60.0,
+    support_speed=50.0,
+    support_interface_speed=50.0,
+    support_width_mm=0.55,
+    support_contact_distance_mm=0.3,
+    bed_mm=(360.0, 360.0, 400.0),
+)
+PRINTER_CLASSES: dict[str, PrintProfile] = {"standard": STANDARD_PROFILE, "large": LARGE_PROFILE}
+DEFAULT_PROFILE = STANDARD_PROFILE
