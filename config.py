@@ -101,6 +101,9 @@ class Config:
     MAX_ZIP_RATIO = _env_int("MAX_ZIP_RATIO", 100)
     MAX_ZIP_MEMBERS = _env_int("MAX_ZIP_MEMBERS", 1000)
     ANALYSIS_TIMEOUT_S = _env_int("ANALYSIS_TIMEOUT_S", 120)
+    # the estimate's share of a quote: past this many seconds (counted from the quote's start)
+    # the layer estimate gives way to a rough one from the volume (flagged "low")
+    QUOTE_TIME_BUDGET_S = _env_int("QUOTE_TIME_BUDGET_S", 15)
     UPLOAD_EXTENSIONS = (".stl", ".3mf", ".obj")
     ANALYSIS_MAX_PENDING_PER_FIRM = _env_int("ANALYSIS_MAX_PENDING_PER_FIRM", 20)  # else 429
     ANALYSIS_MEMORY_MB = _env_int("ANALYSIS_MEMORY_MB", 4096)  # address space of one analysis

@@ -200,7 +200,7 @@ def main() -> int:
     for r in rows:
         v, f = load_mesh(r)
         t0, c0 = time.perf_counter(), time.process_time()
-        e = estimate(v, f, DEFAULT_PROFILE, pla, supports_needed=False, use_cache=False)
+        e = estimate(v, f, DEFAULT_PROFILE, pla, supports="none", use_cache=False)
         secs_est.append(time.perf_counter() - t0)
         cpu_est.append(time.process_time() - c0)
         est_g.append(e.material_g)
@@ -260,7 +260,8 @@ def main() -> int:
     for variant, name, row, g, sec in variant_rows(rows):
         opts, supports = VARIANTS[variant]
         v, f = load_mesh(row)
-        e = estimate(v, f, DEFAULT_PROFILE.with_options(**opts), pla, supports_needed=supports)
+        e = estimate(v, f, DEFAULT_PROFILE.with_options(**opts), pla,
+                     supports="auto" if supports else "none")
         by_variant.setdefault(variant, []).append((e.material_g, g, e.print_time_s, sec))
         if args.verbose:
             print(f"{variant:6s} {name[:37]:37s} {g:8.2f} {e.material_g:8.2f} {'':8s} {sec:7.0f} "

@@ -1,5 +1,6 @@
 """Command line quote: ``python -m marketplace.quote FILE [--units mm|cm|m|inch] [--material PLA]
-[--infill 15] [--layer-height 0.2] [--quantity 1] [--json] [--lang de|en]``.
+[--infill 15] [--layer-height 0.2] [--quantity 1] [--supports auto|none] [--json]
+[--lang de|en]``.
 
 Exit 0: the analysis, estimate and price (one JSON object with ``--json``, else a readable
 summary). A part that is not printable (a problem of severity "error": too large, no closed
@@ -58,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"layer height in mm ({LAYER_MIN_MM}-{LAYER_MAX_MM})")
     p.add_argument("--quantity", default=DEFAULTS["quantity"],
                    help=f"number of pieces (1-{QUANTITY_MAX})")
+    p.add_argument("--supports", choices=["auto", "none"], default="auto",
+                   help="auto: supports where PrusaSlicer's automatic supports put them "
+                        "(the estimate says whether there are any); none: no supports")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--lang", choices=["de", "en"], default="de", help="language of the summary")
     return p
@@ -125,12 +129,14 @@ def _run(args: argparse.Namespace) -> int:
 
     # bad options are refused here, before a child is started (the child checks them again)
     load_options({"material": args.material, "infill": args.infill,
-                  "layer_height": args.layer_height, "quantity": args.quantity},
+                  "layer_height": args.layer_height, "quantity": args.quantity,
+           "supports": args.supports},
                  DEFAULT_MATERIALS)
     timeout_s, memory_mb = limits()
     job = {"kind": "quote", "path": str(path.resolve()), "filename": path.name,
            "units": args.units, "material": args.material, "infill": args.infill,
-           "layer_height": args.layer_height, "quantity": args.quantity}
+           "layer_height": args.layer_height, "quantity": args.quantity,
+           "supports": args.supports}
     # the file is read and analysed in a child with a time and an address-space limit
     result = messages.with_texts(
         runner.run_in_subprocess(job, timeout_s=timeout_s, memory_mb=memory_mb)["quote"])
@@ -176,6 +182,14 @@ def summary(r: dict[str, Any], lang: str = "de") -> str:
                      f"{'Druckzeit' if de else 'Print time'}: "
                      f"{formatting.format_duration(e['print_time_s'], lang)}   "
                      f"{'Schichten' if de else 'Layers'}: {e['layers']}")
+        if e.get("supports"):
+            lines.append(f"  {'Stützen' if de else 'Supports'}: "
+                         f"{formatting.format_grams(e['support_g'], 1, lang)}, "
+                         f"{formatting.format_duration(e['support_time_s'], lang)} "
+                         + ("(in Material und Druckzeit enthalten)" if de
+                            else "(included in material and print time)"))
+        else:
+            lines.append("  Stützen: keine" if de else "  Supports: none")
     if not price:
         lines.append("  Kein Preis: Das Teil ist so nicht druckbar." if de
                      else "  No price: the part cannot be printed as it is.")

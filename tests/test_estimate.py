@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
+import shapely.geometry
 import trimesh
 
 from marketplace.engine.estimate.estimate import estimate
@@ -33,7 +35,7 @@ def load(corpus, name: str) -> trimesh.Trimesh:
 
 
 def test_cube_layers_and_prusaslicer_figures(corpus):
-    e = est(load(corpus, "prusaslice__20mmbox_CRLF.stl"), supports_needed=False)
+    e = est(load(corpus, "prusaslice__20mmbox_CRLF.stl"), supports="none")
     assert e.layers == 100
     # PrusaSlicer 2.5.0 with the corpus profile: 3.48 g, 1677 s (reference.csv)
     assert e.material_g == pytest.approx(3.48, rel=0.10)
@@ -43,7 +45,7 @@ def test_cube_layers_and_prusaslicer_figures(corpus):
 
 
 def test_xyz_cube_grams(corpus):
-    e = est(load(corpus, "trimesh__20mm_xyz_cube.stl"), supports_needed=False)
+    e = est(load(corpus, "trimesh__20mm_xyz_cube.stl"), supports="none")
     assert e.layers == 100
     assert e.material_g == pytest.approx(3.68, rel=0.10)
 
@@ -112,12 +114,45 @@ def mushroom() -> trimesh.Trimesh:
 def test_supports_add_material_for_an_overhang():
     part = mushroom()
     with_sup = est(part)
-    without = est(part, supports_needed=False)
-    assert with_sup.support_g > 0.5
+    without = est(part, supports="none")
+    assert with_sup.supports and not without.supports
+    assert with_sup.support_g > 0.5 and without.support_g == 0
+    assert with_sup.model_g == pytest.approx(without.model_g)
     assert with_sup.material_g == pytest.approx(without.material_g + with_sup.support_g)
-    assert with_sup.print_time_s > without.print_time_s
-    # a cube needs none
-    assert est(box(20, 20, 20)).support_g == 0
+    assert with_sup.print_time_s == pytest.approx(without.print_time_s + with_sup.support_time_s)
+    assert with_sup.support_time_s > 0
+    # a cube needs none, even when asked for automatic supports
+    cube = est(box(20, 20, 20))
+    assert not cube.supports and cube.support_g == 0 and cube.support_time_s == 0
+    with pytest.raises(ValueError):
+        est(part, supports="maybe")
+
+
+def test_supports_follow_prusaslicers_automatic_threshold():
+    """Automatic detection: a layer may reach half an external perimeter (0.225 mm) past the
+    one below, i.e. walls down to atan(0.2 / 0.225) = 42° from the horizontal print without
+    support; a fixed 45° rule would support the 44° wall."""
+    def wedge(angle_deg: float) -> trimesh.Trimesh:
+        # a 20 mm wide prism whose one side overhangs at angle_deg from the horizontal
+        run = 15 / math.tan(math.radians(angle_deg))
+        pts = [(0, 0), (10, 0), (10 + run, 15), (0, 15)]
+        prism = trimesh.creation.extrude_polygon(shapely.geometry.Polygon(pts), 20)
+        return prism.apply_transform(trimesh.transformations.rotation_matrix(math.pi / 2,
+                                                                             (1, 0, 0)))
+
+    assert not est(wedge(44)).supports  # steeper than 42°: printable as it is
+    assert est(wedge(38)).supports  # flatter: PrusaSlicer supports it
+
+
+def test_a_roof_over_a_pocket_is_bridged_not_supported():
+    """PrusaSlicer does not support bridges (dont_support_bridges): a closed box with a hollow
+    inside prints its roof over the hollow as a bridge."""
+    outer = box(30, 30, 20)
+    hollow = box(20, 20, 10, at=(5, 5, 5))
+    hollow.invert()
+    hollow_box = trimesh.util.concatenate([outer, hollow])
+    assert not est(hollow_box).supports
+    assert est(mushroom()).supports  # a cap held out on one post is no bridge
 
 
 def test_open_mesh_is_handled_with_lower_confidence():
@@ -125,8 +160,8 @@ def test_open_mesh_is_handled_with_lower_confidence():
     open_box = closed.copy()
     open_box.update_faces(np.arange(len(open_box.faces)) != 0)  # drop one triangle
     assert not open_box.is_watertight
-    e = est(open_box, supports_needed=False)
-    ref = est(closed, supports_needed=False)
+    e = est(open_box, supports="none")
+    ref = est(closed, supports="none")
     assert e.confidence != "high"
     assert e.material_g == pytest.approx(ref.material_g, rel=0.2)
 
@@ -160,8 +195,8 @@ def test_rotation_about_z_changes_little(corpus):
     part = load(corpus, "originalpr__endstop_block.stl")
     turned = part.copy()
     turned.apply_transform(trimesh.transformations.rotation_matrix(0.7, [0, 0, 1]))
-    a = est(part, supports_needed=False)
-    b = est(turned, supports_needed=False)
+    a = est(part, supports="none")
+    b = est(turned, supports="none")
     assert a.layers == b.layers
     assert b.material_g == pytest.approx(a.material_g, rel=0.02)
     assert b.print_time_s == pytest.approx(a.print_time_s, rel=0.05)
@@ -185,8 +220,19 @@ def test_cached_layer_figures_give_the_same_answer():
 
 def test_more_perimeters_cost_more():
     cube = box(30, 30, 20)
-    two = est(cube, supports_needed=False)
-    four = est(cube, DEFAULT_PROFILE.with_options(perimeters=4), supports_needed=False)
+    two = est(cube, supports="none")
+    four = est(cube, DEFAULT_PROFILE.with_options(perimeters=4), supports="none")
     assert four.material_g > two.material_g * 1.05
     assert four.print_time_s > two.print_time_s * 1.05
     assert four.breakdown_g["perimeters"] > 1.8 * two.breakdown_g["perimeters"]
+
+
+def test_a_spent_time_budget_gives_the_rough_estimate_at_once():
+    from marketplace.engine.limits import Deadline
+
+    part = mushroom()
+    rough = est(part, use_cache=False, deadline=Deadline.after(-1.0))
+    assert rough.method == "volume-budget" and rough.confidence == "low"
+    assert rough.material_g > 0 and rough.print_time_s > 0
+    full = est(part, use_cache=False, deadline=Deadline.after(60.0))
+    assert full.method == "slices" and full.supports

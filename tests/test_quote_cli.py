@@ -60,7 +60,8 @@ def test_json_contract_for_the_golden_cube():
     assert d["problems"] == [] and d["printable"] is True
     assert isinstance(d["orientation"], dict) and d["orientation"]["bbox_mm"] == [20, 20, 20]
     e = d["estimate"]
-    assert set(e) >= {"material_g", "print_time_s", "layers"}
+    assert set(e) >= {"material_g", "print_time_s", "layers", "supports", "model_g", "support_g",
+                      "support_time_s"}
     assert 2 < e["material_g"] < 6 and e["layers"] == 100 and e["print_time_s"] > 0
     p = d["price"]
     assert set(p) >= {"currency", "net", "vat", "gross", "lines"} and p["currency"] == "EUR"
@@ -77,7 +78,7 @@ def test_options_change_the_quote(capsys):
     assert code == 0
     a, b = json.loads(out1), json.loads(out2)
     assert b["options"] == {"material": "PETG", "infill_percent": 40.0, "layer_height_mm": 0.1,
-                            "quantity": 20}
+                            "quantity": 20, "supports": "auto"}
     assert b["estimate"]["layers"] > 1.9 * a["estimate"]["layers"]  # 0.1 mm instead of 0.2
     assert b["estimate"]["material_g"] > a["estimate"]["material_g"]
     assert b["price"]["quantity"] == 20 and float(b["price"]["net"]) > float(a["price"]["net"])
@@ -110,6 +111,38 @@ def test_unprintable_parts_get_no_price(capsys, tmp_path):
     assert "not_closable" in {p["code"] for p in d["problems"]}
     code, out, _ = call(capsys, str(soup))
     assert code == 0 and "Kein Preis" in out and "Brutto" not in out
+
+
+def test_supports_are_decided_and_reported(capsys, tmp_path):
+    meshes = _load_builders()
+    # a jack: 12 mm arms along ±x, ±y, ±z from a 6 mm cube; however it lies, four arms
+    # stick out sideways and need support under them
+    arms = [meshes.box((6, 6, 6), (12, 12, 12))]
+    for axis in range(3):
+        for start in (0, 18):
+            size, origin = [6.0, 6.0, 6.0], [12.0, 12.0, 12.0]
+            size[axis], origin[axis] = 12.0, float(start)
+            arms.append(meshes.box(size, origin))
+    jack = tmp_path / "jack.stl"
+    jack.write_bytes(meshes.stl_binary(np.concatenate(arms)))
+    _, out, _ = call(capsys, str(jack), "--json", "--quantity", "10")
+    auto = json.loads(out)
+    e = auto["estimate"]
+    assert auto["options"]["supports"] == "auto"
+    assert e["supports"] is True and e["support_g"] > 0 and e["support_time_s"] > 0
+    assert e["material_g"] == pytest.approx(e["model_g"] + e["support_g"], abs=0.011)
+    _, out, _ = call(capsys, str(jack), "--json", "--supports", "none", "--quantity", "10")
+    none = json.loads(out)["estimate"]
+    assert none["supports"] is False and none["support_g"] == 0 and none["support_time_s"] == 0
+    assert none["model_g"] == pytest.approx(e["model_g"], abs=0.011)
+    assert float(json.loads(out)["price"]["net"]) < float(auto["price"]["net"])
+    _, out, _ = call(capsys, str(CUBE), "--json")  # a cube needs none
+    cube = json.loads(out)["estimate"]
+    assert cube["supports"] is False and cube["model_g"] == cube["material_g"]
+    code, out, _ = call(capsys, str(CUBE), "--json", "--supports", "maybe")
+    assert code == 2 and json.loads(out)["error"]["code"] == "bad_option"
+    code, out, _ = call(capsys, str(jack))
+    assert code == 0 and "Stützen: " in out
 
 
 def test_readable_summary_without_json(capsys):

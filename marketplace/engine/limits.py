@@ -6,6 +6,7 @@ the web app use the same numbers. The web app may pass the hub's real printers i
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 
@@ -34,6 +35,7 @@ class AnalysisLimits:
     build_volumes_mm : (x, y, z) of every hub printer in mm
     nozzle_mm : nozzle diameter (walls thinner than this cannot be printed)
     min_layer_mm : the thinnest layer any printer makes
+    quote_time_s : time budget of one quote (s); the layer estimate stops when it is spent
     """
 
     max_triangles: int = 5_000_000
@@ -43,6 +45,7 @@ class AnalysisLimits:
     build_volumes_mm: tuple[tuple[float, float, float], ...] = ((250.0, 210.0, 210.0),)
     nozzle_mm: float = 0.4
     min_layer_mm: float = 0.05
+    quote_time_s: float = 15.0
 
     @classmethod
     def from_config(cls, config: object | None = None) -> AnalysisLimits:
@@ -67,4 +70,26 @@ class AnalysisLimits:
             if isinstance(volumes, str)
             else tuple(tuple(float(v) for v in vol) for vol in volumes),  # type: ignore[union-attr]
             nozzle_mm=float(get("NOZZLE_MM", cls.nozzle_mm)),
+            quote_time_s=float(get("QUOTE_TIME_BUDGET_S", cls.quote_time_s)),
         )
+
+
+class BudgetExceededError(Exception):
+    """A quote's time budget is spent."""
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When a quote's time budget ends (``time.monotonic()`` seconds)."""
+
+    at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        """The deadline ``seconds`` from now."""
+        return cls(time.monotonic() + seconds)
+
+    def check(self) -> None:
+        """Raise BudgetExceededError once the budget is spent."""
+        if time.monotonic() > self.at:
+            raise BudgetExceededError("the quote's time budget is spent")

@@ -22,7 +22,7 @@ import numpy as np
 from marketplace.engine.analysis import analyse as analysis_mod
 from marketplace.engine.analysis.analyse import PartAnalysis
 from marketplace.engine.estimate.estimate import NoPrintableVolumeError, estimate
-from marketplace.engine.limits import AnalysisLimits
+from marketplace.engine.limits import AnalysisLimits, Deadline
 from marketplace.engine.meshio import load as mesh_io
 from marketplace.engine.meshio.load import MeshInputError
 from marketplace.engine.meshio.units import USER_UNITS, normalise_unit
@@ -48,8 +48,13 @@ def analyse_file(data: bytes, filename: str, *, units: str | None = None,
 
 
 def quote_part(analysis: PartAnalysis, *, material: Any, rules: Any, profile: Any,
-               quantity: int, printer_class: str | None = None) -> dict[str, Any]:
+               quantity: int, printer_class: str | None = None,
+               supports: str = "auto", deadline: Deadline | None = None) -> dict[str, Any]:
     """Estimate and price ``quantity`` pieces of an analysed part in its suggested orientation.
+
+    supports : "auto" (PrusaSlicer's automatic supports at the profile's threshold, wherever
+    they are needed: ``estimate["supports"]`` is the decision slicing must follow) or "none"
+    deadline : the quote's time budget (past it the estimate is the rough one from the volume)
 
     Returns {"estimate": {"material_g", "print_time_s", "layers", ...} | None,
     "price": Price.to_dict() | None, "material", "quantity", "profile"}. The estimate is None
@@ -57,7 +62,7 @@ def quote_part(analysis: PartAnalysis, *, material: Any, rules: Any, profile: An
     when the part is not printable (any problem of severity "error", e.g. too large). Any
     other error propagates: it is a bug, not a property of the part.
     """
-    est = estimate_part(analysis, profile)
+    est = estimate_part(analysis, profile, supports=supports, deadline=deadline)
     return price_estimate(est, material=material, rules=rules, profile=profile,
                           quantity=quantity, printer_class=printer_class,
                           printable=analysis.printable)
@@ -66,8 +71,11 @@ def quote_part(analysis: PartAnalysis, *, material: Any, rules: Any, profile: An
 REFERENCE_DENSITY_G_CM3 = 1.0  # stored estimates are made for this density, see with_density
 
 
-def estimate_part(analysis: PartAnalysis, profile: Any) -> Any:
+def estimate_part(analysis: PartAnalysis, profile: Any, *, supports: str = "auto",
+                  deadline: Deadline | None = None) -> Any:
     """Return the Estimate of one piece at :data:`REFERENCE_DENSITY_G_CM3`, or None.
+
+    supports : "auto" or "none", as for :func:`quote_part`
 
     This is the slow, mesh-bound half of a quote (slicing into layers); its result prices any
     material (:meth:`Estimate.with_density`) and quantity without the mesh.
@@ -79,8 +87,8 @@ def estimate_part(analysis: PartAnalysis, profile: Any) -> Any:
     reference = MaterialSpec("REF", "reference", REFERENCE_DENSITY_G_CM3, 0)
     vertices, faces = analysis.oriented_indexed()
     try:
-        return estimate(vertices, faces, profile, reference,
-                        supports_needed=analysis.suggested.support_area_mm2 > 1.0)
+        return estimate(vertices, faces, profile, reference, supports=supports,
+                        deadline=deadline)
     except NoPrintableVolumeError:  # any other error is a bug and propagates
         return None
 
@@ -129,11 +137,16 @@ def _catalog(catalog: Any) -> tuple[dict, Any, Any]:
 def quote_file(data: bytes, filename: str, *, units: str | None = None,
                material_code: Any = "PLA", infill: Any = 15, layer_height: Any = 0.2,
                quantity: Any = 1, catalog: Any = None,
-               limits: AnalysisLimits | None = None) -> dict[str, Any]:
+               limits: AnalysisLimits | None = None, supports: str = "auto") -> dict[str, Any]:
     """Analyse, estimate and price a file; return the command line's JSON object.
 
     The options may be numbers or text (a command line's); they are checked by the one
-    options schema (:mod:`marketplace.engine.options`), which raises OptionError."""
+    options schema (:mod:`marketplace.engine.options`), which raises OptionError.
+    ``supports`` is "auto" or "none" (:func:`quote_part`). The quote's time budget
+    (``limits.quote_time_s``) counts from here: the estimate gives way to a rough one from
+    the volume when the analysis and it have spent it."""
+    limits = limits or AnalysisLimits.from_config()
+    deadline = Deadline.after(limits.quote_time_s)
     materials, rules, profile = _catalog(catalog)
     opts = load_options({"material": material_code, "infill": infill,
                          "layer_height": layer_height, "quantity": quantity}, materials)
@@ -143,18 +156,24 @@ def quote_file(data: bytes, filename: str, *, units: str | None = None,
                         layer_height_mm=opts.layer_height_mm)
     out = part.to_dict()
     quote = quote_part(part, material=materials[opts.material_code], rules=rules,
-                       profile=profile, quantity=opts.quantity)
+                       profile=profile, quantity=opts.quantity, supports=supports,
+                       deadline=deadline)
     out["estimate"] = quote["estimate"]
     out["price"] = quote["price"]
     out["options"] = {"material": opts.material_code, "infill_percent": opts.infill_percent,
-                      "layer_height_mm": opts.layer_height_mm, "quantity": opts.quantity}
+                      "layer_height_mm": opts.layer_height_mm, "quantity": opts.quantity,
+                      "supports": supports}
     return out
 
 
 @dataclass(frozen=True, eq=False)
 class AnalysisMesh:
-    """A stored file's repaired mesh: vertices (n, 3) mm in the suggested orientation with
-    the bbox at the origin, faces (m, 3) int, and the unit used."""
+    """A stored file's analysed mesh, as quoted and as sliced.
+
+    vertices (n, 3) float mm, turned to the printing orientation with the bbox min at the
+    origin (on the bed); faces (m, 3) int (shared corners merged, repaired winding); the unit
+    and the mm factor used; the rotation applied.
+    """
 
     vertices: np.ndarray
     faces: np.ndarray

@@ -104,7 +104,7 @@ def run_job(job: dict[str, Any], data: bytes | None = None) -> dict[str, Any]:
             return {"quote": engine.quote_file(
                 data, job["filename"], units=job.get("units"), material_code=job["material"],
                 infill=job["infill"], layer_height=job["layer_height"],
-                quantity=job["quantity"])}
+                quantity=job["quantity"], supports=job.get("supports", "auto"))}
         analysis = engine.analyse_file(data, job["filename"], units=job.get("units"),
                                        check_walls=kind == "analyse")
         record = analysis.to_dict()

@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from marketplace.engine.estimate.layers import layer_heights, slice_mesh
-from marketplace.engine.estimate.model import FITTED, Coefficients, evaluate
+from marketplace.engine.estimate.model import Coefficients, coefficients_for, evaluate
 from marketplace.engine.estimate.regions import measure_layers
-from marketplace.engine.estimate.supports import SupportFigures, support_figures
+from marketplace.engine.estimate.supports import support_layers
+from marketplace.engine.limits import BudgetExceededError, Deadline
 from marketplace.engine.pricing.catalog import MaterialSpec, PrintProfile
 
 # The fallback for meshes without usable cross-sections: grams per mm³ of part volume and
@@ -43,17 +44,20 @@ class Estimate:
     material_g : g of filament, supports included
     print_time_s : s, without heat-up (like PrusaSlicer's estimate)
     layers : number of layers
+    supports : printed with supports (PrusaSlicer's automatic supports would place some)
     support_g : g of support material (part of material_g)
     model_g : g for the part alone
+    support_time_s : s the supports add (part of print_time_s)
     filament_mm : mm of filament (material_g as length)
     confidence : "high" (exact slices), "medium" (open mesh, slices closed even-odd) or
-        "low" (no usable slices: estimated from the volume)
-    method : "slices", "slices-open-mesh" or "volume"
+        "low" (no usable slices, or the time budget spent: estimated from the volume)
+    method : "slices", "slices-open-mesh", "volume" or "volume-budget"
     """
 
     material_g: float
     print_time_s: float
     layers: int
+    supports: bool = False
     support_g: float = 0.0
     model_g: float = 0.0
     support_time_s: float = 0.0
@@ -140,25 +144,35 @@ def _signed_volume(v: np.ndarray, f: np.ndarray) -> float:
     return float(np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6.0)
 
 
+SUPPORT_CHOICES = ("auto", "none")
+
+
 def estimate(
     vertices: np.ndarray,
     faces: np.ndarray,
     profile: PrintProfile,
     material: MaterialSpec,
     *,
-    supports_needed: bool = True,
-    coefficients: Coefficients = FITTED,
+    supports: str = "auto",
+    coefficients: Coefficients | None = None,
     use_cache: bool = True,
+    deadline: Deadline | None = None,
 ) -> Estimate:
     """Estimate grams and print time of one piece.
 
     vertices : (n, 3) float, mm (placed on z = 0 here)
     faces : (m, 3) int, indices into vertices
-    supports_needed : add support material under overhangs steeper than the profile allows
+    supports : "auto": supports wherever PrusaSlicer's automatic supports at the profile's
+        threshold put them (``Estimate.supports`` says whether there are any); "none": none
     use_cache : reuse the layer figures of a recent call for the same mesh and layer settings
+    deadline : the quote's time budget; once spent, the rough estimate from the volume is
+        given instead (``method`` "volume-budget", ``confidence`` "low")
     Raises NoPrintableVolumeError for an empty or flat mesh, ValueError for coordinates or
-    indices that no reader lets through (a bug upstream, not a property of the part).
+    indices that no reader lets through (a bug upstream, not a property of the part) and
+    for an unknown ``supports``.
     """
+    if supports not in SUPPORT_CHOICES:
+        raise ValueError(f"supports must be one of {SUPPORT_CHOICES}, not {supports!r}")
     v = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
     f = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     if len(v) == 0 or len(f) == 0:
@@ -174,36 +188,43 @@ def estimate(
     g_per_mm3 = material.density_g_cm3 / 1000.0
     fil_area = math.pi * (profile.filament_diameter_mm / 2) ** 2
     entry = _CACHE.get(_CACHE.key(v, f, profile)) if use_cache else {}
-    if "stack" not in entry:
-        entry["stack"] = slice_mesh(v, f, profile.layer_height_mm, profile.first_layer_height_mm)
-    stack = entry["stack"]
-    if not any(not s.is_empty() for s in stack.sections):
-        return _volume_fallback(v, f, height, profile, g_per_mm3, fil_area)
-
-    if "figures" not in entry:
-        entry["figures"] = measure_layers(stack, profile)
-    res = evaluate(entry["figures"], profile, coefficients)
-    sup_mm3 = sup_s = 0.0
-    if supports_needed:
-        if "supports" not in entry:
-            entry["supports"] = support_figures(stack, profile)
-        sup: SupportFigures = entry["supports"]
-        sup_mm3, sup_s = sup.volume_mm3, sup.time_s
+    try:
+        if "stack" not in entry:
+            if deadline is not None:
+                deadline.check()
+            entry["stack"] = slice_mesh(v, f, profile.layer_height_mm,
+                                        profile.first_layer_height_mm)
+        stack = entry["stack"]
+        if not any(not s.is_empty() for s in stack.sections):
+            return _volume_fallback(v, f, height, profile, g_per_mm3, fil_area)
+        if "figures" not in entry:
+            entry["figures"] = measure_layers(stack, profile, deadline=deadline)
+        sup = None
+        if supports == "auto":
+            if "supports" not in entry:
+                entry["supports"] = support_layers(stack, profile, deadline)
+            sup = entry["supports"]
+    except BudgetExceededError:
+        return replace(_volume_fallback(v, f, height, profile, g_per_mm3, fil_area),
+                       method="volume-budget")
+    res = evaluate(entry["figures"], profile, coefficients or coefficients_for(profile), sup)
+    with_supports = sup is not None and sup.needed
     model_g = res.volume_mm3 * g_per_mm3
-    support_g = sup_mm3 * g_per_mm3
+    support_g = res.support_mm3 * g_per_mm3
     breakdown_g = {k: val * g_per_mm3 for k, val in res.parts_mm3.items()}
     breakdown_s = dict(res.parts_s)
-    if supports_needed:
+    if with_supports:
         breakdown_g["supports"] = support_g
-        breakdown_s["supports"] = sup_s
+        breakdown_s["supports"] = res.support_s
     return Estimate(
         material_g=model_g + support_g,
-        print_time_s=res.time_s + sup_s,
+        print_time_s=res.time_s + res.support_s,
         layers=len(stack.heights_mm),
+        supports=with_supports,
         support_g=support_g,
         model_g=model_g,
-        support_time_s=sup_s,
-        filament_mm=(res.volume_mm3 + sup_mm3) / fil_area,
+        support_time_s=res.support_s,
+        filament_mm=(res.volume_mm3 + res.support_mm3) / fil_area,
         height_mm=height,
         confidence="high" if stack.exact else "medium",
         method="slices" if stack.exact else "slices-open-mesh",

@@ -25,6 +25,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from marketplace.engine.estimate.regions import LayerFigures, spacing
+from marketplace.engine.estimate.supports import SupportLayers
 from marketplace.engine.pricing.catalog import PrintProfile
 
 
@@ -46,6 +47,13 @@ class Coefficients:
     travel_s: float = 0.35  # s per travel with retraction + z-lift
     layer_s: float = 0.3  # s per layer change
     const_s: float = 0.0  # s per print (start moves)
+    # supports (see supports.py): base lines at the grid pitch, dense interface, the sheath
+    sup_base: float = 1.0  # sparse base volume
+    sup_interface: float = 1.0  # dense interface volume
+    sup_sheath: float = 1.0  # sheath loops around the islands
+    sup_first: float = 1.0  # the first support layer's base, relative to other layers
+    sup_t: float = 1.0  # time of the support lines
+    sup_travel_s: float = 0.35  # s per support island and layer (travel, retraction)
 
     def as_array(self) -> np.ndarray:
         """Coefficients as a vector (for fitting)."""
@@ -76,7 +84,18 @@ FITTED = Coefficients(
     const_s=5.644,
 )
 
+# Coefficients fitted for one slicer profile only, by PrintProfile.slicer_profile (others: FITTED).
+FITTED_BY_PROFILE: dict[str, Coefficients] = {}
+
+
+def coefficients_for(profile: PrintProfile) -> Coefficients:
+    """The fitted coefficients for ``profile``'s slicer profile."""
+    return FITTED_BY_PROFILE.get(profile.slicer_profile, FITTED)
+
+
 MASS_FIELDS = ("band", "solid", "sparse", "bridge", "anchor_mm")
+SUPPORT_MASS_FIELDS = ("sup_base", "sup_interface", "sup_sheath", "sup_first")
+SUPPORT_TIME_FIELDS = ("sup_t", "sup_travel_s")
 
 # Gyroid is never printed at the set infill speed: its constant curvature makes the jerk-limited
 # planner slow down at every vertex, more so the denser it is. The effective speed follows
@@ -103,16 +122,51 @@ def _line_time(length: np.ndarray, chord: np.ndarray, speed: np.ndarray | float,
 
 @dataclass(frozen=True)
 class ModelResult:
-    """Volume and time with their parts (mm³ and s)."""
+    """Volume and time with their parts (mm³ and s); the support's share of each.
+
+    volume_mm3, time_s : the part alone (what it takes without supports)
+    support_mm3, support_s : what the supports add (0 without); the support time is the
+    difference they make to the layer times, after PrusaSlicer's minimum layer time
+    """
 
     volume_mm3: float
     time_s: float
     parts_mm3: dict[str, float]
     parts_s: dict[str, float]
+    support_mm3: float = 0.0
+    support_s: float = 0.0
 
 
-def evaluate(fig: LayerFigures, profile: PrintProfile, c: Coefficients = FITTED) -> ModelResult:
-    """Compute extruded volume (mm³) and print time (s) of a part from its layer figures."""
+def support_cost(sup: SupportLayers, thickness: np.ndarray, profile: PrintProfile,
+                 c: Coefficients = FITTED) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per layer: support volume (mm³), extrusion time (s) and extruded length (mm)."""
+    h = thickness
+    line = spacing(profile.support_width_mm, profile.layer_height_mm)
+    pitch = profile.support_spacing_mm + line
+    first = np.zeros(len(h))
+    if len(h):
+        first[0] = 1.0
+    base = sup.base_mm2 * (1.0 + (c.sup_first - 1.0) * first)
+    vol = h * line * (c.sup_base * base / pitch + c.sup_interface * sup.interface_mm2 / line
+                      + c.sup_sheath * sup.sheath_mm)
+    len_base = base / pitch
+    len_int = sup.interface_mm2 / line
+    area = sup.base_mm2 + sup.interface_mm2
+    # lines run across an island: its mean chord (pi A / P) is their length
+    chord = np.where(sup.sheath_mm > 0, math.pi * area / np.maximum(sup.sheath_mm, 1e-9), 1.0)
+    acc, jerk = profile.default_acceleration, profile.jerk_xy
+    t = c.sup_t * (
+        _line_time(len_base, chord, profile.support_speed, acc, jerk)
+        + _line_time(len_int, chord, profile.support_interface_speed, acc, jerk)
+        + sup.sheath_mm / profile.support_speed
+    ) + c.sup_travel_s * sup.islands
+    return vol, t, len_base + len_int + sup.sheath_mm
+
+
+def evaluate(fig: LayerFigures, profile: PrintProfile, c: Coefficients = FITTED,
+             supports: SupportLayers | None = None) -> ModelResult:
+    """Compute extruded volume (mm³) and print time (s) of a part from its layer figures,
+    and what ``supports`` (if any) add to both."""
     h = fig.thickness_mm
     density = profile.infill_percent / 100.0
     band = np.maximum(fig.area_mm2 - fig.fill_mm2, 0.0)
@@ -164,6 +218,16 @@ def evaluate(fig: LayerFigures, profile: PrintProfile, c: Coefficients = FITTED)
     t_slowest = t_move + len_extruded / profile.min_print_speed
     t_layer = np.maximum(t_raw, np.minimum(profile.min_layer_time_s, t_slowest))
     time_s = float(t_layer.sum()) + c.const_s
+    support_mm3 = support_s = 0.0
+    if supports is not None and supports.needed:
+        # supports print in the same layers: they fill some of the minimum layer time
+        v_sup, t_sup, len_sup = support_cost(supports, h, profile, c)
+        only_sup = (fig.area_mm2 <= 0) & (v_sup > 0)  # support under a body not begun yet
+        t_raw_s = t_raw + t_sup + c.layer_s * only_sup
+        t_slow_s = t_slowest + t_sup + len_sup / profile.min_print_speed
+        t_layer_s = np.maximum(t_raw_s, np.minimum(profile.min_layer_time_s, t_slow_s))
+        support_mm3 = float(v_sup.sum())
+        support_s = float(t_layer_s.sum() - t_layer.sum())
     return ModelResult(
         volume_mm3=v_band + v_solid + v_sparse + v_bridge,
         time_s=time_s,
@@ -176,4 +240,6 @@ def evaluate(fig: LayerFigures, profile: PrintProfile, c: Coefficients = FITTED)
                  "travel": float(t_move.sum()),
                  "min_layer_time": float((t_layer - t_raw).sum()),
                  "start": c.const_s},
+        support_mm3=support_mm3,
+        support_s=support_s,
     )

@@ -23,6 +23,7 @@ import manifold3d as m3d
 import numpy as np
 
 from marketplace.engine.estimate.layers import LayerStack, same_as_previous
+from marketplace.engine.limits import Deadline
 from marketplace.engine.pricing.catalog import PrintProfile
 
 _MITER = m3d.JoinType.Miter
@@ -134,8 +135,13 @@ def _area(cs: m3d.CrossSection) -> float:
 
 
 def measure_layers(stack: LayerStack, profile: PrintProfile,
-                   surface_margin_mm: float = 3.0, vertical_shells: bool = True) -> LayerFigures:
-    """Classify every layer of ``stack`` into regions and measure them for ``profile``."""
+                   surface_margin_mm: float = 3.0, vertical_shells: bool = True,
+                   deadline: Deadline | None = None) -> LayerFigures:
+    """Classify every layer of ``stack`` into regions and measure them for ``profile``.
+
+    deadline : raise BudgetExceededError when it passes (checked layer by layer)
+    """
+    check = deadline.check if deadline is not None else (lambda: None)
     secs = stack.sections
     n = len(secs)
     h = profile.layer_height_mm
@@ -154,6 +160,7 @@ def measure_layers(stack: LayerStack, profile: PrintProfile,
     out = {k: np.zeros(n) for k in (
         "area", "fill", "t_ext", "t_per", "len_per", "contours")}
     for k, cs in enumerate(secs):
+        check()
         out["area"][k] = _area(cs)
         if cs.is_empty():
             fill.append(cs)
@@ -206,6 +213,7 @@ def measure_layers(stack: LayerStack, profile: PrintProfile,
     n_down = max(1, profile.bottom_layers // 2)
     tops, bottoms, exposed_top, vshell = [], [], [], []
     for k in range(n):
+        check()
         f = fill[k]
         if f.is_empty():
             tops.append(empty), bottoms.append(empty), exposed_top.append(empty)
@@ -239,6 +247,7 @@ def measure_layers(stack: LayerStack, profile: PrintProfile,
     solid_area_min = profile.solid_infill_below_area_mm2
     arrays = (solid_mm2, top_mm2, bridge_mm2, sparse_mm2, regions, sparse_chord, solid_chord)
     for k in range(n):
+        check()
         f = fill[k]
         if f.is_empty():
             prev_sparse, prev_plain = empty, None
