@@ -89,7 +89,8 @@ class Deadline:
         """The deadline ``seconds`` from now."""
         return cls(time.monotonic() + seconds)
 
-    def check(self) -> None:
-        """Raise BudgetExceededError once the budget is spent."""
-        if time.monotonic() > self.at:
+    def check(self, needs_s: float = 0.0) -> None:
+        """Raise BudgetExceededError once the budget is spent, or when less than ``needs_s``
+        seconds are left (for a step that cannot be interrupted)."""
+        if time.monotonic() + needs_s > self.at:
             raise BudgetExceededError("the quote's time budget is spent")

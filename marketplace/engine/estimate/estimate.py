@@ -31,6 +31,9 @@ from marketplace.engine.pricing.catalog import MaterialSpec, PrintProfile
 # seconds per mm³, the corpus medians of PrusaSlicer's figures (rough, flagged "low").
 _FALLBACK_FILL = 0.55
 _FALLBACK_S_PER_MM3 = 0.45
+# CPU seconds per triangle to build the solid that is sliced (manifold3d; about 5 s for
+# 2 million triangles measured here): a quote whose budget cannot cover it takes the rough way
+SLICE_S_PER_TRIANGLE = 2.5e-6
 
 
 class NoPrintableVolumeError(ValueError):
@@ -190,8 +193,8 @@ def estimate(
     entry = _CACHE.get(_CACHE.key(v, f, profile)) if use_cache else {}
     try:
         if "stack" not in entry:
-            if deadline is not None:
-                deadline.check()
+            if deadline is not None:  # building the solid cannot be interrupted
+                deadline.check(needs_s=len(f) * SLICE_S_PER_TRIANGLE)
             entry["stack"] = slice_mesh(v, f, profile.layer_height_mm,
                                         profile.first_layer_height_mm)
         stack = entry["stack"]
