@@ -74,7 +74,7 @@ def _estimates(analysis: Any, wanted: list[dict[str, Any]]) -> list[dict[str, An
         profile = DEFAULT_PROFILE.with_options(
             infill_percent=float(item["infill_percent"]),
             layer_height_mm=float(item["layer_height_mm"]))
-        est = engine.estimate_part(analysis, profile)
+        est = engine.estimate_part(analysis, profile, supports=item.get("supports", "auto"))
         out.append({**item, "estimate": est.to_record() if est is not None else None})
     return out
 
