@@ -76,9 +76,15 @@ class Row:
 
     @property
     def support_g(self) -> float:
-        """PrusaSlicer's support filament (g)."""
+        """PrusaSlicer's support filament (g, the support roles of the G-code)."""
         mm = sum(self.ref_sup["roles_mm"].get(r, 0.0) for r in refs.SUPPORT_ROLES)
         return mm * math.pi * 1.75**2 / 4 / 1000 * DENSITY
+
+    @property
+    def added_g(self) -> float:
+        """What supports add to the part's grams: less than their own filament, as the part
+        prints less over them (bridges become plain bottom layers)."""
+        return self.ref_sup["fil_g"] - self.ref_none["fil_g"]
 
     @property
     def needs(self) -> bool:
@@ -139,12 +145,12 @@ def predict(rows: list[Row], profile, c: Coefficients) -> np.ndarray:
 
 
 def fit_supports(rows: list[Row], profile, base: Coefficients) -> Coefficients:
-    """Fit the support coefficients: mass on the support's own grams, time on the time the
-    supports add (both relative to the part's total, so tiny supports weigh little)."""
+    """Fit the support coefficients: mass on the grams the supports add, time on the time they
+    add (both relative to the part's total, so tiny supports weigh little)."""
     need = [r for r in rows if r.needs and r.sup.needed]
     if not need:
         return base
-    ref_g = np.array([r.support_g for r in need])
+    ref_g = np.array([r.added_g for r in need])
     tot_g = np.array([r.ref_sup["fil_g"] for r in need])
     ref_s = np.array([r.ref_sup["time_s"] - r.ref_none["time_s"] for r in need])
     tot_s = np.array([r.ref_sup["time_s"] for r in need])
