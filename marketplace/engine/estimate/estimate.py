@@ -48,7 +48,8 @@ class Estimate:
     print_time_s : s, without heat-up (like PrusaSlicer's estimate)
     layers : number of layers
     supports : printed with supports (PrusaSlicer's automatic supports would place some)
-    support_g : g of support material (part of material_g)
+    support_g : g the supports add (part of material_g: their filament less what the part
+        saves printing over them)
     model_g : g for the part alone
     support_time_s : s the supports add (part of print_time_s)
     filament_mm : mm of filament (material_g as length)
