@@ -245,7 +245,7 @@ class Printer(db.Model):
     build_z_mm: Mapped[float] = mapped_column(sa.Float, default=210.0)
     nozzle_mm: Mapped[float] = mapped_column(sa.Float, default=0.4)
     material_code: Mapped[str] = mapped_column(sa.String(16), default="PLA")
-    colour: Mapped[str] = mapped_column(sa.String(32), default="black")
+    colour: Mapped[str] = mapped_column(sa.String(32), default="Schwarz")  # catalogue entry
     slicer_profile: Mapped[str] = mapped_column(sa.String(64), default="mk3s-pla-0.2mm")
     # available|printing|bed_to_clear|maintenance|offline|unknown
     state: Mapped[str] = mapped_column(sa.String(16), default="unknown")

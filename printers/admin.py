@@ -16,11 +16,13 @@ import sqlalchemy as sa
 from flask import current_app
 
 from marketplace import audit
+from marketplace.engine.pricing.catalog import MaterialSpec, catalogue_colour
 from marketplace.extensions import db
 from marketplace.i18n import N_
 from marketplace.jobs import ON_PRINTER_STATES, state_values
-from marketplace.models import Material, Printer, PrintJob
+from marketplace.models import Printer, PrintJob
 from marketplace.printer_states import set_printer_state
+from marketplace.settings import operations as hub_settings
 from printers import slicing
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
@@ -44,13 +46,9 @@ class PrinterValidationError(Exception):
                 for k, v in self.errors.items()}
 
 
-def _known_materials() -> set[str]:
-    codes = set(db.session.scalars(sa.select(Material.code)).all())
-    if not codes:
-        from marketplace.engine.pricing import catalog
-
-        codes = set(catalog.DEFAULT_MATERIALS)
-    return {c.upper() for c in codes}
+def catalogue() -> dict[str, MaterialSpec]:
+    """Return the materials a printer may load, by code, with their catalogue colours."""
+    return hub_settings.get_materials(include_inactive=True)
 
 
 def validate(values: Mapping[str, Any], *, printer: Printer | None = None) -> dict[str, Any]:
@@ -96,12 +94,7 @@ def validate(values: Mapping[str, Any], *, printer: Printer | None = None) -> di
         except (TypeError, ValueError):
             errors["nozzle_mm"] = N_("Düse: %(sizes)s mm.")
             params["nozzle_mm"] = {"sizes": ", ".join(f"{n:g}" for n in NOZZLES_MM)}
-    if "material_code" in clean:
-        clean["material_code"] = (clean["material_code"] or "").upper()
-        if clean["material_code"] not in _known_materials():
-            errors["material_code"] = N_("Unbekanntes Material.")
-    if "colour" in clean and not (0 < len(clean["colour"] or "") <= 32):
-        errors["colour"] = N_("Farbe: 1–32 Zeichen.")
+    _validate_loaded(clean, printer, errors, params)
     if "slicer_profile" in clean:
         profiles = slicing.available_profiles(current_app.config["SLICER_PROFILE_DIR"])
         if clean["slicer_profile"] not in profiles:
@@ -110,6 +103,46 @@ def validate(values: Mapping[str, Any], *, printer: Printer | None = None) -> di
     if errors:
         raise PrinterValidationError(errors, params)
     return clean
+
+
+def _validate_loaded(clean: dict[str, Any], printer: Printer | None, errors: dict[str, str],
+                     params: dict[str, dict[str, Any]]) -> None:
+    """Material and colour loaded: catalogue entries (a colour is one of the material's
+    catalogue colours, typed as listed or as a synonym such as "black" for "Schwarz")."""
+    if "material_code" not in clean and "colour" not in clean:
+        return
+    materials = catalogue()
+    if "material_code" in clean:
+        clean["material_code"] = (clean["material_code"] or "").strip().upper()
+        if clean["material_code"] not in materials:
+            errors["material_code"] = N_("Unbekanntes Material (%(codes)s).")
+            params["material_code"] = {"codes": ", ".join(sorted(materials))}
+            return
+    code = clean.get("material_code") or (printer.material_code if printer else None)
+    spec = materials.get(code or "")
+    if spec is None:
+        return
+    text = clean["colour"] if "colour" in clean else (printer.colour if printer else None)
+    if text is None:  # a new printer without a colour: the material's first catalogue colour
+        if spec.colours:
+            clean["colour"] = spec.colours[0]
+        return
+    entry = catalogue_colour(spec.colours, text)
+    if entry is None:
+        errors["colour"] = N_("Die Farbe „%(colour)s“ gibt es für %(material)s im Katalog "
+                              "nicht (%(colours)s).")
+        params["colour"] = {"colour": text, "material": code,
+                            "colours": ", ".join(spec.colours)}
+    else:
+        clean["colour"] = entry
+
+
+def colour_in_catalogue(printer: Printer, materials: dict[str, MaterialSpec] | None = None
+                        ) -> bool:
+    """Return whether the printer's colour is an entry of its material's catalogue colours
+    (False for a colour from before the catalogue that nobody has picked anew yet)."""
+    spec = (materials if materials is not None else catalogue()).get(printer.material_code)
+    return spec is not None and printer.colour in spec.colours
 
 
 def add_printer(*, name: str, url: str, api_key: str, actor: str = "system",
@@ -197,6 +230,7 @@ def printer_summary(printer: Printer) -> dict[str, Any]:
         "public_id": printer.public_id, "name": printer.name, "url": printer.url,
         "state": printer.state, "state_reason": printer.state_reason,
         "material_code": printer.material_code, "colour": printer.colour,
+        "colour_in_catalogue": colour_in_catalogue(printer),
         "nozzle_mm": printer.nozzle_mm, "slicer_profile": printer.slicer_profile,
         "build_mm": [printer.build_x_mm, printer.build_y_mm, printer.build_z_mm],
         "temperatures": status.get("temperatures") or {},

@@ -62,8 +62,11 @@ def rotate_keys_command() -> None:
 @click.option("--url", required=True, help="OctoPrint address, e.g. http://127.0.0.1:5000")
 @click.option("--api-key", required=True, help="OctoPrint API key (stored, never shown)")
 @click.option("--profile", "slicer_profile", default=None, help="slicer profile name")
-@click.option("--material", "material_code", default=None, help="material loaded, e.g. PLA")
-@click.option("--colour", default=None, help="colour loaded")
+@click.option("--material", "material_code", default=None,
+              help="material loaded: a catalogue code, e.g. PETG (default PLA)")
+@click.option("--colour", default=None,
+              help="colour loaded: one of the material's catalogue colours, e.g. Schwarz "
+                   "(or black; default: the material's first)")
 @click.option("--nozzle", "nozzle_mm", type=float, default=None, help="nozzle diameter in mm")
 @click.option("--build-volume", default=None, help="XxYxZ in mm, e.g. 250x210x210")
 @with_appcontext
@@ -94,7 +97,8 @@ def add_printer_command(name, url, api_key, slicer_profile, material_code, colou
               help="port its OctoPrint listens on (127.0.0.1)")
 @click.option("--octoprint", "octoprint_bin", default=None,
               help="OctoPrint's command (default: OCTOPRINT_BIN or .venv-octoprint/bin/octoprint)")
-@click.option("--colour", default="Schwarz", show_default=True, help="colour loaded")
+@click.option("--colour", default="Schwarz", show_default=True,
+              help="colour loaded (one of PLA's catalogue colours)")
 @with_appcontext
 def demo_printer_command(name, basedir, port, octoprint_bin, colour) -> None:
     """Set up a virtual OctoPrint printer (once) and register it as printer NAME.
@@ -142,8 +146,11 @@ def list_printers_command(as_json: bool) -> None:
         return
     for row in rows:
         job = row["job"]["public_id"] if row["job"] else "-"
+        colour = row["colour"] if row["colour_in_catalogue"] else f"{row['colour']}(?)"
         click.echo(f"{row['name']:<16} {row['state']:<12} {row['material_code']:<5} "
-                   f"{row['colour']:<10} {row['slicer_profile']:<18} {row['url']}  job {job}")
+                   f"{colour:<10} {row['slicer_profile']:<18} {row['url']}  job {job}")
+    if any(not row["colour_in_catalogue"] for row in rows):
+        click.echo("(?) colour not in the material's catalogue: pick one in the console")
 
 
 @click.group("dispatcher")

@@ -1,8 +1,8 @@
 """Which queued job goes to which free printer: a pure policy, no I/O.
 
 A printer can print a job when the material loaded is the job's, the colour loaded is the job's
-(or the job takes any colour), the nozzle and slicer profile are the ones the job was sliced
-for, the part fits the build volume, and the job asked for no other printer. Jobs go in order
+catalogue colour (the same catalogue entry: the catalogue's ``colour_matches``; or the job
+takes any colour), the nozzle and slicer profile are the ones the job was sliced for, the part fits the build volume, and the job asked for no other printer. Jobs go in order
 of priority (higher first), due date (earlier first, none last), then age. Each job takes the
 smallest free printer that can print it, so big printers stay free for big parts.
 
@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-ANY_COLOUR = frozenset({"", "any", "beliebig"})
+from marketplace.engine.pricing.catalog import ANY_COLOUR, colour_matches
+
+__all__ = ["ANY_COLOUR", "JobNeed", "PrinterOffer", "assign", "can_print", "candidate_printers",
+           "colour_matches", "fits", "job_order_key", "mismatch", "need_for", "offer_for"]
 
 
 @dataclass(frozen=True)
@@ -45,28 +48,35 @@ class PrinterOffer:
     profile: str
 
 
-def colour_matches(wanted: str | None, loaded: str | None) -> bool:
-    """Return whether a job wanting ``wanted`` may print with ``loaded`` (case-insensitive)."""
-    wanted = (wanted or "").strip().lower()
-    return wanted in ANY_COLOUR or wanted == (loaded or "").strip().lower()
-
-
 def fits(bbox_mm: tuple[float, float, float], build_mm: tuple[float, float, float]) -> bool:
     """Return whether a part of ``bbox_mm`` fits a build volume of ``build_mm`` (as sliced)."""
     return all(b <= v + 1e-6 for b, v in zip(bbox_mm, build_mm, strict=True))
 
 
+# What keeps a printer from printing a job, in the order :func:`mismatch` checks them.
+OTHER_PRINTER, TOO_SMALL, OTHER_MATERIAL, OTHER_PROFILE = (
+    "other_printer", "too_small", "other_material", "other_profile")
+
+
+def mismatch(job: JobNeed, printer: PrinterOffer) -> str | None:
+    """Return the first thing that keeps ``printer`` from printing ``job`` as it was sliced
+    (another printer was asked for, the part does not fit, another material or colour is
+    loaded, another nozzle or profile), or None when it can print it."""
+    if job.requested_printer_id is not None and job.requested_printer_id != printer.printer_id:
+        return OTHER_PRINTER
+    if not fits(job.bbox_mm, printer.build_mm):
+        return TOO_SMALL
+    if job.material_code.upper() != printer.material_code.upper() or not colour_matches(
+            job.colour, printer.colour):
+        return OTHER_MATERIAL
+    if abs(job.nozzle_mm - printer.nozzle_mm) >= 1e-6 or job.profile != printer.profile:
+        return OTHER_PROFILE
+    return None
+
+
 def can_print(job: JobNeed, printer: PrinterOffer) -> bool:
     """Return whether ``printer`` can print ``job`` as it was sliced."""
-    if job.requested_printer_id is not None and job.requested_printer_id != printer.printer_id:
-        return False
-    return (
-        job.material_code.upper() == printer.material_code.upper()
-        and colour_matches(job.colour, printer.colour)
-        and abs(job.nozzle_mm - printer.nozzle_mm) < 1e-6
-        and job.profile == printer.profile
-        and fits(job.bbox_mm, printer.build_mm)
-    )
+    return mismatch(job, printer) is None
 
 
 def job_order_key(job: JobNeed) -> tuple:

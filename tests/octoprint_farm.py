@@ -480,7 +480,7 @@ def add_printer(app):
 
     def make(server, name=None, api_key=None, **fields):
         url = server if isinstance(server, str) else server.url
-        values = {"material_code": "PLA", "colour": "black", "slicer_profile": TEST_PROFILE,
+        values = {"material_code": "PLA", "colour": "Schwarz", "slicer_profile": TEST_PROFILE,
                   "state": "unknown", **fields}
         printer = Printer(name=name or f"MK3S-{next(counter)}", url=url,
                           api_key=api_key or API_KEY, **values)

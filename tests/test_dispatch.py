@@ -120,10 +120,10 @@ def test_three_printers_take_three_jobs_in_one_pass(idle_farm, add_printer, make
 
 def test_matching_material_colour_and_requested_printer(idle_farm, add_printer, make_job,
                                                         dispatcher):
-    black = add_printer(idle_farm[0], colour="black")
-    red = add_printer(idle_farm[1], colour="red")
-    petg = add_printer(idle_farm[2], material_code="PETG")
-    wants_red = make_job(colour="red")
+    black = add_printer(idle_farm[0], colour="Schwarz")
+    red = add_printer(idle_farm[1], colour="Rot")
+    petg = add_printer(idle_farm[2], material_code="PETG", colour="Schwarz")
+    wants_red = make_job(colour="Rot")
     wants_petg = make_job(material_code="PETG")
     wants_black_printer = make_job(requested_printer_id=black.id)
     dispatcher.tick()
@@ -261,7 +261,17 @@ def test_printers_cli_add_and_list_never_show_keys(app, runner):
                                  "--material", "pla", "--colour", "orange"])
     assert result.exit_code == 0, result.output
     printer = db.session.scalar(sa.select(Printer).where(Printer.name == "Prusa 1"))
-    assert (printer.material_code, printer.colour, printer.api_key) == ("PLA", "orange", key)
+    # the catalogue's entry, whichever way it was typed
+    assert (printer.material_code, printer.colour, printer.api_key) == ("PLA", "Orange", key)
+    black = runner.invoke(args=["printers", "add", "Prusa 3", "--url", "http://127.0.0.1:5998",
+                                "--api-key", key, "--material", "PETG", "--colour", "black"])
+    assert black.exit_code == 0, black.output
+    assert db.session.scalar(sa.select(Printer.colour).where(Printer.name == "Prusa 3")) == \
+        "Schwarz"
+    unknown = runner.invoke(args=["printers", "add", "Prusa 4", "--url", "http://127.0.0.1:5997",
+                                  "--api-key", key, "--material", "PETG", "--colour", "Rot"])
+    assert unknown.exit_code == 2
+    assert "colour" in unknown.output and "Schwarz, Weiß, Transparent, Blau" in unknown.output
     listing = runner.invoke(args=["printers", "list"])
     assert "Prusa 1" in listing.output and key not in listing.output
     as_json = runner.invoke(args=["printers", "list", "--json"])
@@ -313,8 +323,12 @@ def test_printer_admin_validation(app):
         printer_admin.add_printer(name="P1", url="http://127.0.0.1:5002", api_key="A" * 20,
                                   nozzle_mm=0.45, material_code="WOOD", build_z_mm=-1)
     assert set(exc.value.errors) == {"name", "nozzle_mm", "material_code", "build_z_mm"}
+    assert printer.colour == "Schwarz"  # the material's first catalogue colour
     printer_admin.update_printer(printer, {"api_key": "", "colour": "weiß"})
-    assert printer.api_key == "ABCDEF0123456789ABCD" and printer.colour == "weiß"
+    assert printer.api_key == "ABCDEF0123456789ABCD" and printer.colour == "Weiß"
+    with pytest.raises(printer_admin.PrinterValidationError) as exc:
+        printer_admin.update_printer(printer, {"material_code": "TPU"})  # TPU: no white
+    assert set(exc.value.errors) == {"colour"}
     summary = printer_admin.printer_summary(printer)
     assert "api_key" not in summary and "ABCDEF0123456789ABCD" not in str(summary)
     with pytest.raises(printer_admin.BedNotWaitingError):

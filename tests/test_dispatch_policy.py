@@ -21,7 +21,7 @@ def need(job_id, **kw):
 
 
 def offer(printer_id, **kw):
-    values = dict(name=f"P{printer_id}", material_code="PLA", colour="black", nozzle_mm=0.4,
+    values = dict(name=f"P{printer_id}", material_code="PLA", colour="Schwarz", nozzle_mm=0.4,
                   build_mm=(250, 210, 210), profile="mk3s")
     values.update(kw)
     return matching.PrinterOffer(printer_id=printer_id, **values)
@@ -31,9 +31,12 @@ def offer(printer_id, **kw):
     ({}, {}, True),
     ({"material_code": "petg"}, {}, False),
     ({"material_code": "petg"}, {"material_code": "PETG"}, True),
-    ({"colour": "red"}, {"colour": "black"}, False),
-    ({"colour": "Black"}, {"colour": "black"}, True),
-    ({"colour": "beliebig"}, {"colour": "orange"}, True),
+    ({"colour": "Rot"}, {"colour": "Schwarz"}, False),
+    ({"colour": "Schwarz"}, {"colour": "Schwarz"}, True),
+    # catalogue entries are compared as entries: free text from before the catalogue is not one
+    ({"colour": "Schwarz"}, {"colour": "black"}, False),
+    ({"colour": "beliebig"}, {"colour": "Orange"}, True),
+    ({"colour": "any"}, {"colour": "black"}, True),
     ({"nozzle_mm": 0.6}, {}, False),
     ({"profile": "other"}, {}, False),
     ({"bbox_mm": (251, 10, 10)}, {}, False),
@@ -46,6 +49,18 @@ def test_can_print(job_kw, printer_kw, ok):
     assert matching.can_print(need(1, **job_kw), offer(1, **printer_kw)) is ok
 
 
+@pytest.mark.parametrize("job_kw,printer_kw,reason", [
+    ({}, {}, None),
+    ({"requested_printer_id": 2, "bbox_mm": (300, 10, 10)}, {}, matching.OTHER_PRINTER),
+    ({"bbox_mm": (300, 10, 10), "material_code": "PETG"}, {}, matching.TOO_SMALL),
+    ({"material_code": "PETG", "profile": "other"}, {}, matching.OTHER_MATERIAL),
+    ({"colour": "Rot", "nozzle_mm": 0.6}, {}, matching.OTHER_MATERIAL),
+    ({"nozzle_mm": 0.6}, {}, matching.OTHER_PROFILE),
+])
+def test_mismatch_names_the_first_obstacle(job_kw, printer_kw, reason):
+    assert matching.mismatch(need(1, **job_kw), offer(1, **printer_kw)) == reason
+
+
 def test_order_priority_then_due_date_then_age():
     jobs = [need(1), need(2, due_date=date(2026, 12, 1)), need(3, due_date=date(2026, 11, 26)),
             need(4, priority=2), need(5, priority=2, due_date=date(2026, 11, 30))]
@@ -53,8 +68,8 @@ def test_order_priority_then_due_date_then_age():
 
 
 def test_assign_one_job_per_printer_smallest_printer_that_fits():
-    printers = [offer(1, build_mm=(300, 300, 300)), offer(2), offer(3, colour="red")]
-    jobs = [need(10, bbox_mm=(280, 50, 50)), need(11), need(12, colour="red"), need(13)]
+    printers = [offer(1, build_mm=(300, 300, 300)), offer(2), offer(3, colour="Rot")]
+    jobs = [need(10, bbox_mm=(280, 50, 50)), need(11), need(12, colour="Rot"), need(13)]
     pairs = dict(matching.assign(jobs, printers))
     assert pairs == {10: 1, 11: 2, 12: 3}  # 13 waits; 11 did not take the big printer
 

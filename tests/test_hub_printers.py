@@ -114,10 +114,17 @@ def test_add_and_edit_a_printer_the_key_is_write_only(tech):
     edit_page = tech.get(f"/hub/printers/{printer.public_id}/edit").get_data(True)
     assert KEY not in edit_page and 'value="MK4-01"' in edit_page
     tech.post(f"/hub/printers/{printer.public_id}/edit",
-              data={**form, "api_key": "", "colour": "Grün"})
+              data={**form, "api_key": "", "colour": "Weiß"})
     db.session.expire_all()
     printer = db.session.get(Printer, printer.id)
-    assert printer.colour == "Grün" and printer.api_key == KEY  # empty key keeps the old one
+    assert printer.colour == "Weiß" and printer.api_key == KEY  # empty key keeps the old one
+    # only the material's catalogue colours: PETG comes in no green
+    refused = tech.post(f"/hub/printers/{printer.public_id}/edit",
+                        data={**form, "api_key": "", "colour": "Grün"})
+    assert refused.status_code == 400 and "gibt es für PETG im Katalog nicht" in \
+        refused.get_data(True)
+    db.session.expire_all()
+    assert db.session.get(Printer, printer.id).colour == "Weiß"
     bad = tech.post("/hub/printers/new", data={**form, "name": "MK4-02", "api_key": "short",
                                                "build_x_mm": "-5", "url": "ftp://x"})
     assert bad.status_code == 400
@@ -162,3 +169,38 @@ def test_printer_form_offers_known_classes_materials_and_profiles(tech):
     db.session.commit()
     edit = tech.get(f"/hub/printers/{old.public_id}/edit").get_data(True)
     assert "<option selected>fdm-standard</option>" in edit
+
+
+def test_the_form_offers_catalogue_colours_and_its_default_printer_matches_petg_black(tech):
+    """Issue 9: a printer added with the form's defaults and PETG picked matches a job that
+    wants PETG in the catalogue's "Schwarz" (the form once said "black")."""
+    from printers import matching
+
+    page = tech.get("/hub/printers/new").get_data(True)
+    assert '<optgroup label="PETG">' in page and 'value="Schwarz" selected' in page
+    assert 'name="colour" type="text"' not in page  # no free text
+    defaults = {k: v for k, v in _form_defaults(page).items()}
+    response = tech.post("/hub/printers/new", data={
+        **defaults, "name": "Default-01", "url": "http://127.0.0.1:5002", "api_key": KEY,
+        "material_code": "PETG"})
+    assert response.status_code == 302, response.get_data(True)
+    printer = db.session.scalar(sa.select(Printer).where(Printer.name == "Default-01"))
+    assert (printer.material_code, printer.colour) == ("PETG", "Schwarz")
+    need = matching.JobNeed(job_id=1, material_code="PETG", colour="Schwarz",
+                            nozzle_mm=printer.nozzle_mm, bbox_mm=(20, 20, 20),
+                            profile=printer.slicer_profile)
+    assert matching.can_print(need, matching.offer_for(printer))
+
+
+def _form_defaults(page: str) -> dict[str, str]:
+    """The values the new-printer form shows (inputs' values, selects' selected options)."""
+    import re
+
+    values = dict(re.findall(r'<input id="f-[^"]+" name="([^"]+)" type="(?:text|url)" '
+                             r'value="([^"]*)"', page))
+    for name, body in re.findall(r'<select id="f-[^"]+" name="([^"]+)"[^>]*>(.*?)</select>',
+                                 page, re.S):
+        chosen = re.search(r'<option(?: value="([^"]*)")? selected>([^<]*)<', body)
+        if chosen:
+            values[name] = chosen.group(1) or chosen.group(2)
+    return values

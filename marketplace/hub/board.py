@@ -16,6 +16,7 @@ from marketplace.extensions import db
 from marketplace.i18n import N_
 from marketplace.jobs import ON_PRINTER_STATES, JobState
 from marketplace.models import Order, Printer, PrintJob, utcnow
+from printers import admin as printer_admin
 
 PRINTER_STATE_LABELS = {
     "available": N_("Bereit"),
@@ -105,8 +106,12 @@ def last_printed() -> dict[int, PrintJob]:
 
 
 def printer_card(printer: Printer, job: PrintJob | None, stale_after_s: int,
-                 now: datetime | None = None, translate=lambda s: s) -> dict[str, Any]:
-    """Return one printer's board entry (JSON-safe; no API key)."""
+                 now: datetime | None = None, translate=lambda s: s,
+                 materials: dict | None = None) -> dict[str, Any]:
+    """Return one printer's board entry (JSON-safe; no API key). ``colour_in_catalogue``
+    is False for a colour that is none of its material's catalogue colours (a technician
+    picks one; until then no job that wants a colour goes to it)."""
+
     now = now or utcnow()
     status = printer.last_status if isinstance(printer.last_status, dict) else None
     seen = printer.last_seen_at
@@ -120,6 +125,7 @@ def printer_card(printer: Printer, job: PrintJob | None, stale_after_s: int,
         "state_reason": printer.state_reason,
         "material_code": printer.material_code,
         "colour": printer.colour,
+        "colour_in_catalogue": printer_admin.colour_in_catalogue(printer, materials),
         "nozzle_mm": printer.nozzle_mm,
         "build_mm": [printer.build_x_mm, printer.build_y_mm, printer.build_z_mm],
         "temperatures": _temperatures(status, translate),
@@ -159,8 +165,9 @@ def board(stale_after_s: int, translate=lambda s: s) -> list[dict[str, Any]]:
     done = last_printed()
     now = utcnow()
     printers = db.session.scalars(sa.select(Printer).order_by(Printer.name)).all()
-    return [printer_card(p, jobs.get(p.id) or done.get(p.id), stale_after_s, now, translate)
-            for p in printers]
+    materials = printer_admin.catalogue()
+    return [printer_card(p, jobs.get(p.id) or done.get(p.id), stale_after_s, now, translate,
+                         materials) for p in printers]
 
 
 def printer_by_public_id(public_id: str) -> Printer | None:

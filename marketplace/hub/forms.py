@@ -196,15 +196,19 @@ def printer_values(printer: Printer | None, form=None) -> dict[str, str]:
     return {k: str(getattr(printer, k) or "") for k in PRINTER_FIELDS} | {"api_key": ""}
 
 
-def printer_choices(values: dict[str, str]) -> dict[str, list[str]]:
-    """Return the values the printer form offers: materials, printer classes (those the
-    pricing rules know), slicer profiles; the printer's current value is always included."""
+def printer_choices(values: dict[str, str]) -> dict[str, Any]:
+    """Return the values the printer form offers: materials, their catalogue colours
+    (``colours``: material code -> colours), printer classes (those the pricing rules know),
+    slicer profiles; the printer's current value is always included (a colour from before
+    the catalogue is offered under its material, marked, until a technician picks anew)."""
     from flask import current_app
 
+    from printers import admin as printer_admin
     from printers import slicing
 
-    choices = {
-        "material_code": sorted(hub_settings.get_materials()),
+    materials = printer_admin.catalogue()
+    choices: dict[str, Any] = {
+        "material_code": sorted(materials),
         "printer_class": sorted(hub_settings.get_pricing_rules().machine_rate_cents_per_h),
         "slicer_profile": slicing.available_profiles(current_app.config["SLICER_PROFILE_DIR"]),
     }
@@ -212,6 +216,12 @@ def printer_choices(values: dict[str, str]) -> dict[str, list[str]]:
         current = values.get(key)
         if current and current not in options:
             options.append(current)
+    colours = {code: list(materials[code].colours) if code in materials else []
+               for code in choices["material_code"]}
+    loaded, colour = values.get("material_code", ""), values.get("colour", "")
+    choices["colours"] = colours
+    choices["unlisted_colour"] = (colour if colour and colour not in colours.get(loaded, [])
+                                  else None)
     return choices
 
 

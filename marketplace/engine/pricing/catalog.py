@@ -232,6 +232,46 @@ DEFAULT_MATERIALS: dict[str, MaterialSpec] = {
     "TPU": MaterialSpec("TPU", "TPU 95A (flexibel)", 1.21, 7000, ("Schwarz", "Transparent")),
 }
 
+# A job that takes any colour says so with one of these (the quote's default is "any").
+ANY_COLOUR = frozenset({"", "any", "beliebig"})
+
+# Words a technician may type for a catalogue colour (English, or German spelt another way);
+# :func:`catalogue_colour` turns them into the catalogue's own entry. Keys are lower case.
+COLOUR_SYNONYMS: dict[str, str] = {
+    "black": "Schwarz", "white": "Weiß", "weiss": "Weiß", "grey": "Grau", "gray": "Grau",
+    "red": "Rot", "blue": "Blau", "green": "Grün", "gruen": "Grün", "orange": "Orange",
+    "transparent": "Transparent", "clear": "Transparent", "natural": "Transparent",
+    "natur": "Transparent", "yellow": "Gelb", "silver": "Silber", "purple": "Lila",
+    "violet": "Violett", "brown": "Braun", "pink": "Pink",
+}
+
+
+def catalogue_colour(colours: tuple[str, ...] | list[str], text: str | None) -> str | None:
+    """Return the catalogue entry of ``colours`` that ``text`` names, or None.
+
+    The entry itself (any case, surrounding blanks ignored) or a synonym of it
+    (:data:`COLOUR_SYNONYMS`: "black" -> "Schwarz") names it; nothing else does.
+    """
+    wanted = (text or "").strip().lower()
+    if not wanted:
+        return None
+    for entry in colours:
+        if entry.lower() == wanted:
+            return entry
+    synonym = COLOUR_SYNONYMS.get(wanted)
+    if synonym is not None:
+        for entry in colours:
+            if entry.lower() == synonym.lower():
+                return entry
+    return None
+
+
+def colour_matches(wanted: str | None, loaded: str | None) -> bool:
+    """Return whether a job wanting the catalogue colour ``wanted`` may print with the
+    catalogue colour ``loaded``: the same entry, or the job takes any colour."""
+    return (wanted or "").strip().lower() in ANY_COLOUR or wanted == loaded
+
+
 DEFAULT_PRICING = PricingRules(
     setup_fee_cents=500,
     machine_rate_cents_per_h={"standard": 300, "large": 450},
