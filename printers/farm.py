@@ -13,25 +13,34 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from marketplace import printer_keys
 from marketplace.extensions import db
 from marketplace.models import Printer, utcnow
 from marketplace.printer_states import STICKY_STATES, set_printer_state
 from printers.polling import Poller, PollResult, PollTarget
 from printers.steps import ACTOR, TickReport, active_jobs_by_printer
 
+KEY_UNREADABLE = ("API key cannot be decrypted: PRINTER_KEY_SECRETS or SECRET_KEY changed; "
+                  "enter the key again on the printer's page")
+
 
 def poll_farm(poller: Poller, report: TickReport) -> dict[int, PollResult]:
     """Poll every printer at once, write their states and commit; return the answers."""
     printers = db.session.scalars(sa.select(Printer).order_by(Printer.id)).all()
     active = active_jobs_by_printer()
-    targets = [
-        PollTarget(p.id, p.name, p.url, p.api_key,
-                   watch_file=active[p.id].remote_filename if p.id in active else None,
-                   may_connect=p.state != "maintenance")
-        for p in printers
-    ]
+    targets, unreadable = [], {}
+    for p in printers:
+        try:
+            key = p.api_key
+        except printer_keys.InvalidToken:  # one printer's key must not stop the whole farm
+            unreadable[p.id] = PollResult(p.id, error_kind="auth", error=KEY_UNREADABLE)
+            continue
+        targets.append(PollTarget(
+            p.id, p.name, p.url, key,
+            watch_file=active[p.id].remote_filename if p.id in active else None,
+            may_connect=p.state != "maintenance"))
     began = time.monotonic()
-    results = poller.poll_all(targets)
+    results = {**poller.poll_all(targets), **unreadable}
     report.poll_s = time.monotonic() - began
     report.polled = len(targets)
     report.answered = sum(1 for r in results.values() if r.answered)
@@ -46,6 +55,8 @@ def poll_farm(poller: Poller, report: TickReport) -> dict[int, PollResult]:
 def judge(result: PollResult, has_job: bool) -> tuple[str, str | None]:
     """Return the printer state (and why) that one poll's answer means."""
     if not result.answered:
+        if result.error == KEY_UNREADABLE:
+            return "offline", KEY_UNREADABLE
         if result.error_kind == "auth":
             return "offline", "API key rejected by OctoPrint"
         return "unknown", f"no answer: {result.error}"

@@ -111,7 +111,10 @@ def test_printer_error_mid_print_goes_to_a_technician(idle_farm, add_printer, ma
 
 def _dispatcher_env(app, tmp_path) -> dict[str, str]:
     env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-           "UPLOAD_DIR": app.config["UPLOAD_DIR"], "SECRET_KEY": "test",
+           "UPLOAD_DIR": app.config["UPLOAD_DIR"],
+           # the printers' API keys are encrypted with a key derived from the app's SECRET_KEY
+           "SECRET_KEY": app.config["SECRET_KEY"],
+           "SLICING": "dispatcher",  # no task worker runs here: the dispatcher slices in its pass
            "PYTHONPATH": str(ROOT)}
     env.update({k: str(v) for k, v in DISPATCH_TEST_SETTINGS.items()})
     return env

@@ -6,10 +6,15 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from flask_migrate import downgrade, upgrade
+from octoprint_farm import API_KEY, add_printer, dispatch_settings, farm, idle_farm  # noqa: F401
 
 from marketplace.extensions import db
 from marketplace.models import Printer
 from printers import admin as printer_admin
+from printers.farm import KEY_UNREADABLE, poll_farm
+from printers.polling import Poller
+from printers.settings import DispatcherSettings
+from printers.steps import TickReport
 
 KEY = "Secr3tOctoPrintKey_0123456789abcdef"
 
@@ -109,3 +114,27 @@ def test_migration_encrypts_existing_plain_keys_and_back(app):
     finally:
         _clear(engine)
         db.create_all()
+
+
+@pytest.mark.octoprint
+@pytest.mark.commits  # the poll commits
+def test_a_key_no_configured_secret_opens_takes_only_its_printer_offline(
+        app, idle_farm, add_printer, dispatch_settings):
+    """A key encrypted under another secret (SECRET_KEY changed) must not stop the farm's polls."""
+    good = add_printer(idle_farm[0])
+    bad = add_printer(idle_farm[1])
+    foreign = Fernet(Fernet.generate_key()).encrypt(API_KEY.encode()).decode()
+    db.session.execute(sa.update(Printer).where(Printer.id == bad.id)
+                       .values(api_key_encrypted=foreign))
+    db.session.commit()
+    settings = DispatcherSettings.from_config(app.config)
+    poller = Poller(settings.timeouts, deadline_s=settings.poll_deadline_s)
+    try:
+        results = poll_farm(poller, TickReport())
+    finally:
+        poller.shutdown()
+    db.session.expire_all()
+    assert results[good.id].answered and db.session.get(Printer, good.id).state == "available"
+    bad = db.session.get(Printer, bad.id)
+    assert not results[bad.id].answered
+    assert bad.state == "offline" and bad.state_reason == KEY_UNREADABLE

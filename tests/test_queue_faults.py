@@ -62,6 +62,23 @@ def _children_of(pid: int) -> list[int]:
     return found
 
 
+def _slicers_in_group(pgid: int) -> list[int]:
+    """PrusaSlicer processes in the process group ``pgid`` (a worker and what it started)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[2].split()  # state ppid pgrp ...
+        if int(fields[2]) == pgid and b"prusa-slicer" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
 def test_a_worker_killed_mid_analysis_leaves_the_part_to_another(app, firm_user, workers):
     firm = db.session.get(Firm, firm_user.firm_id)
     part = parts.store_upload(firm, None, "zaehler.stl", BIG.read_bytes())
@@ -96,8 +113,12 @@ def test_a_worker_killed_mid_slice_leaves_the_job_to_another(app, workers, make_
 
     job = wait_for(claimed, 60, "the slicing claim")
     assert job.state == "approved" and job.slice_attempts == 1
-    time.sleep(0.5)  # PrusaSlicer is running
+    # kill while PrusaSlicer runs (a fixed sleep is too long on a fast machine: the slice is done)
+    wait_for(lambda: _slicers_in_group(first.pid), 30, "PrusaSlicer under the first worker",
+             step_s=0.01)
     workers.kill(first)  # the worker and the slicer it started
+    db.session.rollback()
+    assert db.session.get(PrintJob, job_id).state == "approved"  # killed mid-slice
 
     workers.start(1, SLICING="worker")
 
