@@ -149,6 +149,9 @@ class Part(LeasedWork, db.Model):
     error_code: Mapped[str | None] = mapped_column(sa.String(64))
     error_message: Mapped[str | None] = mapped_column(sa.Text)
     analysis: Mapped[dict | None] = mapped_column(sa.JSON)  # the quote engine's JSON
+    # the picture of the analysed part (marketplace.parts.thumbnails): None while a task draws
+    # it, "ready" (a PNG next to the viewer's mesh), "error" (the lists keep the placeholder)
+    thumbnail_state: Mapped[str | None] = mapped_column(sa.String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     firm: Mapped[Firm] = relationship()

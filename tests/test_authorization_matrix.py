@@ -54,7 +54,7 @@ POLICY: dict[str, dict[str, str]] = {
     "portal.order_detail": OWNED, "portal.order_status": OWNED, "portal.order_pdf": OWNED,
     "portal.reorder": OWNED_BY_FIRM,
     "portal.order_references": OWNED_BY_FIRM, "portal.part_rename": OWNED_BY_FIRM,
-    "portal.part_delete": OWNED_BY_FIRM,
+    "portal.part_delete": OWNED_BY_FIRM, "portal.part_thumbnail": OWNED,
     # portal: invoices and the firm's data
     "portal.invoices": FIRM, "portal.invoice_download": OWNED,
     "portal.account_export": FIRM, "portal.account_delete": FIRM,

@@ -12,7 +12,11 @@ cannot be analysed. Jobs (``kind``):
   ``mesh_root`` the 3D viewer's mesh is cached there too;
 - ``estimate``: {path, filename, units, estimates} -> {"summary", "estimates"} (no wall rays);
 - ``quote``: {path, filename, units, material, infill, layer_height, quantity} -> {"quote"}, the
-  JSON of ``python -m marketplace.quote --json``.
+  JSON of ``python -m marketplace.quote --json``;
+- ``thumbnail``: {mesh_path, rotation, out, path, filename, units} -> {"thumbnail": {"bytes",
+  "faces"}}: the part's picture (:mod:`marketplace.engine.geometry.thumbnail`) written to ``out``
+  as PNG, drawn from the viewer's cached mesh at ``mesh_path`` (from the file at ``path`` when
+  that cache is gone).
 
 ``estimates`` is a list of {"layer_height_mm", "infill_percent"}; each answer item adds
 ``estimate`` (``Estimate.to_record()`` at the reference density, or None: nothing to slice).
@@ -94,6 +98,8 @@ def run_job(job: dict[str, Any], data: bytes | None = None) -> dict[str, Any]:
     from marketplace.engine import quote as engine
 
     kind = job.get("kind", "analyse")
+    if kind == "thumbnail" and data is None:
+        return _thumbnail(job)
     try:
         if data is None:
             data = Path(job["path"]).read_bytes()
@@ -123,6 +129,37 @@ def run_job(job: dict[str, Any], data: bytes | None = None) -> dict[str, Any]:
         path = viewer_mesh.cache_path(job["mesh_root"], analysis.sha256, analysis.units.unit)
         write_atomic(path, viewer_mesh.encode_mesh(analysis.vertices, analysis.faces))
     return {"analysis": record, "estimates": estimates}
+
+
+def _thumbnail(job: dict[str, Any]) -> dict[str, Any]:
+    from marketplace.engine import quote as engine
+    from marketplace.engine.geometry import thumbnail, viewer_mesh
+
+    try:
+        try:
+            vertices, faces = viewer_mesh.decode_mesh(Path(job["mesh_path"]).read_bytes())
+            rotation = job.get("rotation")
+        except (OSError, ValueError):  # the cache is gone: the mesh from the file itself
+            try:
+                data = Path(job["path"]).read_bytes()
+            except OSError as exc:
+                raise AnalysisFailedError("file_unreadable",
+                                          reason=str(exc.strerror or exc)) from exc
+            analysis = engine.analyse_file(data, job["filename"], units=job.get("units"),
+                                           check_walls=False)
+            vertices, faces = analysis.oriented_indexed()
+            rotation = None
+        png = thumbnail.render_png(vertices, faces, rotation)
+    except MemoryError as exc:
+        raise _too_large() from exc
+    except AnalysisFailedError:
+        raise
+    except Exception as exc:
+        if not isinstance(exc, MeshInputError):
+            log.exception("thumbnail of %s crashed", job.get("filename"))
+        raise failure_of(exc) from exc
+    write_atomic(Path(job["out"]), png)
+    return {"thumbnail": {"bytes": len(png), "faces": int(len(faces))}}
 
 
 def analyse_bytes(data: bytes, filename: str, units: str | None = None,

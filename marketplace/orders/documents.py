@@ -19,7 +19,7 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from marketplace import messages
 from marketplace.formatting import (
@@ -33,7 +33,10 @@ from marketplace.formatting import (
 )
 from marketplace.i18n import colour_label, get_language
 from marketplace.i18n import gettext as _
-from marketplace.models import Firm, Order, Quote
+from marketplace.models import Firm, Order, Part, Quote
+from marketplace.parts import thumbnails
+
+PICTURE_MM = 38  # the part's picture next to its details
 
 
 def _firm_lines(firm: Firm) -> list[str]:
@@ -105,6 +108,16 @@ def footer_painter(hub: dict[str, Any]):
     return paint
 
 
+def part_picture(part: Part, size_mm: float = PICTURE_MM) -> Image | None:
+    """The part's picture as a flowable (None while it is not drawn: the page goes without)."""
+    path = thumbnails.ready_path(part)
+    if path is None:
+        return None
+    picture = Image(str(path), width=size_mm * mm, height=size_mm * mm, mask="auto")
+    picture.hAlign = "RIGHT"
+    return picture
+
+
 def confirmation_pdf(quote: Quote, hub: dict[str, Any], order: Order | None = None,
                      *, today: date | None = None) -> bytes:
     """Return the PDF of ``quote`` (an offer) or of ``order`` (an order confirmation)."""
@@ -160,10 +173,17 @@ def confirmation_pdf(quote: Quote, hub: dict[str, Any], order: Order | None = No
     if order is not None:
         details.append([_("Lieferung"),
                         _("Versand") if order.delivery == "shipping" else _("Abholung")])
+    picture = part_picture(part)
+    text_mm = 115 - (PICTURE_MM + 4 if picture is not None else 0)
     table = Table([[para(a, small), para(b, small)] for a, b in details],
-                  colWidths=[55 * mm, 115 * mm])
+                  colWidths=[55 * mm, text_mm * mm])
     table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
                                ("BOTTOMPADDING", (0, 0), (-1, -1), 1)]))
+    if picture is not None:
+        table = Table([[table, picture]], colWidths=[(55 + text_mm) * mm, (PICTURE_MM + 4) * mm])
+        table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
+                                   ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                                   ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
     story += [table, Spacer(1, 6 * mm)]
 
     price = quote.breakdown or {}

@@ -174,7 +174,8 @@ def reanalyse(part: Part, units: str) -> Part:
 def analysis_values(analysis: dict[str, Any], units: str | None) -> dict[str, Any]:
     """Column values that record a finished analysis."""
     return {"analysis": analysis, "units": (analysis.get("mesh") or {}).get("units") or units,
-            "status": "ready", "error_code": None, "error_message": None}
+            "status": "ready", "error_code": None, "error_message": None,
+            "thumbnail_state": None}
 
 
 def failure_values(error: analysis_runner.AnalysisFailedError) -> dict[str, Any]:
@@ -231,6 +232,10 @@ def analyse(part_id: int) -> bool:
     if estimates:
         quotes.record_estimates(part_id, values["units"], quotes.summary_of(values["analysis"]),
                                 estimates)
+    if values["status"] == "ready":
+        from marketplace.parts import tasks
+
+        taskqueue.enqueue_after_commit(tasks.render_thumbnail, part_id)
     db.session.commit()
     log.info("part %s analysed: %s in %.1f s (attempt %s)", part_id, values["status"],
              time.monotonic() - started, lease.attempt)

@@ -1,9 +1,11 @@
-"""Queued work on parts: the analysis of an upload, and the reaper that finds lost analyses."""
+"""Queued work on parts: the analysis of an upload, its picture, and the reapers that find
+lost work."""
 
 from __future__ import annotations
 
 from marketplace import taskqueue
 from marketplace.parts import operations as parts
+from marketplace.parts import thumbnails
 
 
 @taskqueue.task()
@@ -16,3 +18,15 @@ def analyse_part(part_id: int) -> bool:
 def reap_parts() -> int:
     """Queue again the analyses that a dead worker or a lost message left pending."""
     return parts.reap()
+
+
+@taskqueue.task()
+def render_thumbnail(part_id: int) -> bool:
+    """Draw the picture of one analysed part (skips one that has it: running twice is fine)."""
+    return thumbnails.render(part_id)
+
+
+@taskqueue.periodic
+def reap_thumbnails() -> int:
+    """Queue again the pictures a lost message or a dead worker left undrawn."""
+    return thumbnails.reap()

@@ -36,6 +36,7 @@ from marketplace.orders import documents
 from marketplace.orders import operations as orders
 from marketplace.parts import meshes
 from marketplace.parts import operations as parts
+from marketplace.parts import thumbnails
 from marketplace.portal import bp
 from marketplace.portal.forms import ActionForm, OrderForm, ReferencesForm
 from marketplace.quotes import operations as quotes
@@ -152,6 +153,30 @@ def _part_page(part: Part, chosen, status: int = 200):
         limits=option_limits, form=ActionForm(),
         part_orders=orders.orders_of_part(part),
     ), status
+
+
+@bp.app_template_global()
+def part_thumb_url(part: Part) -> str:
+    """The picture of ``part`` for an <img>: the placeholder until it is drawn."""
+    if part.status != "ready" or part.thumbnail_state != "ready":
+        return url_for("static", filename="img/part-placeholder.svg")
+    return url_for("portal.part_thumbnail", part_id=part.public_id,
+                   v=f"{part.sha256[:8]}-{part.units}")
+
+
+@bp.get("/parts/<part_id>/thumbnail")
+@login_required
+def part_thumbnail(part_id):
+    part = get_scoped_or_404(Part, part_id, current_user)
+    path = thumbnails.ready_path(part)
+    if path is None:  # not drawn (yet): the placeholder, asked for again next time
+        resp = send_file(current_app.static_folder + "/img/part-placeholder.svg",
+                         mimetype="image/svg+xml", max_age=0)
+        resp.cache_control.no_cache = True
+        return resp
+    resp = send_file(path, mimetype="image/png", conditional=True, etag=True, max_age=86400)
+    resp.cache_control.private = True
+    return resp
 
 
 @bp.get("/parts/<part_id>/status")
