@@ -1,7 +1,7 @@
 """part thumbnails: the state of each part's picture
 
 Revision ID: 3d7c1e5a9f20
-Revises: ad0e8c929300
+Revises: 5eca0a37d701
 Create Date: 2026-11-30 14:55:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '3d7c1e5a9f20'
-down_revision = 'ad0e8c929300'
+down_revision = '5eca0a37d701'
 branch_labels = None
 depends_on = None
 
