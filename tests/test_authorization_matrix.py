@@ -71,6 +71,7 @@ POLICY: dict[str, dict[str, str]] = {
     "hub.invoice_credit_note": ADMIN,
     # JSON API
     "api.health": PUBLIC, "api.hub_printers": STAFF, "api.hub_queue_counts": STAFF,
+    "api.hub_queue_waiting": STAFF,
     # operations (health for the load balancer; metrics limited by network, not by role)
     "ops.livez": PUBLIC, "ops.readyz": PUBLIC, "ops.metrics_view": PUBLIC,
     "csp_report": PUBLIC,  # browsers post policy violations (logged)

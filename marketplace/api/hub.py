@@ -18,6 +18,7 @@ from marketplace.hub import board as board_service
 from marketplace.hubqueue import operations as q
 from marketplace.i18n import gettext as _
 from marketplace.models import utcnow
+from printers import waiting
 
 
 def staff_json(view):
@@ -57,3 +58,18 @@ def hub_printers():
 @staff_json
 def hub_queue_counts():
     return jsonify(counts=q.tab_counts())
+
+
+@bp.get("/hub/queue/waiting")
+@staff_json
+def hub_queue_waiting():
+    """Every waiting piece (received, approved, queued) with why it waits, and the counts by
+    reason (the words of printers.waiting, as on the console's queue and dashboard)."""
+    jobs = waiting.waiting_jobs()
+    reasons = waiting.reasons_for(jobs)
+    return jsonify(
+        counts=[{**reason.to_dict(_), "pieces": n}
+                for reason, n in waiting.grouped(reasons.values())],
+        jobs=[{"id": job.public_id, "state": job.state, "material_code": job.material_code,
+               "colour": job.colour, "reason": reasons[job.id].to_dict(_)}
+              for job in jobs if job.id in reasons])

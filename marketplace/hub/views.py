@@ -27,6 +27,7 @@ from marketplace.parts import meshes
 from marketplace.settings import operations as hub_settings
 from printers import admin as printer_admin
 from printers import control  # pause/resume/cancel: never OctoPrint from a view
+from printers import waiting
 
 TAB_LABELS = {
     "approval": N_("Freigabe"),
@@ -36,6 +37,9 @@ TAB_LABELS = {
     "done": N_("Fertig"),
     "closed": N_("Abgelehnt/Storniert"),
 }
+
+# Tabs whose rows say why their pieces wait (printers.waiting).
+WHY_TABS = ("approval", "queued")
 
 
 def _actor() -> str:
@@ -72,8 +76,14 @@ def _printer_or_404(public_id: str) -> Printer:
 @staff_required
 def queue():
     f = q.QueueFilter.from_args(request.args)
+    rows = q.queue_rows(f)
+    why: dict[int, list] = {}
+    if f.tab in WHY_TABS:
+        reasons = waiting.reasons_for([j for row in rows for j in row.jobs])
+        why = {row.order.id: waiting.grouped(reasons[j.id] for j in row.jobs if j.id in reasons)
+               for row in rows}
     return render_template(
-        "hub/queue.html", f=f, rows=q.queue_rows(f), counts=q.tab_counts(),
+        "hub/queue.html", f=f, rows=rows, counts=q.tab_counts(), why=why,
         choices=q.filter_choices(), tabs=TAB_LABELS, tab_states=q.TABS,
         printers=db.session.scalars(db.select(Printer).order_by(Printer.name)).all(),
         priority_range=range(q.PRIORITY_MAX, q.PRIORITY_MIN - 1, -1),
@@ -377,7 +387,7 @@ def dashboard():
         throughput_chart=dash.bar_chart([d.printed for d in days]),
         usage_chart=dash.bar_chart([u.share for u in usage], max_value=1.0),
         counts=q.tab_counts(), accuracy=dash.estimate_accuracy(now, tz),
-        backlog=dash.backlog(),
+        backlog=dash.backlog(), waiting_counts=waiting.count_by_reason(),
     )
 
 

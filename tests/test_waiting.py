@@ -1,0 +1,138 @@
+"""Why a job waits (printers.waiting): the pure rules, and the same words on the console's
+queue, the dashboard and the JSON."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from marketplace.extensions import db
+from marketplace.jobs import transition
+from marketplace.models import PrintJob
+from printers import matching, waiting
+from tests.hub_factories import make_order, make_printer
+
+
+def need(job_id=1, **kw):
+    values = dict(material_code="PETG", colour="Schwarz", nozzle_mm=0.4, bbox_mm=(20, 20, 20),
+                  profile="mk3s")
+    values.update(kw)
+    return matching.JobNeed(job_id=job_id, **values)
+
+
+def view(printer_id=1, state="available", occupied=False, **kw):
+    values = dict(name=f"P{printer_id}", material_code="PETG", colour="Schwarz", nozzle_mm=0.4,
+                  build_mm=(250, 210, 210), profile="mk3s")
+    values.update(kw)
+    return waiting.PrinterView(matching.PrinterOffer(printer_id=printer_id, **values), state,
+                               occupied)
+
+
+@pytest.mark.db_independent
+@pytest.mark.parametrize("job_kw,printers,code", [
+    ({}, [], waiting.NO_PRINTER),
+    ({}, [view()], waiting.NEXT),
+    ({"bbox_mm": (300, 20, 20)}, [view(colour="Rot")], waiting.TOO_LARGE),
+    ({}, [view(colour="Rot"), view(2, material_code="PLA")], waiting.NO_MATERIAL),
+    ({}, [view(colour="black")], waiting.NO_MATERIAL),  # free text is no catalogue entry
+    ({"profile": "large"}, [view()], waiting.NO_PROFILE),
+    ({}, [view(state="maintenance"), view(2, colour="Rot")], waiting.MAINTENANCE),
+    ({}, [view(state="offline"), view(2, state="unknown")], waiting.OFFLINE),
+    ({}, [view(state="printing"), view(2, state="bed_to_clear"), view(3, state="maintenance")],
+     waiting.BUSY),
+    ({}, [view(occupied=True)], waiting.BUSY),
+    ({"requested_printer_id": 2}, [view(), view(2, colour="Rot")], waiting.REQUESTED_PRINTER),
+    ({"requested_printer_id": 1}, [view(state="printing"), view(2)], waiting.BUSY),
+])
+def test_reason_for_a_queued_job(job_kw, printers, code):
+    assert waiting.reason_for("queued", need(**job_kw), printers, sliced=True).code == code
+
+
+@pytest.mark.db_independent
+def test_before_slicing_the_part_may_turn_and_any_profile_will_do():
+    printers = [view(build_mm=(250, 210, 210), profile="mk3s", nozzle_mm=0.4)]
+    turned = need(bbox_mm=(200, 240, 50), profile="", nozzle_mm=0.0)
+    assert waiting.reason_for("approved", turned, printers, sliced=False).code == waiting.SLICING
+    assert waiting.reason_for("received", turned, printers,
+                              sliced=False).code == waiting.AWAITING_APPROVAL
+    assert waiting.reason_for("queued", turned, printers, sliced=True).code == waiting.TOO_LARGE
+    # a blocker shows before approval too, so nobody approves work that cannot print
+    assert waiting.reason_for("received", need(colour="Blau"), printers,
+                              sliced=False).code == waiting.NO_MATERIAL
+
+
+def test_reason_words_in_german_and_english(app):
+    from marketplace.i18n import force_locale
+
+    reason = waiting.Reason(waiting.NO_MATERIAL, {"material": "PETG", "colour": "Schwarz"})
+    any_colour = waiting.Reason(waiting.NO_MATERIAL, {"material": "TPU", "colour": ""})
+    with app.test_request_context():
+        assert reason.text() == "Kein Drucker hat PETG Schwarz geladen"
+        assert any_colour.text() == "Kein Drucker hat TPU geladen"
+        assert waiting.Reason(waiting.BUSY).text() == "Alle passenden Drucker belegt"
+        with force_locale("en"):
+            assert reason.text() == "No printer has PETG Black loaded"
+
+
+def _queued(order, profile="mk3s-pla-0.2mm", bbox=(20.0, 20.0, 10.0)):
+    for job in order.jobs:
+        transition(job, "approved", actor="test")
+        transition(job, "queued", actor="test", gcode_sha256="0" * 64,
+                   slicing={"profile": profile, "nozzle_mm": 0.4, "bbox_mm": list(bbox)})
+    return order
+
+
+@pytest.fixture
+def tech(client, make_user, login_as):
+    login_as(make_user("technician", email="tech@hub.de"))
+    return client
+
+
+def test_console_dashboard_and_json_say_why(tech):
+    make_printer("MK3S-PLA", material_code="PLA", colour="Schwarz", state="printing")
+    make_printer("MK3S-OLD", material_code="PETG", colour="black", state="available")
+    petg = _queued(make_order(quantity=2, material_code="PETG", colour="Schwarz"))
+    pla = _queued(make_order(quantity=1, material_code="PLA", colour="Schwarz"))
+    db.session.commit()
+
+    html = tech.get("/hub/?tab=queued").get_data(True)
+    row = html[html.index(f'data-number="{petg.number}"'):]
+    row = row[:row.index("</tr>")]
+    assert "Kein Drucker hat PETG Schwarz geladen" in row
+    row = html[html.index(f'data-number="{pla.number}"'):]
+    assert "Alle passenden Drucker belegt" in row[:row.index("</tr>")]
+
+    dashboard = tech.get("/hub/dashboard").get_data(True)
+    card = dashboard[dashboard.index("data-waiting>"):]
+    card = card[:card.index("</section>")]
+    assert 'data-waiting-reason="no_material"' in card
+    assert "Kein Drucker hat PETG Schwarz geladen</td><td class=\"num\">2<" in card
+    assert "Alle passenden Drucker belegt</td><td class=\"num\">1<" in card
+
+    data = tech.get("/api/v1/hub/queue/waiting").get_json()
+    assert [(c["code"], c["pieces"]) for c in data["counts"]] == [("no_material", 2),
+                                                                  ("busy", 1)]
+    by_job = {j["id"]: j["reason"] for j in data["jobs"]}
+    assert by_job[petg.jobs[0].public_id]["text"] == "Kein Drucker hat PETG Schwarz geladen"
+    assert by_job[petg.jobs[0].public_id]["blocked"] is True
+
+
+def test_a_printer_picked_from_the_catalogue_takes_the_job(tech):
+    """The PETG/Schwarz job that waited for ever behind a printer set up as "black" goes to the
+    next free printer once the technician picks the catalogue's colour in the form."""
+    printer = make_printer("MK3S-OLD", material_code="PETG", colour="black", state="available",
+                           slicer_profile="mk3s-pla-0.2mm")
+    order = _queued(make_order(material_code="PETG", colour="Schwarz"))
+    db.session.commit()
+    job = order.jobs[0]
+    assert waiting.reasons_for([job])[job.id].code == waiting.NO_MATERIAL
+    response = tech.post(f"/hub/printers/{printer.public_id}/edit", data={
+        "name": printer.name, "url": printer.url, "api_key": "", "printer_class": "standard",
+        "build_x_mm": "250", "build_y_mm": "210", "build_z_mm": "210", "nozzle_mm": "0.4",
+        "material_code": "PETG", "colour": "Schwarz", "slicer_profile": "mk3s-pla-0.2mm"})
+    assert response.status_code == 302, response.get_data(True)
+    db.session.expire_all()
+    job = db.session.scalar(sa.select(PrintJob).where(PrintJob.id == job.id))
+    assert waiting.reasons_for([job])[job.id].code == waiting.NEXT
+    html = tech.get("/hub/?tab=queued").get_data(True)
+    assert "Geht an den nächsten freien Drucker" in html
