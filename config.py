@@ -148,6 +148,20 @@ class Config:
     TASK_REQUEUE_AFTER_S = _env_int("TASK_REQUEUE_AFTER_S", 300)  # queued, never started
     REAPER_INTERVAL_S = _env_int("REAPER_INTERVAL_S", 60)  # workers look for lost work this often
 
+    # --- webhooks (Standard Webhooks, sent by the task queue) ---
+    # loopback addresses and plain http allowed (tests, development); ignored in production
+    WEBHOOKS_ALLOW_LOOPBACK = _env_bool("WEBHOOKS_ALLOW_LOOPBACK", False)
+    WEBHOOKS_CONNECT_TIMEOUT_S = _env_float("WEBHOOKS_CONNECT_TIMEOUT_S", 5.0)
+    WEBHOOKS_TIMEOUT_S = _env_float("WEBHOOKS_TIMEOUT_S", 15.0)  # per read; the answer as a whole
+    WEBHOOKS_MAX_RESPONSE_BYTES = _env_int("WEBHOOKS_MAX_RESPONSE_BYTES", 64 * 1024)  # read
+    WEBHOOKS_LOG_BODY_CHARS = _env_int("WEBHOOKS_LOG_BODY_CHARS", 2000)  # kept per try
+    # tries of one delivery and the back-off base: 1, 2, 4 ... 2048 minutes (±25 %), about
+    # 2.8 days from the first try to the last; then the delivery failed (and its endpoint is
+    # disabled if nothing got through since)
+    WEBHOOKS_MAX_ATTEMPTS = _env_int("WEBHOOKS_MAX_ATTEMPTS", 13)
+    WEBHOOKS_RETRY_BASE_S = _env_float("WEBHOOKS_RETRY_BASE_S", 60.0)
+    WEBHOOKS_SECRET_OVERLAP_S = _env_int("WEBHOOKS_SECRET_OVERLAP_S", 24 * 3600)  # rotation
+
     # --- request rate limits (Flask-Limiter; "N/minute|hour|day", several joined by ";") ---
     # counted in Redis (REDIS_URL) or else in the database, shared by every worker process
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
@@ -209,3 +223,4 @@ class TestConfig(Config):
     # counted in the app's memory (one per test); the database storage commits on a connection
     # of its own, which a rolled-back test cannot imitate: tests/test_limits.py uses it
     RATELIMIT_STORAGE_URI = "memory://"
+    WEBHOOKS_ALLOW_LOOPBACK = True  # the tests' receivers listen on 127.0.0.1

@@ -114,6 +114,10 @@ def register_tasks(app: Flask) -> None:
     from marketplace.mail import tasks as _mail_tasks  # noqa: F401
     from marketplace.parts import tasks as _parts_tasks  # noqa: F401
     from marketplace.quotes import tasks as _quotes_tasks  # noqa: F401
+    from marketplace.webhooks import events as _webhook_events  # noqa: F401  (listeners)
+    from marketplace.webhooks import tasks as _webhook_tasks  # noqa: F401
+
+    _webhook_events.init_app(app)
     from printers import tasks as printers_tasks
 
     printers_tasks.init_app(app)

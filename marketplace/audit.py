@@ -29,6 +29,9 @@ ACTIONS = {
     "printer_key_changed": N_("Drucker-API-Schlüssel geändert"),
     "printer_keys_rotated": N_("Drucker-Schlüssel neu verschlüsselt"),
     "export": N_("Export"),
+    "webhook_added": N_("Webhook angelegt"),
+    "webhook_removed": N_("Webhook gelöscht"),
+    "webhook_secret_rotated": N_("Webhook-Geheimnis erneuert"),
 }
 
 

@@ -200,3 +200,6 @@ def register(app: Flask) -> None:
     from marketplace.invoices.cli import invoices_cli
 
     app.cli.add_command(invoices_cli)
+    from marketplace.webhooks.cli import webhooks_cli
+
+    app.cli.add_command(webhooks_cli)

@@ -26,6 +26,7 @@ NAV_ITEMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("hub.dashboard", N_("Übersicht"), ("technician", "admin")),
     ("hub.invoices", N_("Rechnungen"), ("admin",)),
     ("hub.settings", N_("Einstellungen"), ("admin",)),
+    ("hub.webhooks", N_("Webhooks"), ("admin",)),
     ("hub.audit", N_("Protokoll"), ("admin",)),
 )
 

@@ -482,3 +482,9 @@ sa.Index(
 # Invoices live in their own package; imported here so every table is known wherever the
 # models are (create_all, Alembic, the tests).
 from marketplace.invoices.models import Invoice, InvoiceCounter, InvoiceLine  # noqa: E402,F401
+from marketplace.webhooks.models import (  # noqa: E402,F401
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookMessage,
+)

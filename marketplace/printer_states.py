@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from marketplace.extensions import db
 from marketplace.models import Printer, PrinterEvent
+from marketplace.webhooks import payloads as webhook_events
 
 PRINTER_STATES = ("available", "printing", "bed_to_clear", "maintenance", "offline", "unknown")
 STICKY_STATES = frozenset({"maintenance", "bed_to_clear"})
@@ -26,5 +27,6 @@ def set_printer_state(printer: Printer, state: str, *, actor: str, reason: str |
         return
     db.session.add(PrinterEvent(printer_id=printer.id, actor=actor, from_state=printer.state,
                                 to_state=state, reason=reason))
+    webhook_events.printer_state_changed(printer, printer.state, state, reason)
     printer.state = state
     printer.state_reason = reason

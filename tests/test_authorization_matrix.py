@@ -19,6 +19,9 @@ from marketplace.extensions import db
 from marketplace.hubqueue import operations as hubqueue
 from marketplace.jobs import transition
 from marketplace.orders import operations as orders
+from marketplace.webhooks import endpoints as webhook_endpoints
+from marketplace.webhooks import payloads as webhook_payloads
+from marketplace.webhooks.models import WebhookDelivery
 from printers import admin as printer_admin
 
 ROLES = ("anonymous", "firm_a", "firm_b", "technician", "admin")
@@ -69,6 +72,12 @@ POLICY: dict[str, dict[str, str]] = {
     "hub.settings": ADMIN, "hub.settings_save": ADMIN, "hub.audit": ADMIN,
     "hub.invoices": ADMIN, "hub.invoices_csv": ADMIN, "hub.invoice_download": ADMIN,
     "hub.invoice_credit_note": ADMIN,
+    # webhooks: the firm's own endpoints, and the hub's (admins)
+    "portal.webhooks": FIRM, "portal.webhook_create": FIRM,
+    "portal.webhook_detail": OWNED_BY_FIRM, "portal.webhook_update": OWNED_BY_FIRM,
+    "portal.webhook_action": OWNED_BY_FIRM, "portal.webhook_replay": OWNED_BY_FIRM,
+    "hub.webhooks": ADMIN, "hub.webhook_create": ADMIN, "hub.webhook_detail": ADMIN,
+    "hub.webhook_update": ADMIN, "hub.webhook_action": ADMIN, "hub.webhook_replay": ADMIN,
     # JSON API
     "api.health": PUBLIC, "api.hub_printers": STAFF, "api.hub_queue_counts": STAFF,
     "api.hub_queue_waiting": STAFF,
@@ -94,7 +103,15 @@ def world(app, make_user):
     invoice = hubqueue.hand_over_finished(order, shipped=True, actor="test").invoice
     printer = printer_admin.add_printer(name="MK4-01", url="http://127.0.0.1:9",
                                         api_key="Key_0123456789abcdef")
+    firm_hook, _secret = webhook_endpoints.create(firm_a.firm, "http://127.0.0.1:9/hook",
+                                                  ["order.placed"], actor="test")
+    hub_hook, _secret = webhook_endpoints.create(None, "http://127.0.0.1:9/hub",
+                                                 ["order.placed"], actor="test")
+    db.session.flush()
+    webhook_payloads.order_placed(order)  # one delivery to each (port 9: refused, retried)
     db.session.commit()
+    deliveries = {d.endpoint_id: d.public_id for d in db.session.scalars(
+        db.select(WebhookDelivery))}
     users = {"firm_a": firm_a, "firm_b": make_user("firm", email="b@firma-b.de"),
              "technician": make_user("technician"), "admin": make_user("admin")}
     ids = {"part_id": part.public_id, "quote_id": quote.public_id,
@@ -102,7 +119,10 @@ def world(app, make_user):
            "job": order.jobs[0].public_id, "printer": printer.public_id,
            "token": "0" * 32 + ".not-a-secret", "action": "pause", "section": "material",
            "session": "0" * 32, "invoice_id": invoice.public_id,
-           "invoice": invoice.public_id, "fmt": "pdf"}
+           "invoice": invoice.public_id, "fmt": "pdf",
+           "webhook": firm_hook.public_id, "hub_webhook": hub_hook.public_id,
+           "delivery": deliveries[firm_hook.id], "hub_delivery": deliveries[hub_hook.id],
+           "change": "rotate"}
     return users, ids
 
 
@@ -126,7 +146,12 @@ def _client(app, user=None):
 def _path(rule, ids: dict) -> str:
     values = {}
     for name in rule.arguments:
-        if name == "public_id":  # the hub's and the account page's ids, by their place
+        hub = rule.rule.startswith("/hub/")
+        if name == "public_id" and "/webhooks/" in rule.rule:
+            values[name] = ids["hub_webhook" if hub else "webhook"]
+        elif name == "delivery_id":
+            values[name] = ids["hub_delivery" if hub else "delivery"]
+        elif name == "public_id":  # the hub's and the account page's ids, by their place
             kind = next(k for k in ("session", "order", "job", "printer", "invoice")
                         if f"/{k}s/" in rule.rule or (k == "session" and "sessions" in rule.rule))
             values[name] = ids[kind]

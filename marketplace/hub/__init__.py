@@ -3,4 +3,4 @@ from flask import Blueprint
 # The console's own stylesheet and scripts are served from marketplace/hub/static at /hub/static.
 bp = Blueprint("hub", __name__, static_folder="static", static_url_path="/static")
 
-from marketplace.hub import invoice_views, views  # noqa: E402,F401
+from marketplace.hub import invoice_views, views, webhook_views  # noqa: E402,F401

@@ -35,6 +35,7 @@ from marketplace.invoices.models import Invoice, InvoiceCounter, InvoiceLine
 from marketplace.jobs import DROPPED_STATES, JobState, state_values
 from marketplace.models import Firm, Order, User
 from marketplace.settings import operations as settings
+from marketplace.webhooks import payloads as webhook_events
 
 S = JobState
 SERIES_PREFIX = {"invoice": "RE", "credit_note": "ST"}
@@ -293,6 +294,7 @@ def issue_invoice(order: Order, actor: str, *, today: date | None = None) -> Inv
     ]
     db.session.add(invoice)
     db.session.flush()
+    webhook_events.invoice_issued(invoice)
     return invoice
 
 
@@ -346,6 +348,7 @@ def cancel_invoice(invoice: Invoice, actor: str, reason: str | None, *,
     ]
     db.session.add(note)
     db.session.flush()
+    webhook_events.invoice_issued(note)
     return note
 
 

@@ -374,3 +374,19 @@ def queue_invitation_to_existing(email: str, lang: str, inviter: User) -> Notifi
           "gehören, schreiben Sie uns bitte.", inviter=inviter.name or inviter.email, firm=firm,
           hub=_hub()),
     ])
+
+
+def queue_webhook_disabled(user: User, url: str, reason: str, *, hub: bool) -> Notification:
+    """Queue the note that a webhook endpoint kept failing and was switched off."""
+    page = public_url("hub.webhooks" if hub else "portal.webhooks") or (
+        current_app.config["PUBLIC_URL"])
+    return _queue_account_mail(user.email, _language(user), "webhook_disabled", lambda: _(
+        "Webhook abgeschaltet: %(url)s", url=url[:80]), lambda: [
+        _("Ihr Webhook-Endpunkt %(url)s hat eine Nachricht auch nach allen "
+          "Wiederholungen nicht angenommen. Wir haben ihn deshalb abgeschaltet; es gehen keine Nachrichten mehr an ihn.", url=url),
+        _("Letzter Fehler: %(reason)s", reason=reason or "–"),
+        "",
+        _("Wenn der Empfänger wieder läuft, schalten Sie den Endpunkt hier wieder ein und "
+          "senden die fehlgeschlagenen Nachrichten erneut:"),
+        page,
+    ], user_id=user.id, name=user.name)

@@ -22,6 +22,7 @@ from marketplace.models import JobEvent, Order, Part, PrintJob, Quote, User, utc
 from marketplace.accounts import operations as accounts
 from marketplace.invoices import operations as invoices
 from marketplace.quotes import operations as quotes
+from marketplace.webhooks import payloads as webhook_events
 
 S = JobState
 CHANNELS = ("portal", "phone", "email")
@@ -101,6 +102,7 @@ def place_order(
         )
         jobs.record_created(job, actor=who, reason=order.number)  # no words: read in any language
     db.session.flush()
+    webhook_events.order_placed(order)
     return order
 
 
@@ -191,6 +193,17 @@ class OrderStatus:
     jobs: list[dict] = field(default_factory=list)
 
 
+def overall_state(job_states: list[str | JobState]) -> str:
+    """An order's overall state from its jobs' states: the least advanced live job's, else the
+    state the first stopped job ended in (rejected, cancelled, failed)."""
+    states = [JobState(s) for s in job_states]
+    live = [s for s in states if s not in (S.REJECTED, S.CANCELLED, S.FAILED)]
+    if live:
+        return min(live, key=lambda s: (_REACHED[s], s.value)).value
+    stopped = [s for s in states if s in (S.REJECTED, S.CANCELLED, S.FAILED)]
+    return stopped[0].value if stopped else S.RECEIVED.value
+
+
 def status(order: Order) -> OrderStatus:
     """Condense ``order``'s jobs and their events into an overall state and timeline steps."""
     order_jobs = list(order.jobs)
@@ -230,10 +243,8 @@ def status(order: Order) -> OrderStatus:
             steps.append(Step(state.value, count, total, first_at.get(state.value),
                               reason=reasons.get(state.value)))
     if live:
-        overall = min(live, key=lambda s: (_REACHED[s], s.value)).value
         steps[min(_REACHED[s] for s in live)].current = True
-    else:
-        overall = stopped[0].value if stopped else S.RECEIVED.value
+    overall = overall_state(states)
     jobs_info = [
         {"id": j.public_id, "piece": j.copy_index, "state": j.state,
          "progress": j.progress_percent}

@@ -28,6 +28,7 @@ from marketplace.extensions import db
 from marketplace.i18n import N_
 from marketplace.models import Firm, Part, User, utcnow
 from marketplace.parts import storage
+from marketplace.webhooks import payloads as webhook_events
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +237,7 @@ def analyse(part_id: int) -> bool:
         from marketplace.parts import tasks
 
         taskqueue.enqueue_after_commit(tasks.render_thumbnail, part_id)
+    webhook_events.part_analysed(db.session.get(Part, part_id, populate_existing=True))
     db.session.commit()
     log.info("part %s analysed: %s in %.1f s (attempt %s)", part_id, values["status"],
              time.monotonic() - started, lease.attempt)

@@ -7,4 +7,5 @@ from marketplace.portal import (
     data_views,  # noqa: E402,F401
     invoice_views,  # noqa: E402,F401
     views,  # noqa: E402,F401
+    webhook_views,  # noqa: E402,F401
 )

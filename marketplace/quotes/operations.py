@@ -31,6 +31,7 @@ from marketplace.extensions import db
 from marketplace.i18n import N_
 from marketplace.models import Part, PartEstimate, Quote, utcnow
 from marketplace.parts import storage
+from marketplace.webhooks import payloads as webhook_events
 
 log = logging.getLogger(__name__)
 
@@ -360,6 +361,7 @@ def store(part: Part, result: QuoteResult) -> Quote:
     )
     db.session.add(quote)
     db.session.flush()
+    webhook_events.quote_created(quote)
     return quote
 
 

@@ -1,0 +1,18 @@
+"""Queued work for webhooks: one task per delivery try, and the periodic pass over due ones."""
+
+from __future__ import annotations
+
+from marketplace import taskqueue
+from marketplace.webhooks import delivery
+
+
+@taskqueue.task()
+def deliver_webhook(delivery_id: int) -> bool:
+    """Try one delivery if it is due (claims it first: running twice sends it once)."""
+    return delivery.deliver(delivery_id)
+
+
+@taskqueue.periodic
+def deliver_due_webhooks() -> int:
+    """Queue the retries that are due and the deliveries whose task was lost."""
+    return delivery.deliver_due()
