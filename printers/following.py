@@ -12,6 +12,7 @@ waiting for a technician to clear it.
 from __future__ import annotations
 
 from collections.abc import Container
+from datetime import datetime
 
 from marketplace.extensions import db
 from marketplace.jobs import REQUEUE_RESET, JobState
@@ -95,21 +96,37 @@ def apply_decision(report: TickReport | None, job: PrintJob, decision: reconcile
                           reason=f"job {job.public_id}: {decision.reason}")
 
 
+def real_print_time(job: PrintJob, status: PrinterStatus | None, file: FileInfo | None,
+                    now: datetime) -> tuple[float, str] | None:
+    """Return the print's real duration in seconds and where it comes from: OctoPrint's
+    record of our file's last (successful) print, its job information for our file (the last
+    print time, else the print time of the progress), else our own clock since the start."""
+    ours = status is not None and status.job_file == job.remote_filename
+    candidates = (
+        ("octoprint_file", file.last_print_time_s
+         if file is not None and file.last_success else None),
+        ("octoprint_job", status.last_print_time_s if ours else None),
+        ("octoprint_progress", status.print_time_s if ours else None),
+        ("dispatcher_clock", (now - job.started_at).total_seconds()
+         if job.started_at is not None else None),
+    )
+    for source, seconds in candidates:
+        if seconds is not None and seconds >= 0:
+            return float(seconds), source
+    return None
+
+
 def finish_printed(report: TickReport | None, job: PrintJob, status: PrinterStatus | None,
                    file: FileInfo | None, reason: str, data: dict) -> None:
-    """Record a finished print with its actual print time (the file's, the printer's or ours)."""
+    """Record a finished print with its real print time (:func:`real_print_time`), kept in
+    ``actual_print_time_s`` beside the quote's and the slicer's."""
     now = utcnow()
-    duration = None
-    if file is not None and file.last_success and file.last_print_time_s is not None:
-        duration = file.last_print_time_s
-    elif status is not None and status.last_print_time_s is not None:
-        duration = status.last_print_time_s
-    elif job.started_at is not None:
-        duration = (now - job.started_at).total_seconds()
     fields = {"finished_at": now, "progress_percent": 100.0}
-    if duration is not None:
-        fields["actual_print_time_s"] = int(round(duration))
-        data = {**data, "actual_print_time_s": round(duration, 2)}
+    real = real_print_time(job, status, file, now)
+    if real is not None:
+        fields["actual_print_time_s"] = int(round(real[0]))
+        data = {**data, "actual_print_time_s": round(real[0], 2),
+                "actual_print_time_source": real[1]}
     if job.state == JobState.DISPATCHING.value:
         move(report, job, JobState.STARTING, "the printer printed our file", data)
     move(report, job, JobState.PRINTED, reason, data, **fields)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from marketplace.jobs import ON_PRINTER_STATES, WAITING_STATES, state_values
 from marketplace.models import Part, Printer, PrintJob
 from marketplace.printer_states import OUT_OF_SERVICE_STATES
+from marketplace.scheduling.correction import printer_corrections
 from marketplace.scheduling.planning import (
     NOMINAL_BUILD_MM,
     PrinterSlot,
@@ -32,6 +33,7 @@ def job_time_s(job) -> float:
 def live_inputs(session, now: datetime) -> tuple[list[PrinterSlot], list[tuple[tuple, WorkItem]]]:
     """Read printers (with when they are free) and the waiting work from the database."""
     printers = session.scalars(sa.select(Printer).order_by(Printer.id)).all()
+    factors = {pid: c.factor for pid, c in printer_corrections(session).items()}
     on_printer = session.scalars(
         sa.select(PrintJob).where(PrintJob.state.in_(state_values(ON_PRINTER_STATES)))
     ).all()
@@ -40,7 +42,7 @@ def live_inputs(session, now: datetime) -> tuple[list[PrinterSlot], list[tuple[t
         if job.printer_id is None:
             continue
         done = min(max(float(job.progress_percent or 0.0), 0.0), 100.0) / 100.0
-        remaining = job_time_s(job) * (1.0 - done)
+        remaining = job_time_s(job) * factors.get(job.printer_id, 1.0) * (1.0 - done)
         busy_until[job.printer_id] = max(
             busy_until.get(job.printer_id, now), now + timedelta(seconds=remaining)
         )
@@ -53,6 +55,7 @@ def live_inputs(session, now: datetime) -> tuple[list[PrinterSlot], list[tuple[t
             free_at=busy_until.get(p.id, now),
             bed_clear=p.state == "available" and p.id not in busy_until,
             available=p.state not in OUT_OF_SERVICE_STATES,
+            time_factor=factors.get(p.id, 1.0),
         )
         for p in printers
     ]

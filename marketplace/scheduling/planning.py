@@ -15,7 +15,9 @@ The model, in short:
 - Work ahead: the remaining time of jobs on a printer, then waiting jobs (received, approved,
   queued) ordered like the dispatcher takes them: priority (higher first), due date, age. A new
   order has priority 0 and comes after every waiting job of priority >= 0.
-- Each piece goes to the capable printer that would finish it first (greedy list scheduling).
+- Each piece goes to the capable printer that would finish it first (greedy list scheduling),
+  its print time multiplied by that printer's ``time_factor`` (how its real prints compare with
+  the slicer: :mod:`marketplace.scheduling.correction`).
 - The delivery date is ``handling_days`` working days after the day the last piece comes off
   the printer (support removal, checks, packing).
 """
@@ -164,6 +166,7 @@ class PrinterSlot:
     free_at: datetime  # aware; when its current job ends (or now)
     bed_clear: bool = False  # True: a job may start without anyone there
     available: bool = True  # False: maintenance or offline
+    time_factor: float = 1.0  # its real print times / the slicer's (scheduling.correction)
 
 
 @dataclass(frozen=True)
@@ -219,6 +222,7 @@ class _State:
 def _finish_on(state: _State, item: WorkItem, hours: OpeningHours, calendar: StaffCalendar
                ) -> tuple[datetime, str, str]:
     change = _needs_material_change(state, item)
+    seconds = max(0.0, item.print_time_s) * state.slot.time_factor
     if state.bed_clear and not change and hours.unattended:
         start, setup = state.free_at, 0
     else:
@@ -228,8 +232,8 @@ def _finish_on(state: _State, item: WorkItem, hours: OpeningHours, calendar: Sta
         if hours.unattended:
             start = calendar.next_staffed(state.free_at)
         else:
-            start = calendar.fit(state.free_at, setup + max(0.0, item.print_time_s))
-    finish = start + timedelta(seconds=setup + max(0.0, item.print_time_s))
+            start = calendar.fit(state.free_at, setup + seconds)
+    finish = start + timedelta(seconds=setup + seconds)
     colour = item.colour if item.colour not in ("", "any") else state.colour
     return finish, item.material_code, colour
 
