@@ -161,6 +161,7 @@ class Config:
     WEBHOOKS_MAX_ATTEMPTS = _env_int("WEBHOOKS_MAX_ATTEMPTS", 13)
     WEBHOOKS_RETRY_BASE_S = _env_float("WEBHOOKS_RETRY_BASE_S", 60.0)
     WEBHOOKS_SECRET_OVERLAP_S = _env_int("WEBHOOKS_SECRET_OVERLAP_S", 24 * 3600)  # rotation
+    WEBHOOKS_KEEP_DAYS = _env_int("WEBHOOKS_KEEP_DAYS", 30)  # messages and their tries' log
 
     # --- request rate limits (Flask-Limiter; "N/minute|hour|day", several joined by ";") ---
     # counted in Redis (REDIS_URL) or else in the database, shared by every worker process

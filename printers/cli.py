@@ -46,8 +46,11 @@ def rotate_keys_command() -> None:
     from marketplace import printer_keys
     from printers import admin as printer_admin
 
+    from marketplace.webhooks import endpoints as webhook_endpoints
+
     try:
         count = printer_admin.rotate_api_keys()
+        hooks = webhook_endpoints.reencrypt_secrets()  # the same cipher keeps webhook secrets
     except printer_keys.InvalidToken:
         db.session.rollback()
         raise click.ClickException(
@@ -55,6 +58,7 @@ def rotate_keys_command() -> None:
             "PRINTER_KEY_SECRETS (after the new one) until rotate-keys has run") from None
     db.session.commit()
     click.echo(f"printer keys re-encrypted: {count}")
+    click.echo(f"webhook secrets re-encrypted: {hooks}")
 
 
 @printers_cli.command("add")

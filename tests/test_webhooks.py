@@ -474,3 +474,58 @@ def test_hub_admin_page_manages_hub_endpoints(app, client, login_as, make_user, 
     technician = make_user("technician")
     login_as(technician)
     assert client.get("/hub/webhooks").status_code == 403
+
+
+# --- the README's example, key rotation, the log's retention -------------------------------------
+def test_readme_example_verifies_a_real_delivery(app, runner, firm, receiver):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Webhooks", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    _id, secret = add_endpoint(runner, receiver.url, "quote.created")
+    new_quote(firm)
+    db.session.commit()
+    namespace: dict = {}
+    exec(code.replace('"whsec_..."', repr(secret)), namespace)  # noqa: S102 (our own README)
+    got = receiver.requests[0]
+    event = namespace["druckhub_event"](got.body, got.headers)
+    assert event["type"] == "quote.created"
+    with pytest.raises(WebhookVerificationError):
+        namespace["druckhub_event"](got.body.replace(b"quote", b"QUOTE"), got.headers)
+
+
+def test_rotating_the_hubs_keys_keeps_the_secrets(app, runner, firm, receiver):
+    from cryptography.fernet import Fernet
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    app.config["PRINTER_KEY_SECRETS"] = old
+    _id, secret = add_endpoint(runner, receiver.url, "quote.created")
+    app.config["PRINTER_KEY_SECRETS"] = f"{new},{old}"
+    result = runner.invoke(args=["printers", "rotate-keys"])
+    assert result.exit_code == 0 and "webhook secrets re-encrypted: 1" in result.output
+    app.config["PRINTER_KEY_SECRETS"] = new  # the old key is gone
+    db.session.expire_all()
+    endpoint = db.session.scalar(sa.select(WebhookEndpoint))
+    assert endpoints.secret_of(endpoint) == secret
+    new_quote(firm)
+    db.session.commit()
+    assert verify(secret, receiver.requests[-1])["type"] == "quote.created"
+
+
+def test_old_messages_are_pruned_but_not_pending_ones(app, runner, firm, receiver):
+    add_endpoint(runner, receiver.url, "quote.created")
+    new_quote(firm)
+    db.session.commit()
+    receiver.default = Answer(500)
+    new_quote(firm)
+    db.session.commit()  # this one stays pending (retried later)
+    for message in db.session.scalars(sa.select(WebhookMessage)):
+        message.created_at = utcnow() - timedelta(days=40)
+    db.session.commit()
+    assert endpoints.prune(30) == 1
+    db.session.commit()
+    assert db.session.scalar(sa.select(sa.func.count(WebhookMessage.id))) == 1
+    left = db.session.scalars(sa.select(WebhookDelivery)).all()
+    assert [d.state for d in left] == ["pending"]
+    assert db.session.scalar(sa.select(sa.func.count(WebhookAttempt.id))) == 1  # its try

@@ -19,7 +19,12 @@ from marketplace.extensions import db
 from marketplace.i18n import N_
 from marketplace.models import Firm, utcnow
 from marketplace.webhooks import events_for, signing, transport
-from marketplace.webhooks.models import WebhookDelivery, WebhookEndpoint
+from marketplace.webhooks.models import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookMessage,
+)
 
 MAX_ENDPOINTS_PER_OWNER = 20
 
@@ -98,6 +103,20 @@ def rotate_secret(endpoint: WebhookEndpoint) -> str:
     return secret
 
 
+def reencrypt_secrets() -> int:
+    """Re-encrypt every endpoint's secrets with the newest key (``flask printers rotate-keys``:
+    the secrets share the printers' API keys' cipher); return how many endpoints."""
+    count = 0
+    for endpoint in db.session.scalars(sa.select(WebhookEndpoint)):
+        endpoint.secret_encrypted = printer_keys.rotate(endpoint.secret_encrypted)
+        if endpoint.previous_secret_encrypted:
+            endpoint.previous_secret_encrypted = printer_keys.rotate(
+                endpoint.previous_secret_encrypted)
+        count += 1
+    db.session.flush()
+    return count
+
+
 def enable(endpoint: WebhookEndpoint) -> None:
     """Switch a disabled endpoint on again (deliveries that failed meanwhile can be replayed)."""
     endpoint.active = True
@@ -108,10 +127,38 @@ def enable(endpoint: WebhookEndpoint) -> None:
 
 def remove(endpoint: WebhookEndpoint) -> None:
     """Delete the endpoint with its deliveries and their log."""
-    db.session.execute(sa.delete(WebhookDelivery).where(
-        WebhookDelivery.endpoint_id == endpoint.id))
+    delete_deliveries(WebhookDelivery.endpoint_id == endpoint.id)
     db.session.delete(endpoint)
     db.session.flush()
+
+
+def delete_deliveries(*where) -> int:
+    """Delete the deliveries matching ``where`` with their tries (SQLite keeps no foreign key
+    cascades); return how many deliveries."""
+    ids = sa.select(WebhookDelivery.id).where(*where).scalar_subquery()
+    db.session.execute(sa.delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(ids))
+                       .execution_options(synchronize_session=False))
+    db.session.execute(sa.update(WebhookDelivery).where(WebhookDelivery.replay_of_id.in_(ids))
+                       .values(replay_of_id=None).execution_options(synchronize_session=False))
+    result = db.session.execute(sa.delete(WebhookDelivery).where(*where)
+                                .execution_options(synchronize_session=False))
+    return result.rowcount
+
+
+def prune(keep_days: int, now=None) -> int:
+    """Delete messages older than ``keep_days`` that wait for no delivery, with their
+    deliveries and tries (the workers' periodic pass); return how many messages."""
+    cutoff = (now or utcnow()) - timedelta(days=keep_days)
+    pending = sa.select(WebhookDelivery.message_id).where(WebhookDelivery.state == "pending")
+    old = sa.select(WebhookMessage.id).where(WebhookMessage.created_at < cutoff,
+                                             WebhookMessage.id.not_in(pending))
+    old_ids = list(db.session.scalars(old.limit(1000)))
+    if not old_ids:
+        return 0
+    delete_deliveries(WebhookDelivery.message_id.in_(old_ids))
+    db.session.execute(sa.delete(WebhookMessage).where(WebhookMessage.id.in_(old_ids))
+                       .execution_options(synchronize_session=False))
+    return len(old_ids)
 
 
 def endpoints_of(firm_id: int | None) -> list[WebhookEndpoint]:
