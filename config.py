@@ -106,6 +106,10 @@ class Config:
     QUOTE_TIME_BUDGET_S = _env_int("QUOTE_TIME_BUDGET_S", 15)
     UPLOAD_EXTENSIONS = (".stl", ".3mf", ".obj")
     ANALYSIS_MAX_PENDING_PER_FIRM = _env_int("ANALYSIS_MAX_PENDING_PER_FIRM", 20)  # else 429
+    # guests (no account): their parts are deleted this many days after their last upload;
+    # at most this many parts per guest (the engine's limits apply as to everyone)
+    GUEST_RETENTION_DAYS = _env_float("GUEST_RETENTION_DAYS", 7)
+    GUEST_MAX_PARTS = _env_int("GUEST_MAX_PARTS", 10)
     ANALYSIS_MEMORY_MB = _env_int("ANALYSIS_MEMORY_MB", 4096)  # address space of one analysis
     # every analysis runs in a child process with the two limits above; only the tests (which
     # analyse their own small files) may switch that off for speed
@@ -175,6 +179,7 @@ class Config:
     LIMIT_RESET_PER_EMAIL = _env("LIMIT_RESET_PER_EMAIL", "5/hour")
     LIMIT_UPLOAD_PER_FIRM = _env("LIMIT_UPLOAD_PER_FIRM", "120/hour")
     LIMIT_UPLOAD_PER_IP = _env("LIMIT_UPLOAD_PER_IP", "240/hour")
+    LIMIT_GUEST_UPLOAD_PER_IP = _env("LIMIT_GUEST_UPLOAD_PER_IP", "30/hour;100/day")  # no account
     LIMIT_PRICE_PER_FIRM = _env("LIMIT_PRICE_PER_FIRM", "60/minute;1000/hour")
     LIMIT_PRICE_PER_IP = _env("LIMIT_PRICE_PER_IP", "120/minute")
 
@@ -220,7 +225,7 @@ class TestConfig(Config):
     # tests drive the price and upload views hard (property tests, many uploads in one test);
     # the limits' own tests set small ones
     LIMIT_PRICE_PER_FIRM = LIMIT_PRICE_PER_IP = "100000/minute"
-    LIMIT_UPLOAD_PER_FIRM = LIMIT_UPLOAD_PER_IP = "100000/hour"
+    LIMIT_UPLOAD_PER_FIRM = LIMIT_UPLOAD_PER_IP = LIMIT_GUEST_UPLOAD_PER_IP = "100000/hour"
     # counted in the app's memory (one per test); the database storage commits on a connection
     # of its own, which a rolled-back test cannot imitate: tests/test_limits.py uses it
     RATELIMIT_STORAGE_URI = "memory://"

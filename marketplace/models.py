@@ -41,9 +41,17 @@ class Firm(db.Model):
     # Leitweg-ID (the buyer reference of every XRechnung; an order may name another)
     invoice_email: Mapped[str | None] = mapped_column(sa.String(254))
     leitweg_id: Mapped[str | None] = mapped_column(sa.String(50))
+    # a guest's workspace (marketplace.parts.guests), not a customer: the sha256 of the key in
+    # the guest's browser session, and when its parts are deleted; both None for a real firm
+    guest_key_sha256: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    guest_until: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     users: Mapped[list[User]] = relationship(back_populates="firm")
+
+    @property
+    def is_guest(self) -> bool:
+        return self.guest_key_sha256 is not None
 
 
 class User(UserMixin, db.Model):

@@ -68,6 +68,13 @@ def limit(setting_name: str, key_func=client_address, scope: str | None = None):
                          scope=scope or setting_name.lower(), error_message=RATE_LIMITED)
 
 
+def limit_guests(setting_name: str):
+    """Decorator: limit POSTs of visitors without an account (per client address)."""
+    return limiter.limit(setting(setting_name), key_func=client_address, methods=["POST"],
+                         scope=setting_name.lower(), error_message=RATE_LIMITED,
+                         exempt_when=lambda: current_user.is_authenticated)
+
+
 class DatabaseStorage(Storage):
     """Fixed-window counters in the app's database (``limits`` storage, scheme druckhub-db)."""
 

@@ -50,7 +50,8 @@ POLICY: dict[str, dict[str, str]] = {
     "portal.end_all_sessions": SIGNED_IN,
     "portal.update_firm": FIRM, "portal.invite_colleague": FIRM,
     # portal: parts, quotes, orders
-    "portal.parts": SIGNED_IN, "portal.orders": SIGNED_IN, "portal.upload": FIRM,
+    # guests (no account) list and upload parts of their own; staff upload nothing
+    "portal.parts": PUBLIC, "portal.orders": SIGNED_IN, "portal.upload": {**FIRM, "anonymous": ALLOWED},
     "portal.part_detail": OWNED, "portal.part_status": OWNED, "portal.part_mesh": OWNED,
     "portal.part_units": OWNED, "portal.part_price": OWNED, "portal.create_quote": OWNED,
     "portal.quote_detail": OWNED, "portal.quote_pdf": OWNED, "portal.place_order": OWNED_BY_FIRM,

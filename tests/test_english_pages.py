@@ -213,7 +213,7 @@ def test_firm_portal_in_english(client, login_as, world):
 
 def test_anonymous_pages_in_english(client):
     client.get("/login?lang=en")
-    for url in ["/", "/login", "/signup", "/password/forgot"]:
+    for url in ["/", "/login", "/signup", "/password/forgot", "/parts"]:
         _check(client, url)
 
 

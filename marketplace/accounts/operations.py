@@ -175,6 +175,8 @@ class FirmSignup:
     vat_id: str = ""
     phone: str = ""
     language: str = "de"
+    # the sha256 of the guest key of the browser that signed up: its parts join the new firm
+    guest_key_sha256: str | None = None
 
 
 def create_user(

@@ -83,6 +83,8 @@ def request_signup(info: accounts.FirmSignup) -> None:
     data = {"company": company, "vat_id": vat_id, "street": info.street.strip(),
             "postcode": postcode, "city": info.city.strip(), "country": country,
             "contact_name": info.contact_name.strip(), "phone": info.phone.strip()}
+    if info.guest_key_sha256:
+        data["guest_key_sha256"] = info.guest_key_sha256
     _row, token = _new("signup", email, current_app.config["SIGNUP_CONFIRM_MAX_AGE_S"],
                        password_hash=password_hash, data=data, language=language)
     notifications.queue_signup_confirmation(email, language, company, token)

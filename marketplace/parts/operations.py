@@ -16,6 +16,7 @@ import logging
 import struct
 import time
 import unicodedata
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -114,6 +115,15 @@ def store_upload(firm: Firm, user: User | None, filename: str | None, data: byte
     sha = storage.save(data)  # before the lock: the lock is held for a count and an insert
     if firm.id is not None:
         lock_firm(firm.id)
+    if firm.is_guest:
+        max_parts = int(cfg["GUEST_MAX_PARTS"])
+        held = db.session.scalar(sa.select(sa.func.count(Part.id)).where(Part.firm_id == firm.id))
+        if held >= max_parts:
+            raise UploadError(
+                "guest_limit",
+                N_("Ohne Konto können Sie bis zu %(count)s Teile hochladen. Registrieren Sie "
+                   "sich kostenlos, um weitere Teile hochzuladen und zu bestellen."),
+                status=429, count=max_parts)
     max_pending = int(cfg.get("ANALYSIS_MAX_PENDING_PER_FIRM", 20))
     pending = db.session.scalar(
         sa.select(sa.func.count(Part.id)).where(Part.firm_id == firm.id, Part.status == "pending")
@@ -339,10 +349,14 @@ def delete_part(part: Part) -> str | None:
 
 
 def remove_unused_file(sha256: str | None) -> None:
-    """Remove the stored file ``sha256`` (after the commit that deleted its last part)."""
+    """Remove the stored file ``sha256`` and what was made from it (the viewer's meshes, the
+    pictures) after the commit that deleted its last part."""
     if not sha256 or db.session.scalar(sa.select(sa.exists().where(Part.sha256 == sha256))):
         return
     try:
         storage.path_for(sha256).unlink(missing_ok=True)
+        derived = Path(current_app.config["UPLOAD_DIR"]) / "derived"
+        for path in derived.glob(f"{storage.path_for(sha256).name}-*"):
+            path.unlink(missing_ok=True)
     except OSError:
         log.warning("could not remove the file of a deleted part: %s", sha256)

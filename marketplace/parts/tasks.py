@@ -4,6 +4,7 @@ lost work."""
 from __future__ import annotations
 
 from marketplace import taskqueue
+from marketplace.parts import guests
 from marketplace.parts import operations as parts
 from marketplace.parts import thumbnails
 
@@ -30,3 +31,9 @@ def render_thumbnail(part_id: int) -> bool:
 def reap_thumbnails() -> int:
     """Queue again the pictures a lost message or a dead worker left undrawn."""
     return thumbnails.reap()
+
+
+@taskqueue.periodic
+def expire_guest_parts() -> int:
+    """Delete the guests' parts and files whose time is up (GUEST_RETENTION_DAYS)."""
+    return guests.expire()

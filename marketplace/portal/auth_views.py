@@ -24,7 +24,9 @@ from marketplace.auth import role_required
 from marketplace.extensions import db
 from marketplace.i18n import force_locale, get_language
 from marketplace.i18n import gettext as _
+from marketplace.i18n import ngettext
 from marketplace.layout import home_endpoint
+from marketplace.parts import guests
 from marketplace.portal import bp
 from marketplace.portal.auth_forms import (
     AcceptInvitationForm,
@@ -61,8 +63,21 @@ def _land(user) -> str:
     return url_for(home_endpoint(user))
 
 
-def _sign_in(user, *, remember: bool = False) -> None:
-    """Start a sign-in of ``user`` on this browser (a new session row) and commit."""
+def _sign_in(user, *, remember: bool = False, guest_key_sha256: str | None = None) -> None:
+    """Start a sign-in of ``user`` on this browser (a new session row) and commit.
+
+    A firm user keeps what they uploaded as a guest in this browser (or, signing up, in the
+    browser the sign-up came from: ``guest_key_sha256``): the parts move to the firm.
+    """
+    if user.role == "firm" and user.firm is not None:
+        here = guests.key_digest()
+        moved = guests.adopt(user.firm, here)
+        if guest_key_sha256 and guest_key_sha256 != here:
+            moved += guests.adopt(user.firm, guest_key_sha256)
+        if moved:
+            flash(ngettext("Ihr als Gast hochgeladenes Teil ist jetzt in Ihrem Konto.",
+                           "Ihre %(num)s als Gast hochgeladenen Teile sind jetzt in Ihrem Konto.",
+                           moved), "success")
     sessions.start(user, remember=remember, ip=client_ip(),
                    user_agent=request.user_agent.string)
     db.session.commit()
@@ -147,6 +162,7 @@ def signup():
             postcode=form.postcode.data, city=form.city.data, country=form.country.data,
             contact_name=form.contact_name.data, phone=form.phone.data or "",
             email=form.email.data, password=form.password.data, language=get_language(),
+            guest_key_sha256=guests.key_digest() if guests.current() is not None else None,
         )
         try:
             pending.request_signup(info)
@@ -353,7 +369,7 @@ def confirm_signup(token: str):
             return render_template("auth/link_invalid.html", message=_(exc.message)), 409
         audit.record("account_created", actor=user, target=user.email,
                      detail={"role": "firm", "via": "signup", "firm": user.firm.name})
-        _sign_in(user)
+        _sign_in(user, guest_key_sha256=(row.data or {}).get("guest_key_sha256"))
         flash(_("Willkommen! Ihr Firmenkonto ist eingerichtet. Laden Sie jetzt Ihr erstes "
                 "Teil hoch, um einen Preis zu sehen."), "success")
         return redirect(_land(user))

@@ -7,6 +7,7 @@ Thin views over the domain packages (``marketplace.parts``, ``quotes``, ``orders
 from __future__ import annotations
 
 import io
+from functools import wraps
 
 import sqlalchemy as sa
 from flask import (
@@ -35,12 +36,12 @@ from marketplace.invoices import operations as invoices
 from marketplace.orders import documents
 from marketplace.orders import operations as orders
 from marketplace.parts import meshes
+from marketplace.parts import guests, thumbnails
 from marketplace.parts import operations as parts
-from marketplace.parts import thumbnails
 from marketplace.portal import bp
 from marketplace.portal.forms import ActionForm, OrderForm, ReferencesForm
 from marketplace.quotes import operations as quotes
-from marketplace.rate_limits import firm_key, limit
+from marketplace.rate_limits import firm_key, limit, limit_guests
 from marketplace.settings import operations as settings
 
 LIST_LIMIT = 200  # newest rows on the parts and orders pages
@@ -72,14 +73,45 @@ def index():
     )
 
 
+# --- guests: parts without an account (marketplace.parts.guests) -------------------------------
+def guest_or_login(view):
+    """Let signed-in users and guests with parts through; others go to the sign-in page."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if current_user.is_authenticated or guests.current() is not None:
+            return view(*args, **kwargs)
+        return current_app.login_manager.unauthorized()
+
+    return wrapped
+
+
+def _own_part_or_404(part_id: str) -> Part:
+    """The part if the signed-in user may see it, or if it is this guest's; else 404."""
+    if current_user.is_authenticated:
+        return get_scoped_or_404(Part, part_id, current_user)
+    guest = guests.current()
+    part = None if guest is None else db.session.scalar(
+        sa.select(Part).where(Part.public_id == part_id, Part.firm_id == guest.id))
+    if part is None:
+        abort(404)
+    return part
+
+
 # --- parts ----------------------------------------------------------------------------------------
 @bp.get("/parts", endpoint="parts")
-@login_required
 def parts_list():
-    rows = db.session.scalars(
-        scoped(Part, current_user).order_by(Part.id.desc()).limit(LIST_LIMIT)).all()
+    guest = None
+    if current_user.is_authenticated:
+        query = scoped(Part, current_user)
+    else:  # a guest: their own parts (none yet: the upload form)
+        guest = guests.current()
+        query = sa.select(Part).where(Part.firm_id == (guest.id if guest else -1))
+    rows = db.session.scalars(query.order_by(Part.id.desc()).limit(LIST_LIMIT)).all()
     return render_template("portal/parts.html", parts=rows, max_mb=_max_mb(),
-                           extensions=current_app.config["UPLOAD_EXTENSIONS"])
+                           extensions=current_app.config["UPLOAD_EXTENSIONS"],
+                           guest=not current_user.is_authenticated, guest_firm=guest,
+                           guest_max_parts=current_app.config["GUEST_MAX_PARTS"])
 
 
 def _max_mb() -> int:
@@ -95,10 +127,12 @@ def _part_json(part: Part) -> dict:
 
 
 @bp.post("/parts")
-@role_required("firm")
+@limit_guests("LIMIT_GUEST_UPLOAD_PER_IP")
 @limit("LIMIT_UPLOAD_PER_FIRM", firm_key)
 @limit("LIMIT_UPLOAD_PER_IP")
 def upload():
+    if current_user.is_authenticated and current_user.role != "firm":
+        abort(403)
     try:
         files = request.files.getlist("files") or request.files.getlist("file")
     except RequestEntityTooLarge:
@@ -106,10 +140,16 @@ def upload():
                                                      limit_mb=_max_mb()))
     if not files:
         return _upload_refused(400, "no_file", _("Bitte wählen Sie eine Datei aus."))
+    if current_user.is_authenticated:
+        firm, user = current_user.firm, current_user
+    else:  # a guest: their workspace, kept GUEST_RETENTION_DAYS from this upload
+        firm, user = guests.current_or_new(), None
+        guests.touch(firm)
+        db.session.commit()
     stored, errors, status = [], [], 400
     for f in files:
         try:
-            part = parts.store_upload(current_user.firm, current_user, f.filename, f.read())
+            part = parts.store_upload(firm, user, f.filename, f.read())
             db.session.commit()
             stored.append(part)
         except parts.UploadError as exc:
@@ -135,9 +175,9 @@ def _upload_refused(status: int, code: str, message: str):
 
 
 @bp.get("/parts/<part_id>")
-@login_required
+@guest_or_login
 def part_detail(part_id):
-    part = get_scoped_or_404(Part, part_id, current_user)
+    part = _own_part_or_404(part_id)
     return _part_page(part, request.args)
 
 
@@ -152,6 +192,7 @@ def _part_page(part: Part, chosen, status: int = 200):
         options=options, colours=materials[options["material"]].colours, units=USER_UNITS,
         limits=option_limits, form=ActionForm(),
         part_orders=orders.orders_of_part(part),
+        guest=not current_user.is_authenticated,
     ), status
 
 
@@ -165,9 +206,9 @@ def part_thumb_url(part: Part) -> str:
 
 
 @bp.get("/parts/<part_id>/thumbnail")
-@login_required
+@guest_or_login
 def part_thumbnail(part_id):
-    part = get_scoped_or_404(Part, part_id, current_user)
+    part = _own_part_or_404(part_id)
     path = thumbnails.ready_path(part)
     if path is None:  # not drawn (yet): the placeholder, asked for again next time
         resp = send_file(current_app.static_folder + "/img/part-placeholder.svg",
@@ -180,16 +221,16 @@ def part_thumbnail(part_id):
 
 
 @bp.get("/parts/<part_id>/status")
-@login_required
+@guest_or_login
 def part_status(part_id):
-    part = get_scoped_or_404(Part, part_id, current_user)
+    part = _own_part_or_404(part_id)
     return jsonify(_part_json(part))
 
 
 @bp.get("/parts/<part_id>/mesh")
-@login_required
+@guest_or_login
 def part_mesh(part_id):
-    part = get_scoped_or_404(Part, part_id, current_user)
+    part = _own_part_or_404(part_id)
     if part.status != "ready":
         abort(409, description=_("Das Teil ist noch nicht analysiert."))
     path = meshes.mesh_path(part)
@@ -205,9 +246,9 @@ def part_mesh(part_id):
 
 
 @bp.post("/parts/<part_id>/units")
-@login_required
+@guest_or_login
 def part_units(part_id):
-    part = get_scoped_or_404(Part, part_id, current_user)
+    part = _own_part_or_404(part_id)
     try:
         parts.reanalyse(part, request.form.get("units", ""))
     except parts.UploadError as exc:
@@ -217,11 +258,11 @@ def part_units(part_id):
 
 
 @bp.post("/parts/<part_id>/price")
-@login_required
+@guest_or_login
 @limit("LIMIT_PRICE_PER_FIRM", firm_key)
 @limit("LIMIT_PRICE_PER_IP")
 def part_price(part_id):
-    part = get_scoped_or_404(Part, part_id, current_user)
+    part = _own_part_or_404(part_id)
     # a JSON body that does not parse is None: refused by the schema like a list or a number
     raw = request.get_json(silent=True) if request.is_json else request.form
     try:

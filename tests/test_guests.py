@@ -1,0 +1,211 @@
+"""Guest quotes (issue 11): anyone uploads a part and sees printability, the 3D view, price and
+date without an account; rate-limited; only their own parts (bound to the browser session);
+no quote or order without an account; signing up or in keeps the parts; guests' parts are
+deleted after GUEST_RETENTION_DAYS by a periodic task."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from flask import g
+from flask.testing import FlaskClient
+
+from marketplace.extensions import db
+from marketplace.models import Firm, Notification, Part, PartEstimate, User, utcnow
+from tests.portal_helpers import cube_stl, upload
+
+SIGNUP = {
+    "company": "Elbmarsch Gerätebau GmbH", "vat_id": "", "street": "Deichstr. 5",
+    "postcode": "21423", "city": "Winsen (Luhe)", "country": "DE",
+    "contact_name": "Mia Gast", "phone": "", "email": "mia@elbmarsch.example",
+    "password": "sicheres-pw-1", "password_confirm": "sicheres-pw-1",
+}
+
+
+class _Client(FlaskClient):
+    def open(self, *args, **kwargs):
+        g.pop("_login_user", None)
+        return super().open(*args, **kwargs)
+
+
+def _browser(app) -> FlaskClient:
+    """A browser of its own (its own cookies, so its own guest session)."""
+    return _Client(app, app.response_class, use_cookies=True)
+
+
+def _guest_upload(client, name="cube.stl", data=None):
+    resp = upload(client, name, data or cube_stl())
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    [part] = resp.get_json()["parts"]
+    return db.session.scalar(sa.select(Part).where(Part.public_id == part["id"]))
+
+
+def test_guest_sees_printability_3d_view_price_and_date(client):
+    part = _guest_upload(client)
+    assert part.status == "ready" and part.firm.is_guest and part.uploaded_by_id is None
+    page = client.get(f"/parts/{part.public_id}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'id="viewer"' in html and "Druckbarkeit" in html
+    assert 'id="guest-signup"' in html and 'id="make-quote"' not in html  # no quote as a guest
+    assert client.get(f"/parts/{part.public_id}/mesh").status_code == 200
+    assert client.get(f"/parts/{part.public_id}/status").get_json()["status"] == "ready"
+    assert client.get(f"/parts/{part.public_id}/thumbnail").mimetype == "image/png"
+    price = client.post(f"/parts/{part.public_id}/price", json={"material": "PLA", "quantity": 2})
+    assert price.status_code == 200
+    body = price.get_json()
+    assert body["price"]["gross_cents"] > 0 and body["delivery_date"]
+    assert "€" in body["display"]["gross"]
+    listing = client.get("/parts").get_data(as_text=True)
+    assert part.original_name in listing and 'id="guest-note"' in listing
+
+
+def test_guest_keeps_parts_for_the_configured_days(app, client):
+    app.config["GUEST_RETENTION_DAYS"] = 3
+    part = _guest_upload(client)
+    left = part.firm.guest_until - utcnow()
+    assert timedelta(days=3) - timedelta(minutes=1) < left <= timedelta(days=3)
+
+
+def test_guest_cannot_save_a_quote_or_order(client):
+    part = _guest_upload(client)
+    resp = client.post(f"/parts/{part.public_id}/quote", data={"material": "PLA"})
+    assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+    assert client.get("/orders").status_code == 302
+    from marketplace.models import Order, Quote
+
+    assert db.session.scalar(sa.select(sa.func.count(Quote.id))) == 0
+    assert db.session.scalar(sa.select(sa.func.count(Order.id))) == 0
+
+
+def test_a_guest_sees_only_their_own_parts(app, client, make_user, login_as):
+    part = _guest_upload(client)
+    other = _browser(app)
+    _guest_upload(other, "other.stl")  # another guest, with parts of their own
+    for path in ("", "/mesh", "/status", "/thumbnail"):
+        assert other.get(f"/parts/{part.public_id}{path}").status_code == 404
+    assert other.post(f"/parts/{part.public_id}/price", json={}).status_code == 404
+    assert part.original_name not in other.get("/parts").get_data(as_text=True)
+    # no guest session at all: the sign-in page, as for any page that needs one
+    stranger = _browser(app)
+    resp = stranger.get(f"/parts/{part.public_id}")
+    assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+    # a firm's user does not see a guest's part, and a guest does not see a firm's
+    firm_user = make_user("firm")
+    login_as(firm_user)
+    assert client.get(f"/parts/{part.public_id}").status_code == 404
+
+
+def test_a_guest_cannot_take_a_firms_part(app, client, make_user):
+    from tests.portal_helpers import store_part
+
+    owner = make_user("firm")
+    firm_part = store_part(owner.firm, owner)
+    _guest_upload(client)
+    assert client.get(f"/parts/{firm_part.public_id}").status_code == 404
+    assert client.get(f"/parts/{firm_part.public_id}/mesh").status_code == 404
+
+
+def test_guest_parts_are_capped(app, client):
+    app.config["GUEST_MAX_PARTS"] = 2
+    _guest_upload(client, "a.stl")
+    _guest_upload(client, "b.stl")
+    resp = upload(client, "c.stl", cube_stl(10))
+    assert resp.status_code == 429
+    assert "bis zu 2 Teile" in resp.get_json()["errors"][0]["message"]
+
+
+def test_guest_uploads_are_rate_limited_per_address_but_not_firms(app, client, make_user):
+    app.config["LIMIT_GUEST_UPLOAD_PER_IP"] = "2/hour"
+    _guest_upload(client, "a.stl")
+    _guest_upload(client, "b.stl")
+    refused = upload(client, "c.stl", cube_stl(10))
+    assert refused.status_code == 429
+    firm_client = _browser(app)
+    from marketplace.accounts import sessions
+
+    user = make_user("firm")
+    key = sessions.start(user, remember=False, ip="127.0.0.1",
+                         user_agent=firm_client.environ_base["HTTP_USER_AGENT"])
+    db.session.commit()
+    with firm_client.session_transaction() as session:
+        session["_user_id"] = key
+    for name in ("a.stl", "b.stl", "c.stl"):  # same address, signed in: not the guests' limit
+        assert upload(firm_client, name, cube_stl()).status_code == 201
+
+
+def test_staff_cannot_upload(client, make_user, login_as):
+    login_as(make_user("technician"))
+    assert upload(client, "a.stl", cube_stl()).status_code == 403
+
+
+def test_signing_in_keeps_the_guests_parts(client, make_user):
+    part = _guest_upload(client)
+    guest_id = part.firm_id
+    user = make_user("firm", password="pw-12345678")
+    resp = client.post("/login", data={"email": user.email, "password": "pw-12345678"},
+                       follow_redirects=True)
+    assert resp.status_code == 200
+    assert "als Gast hochgeladenes Teil ist jetzt in Ihrem Konto" in resp.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Part, part.id).firm_id == user.firm_id
+    assert db.session.get(Firm, guest_id) is None
+    assert db.session.scalar(sa.select(PartEstimate).where(PartEstimate.part_id == part.id))
+    page = client.get("/parts").get_data(as_text=True)
+    assert part.public_id in page
+    assert client.post(f"/parts/{part.public_id}/quote",
+                       data={"material": "PLA", "quantity": 1}).status_code == 303
+
+
+def test_signing_up_keeps_the_guests_parts_even_confirmed_in_another_browser(app, client):
+    parts = [_guest_upload(client, f"teil-{i}.stl") for i in range(2)]
+    assert client.post("/signup", data=SIGNUP).status_code == 302
+    body = db.session.scalar(sa.select(Notification.body).where(
+        Notification.to_address == SIGNUP["email"]))
+    link = re.search(r"https?://\S+(/signup/confirm/\S+)", body).group(1)
+    phone = _browser(app)  # the link opened on another device
+    assert phone.post(link).status_code == 302
+    db.session.expire_all()
+    user = db.session.scalar(sa.select(User).where(User.email == SIGNUP["email"]))
+    assert {db.session.get(Part, p.id).firm_id for p in parts} == {user.firm_id}
+    assert db.session.scalar(sa.select(sa.func.count(Firm.id)).where(
+        Firm.guest_key_sha256.is_not(None))) == 0
+    # the guest's own browser has no workspace any more (nothing left to see there)
+    assert client.get(f"/parts/{parts[0].public_id}").status_code == 302
+
+
+def test_expired_guest_parts_and_files_are_deleted(app, client, make_user):
+    from marketplace.parts import guests, storage, thumbnails
+    from marketplace.parts import tasks
+    from tests.portal_helpers import store_part
+
+    part = _guest_upload(client, "alt.stl", cube_stl(12))
+    png, upload_path = thumbnails.path_for(part), storage.path_for(part.sha256)
+    assert png.is_file() and upload_path.is_file()
+    fresh = _guest_upload(_browser(app), "neu.stl", cube_stl(14))
+    owner = make_user("firm")
+    kept = store_part(owner.firm, owner)  # a firm's part is never a guest's
+    guest_id = part.firm_id
+    part.firm.guest_until = utcnow() - timedelta(minutes=1)
+    db.session.commit()
+    assert client.get(f"/parts/{part.public_id}").status_code == 302  # gone for the guest too
+    assert guests.expire() == 1
+    db.session.expire_all()
+    assert db.session.get(Part, part.id) is None and db.session.get(Firm, guest_id) is None
+    assert not db.session.scalar(sa.select(PartEstimate.id).where(
+        PartEstimate.part_id == part.id))
+    assert not upload_path.exists() and not png.exists()
+    assert db.session.get(Part, fresh.id) is not None and db.session.get(Part, kept.id)
+    assert guests.expire() == 0
+    assert "expire_guest_parts" in tasks.expire_guest_parts.name
+
+
+@pytest.mark.parametrize("size_mb", [1])
+def test_guest_upload_size_limit_applies(app, client, size_mb):
+    app.config["MAX_CONTENT_LENGTH"] = size_mb * 1024 * 1024
+    big = b"solid x\n" + b" " * (size_mb * 1024 * 1024 + 10)
+    resp = upload(client, "big.stl", big)
+    assert resp.status_code == 413
