@@ -1,7 +1,7 @@
 """guest workspaces: a guest's parts live in a firm row marked by its browser key and expiry
 
 Revision ID: 7b2f4c8d1e63
-Revises: 3d7c1e5a9f20
+Revises: ccb0551f9b13
 Create Date: 2026-11-30 15:00:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '7b2f4c8d1e63'
-down_revision = '3d7c1e5a9f20'
+down_revision = 'ccb0551f9b13'
 branch_labels = None
 depends_on = None
 
