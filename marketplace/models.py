@@ -194,6 +194,15 @@ class PartEstimate(LeasedWork, db.Model):
 
 
 class Quote(db.Model):
+    """A priced offer of one or more parts (its ``lines``) with a delivery.
+
+    The part, option and per-piece columns are the first line's (a single-part quote's only
+    line), kept for the readers of one part; every part is in ``lines``. ``breakdown`` is
+    the whole price (:meth:`OrderPrice.to_dict`), ``terms`` what the price was made with (the
+    order-level rules, the delivery rules, the parcels, the ready dates: the quote is
+    accepted at these while valid, whatever the hub's settings say meanwhile).
+    """
+
     __tablename__ = "quotes"
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_public_id)
@@ -211,11 +220,61 @@ class Quote(db.Model):
     vat_cents: Mapped[int] = mapped_column(sa.Integer)
     gross_cents: Mapped[int] = mapped_column(sa.Integer)
     breakdown: Mapped[dict] = mapped_column(sa.JSON)  # price lines, as shown to the firm
-    delivery_date: Mapped[date | None] = mapped_column(sa.Date)
+    delivery_date: Mapped[date | None] = mapped_column(sa.Date)  # for the quoted delivery
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     valid_until: Mapped[datetime | None] = mapped_column()
+    delivery: Mapped[str] = mapped_column(sa.String(16), default="pickup")  # pickup|shipping
+    express: Mapped[bool] = mapped_column(default=False)
+    ship_to: Mapped[dict | None] = mapped_column(sa.JSON)  # name, street, postcode, city, ...
+    terms: Mapped[dict | None] = mapped_column(sa.JSON)
 
     firm: Mapped[Firm] = relationship()
+    part: Mapped[Part] = relationship()
+    lines: Mapped[list[QuoteLine]] = relationship(
+        back_populates="quote", order_by="QuoteLine.position", cascade="all, delete-orphan")
+
+
+class QuoteLine(db.Model):
+    """One part of a quote (and of the order placed from it): its options, per-piece figures
+    and price lines (material, machine time, quantity discount; ``breakdown["lines"]``)."""
+
+    __tablename__ = "quote_lines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    quote_id: Mapped[int] = mapped_column(sa.ForeignKey("quotes.id", ondelete="CASCADE"),
+                                          index=True)
+    position: Mapped[int] = mapped_column(default=1)  # 1, 2, ... within the quote
+    part_id: Mapped[int] = mapped_column(sa.ForeignKey("parts.id"), index=True)
+    material_code: Mapped[str] = mapped_column(sa.String(16))
+    colour: Mapped[str] = mapped_column(sa.String(32), default="any")
+    quantity: Mapped[int] = mapped_column(default=1)
+    infill_percent: Mapped[int] = mapped_column(default=15)
+    layer_height_mm: Mapped[float] = mapped_column(sa.Float, default=0.2)
+    units: Mapped[str] = mapped_column(sa.String(8), default="mm")
+    material_g: Mapped[float] = mapped_column(sa.Float)  # per piece
+    print_time_s: Mapped[int] = mapped_column(sa.Integer)  # per piece
+    net_cents: Mapped[int] = mapped_column(sa.Integer)  # the part's lines, before order lines
+    breakdown: Mapped[dict] = mapped_column(sa.JSON)  # {"lines": [material, machine, ...]}
+    bbox_mm: Mapped[list | None] = mapped_column(sa.JSON)  # one piece, as printed (parcels)
+
+    quote: Mapped[Quote] = relationship(back_populates="lines")
+    part: Mapped[Part] = relationship()
+
+    __table_args__ = (sa.UniqueConstraint("quote_id", "position"),)
+
+
+class CartItem(db.Model):
+    """A part in a firm user's cart with the options chosen for it (the options schema's
+    form names: material, colour, quantity, infill, layer_height, units)."""
+
+    __tablename__ = "cart_items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_public_id)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"),
+                                         index=True)
+    part_id: Mapped[int] = mapped_column(sa.ForeignKey("parts.id", ondelete="CASCADE"))
+    options: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
     part: Mapped[Part] = relationship()
 
 
@@ -233,13 +292,38 @@ class Order(db.Model):
     reference: Mapped[str | None] = mapped_column(sa.String(100))  # the firm's PO number
     leitweg_id: Mapped[str | None] = mapped_column(sa.String(50))  # public customers' routing id
     notes: Mapped[str | None] = mapped_column(sa.Text)
+    # the pickup date (pickup) or the delivery date (shipping)
     due_date: Mapped[date | None] = mapped_column(sa.Date)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    express: Mapped[bool] = mapped_column(default=False)
+    ship_to: Mapped[dict | None] = mapped_column(sa.JSON)  # the shipping address
+    # the price ordered (quote's parts with the delivery chosen): OrderPrice.to_dict()
+    net_cents: Mapped[int | None] = mapped_column(sa.Integer)
+    vat_cents: Mapped[int | None] = mapped_column(sa.Integer)
+    gross_cents: Mapped[int | None] = mapped_column(sa.Integer)
+    breakdown: Mapped[dict | None] = mapped_column(sa.JSON)
 
     firm: Mapped[Firm] = relationship()
     quote: Mapped[Quote] = relationship()
-    part: Mapped[Part] = relationship()
+    part: Mapped[Part] = relationship()  # the first line's part
     jobs: Mapped[list[PrintJob]] = relationship(back_populates="order", order_by="PrintJob.id")
+
+    @property
+    def price(self) -> dict:
+        """The price ordered (older orders: their quote's)."""
+        return self.breakdown or self.quote.breakdown or {}
+
+    @property
+    def total_gross_cents(self) -> int:
+        return self.gross_cents if self.gross_cents is not None else self.quote.gross_cents
+
+    @property
+    def total_net_cents(self) -> int:
+        return self.net_cents if self.net_cents is not None else self.quote.net_cents
+
+    @property
+    def total_vat_cents(self) -> int:
+        return self.vat_cents if self.vat_cents is not None else self.quote.vat_cents
 
 
 class Printer(db.Model):
@@ -288,7 +372,11 @@ class PrintJob(db.Model):
     public_id: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_public_id)
     order_id: Mapped[int] = mapped_column(sa.ForeignKey("orders.id"), index=True)
     part_id: Mapped[int] = mapped_column(sa.ForeignKey("parts.id"))
-    copy_index: Mapped[int] = mapped_column(default=1)
+    # the order line (quote line) this piece belongs to; None only for jobs of test data
+    # made without lines (they belong to the order's first line)
+    quote_line_id: Mapped[int | None] = mapped_column(sa.ForeignKey("quote_lines.id"),
+                                                      index=True)
+    copy_index: Mapped[int] = mapped_column(default=1)  # 1..quantity within its line
     state: Mapped[str] = mapped_column(sa.String(24), index=True)
     version: Mapped[int] = mapped_column(default=0)  # bumped on every transition
     priority: Mapped[int] = mapped_column(default=0)  # higher first

@@ -174,7 +174,8 @@ def make_user(app):
     def make(role="firm", email=None, firm=None, password="pw-12345678", firm_name=None):
         n = next(counter)
         if role == "firm" and firm is None:
-            firm = Firm(name=firm_name or f"Testfirma {n} GmbH", city="Lüneburg")
+            firm = Firm(name=firm_name or f"Testfirma {n} GmbH", street="Am Sande 1",
+                        postcode="21335", city="Lüneburg")
             db.session.add(firm)
         user = User(email=email or f"{role}{n}@example.de", role=role, firm=firm,
                     password_hash=generate_password_hash(password, method="pbkdf2:sha256:1000"),

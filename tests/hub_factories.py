@@ -16,7 +16,8 @@ _seq = itertools.count(1)
 
 
 def make_firm(name: str | None = None) -> Firm:
-    firm = Firm(name=name or f"Firma {next(_seq)} GmbH", city="Lüneburg")
+    firm = Firm(name=name or f"Firma {next(_seq)} GmbH", street="Am Sande 1",
+                postcode="21335", city="Lüneburg")
     db.session.add(firm)
     db.session.flush()
     return firm

@@ -68,3 +68,58 @@ def test_printer_colours_become_catalogue_entries(app):
     finally:
         _clear(engine)
         db.create_all()
+
+
+def test_single_part_orders_become_orders_of_one_line(app):
+    """An order placed before order lines: its quote gets one line (its part lines from the
+    breakdown), its jobs belong to that line, the order keeps the quote's price."""
+    engine = db.engine
+    _clear(engine)
+    breakdown = ('{"net_cents": 2000, "vat_cents": 380, "gross_cents": 2380, "vat_percent": 19, '
+                 '"lines": [{"code": "material", "amount_cents": 700, "params": {}}, '
+                 '{"code": "machine", "amount_cents": 800, "params": {}}, '
+                 '{"code": "setup", "amount_cents": 500, "params": {}}]}')
+    try:
+        upgrade(revision="7b2f4c8d1e63")
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO firms (id, name, country, created_at) "
+                                 "VALUES (1, 'Alt GmbH', 'DE', CURRENT_TIMESTAMP)"))
+            conn.execute(sa.text(
+                "INSERT INTO parts (id, public_id, firm_id, original_name, sha256, file_format, "
+                "size_bytes, status, created_at, attempts) VALUES (1, 'p1', 1, 'Alt.stl', "
+                "'ab', 'stl', 10, 'ready', CURRENT_TIMESTAMP, 0)"))
+            conn.execute(sa.text(
+                "INSERT INTO quotes (id, public_id, firm_id, part_id, material_code, colour, "
+                "quantity, infill_percent, layer_height_mm, units, material_g, print_time_s, "
+                "net_cents, vat_cents, gross_cents, breakdown, created_at) VALUES (1, 'q1', 1, "
+                "1, 'PETG', 'Blau', 2, 20, 0.2, 'mm', 12.5, 3600, 2000, 380, 2380, :b, "
+                "CURRENT_TIMESTAMP)"), {"b": breakdown})
+            conn.execute(sa.text(
+                "INSERT INTO orders (id, public_id, number, firm_id, quote_id, part_id, channel, "
+                "delivery, created_at) VALUES (1, 'o1', 'DH-2026-000001', 1, 1, 1, 'portal', "
+                "'pickup', CURRENT_TIMESTAMP)"))
+            for n in (1, 2):
+                conn.execute(sa.text(
+                    "INSERT INTO print_jobs (public_id, order_id, part_id, copy_index, state, "
+                    "version, priority, material_code, colour, infill_percent, layer_height_mm, "
+                    "scale, attempt, completion_polls, slice_attempts, created_at, updated_at) "
+                    "VALUES (:pid, 1, 1, :n, 'received', 0, 0, 'PETG', 'Blau', 20, 0.2, 1.0, 0, "
+                    "0, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"pid": f"j{n}", "n": n})
+        upgrade()
+        with engine.connect() as conn:
+            line = conn.execute(sa.text(
+                "SELECT id, position, part_id, material_code, quantity, net_cents, breakdown "
+                "FROM quote_lines WHERE quote_id = 1")).one()
+            jobs = conn.execute(sa.text("SELECT quote_line_id FROM print_jobs")).all()
+            order = conn.execute(sa.text(
+                "SELECT gross_cents, express, ship_to FROM orders")).one()
+            quote = conn.execute(sa.text("SELECT delivery, express FROM quotes")).one()
+        assert tuple(line[1:6]) == (1, 1, "PETG", 2, 1500)
+        lines = line[6] if isinstance(line[6], dict) else __import__("json").loads(line[6])
+        assert [x["code"] for x in lines["lines"]] == ["material", "machine"]
+        assert {j[0] for j in jobs} == {line[0]}
+        assert order[0] == 2380 and not order[1] and order[2] is None
+        assert quote[0] == "pickup" and not quote[1]
+    finally:
+        _clear(engine)
+        db.create_all()

@@ -89,6 +89,10 @@ TEXTS: dict[str, str] = {
     "line.discount.detail": N_("%(percent)s ab %(quantity)s Stück"),
     "line.minimum": N_("Mindestbestellwert-Zuschlag"),
     "line.minimum.detail": N_("Mindestbestellwert %(minimum)s"),
+    "line.express": N_("Express-Zuschlag"),
+    "line.express.detail": N_("%(percent)s der Ware, mindestens %(minimum)s; Druck vorrangig"),
+    "line.shipping": N_("Versand"),
+    "line.shipping.detail": N_("%(count)s × Paket %(parcel)s, %(weight)s kg"),
     # printability problems (marketplace.engine.analysis.findings): "problem." + code
     "problem.not_watertight": N_(
         "Das Modell ist nicht geschlossen: %(edges)s offene Kanten (Löcher in der Oberfläche). "

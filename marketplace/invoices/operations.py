@@ -116,9 +116,10 @@ def _scaled(cents: int, done: int, ordered: int) -> int:
 
 @dataclass(frozen=True)
 class OrderPart:
-    """One part of an order with the options and the price lines it was confirmed at.
+    """One part (order line) of an order with the options and price lines it was confirmed at.
 
-    Today an order is one quote of one part; a multi-part order yields one per order line.
+    ``position`` is the line's place in the order (1, 2, ...); its pieces are the order's
+    jobs of that line.
     """
 
     part_id: int
@@ -129,30 +130,44 @@ class OrderPart:
     layer_height_mm: float
     ordered: int
     price_lines: tuple[dict[str, Any], ...]
+    position: int = 1
+
+
+PART_CODES = ("material", "machine", "discount")
+ORDER_CODES = ("setup", "minimum", "express", "shipping")
 
 
 def order_parts(order: Order) -> list[OrderPart]:
-    """Return the parts ``order`` bills, each with its own price lines."""
-    quote = order.quote
-    lines = tuple(line for line in (quote.breakdown or {}).get("lines", [])
-                  if line.get("code") in ("material", "machine", "discount"))
-    return [OrderPart(order.part_id, order.part.original_name, quote.material_code,
-                      quote.colour, quote.infill_percent, quote.layer_height_mm,
-                      quote.quantity, lines)]
+    """Return the parts (lines) ``order`` bills, each with its own price lines as ordered."""
+    from marketplace.quotes import operations as quotes
+
+    price_lines = [line for line in order.price.get("lines", [])
+                   if line.get("code") in PART_CODES]
+    out = []
+    for line in quotes.lines_of(order.quote):
+        own = tuple(x for x in price_lines if int(x.get("line", 1)) == line.position)
+        out.append(OrderPart(line.part_id, line.part.original_name, line.material_code,
+                             line.colour, line.infill_percent, line.layer_height_mm,
+                             line.quantity, own, line.position))
+    return out
 
 
 def order_charges(order: Order) -> list[dict[str, Any]]:
-    """Return the order's own price lines (set-up fee, minimum-order top-up), once per order."""
-    return [line for line in (order.quote.breakdown or {}).get("lines", [])
-            if line.get("code") in ("setup", "minimum")]
+    """Return the order's own price lines (set-up fee, minimum-order top-up, express
+    surcharge, shipping), once per order."""
+    return [line for line in order.price.get("lines", []) if line.get("code") in ORDER_CODES]
 
 
 def delivered_pieces(order: Order) -> dict[int, int]:
-    """Return how many pieces of each part were handed over (picked up or shipped)."""
+    """Return how many pieces of each order line (by position) were handed over."""
+    positions = {}
+    if order.quote.lines:
+        positions = {line.id: line.position for line in order.quote.lines}
     out: dict[int, int] = {}
     for job in order.jobs:
         if job.state in HANDED_OVER:
-            out[job.part_id] = out.get(job.part_id, 0) + 1
+            position = positions.get(job.quote_line_id, 1)
+            out[position] = out.get(position, 0) + 1
     return out
 
 
@@ -167,7 +182,7 @@ def invoice_lines(order: Order) -> list[LineSpec]:
     specs: list[LineSpec] = []
     with force_locale("de"):
         for part in order_parts(order):
-            done = delivered.get(part.part_id, 0)
+            done = delivered.get(part.position, 0)
             if not done:
                 continue
             amounts = {line["code"]: int(line.get("amount_cents", 0)) for line in part.price_lines}
@@ -272,8 +287,8 @@ def issue_invoice(order: Order, actor: str, *, today: date | None = None) -> Inv
                            number=order.number or order.public_id)
     seller = settings.require_legal_details()
     today = today or hub_today()
-    vat_percent = int((order.quote.breakdown or {}).get("vat_percent", 19))
-    currency = str((order.quote.breakdown or {}).get("currency") or "EUR")
+    vat_percent = int(order.price.get("vat_percent", 19))
+    currency = str(order.price.get("currency") or "EUR")
     net = sum(s.net_cents for s in specs)
     vat = _vat_cents(net, vat_percent)
     invoice = Invoice(

@@ -18,7 +18,7 @@ from marketplace.engine.meshio.units import UNIT_SCALE_MM
 from marketplace.extensions import db
 from marketplace.i18n import N_
 from marketplace.jobs import JobState
-from marketplace.models import JobEvent, Order, Part, PrintJob, Quote, User, utcnow
+from marketplace.models import JobEvent, Order, Part, PrintJob, Quote, QuoteLine, User, utcnow
 from marketplace.accounts import operations as accounts
 from marketplace.invoices import operations as invoices
 from marketplace.quotes import operations as quotes
@@ -52,18 +52,53 @@ def next_number(year: int) -> str:
     return f"{prefix}{seq:06d}"
 
 
+ADDRESS_FIELDS = ("name", "street", "postcode", "city", "country")
+
+
+def firm_address(firm) -> dict[str, str]:
+    """The firm's postal address as a shipping address."""
+    return {"name": firm.name or "", "street": firm.street or "", "postcode": firm.postcode or "",
+            "city": firm.city or "", "country": firm.country or "DE"}
+
+
+def clean_address(data: dict | None) -> dict[str, str]:
+    """Check a shipping address (name, street, postcode, city; Germany only, where the hub's
+    tariffs apply); raise OrderError naming what is missing."""
+    data = data or {}
+    address = {key: " ".join(str(data.get(key) or "").split())[:200] for key in ADDRESS_FIELDS}
+    address["country"] = (address["country"] or "DE").upper()
+    if address["country"] != "DE":
+        raise OrderError("ship_to", N_("Versand nur innerhalb Deutschlands; bitte wählen Sie "
+                                       "Abholung."))
+    if not all(address[key] for key in ("name", "street", "postcode", "city")):
+        raise OrderError("ship_to", N_("Für den Versand brauchen wir Name, Straße, PLZ und Ort."))
+    if not (len(address["postcode"]) == 5 and address["postcode"].isdigit()):
+        raise OrderError("ship_to", N_("Die Postleitzahl hat in Deutschland 5 Ziffern."))
+    for key in ("name", "street", "city"):
+        address[key] = address[key][:100]
+    return address
+
+
 def place_order(
-    quote: Quote, *, placed_by: User | None, channel: str = "portal", delivery: str = "pickup",
+    quote: Quote, *, placed_by: User | None, channel: str = "portal",
+    delivery: str | None = None, express: bool | None = None, ship_to: dict | None = None,
     reference: str | None = None, notes: str | None = None, actor: str | None = None,
     leitweg_id: str | None = None,
 ) -> Order:
     """Order ``quote``: number it and create its print jobs in state received (caller commits).
 
-    ``reference`` is the firm's purchase order number, ``leitweg_id`` a public customer's
-    routing id (default: the firm's); both are optional and go onto the invoice.
+    The order takes every line of the quote: one print job per piece, tagged with its line.
+    ``delivery`` (pickup|shipping) and ``express`` default to the quote's; either way the
+    price is the quote's parts with that delivery, from the quote's terms (the variant the
+    page showed). Shipping goes to ``ship_to``, else the quote's address, else the firm's.
+    Express jobs get the hub's express priority. ``reference`` is the firm's purchase order
+    number, ``leitweg_id`` a public customer's routing id (default: the firm's); both are
+    optional and go onto the invoice.
     """
     leitweg_id = _clean_leitweg_id(leitweg_id if leitweg_id is not None
                                    else quote.firm.leitweg_id)
+    delivery = quote.delivery or "pickup" if delivery is None else delivery
+    express = bool(quote.express if express is None else express)
     if channel not in CHANNELS:
         raise OrderError("bad_channel", N_("Unbekannter Bestellweg."))
     if delivery not in DELIVERY:
@@ -72,11 +107,22 @@ def place_order(
         raise OrderError("quote_expired", N_("Das Angebot ist abgelaufen; bitte neu berechnen."))
     if db.session.scalar(sa.select(Order.id).where(Order.quote_id == quote.id)) is not None:
         raise OrderError("already_ordered", N_("Dieses Angebot wurde bereits bestellt."))
+    chosen = quotes.variant(quote, delivery, express)
+    address = None
+    if delivery == "shipping":
+        if not chosen.shippable:
+            raise OrderError("not_shippable", N_("Diese Teile passen in kein Paket; bitte "
+                                                 "wählen Sie Abholung."))
+        address = clean_address(ship_to or quote.ship_to or firm_address(quote.firm))
+    price = chosen.price
     fields = dict(
         firm_id=quote.firm_id, quote_id=quote.id, part_id=quote.part_id,
         placed_by_id=placed_by.id if placed_by else None, channel=channel, delivery=delivery,
+        express=express, ship_to=address,
         reference=(reference or "").strip()[:100] or None, notes=(notes or "").strip() or None,
-        due_date=quote.delivery_date, leitweg_id=leitweg_id,
+        due_date=chosen.date, leitweg_id=leitweg_id, breakdown=price,
+        net_cents=int(price["net_cents"]), vat_cents=int(price["vat_cents"]),
+        gross_cents=int(price["gross_cents"]),
     )
     year = utcnow().year
     for _ in range(20):  # another order may take the same number at the same moment: retry
@@ -91,16 +137,21 @@ def place_order(
     else:
         raise OrderError("no_number", N_("Keine Bestellnummer frei; bitte erneut versuchen."))
     who = actor or _actor(placed_by)
-    scale = UNIT_SCALE_MM.get(quote.units or "mm", 1.0)
-    for copy in range(1, quote.quantity + 1):
-        job = PrintJob(
-            order_id=order.id, part_id=quote.part_id, copy_index=copy, state=S.RECEIVED.value,
-            due_date=quote.delivery_date, material_code=quote.material_code,
-            colour=quote.colour, infill_percent=quote.infill_percent,
-            layer_height_mm=quote.layer_height_mm, scale=scale,
-            est_material_g=quote.material_g, est_print_time_s=quote.print_time_s,
-        )
-        jobs.record_created(job, actor=who, reason=order.number)  # no words: read in any language
+    priority = 0
+    if express:
+        priority = int((quotes.terms_of(quote).get("delivery") or {}).get("express_priority", 10))
+    for line in quotes.lines_of(quote):
+        scale = UNIT_SCALE_MM.get(line.units or "mm", 1.0)
+        for copy in range(1, line.quantity + 1):
+            job = PrintJob(
+                order_id=order.id, part_id=line.part_id, quote_line_id=line.id,
+                copy_index=copy, state=S.RECEIVED.value, priority=priority,
+                due_date=chosen.ready_date or chosen.date, material_code=line.material_code,
+                colour=line.colour, infill_percent=line.infill_percent,
+                layer_height_mm=line.layer_height_mm, scale=scale,
+                est_material_g=line.material_g, est_print_time_s=line.print_time_s,
+            )
+            jobs.record_created(job, actor=who, reason=order.number)  # no words: any language
     db.session.flush()
     webhook_events.order_placed(order)
     return order
@@ -141,18 +192,25 @@ def is_rejected(order: Order) -> bool:
 
 
 def reorder(order: Order) -> Quote:
-    """Quote ``order``'s part again with the same options at today's prices (caller commits)."""
-    q = order.quote
-    return quotes.make_quote(
-        order.part, material_code=q.material_code, colour=q.colour, quantity=q.quantity,
-        infill=q.infill_percent, layer_height=q.layer_height_mm, units=q.units,
-    )
+    """Quote ``order``'s parts again with the same options and delivery at today's prices
+    (caller commits); raises quotes.EstimatePendingError while an estimate is made."""
+    items = []
+    for line in quotes.lines_of(order.quote):
+        part = line.part
+        items.append((part, quotes.compute(part, quotes.parse_options(
+            {"material": line.material_code, "colour": line.colour, "quantity": line.quantity,
+             "infill": line.infill_percent, "layer_height": line.layer_height_mm,
+             "units": line.units}, quotes.hub_catalog()[0]))))
+    return quotes.store_lines(order.firm, items, delivery=order.delivery,
+                              express=bool(order.express), ship_to=order.ship_to)
 
 
 def orders_of_part(part: Part) -> list[Order]:
-    """Return the orders of ``part``, newest first."""
+    """Return the orders with ``part`` in one of their lines, newest first."""
+    in_lines = sa.select(QuoteLine.quote_id).where(QuoteLine.part_id == part.id)
     return list(db.session.scalars(
-        sa.select(Order).where(Order.part_id == part.id).order_by(Order.id.desc())
+        sa.select(Order).where(sa.or_(Order.part_id == part.id, Order.quote_id.in_(in_lines)))
+        .order_by(Order.id.desc())
     ))
 
 
@@ -251,3 +309,64 @@ def status(order: Order) -> OrderStatus:
         for j in order_jobs
     ]
     return OrderStatus(overall, steps, jobs_info)
+
+
+# --- an order by its parts ----------------------------------------------------------------------
+# job states in the order a firm reads them (furthest first), for "7 gedruckt, 3 im Druck"
+STATE_ORDER = (S.PICKED_UP, S.SHIPPED, S.READY_FOR_PICKUP, S.PRINTED, S.PRINTING, S.PAUSED,
+               S.CANCELLING, S.STARTING, S.DISPATCHING, S.QUEUED, S.APPROVED, S.NEEDS_ATTENTION,
+               S.RECEIVED, S.FAILED, S.REJECTED, S.CANCELLED)
+
+
+def _line_ids(order: Order) -> dict[int | None, int]:
+    """Line id -> position; jobs without a line belong to the first line."""
+    return {line.id: line.position for line in quotes.lines_of(order.quote)}
+
+
+def line_position(order: Order, job: PrintJob) -> int:
+    """The position (1, 2, ...) of the order line ``job`` is a piece of."""
+    return _line_ids(order).get(job.quote_line_id, 1)
+
+
+def jobs_of_line(order: Order, line: QuoteLine) -> list[PrintJob]:
+    """The pieces of one order line."""
+    positions = _line_ids(order)
+    return [job for job in order.jobs if positions.get(job.quote_line_id, 1) == line.position]
+
+
+def line_counts(order: Order, line: QuoteLine) -> dict[str, int]:
+    """How many pieces of ``line`` are in each state, furthest state first."""
+    states = [job.state for job in jobs_of_line(order, line)]
+    return {state.value: states.count(state.value) for state in STATE_ORDER
+            if state.value in states}
+
+
+@dataclass
+class LineSummary:
+    """One part of an order as its pages show it: the line, its pieces counted by state,
+    its price lines, the mean progress of its pieces on a printer."""
+
+    line: QuoteLine
+    counts: dict[str, int]
+    price_lines: list[dict]
+    progress: float | None = None
+
+    @property
+    def part(self) -> Part:
+        return self.line.part
+
+
+def line_summaries(order: Order) -> list[LineSummary]:
+    """Every part of ``order`` with its quantity and a count per state (not a row a piece)."""
+    price_lines = [x for x in order.price.get("lines", []) if x.get("code") in
+                   ("material", "machine", "discount")]
+    out = []
+    for line in quotes.lines_of(order.quote):
+        pieces = jobs_of_line(order, line)
+        printing = [j for j in pieces if j.state in (S.PRINTING.value, S.PAUSED.value)]
+        progress = (round(sum(float(j.progress_percent or 0) for j in printing) / len(printing), 1)
+                    if printing else None)
+        out.append(LineSummary(line, line_counts(order, line),
+                               [x for x in price_lines if int(x.get("line", 1)) == line.position],
+                               progress))
+    return out

@@ -319,9 +319,12 @@ def rename_part(part: Part, name: str | None) -> Part:
 
 def is_ordered(part: Part) -> bool:
     """Whether an order (or a print job) refers to ``part``: then it stays."""
-    from marketplace.models import Order, PrintJob
+    from marketplace.models import Order, PrintJob, QuoteLine
 
+    in_order = sa.exists().where(QuoteLine.part_id == part.id,
+                                 QuoteLine.quote_id == Order.quote_id)
     return bool(db.session.scalar(sa.select(sa.exists().where(Order.part_id == part.id)))
+                or db.session.scalar(sa.select(in_order))
                 or db.session.scalar(sa.select(sa.exists().where(PrintJob.part_id == part.id))))
 
 
@@ -331,7 +334,7 @@ def delete_part(part: Part) -> str | None:
     Returns the sha256 of its file if no other part uses that file any more (the caller
     removes it after the commit: :func:`remove_unused_file`), else None.
     """
-    from marketplace.models import PartEstimate, Quote
+    from marketplace.models import CartItem, PartEstimate, Quote, QuoteLine
 
     if is_ordered(part):
         raise UploadError("ordered", N_("Dieses Teil wurde bestellt; es bleibt für den Auftrag "
@@ -340,7 +343,14 @@ def delete_part(part: Part) -> str | None:
         raise UploadError("busy", N_("Das Teil wird gerade analysiert; bitte gleich noch "
                                      "einmal versuchen."), status=409)
     db.session.execute(sa.delete(PartEstimate).where(PartEstimate.part_id == part.id))
-    db.session.execute(sa.delete(Quote).where(Quote.part_id == part.id))
+    # its quotes go, also quotes of several parts with it (never ordered: it is not ordered)
+    quote_ids = sa.select(QuoteLine.quote_id).where(QuoteLine.part_id == part.id)
+    doomed = sa.or_(Quote.part_id == part.id, Quote.id.in_(quote_ids))
+    ids = list(db.session.scalars(sa.select(Quote.id).where(doomed)))
+    if ids:
+        db.session.execute(sa.delete(QuoteLine).where(QuoteLine.quote_id.in_(ids)))
+        db.session.execute(sa.delete(Quote).where(Quote.id.in_(ids)))
+    db.session.execute(sa.delete(CartItem).where(CartItem.part_id == part.id))
     sha = part.sha256
     db.session.delete(part)
     db.session.flush()

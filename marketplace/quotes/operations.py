@@ -29,7 +29,7 @@ from marketplace.engine.options import QuoteOptions
 from marketplace.engine.pricing import catalog
 from marketplace.extensions import db
 from marketplace.i18n import N_
-from marketplace.models import Part, PartEstimate, Quote, utcnow
+from marketplace.models import Firm, Part, PartEstimate, Quote, QuoteLine, utcnow
 from marketplace.parts import storage
 from marketplace.webhooks import payloads as webhook_events
 
@@ -71,6 +71,7 @@ class QuoteResult:
     mesh: dict[str, Any] = field(default_factory=dict)  # figures in these units
     printable: bool = True
     problems: list[dict[str, Any]] = field(default_factory=list)
+    bbox_mm: tuple[float, float, float] | None = None  # one piece as printed (parcels, dates)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON the live price box shows."""
@@ -328,6 +329,7 @@ def compute(part: Part, options: QuoteOptions, *, now=None) -> QuoteResult:
         material_g=float(estimate["material_g"]), print_time_s=print_time_s,
         price=answer["price"], delivery_date=delivery, mesh=mesh,
         printable=printable, problems=summary.get("problems") or [],
+        bbox_mm=tuple(float(v) for v in bbox) if bbox else None,
     )
 
 
@@ -347,22 +349,191 @@ def make_quote(
 
 
 def store(part: Part, result: QuoteResult) -> Quote:
-    """Store a computed quote as a Quote row (the caller commits)."""
-    price = result.price
-    opts = result.options
-    quote = Quote(
-        firm_id=part.firm_id, part_id=part.id, material_code=opts.material_code,
-        colour=opts.colour, quantity=opts.quantity, infill_percent=opts.infill_percent,
-        layer_height_mm=opts.layer_height_mm, units=result.units,
-        material_g=result.material_g, print_time_s=result.print_time_s,
-        net_cents=_cents(price, "net"), vat_cents=_cents(price, "vat"),
-        gross_cents=_cents(price, "gross"), breakdown=price, delivery_date=result.delivery_date,
-        valid_until=utcnow() + timedelta(days=QUOTE_VALID_DAYS),
-    )
+    """Store a computed quote of one part, picked up at the hub (the caller commits)."""
+    return store_lines(part.firm, [(part, result)])
+
+
+# --- quotes of several parts, with delivery ---------------------------------------------------
+@dataclass(frozen=True)
+class Variant:
+    """A quote's price and date for one delivery: pickup or shipping, standard or express."""
+
+    delivery: str
+    express: bool
+    price: dict[str, Any]  # OrderPrice.to_dict()
+    ready_date: date | None
+    date: date | None  # pickup date, or the delivery date when shipped
+    shippable: bool = True
+
+    @property
+    def gross_cents(self) -> int:
+        return int(self.price["gross_cents"])
+
+
+def _part_price_lines(result_price: Mapping[str, Any]) -> tuple[Any, ...]:
+    from marketplace.engine.pricing.price import PART_CODES, PriceLine
+
+    return tuple(PriceLine(line["code"], int(line["amount_cents"]), dict(line.get("params") or {}))
+                 for line in result_price.get("lines", []) if line.get("code") in PART_CODES)
+
+
+def store_lines(firm: Firm, items: list[tuple[Part, QuoteResult]], *, delivery: str = "pickup",
+                express: bool = False, ship_to: dict[str, Any] | None = None,
+                now=None) -> Quote:
+    """Store a quote of one or more computed parts with a delivery (the caller commits).
+
+    The set-up fee and the minimum order value apply once; shipping is priced by the
+    parcels the pieces need (their estimated grams plus packaging), express by the hub's
+    surcharge. Raises QuoteError when there is nothing to quote or the order cannot ship.
+    """
+    from marketplace.engine.pricing import delivery as shipping
+    from marketplace.settings import operations as settings
+
+    if not items:
+        raise QuoteError("lines", N_("Der Warenkorb ist leer."))
+    if delivery not in shipping.DELIVERY_METHODS:
+        raise QuoteError("delivery", N_("Unbekannte Lieferart."))
+    _, rules, _ = hub_catalog()
+    drules = settings.get_delivery_rules()
+    lines = []
+    for position, (part, result) in enumerate(items, start=1):
+        opts = result.options
+        part_lines = _part_price_lines(result.price)
+        lines.append(QuoteLine(
+            position=position, part_id=part.id, material_code=opts.material_code,
+            colour=opts.colour, quantity=opts.quantity, infill_percent=opts.infill_percent,
+            layer_height_mm=opts.layer_height_mm, units=result.units,
+            material_g=result.material_g, print_time_s=result.print_time_s,
+            net_cents=sum(line.amount_cents for line in part_lines),
+            breakdown={"lines": [line.to_dict() for line in part_lines]},
+            bbox_mm=list(result.bbox_mm) if result.bbox_mm else None,
+        ))
+    terms = _make_terms(lines, rules, drules, now=now)
+    quote = Quote(firm_id=firm.id, lines=lines, valid_until=utcnow() + timedelta(
+        days=QUOTE_VALID_DAYS), delivery="pickup", express=False, terms=terms)
+    first = lines[0]
+    for name in ("part_id", "material_code", "colour", "quantity", "infill_percent",
+                 "layer_height_mm", "units", "material_g", "print_time_s"):
+        setattr(quote, name, getattr(first, name))
+    apply_variant(quote, variant(quote, delivery, express), ship_to=ship_to)
     db.session.add(quote)
     db.session.flush()
     webhook_events.quote_created(quote)
     return quote
+
+
+def _make_terms(lines: list[QuoteLine], rules: catalog.PricingRules, drules: Any,
+                now=None) -> dict[str, Any]:
+    """What a quote's price and dates are made with: the order-level rules, the delivery
+    rules, the parcels and the ready dates (standard and express), computed now."""
+    from marketplace.engine.pricing import delivery as shipping
+    from marketplace.scheduling import live as scheduling
+
+    shipment = shipping.pack([shipping.Piece(line.material_g, tuple(line.bbox_mm)
+                                             if line.bbox_mm else None, line.quantity)
+                              for line in lines], drules)
+    work = [{"print_time_s": line.print_time_s, "quantity": line.quantity,
+             "material_code": line.material_code, "colour": line.colour,
+             "bbox_mm": line.bbox_mm} for line in lines]
+    ready = scheduling.estimate_order_ready(db.session, work, now=now)
+    ready_express = scheduling.estimate_order_ready(db.session, work, now=now,
+                                                    priority=drules.express_priority)
+    return {
+        "pricing": {"setup_fee_cents": rules.setup_fee_cents,
+                    "minimum_order_cents": rules.minimum_order_cents,
+                    "vat_percent": rules.vat_percent, "currency": rules.currency},
+        "delivery": drules.to_dict(),
+        "shipment": shipment.to_dict() if shipment else None,
+        "ready_date": ready.isoformat(), "ready_date_express": ready_express.isoformat(),
+        "shipping_date": scheduling.shipping_arrival(ready, drules.shipping_days).isoformat(),
+        "shipping_date_express": scheduling.shipping_arrival(
+            ready_express, drules.shipping_days).isoformat(),
+    }
+
+
+def lines_of(quote: Quote) -> list[QuoteLine]:
+    """The quote's lines; a quote stored before lines existed (or test data made without
+    them) reads as one line made of its own columns (not stored)."""
+    if quote.lines:
+        return list(quote.lines)
+    from marketplace.engine.pricing.price import PART_CODES
+
+    part_lines = [line for line in (quote.breakdown or {}).get("lines", [])
+                  if line.get("code") in PART_CODES]
+    line = QuoteLine(id=None, position=1, part_id=quote.part_id,
+                     material_code=quote.material_code, colour=quote.colour,
+                     quantity=quote.quantity, infill_percent=quote.infill_percent,
+                     layer_height_mm=quote.layer_height_mm, units=quote.units,
+                     material_g=quote.material_g, print_time_s=quote.print_time_s,
+                     net_cents=sum(int(x.get("amount_cents", 0)) for x in part_lines),
+                     breakdown={"lines": part_lines}, bbox_mm=None)
+    line.part = quote.part
+    return [line]
+
+
+def terms_of(quote: Quote) -> dict[str, Any]:
+    """The quote's terms; for a quote made before terms existed, today's (computed once)."""
+    if quote.terms:
+        return quote.terms
+    from marketplace.scheduling.planning import part_bbox_mm
+    from marketplace.settings import operations as settings
+
+    lines = lines_of(quote)
+    for line in lines:
+        if line.bbox_mm is None and line.part is not None:
+            bbox = part_bbox_mm(line.part.analysis)
+            line.bbox_mm = list(bbox) if bbox else None
+    terms = _make_terms(lines, settings.get_pricing_rules(), settings.get_delivery_rules())
+    if quote.delivery_date:  # the date it was quoted with stays the standard pickup date
+        terms["ready_date"] = quote.delivery_date.isoformat()
+    return terms
+
+
+def variant(quote: Quote, delivery: str, express: bool) -> Variant:
+    """Price ``quote``'s parts with a delivery, from the quote's own terms (pure arithmetic
+    over what was stored: the price accepted is the one quoted)."""
+    from marketplace.engine.pricing import delivery as shipping
+    from marketplace.engine.pricing.price import price_order
+
+    terms = terms_of(quote)
+    drules = shipping.DeliveryRules.from_dict(terms["delivery"])
+    rules = catalog.PricingRules.from_dict(terms["pricing"], base=catalog.DEFAULT_PRICING)
+    lines = lines_of(quote)
+    shipment = (shipping.Shipment.from_dict(terms["shipment"]) if terms.get("shipment")
+                else None)
+    ship = delivery == "shipping"
+    price = price_order([_part_price_lines(line.breakdown or {}) for line in lines], rules,
+                        quantities=[line.quantity for line in lines],
+                        express=drules if express else None,
+                        shipment=shipment if ship else None)
+    suffix = "_express" if express else ""
+    ready = _iso_date(terms.get("ready_date" + suffix))
+    when = _iso_date(terms.get("shipping_date" + suffix)) if ship else ready
+    return Variant(delivery, bool(express), price.to_dict(), ready, when,
+                   shippable=shipment is not None)
+
+
+def variants(quote: Quote) -> list[Variant]:
+    """Every delivery a quote offers: pickup and shipping, standard and express."""
+    return [variant(quote, d, e) for d in ("pickup", "shipping") for e in (False, True)]
+
+
+def apply_variant(quote: Quote, chosen: Variant, *, ship_to: dict[str, Any] | None) -> None:
+    """Set ``quote``'s price, date and delivery to ``chosen`` (a new quote, not stored yet)."""
+    if chosen.delivery == "shipping" and not chosen.shippable:
+        raise QuoteError("delivery", N_("Diese Teile passen in kein Paket; bitte wählen Sie "
+                                        "Abholung."))
+    price = chosen.price
+    quote.delivery, quote.express = chosen.delivery, chosen.express
+    quote.ship_to = ship_to if chosen.delivery == "shipping" else None
+    quote.breakdown = price
+    quote.net_cents, quote.vat_cents = int(price["net_cents"]), int(price["vat_cents"])
+    quote.gross_cents = int(price["gross_cents"])
+    quote.delivery_date = chosen.date
+
+
+def _iso_date(value: Any) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) and value else None
 
 
 def _cents(price: Mapping[str, Any], key: str) -> int:

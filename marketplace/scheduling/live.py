@@ -21,6 +21,7 @@ from marketplace.scheduling.planning import (
     delivery_date,
     part_bbox_mm,
     plan_finish,
+    plan_finish_lines,
 )
 from marketplace.settings.operations import get_opening_hours
 
@@ -108,3 +109,40 @@ def estimate_delivery(
                              quantity, hours)
     assert finish is not None
     return delivery_date(finish, hours)
+
+
+def estimate_order_ready(
+    session,
+    lines: Sequence[dict],
+    *,
+    now: datetime | None = None,
+    priority: int = 0,
+) -> date:
+    """Return the date an order of several lines would be ready, from the live queue.
+
+    Each line: ``print_time_s`` (one piece), ``quantity``, ``material_code``, ``colour``,
+    ``bbox_mm``. ``priority`` is the order's dispatch priority (express goes ahead of the
+    waiting work of lower priority)."""
+    now = aware_utc(now)
+    hours = get_opening_hours()
+    slots, ahead = live_inputs(session, now)
+    items = [(WorkItem(float(line["print_time_s"]), line["material_code"],
+                       line.get("colour") or "any",
+                       tuple(float(v) for v in line["bbox_mm"]) if line.get("bbox_mm") else None),
+              int(line["quantity"])) for line in lines]
+    work_ahead = [w for key, w in ahead if -key[0] >= priority]
+    finish = plan_finish_lines(slots, work_ahead, items, hours)
+    if finish is None:
+        nominal = PrinterSlot(0, NOMINAL_BUILD_MM, items[0][0].material_code,
+                              items[0][0].colour, now)
+        finish = plan_finish_lines([nominal], [replace(w, printer_id=None) for w in work_ahead],
+                                   items, hours)
+    assert finish is not None
+    return delivery_date(finish, hours)
+
+
+def shipping_arrival(ready: date, days: int) -> date:
+    """The delivery date of a parcel that leaves the hub on ``ready`` (German working days)."""
+    from marketplace.scheduling.planning import carrier_delivery_date
+
+    return carrier_delivery_date(ready, days, get_opening_hours())

@@ -286,6 +286,39 @@ def plan_finish(
     return last
 
 
+def plan_finish_lines(
+    printers: Iterable[PrinterSlot],
+    ahead: Iterable[WorkItem],
+    lines: Sequence[tuple[WorkItem, int]],
+    hours: OpeningHours,
+) -> datetime | None:
+    """Return when the last piece of an order of several lines (item, quantity) comes off a
+    printer: the lines are planned one after the other behind ``ahead``, like the dispatcher
+    takes the pieces of one order. None if no printer can print one of the items."""
+    states = [_State(p, p.free_at, p.bed_clear, p.material_code, p.colour) for p in printers]
+    if not states or not all(any(can_print(s.slot, item) for s in states) for item, _ in lines):
+        return None
+    calendar = StaffCalendar(hours, min(s.free_at for s in states))
+    capable: dict = {}
+    for work in ahead:
+        _place(states, work, hours, calendar, capable)
+    last: datetime | None = None
+    for item, quantity in lines:
+        for _ in range(max(1, int(quantity))):
+            finish = _place(states, item, hours, calendar, capable)
+            last = finish if last is None or (finish and finish > last) else last
+    return last
+
+
+def carrier_delivery_date(ready: date, days: int, hours: OpeningHours) -> date:
+    """Return the day a parcel handed to the carrier on ``ready`` arrives: ``days`` German
+    working days later (Monday to Friday, the public holidays of the hub's state excepted;
+    the hub's own opening hours and company holidays do not stop the carrier)."""
+    carrier = OpeningHours(weekly=tuple([(time(8, 0), time(18, 0))] * 5 + [None, None]),
+                           timezone=hours.timezone, holiday_region=hours.holiday_region)
+    return carrier.add_working_days(ready, max(0, int(days)))
+
+
 def delivery_date(finish: datetime, hours: OpeningHours) -> date:
     """Return the day a piece finished at ``finish`` is ready: the handling days after the
     working day on which someone takes it off the printer."""
@@ -324,6 +357,7 @@ def part_bbox_mm(analysis: dict | None, scale: float = 1.0) -> tuple[float, floa
 
 __all__ = [
     "DEFAULT_OPENING_HOURS", "OpeningHours", "PrinterSlot", "WorkItem", "can_print",
-    "delivery_date", "fits", "HOLIDAY_REGIONS", "plan_finish",
+    "carrier_delivery_date", "delivery_date", "fits", "HOLIDAY_REGIONS", "plan_finish",
+    "plan_finish_lines",
     "public_holidays",
 ]

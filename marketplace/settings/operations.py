@@ -4,6 +4,8 @@ Keys in the Setting table (JSON values):
 - ``pricing_rules``: the fields of :class:`catalog.PricingRules` that differ from the defaults;
 - ``opening_hours``: see :func:`opening_hours_from_dict`;
 - ``hub_address``: name, street, postcode, city, phone, email (shown on documents and pages);
+- ``delivery_rules``: parcel classes and tariffs, packaging, shipping days, express terms
+  (the fields of :class:`delivery.DeliveryRules`);
 - ``hub_legal``: the legal details every document carries (register entry, VAT id, managing
   director, bank account), see :data:`LEGAL_FIELDS`; production issues no document without the
   required ones (:func:`require_legal_details`).
@@ -32,6 +34,7 @@ from marketplace.engine.pricing.catalog import (
     MaterialSpec,
     PricingRules,
 )
+from marketplace.engine.pricing.delivery import DEFAULT_DELIVERY, DeliveryRules, ParcelClass
 from marketplace.extensions import db
 from marketplace.i18n import N_
 from marketplace.i18n import gettext as _
@@ -47,6 +50,7 @@ PRICING_KEY = "pricing_rules"
 HOURS_KEY = "opening_hours"
 ADDRESS_KEY = "hub_address"
 LEGAL_KEY = "hub_legal"
+DELIVERY_KEY = "delivery_rules"
 DEFAULT_ADDRESS = {
     "name": "Druckhub Lüneburg",
     "street": "",
@@ -255,6 +259,64 @@ def set_pricing_rules(data: dict[str, Any]) -> PricingRules:
         currency=str(merged.get("currency") or "EUR"),
     )
     _put(PRICING_KEY, rules.to_dict())
+    return rules
+
+
+# --- delivery -----------------------------------------------------------------------------------
+
+
+def get_delivery_rules() -> DeliveryRules:
+    """Return the hub's parcel tariffs and express terms (stored over the defaults)."""
+    stored = _get(DELIVERY_KEY)
+    if not isinstance(stored, dict):
+        return DEFAULT_DELIVERY
+    try:
+        return DeliveryRules.from_dict(stored, base=DEFAULT_DELIVERY)
+    except (KeyError, TypeError, ValueError):
+        return DEFAULT_DELIVERY
+
+
+def set_delivery_rules(data: dict[str, Any]) -> DeliveryRules:
+    """Validate ``data`` (the shape of ``DeliveryRules.to_dict()``: grams, mm, cents) and
+    store it; raise SettingsError naming the bad fields."""
+    merged = {**get_delivery_rules().to_dict(), **(data or {})}
+    errors: dict[str, str] = {}
+    values = {
+        "packaging_g": _int(merged, "packaging_g", errors, 0, 20_000, N_("Verpackung (g)")),
+        "packaging_percent": _int(merged, "packaging_percent", errors, 0, 100,
+                                  N_("Füllmaterial (Prozent des Gewichts)")),
+        "padding_mm": _int(merged, "padding_mm", errors, 0, 200, N_("Polsterung (mm)")),
+        "fill_percent": _int(merged, "fill_percent", errors, 10, 100,
+                             N_("Füllgrad des Pakets (%)")),
+        "shipping_days": _int(merged, "shipping_days", errors, 0, 20, N_("Laufzeit (Werktage)")),
+        "express_percent": _int(merged, "express_percent", errors, 0, 500,
+                                N_("Express-Zuschlag (%)")),
+        "express_min_cents": _int(merged, "express_min_cents", errors, 0, 1_000_000,
+                                  N_("Express-Zuschlag mindestens"), money=True),
+        "express_priority": _int(merged, "express_priority", errors, 1, 1000,
+                                 N_("Express-Priorität")),
+    }
+    classes: list[ParcelClass] = []
+    try:
+        for raw in merged.get("parcel_classes") or ():
+            klass = ParcelClass.from_dict(raw)
+            code = klass.code.strip()
+            if (not code or len(code) > 16 or not 1 <= klass.max_weight_g <= 100_000
+                    or not all(1 <= v <= 5000 for v in klass.max_dims_mm)
+                    or not 0 <= klass.price_cents <= 100_000):
+                raise ValueError
+            classes.append(ParcelClass(code, klass.max_weight_g, klass.max_dims_mm,
+                                       klass.price_cents))
+        if not classes or len({c.code for c in classes}) != len(classes):
+            raise ValueError
+    except (KeyError, TypeError, ValueError):
+        errors["parcel_classes"] = _("Paketklassen: je Zeile Name, Höchstgewicht (g), drei "
+                                     "Seitenlängen (mm) und Preis; mindestens eine, jeder Name "
+                                     "nur einmal.")
+    if errors:
+        raise SettingsError(errors)
+    rules = DeliveryRules.from_dict({**values, "parcel_classes": [c.to_dict() for c in classes]})
+    _put(DELIVERY_KEY, rules.to_dict())
     return rules
 
 
