@@ -529,3 +529,25 @@ def test_old_messages_are_pruned_but_not_pending_ones(app, runner, firm, receive
     left = db.session.scalars(sa.select(WebhookDelivery)).all()
     assert [d.state for d in left] == ["pending"]
     assert db.session.scalar(sa.select(sa.func.count(WebhookAttempt.id))) == 1  # its try
+
+
+def test_a_multi_part_order_lists_every_line(app, runner, make_user, receiver):
+    from test_cart_orders import _quote
+
+    from portal_helpers import store_part
+
+    user = make_user("firm", firm_name=FIRM)
+    small = store_part(user.firm, user, name="Klemme.stl")
+    big = store_part(user.firm, user, name="Gehäuse.stl")
+    _id, secret = add_endpoint(runner, receiver.url, "quote.created,order.placed")
+    quote = _quote(user, small, big)
+    order = orders.place_order(quote, placed_by=user)
+    db.session.commit()
+    created, placed = (verify(secret, r) for r in receiver.requests)
+    assert created["type"] == "quote.created" and placed["type"] == "order.placed"
+    lines = placed["data"]["order"]["lines"]
+    assert [(x["part_id"], x["material"], x["quantity"]) for x in lines] == [
+        (small.public_id, "PLA", 2), (big.public_id, "PETG", 10)]
+    assert placed["data"]["order"]["quantity"] == 12
+    assert placed["data"]["order"]["gross_cents"] == order.gross_cents == quote.gross_cents
+    assert created["data"]["quote"]["lines"] == lines

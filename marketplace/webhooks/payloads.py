@@ -23,11 +23,26 @@ def part_data(part: Part) -> dict[str, Any]:
     }
 
 
+def _lines(quote: Quote | None) -> list[dict[str, Any]]:
+    """The quote's parts with their options (one per part; a one-part quote has one)."""
+    if quote is None:
+        return []
+    rows = list(getattr(quote, "lines", None) or [])
+    if not rows:  # a quote stored before quotes had lines
+        rows = [quote]
+    return [{"part_id": row.part.public_id if row.part else None,
+             "material": row.material_code, "colour": row.colour, "quantity": row.quantity,
+             "infill_percent": row.infill_percent, "layer_height_mm": row.layer_height_mm}
+            for row in rows]
+
+
 def quote_data(quote: Quote) -> dict[str, Any]:
     return {
         "id": quote.public_id, "part_id": quote.part.public_id if quote.part else None,
+        "lines": _lines(quote),
         "material": quote.material_code, "colour": quote.colour, "quantity": quote.quantity,
         "infill_percent": quote.infill_percent, "layer_height_mm": quote.layer_height_mm,
+        "delivery": getattr(quote, "delivery", None), "express": getattr(quote, "express", None),
         "net_cents": quote.net_cents, "vat_cents": quote.vat_cents,
         "gross_cents": quote.gross_cents,
         "currency": (quote.breakdown or {}).get("currency") or "EUR",
@@ -38,13 +53,16 @@ def quote_data(quote: Quote) -> dict[str, Any]:
 
 def order_data(order: Order) -> dict[str, Any]:
     quote = order.quote
+    gross = getattr(order, "gross_cents", None)
     return {
         "id": order.public_id, "number": order.number,
         "quote_id": quote.public_id if quote else None,
         "part_id": order.part.public_id if order.part else None,
-        "quantity": quote.quantity if quote else None,
-        "gross_cents": quote.gross_cents if quote else None,
-        "delivery": order.delivery, "reference": order.reference,
+        "lines": _lines(quote),
+        "quantity": sum(line["quantity"] for line in _lines(quote)) if quote else None,
+        "gross_cents": gross if gross is not None else (quote.gross_cents if quote else None),
+        "delivery": order.delivery, "express": getattr(order, "express", None),
+        "reference": order.reference,
         "due_date": order.due_date.isoformat() if order.due_date else None,
         "created_at": iso(order.created_at),
     }
