@@ -69,8 +69,8 @@ def test_planning_stretches_each_printers_time_by_its_factor():
     assert plan_finish([slow, fast], [], item, 1, HOURS) == WED_10 + timedelta(hours=3.6)
 
 
-def _printed(printer, slicer_s, real_s, finished_at, state="printed"):
-    job = make_order(print_time_s=slicer_s).jobs[0]
+def _printed(printer, slicer_s, real_s, finished_at, state="printed", quote_s=None):
+    job = make_order(print_time_s=quote_s or slicer_s).jobs[0]
     for to in ("approved", "queued", "dispatching", "printing"):
         transition(job, to, actor="test")
     transition(job, "printed", actor="dispatcher", printer_id=printer.id,
@@ -119,3 +119,54 @@ def test_delivery_dates_follow_the_printers_real_times(app):
     db.session.commit()
     # now 10.5 h: 20:30, taken off Thursday morning: ready Friday
     assert live.estimate_delivery(db.session, **kw) == date(2026, 11, 27)
+
+
+@pytest.mark.db_independent
+def test_line_chart_geometry():
+    from marketplace.hubqueue.dashboard import line_chart
+
+    chart = line_chart({"a": [1.0, None, 1.5, 0.5], "b": [None, None, None, 1.0]}, width=330,
+                       height=120, pad=15)
+    # x every 100 units from 15; y: 1.5 at the top (15), 0.5 at the bottom (105), 1.0 at 60
+    assert chart["xs"] == [15.0, 115.0, 215.0, 315.0]
+    assert (chart["top_y"], chart["reference_y"], chart["bottom_y"]) == (15.0, 60.0, 105.0)
+    assert chart["lines"]["a"]["segments"] == ["215.0,15.0 315.0,105.0"]  # the gap splits it
+    assert [d["y"] for d in chart["lines"]["a"]["dots"]] == [60.0, 15.0, 105.0]
+    assert chart["lines"]["b"]["segments"] == [] and len(chart["lines"]["b"]["dots"]) == 1
+    wide = line_chart({"a": [2.5, 1.0]}, height=120, pad=10)
+    assert wide["high"] == 2.5 and wide["lines"]["a"]["dots"][0]["y"] == 10.0
+
+
+def test_dashboard_shows_quote_slicer_and_real_per_printer_and_week(app, client, make_user,
+                                                                     login_as):
+    from marketplace.models import utcnow
+
+    steady, new = make_printer("MK3S-A"), make_printer("MK3S-B")
+    now = utcnow()
+    for i in range(5):  # quote 3600 s, slicer 4000 s, real 4800 s: 1.2 x the slicer's
+        _printed(steady, 4000, 4800, now - timedelta(days=14, hours=i), quote_s=3600)
+    _printed(new, 3000, 2700, now - timedelta(hours=1))
+    db.session.commit()
+    login_as(make_user("technician"))
+    html = client.get("/hub/dashboard").get_data(True)
+    section = html[html.index("data-print-times>"):]
+    section = section[:section.index("</section>")]
+    row = section[section.index('data-printer-time="MK3S-A"'):]
+    row = row[:row.index("</tr>")]
+    cells = [c.split("<")[0] for c in row.split('<td class="num"')[1:]]
+    # pieces, quote, slicer, real (5 x 1 h, 1 h 6 min 40 s, 1 h 20 min), then the ratios
+    assert cells[0] == ">5" and cells[4:7] == [">1,11", ">1,33", ">1,20"]
+    assert 'data-correction="1.20"' in row and "× 1,20" in row
+    row = section[section.index('data-printer-time="MK3S-B"'):]
+    row = row[:row.index("</tr>")]
+    assert 'data-correction="1.00"' in row and "noch keine (1 von 5 Drucken)" in row
+    assert ">0,90<" in row  # 2700 / 3000
+    # over time: eight weeks, with points in the weeks that had prints
+    svg = section[section.index('data-chart="print-times"'):section.index("</svg>")]
+    dots = svg[svg.index('data-series="actual_vs_slicer"'):].split("</g>")[0]
+    local = [(now - timedelta(days=14, hours=i)).replace(tzinfo=UTC).astimezone(HOURS.tz)
+             for i in range(5)]
+    weeks = {t.date() - timedelta(days=t.weekday()) for t in local}
+    assert dots.count("<circle") == len(weeks) + 1 and "<title>1,20</title>" in dots
+    assert "<title>0,90</title>" in dots
+    assert section.count("<tr><td>") >= 8  # a row per week

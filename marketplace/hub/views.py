@@ -24,6 +24,7 @@ from marketplace.i18n import gettext as _
 from marketplace.jobs import InvalidTransitionError, StaleJobError
 from marketplace.models import Order, Printer, utcnow
 from marketplace.parts import meshes
+from marketplace.scheduling import correction
 from marketplace.settings import operations as hub_settings
 from printers import admin as printer_admin
 from printers import control  # pause/resume/cancel: never OctoPrint from a view
@@ -382,12 +383,20 @@ def dashboard():
     now = utcnow()
     days = dash.throughput(now, tz)
     usage = dash.utilisation(now, tz)
+    weeks = dash.times_by_week(now, tz)
     return render_template(
         "hub/dashboard.html", days=days, usage=usage,
         throughput_chart=dash.bar_chart([d.printed for d in days]),
         usage_chart=dash.bar_chart([u.share for u in usage], max_value=1.0),
         counts=q.tab_counts(), accuracy=dash.estimate_accuracy(now, tz),
         backlog=dash.backlog(), waiting_counts=waiting.count_by_reason(),
+        printer_times=dash.printer_times(), weeks=weeks,
+        correction_window=correction.WINDOW, correction_min=correction.MIN_PRINTS,
+        correction_bounds=correction.BOUNDS,
+        times_chart=dash.line_chart({
+            "actual_vs_slicer": [w.ratios.actual_vs_slicer for w in weeks],
+            "actual_vs_quote": [w.ratios.actual_vs_quote for w in weeks],
+            "slicer_vs_quote": [w.ratios.slicer_vs_quote for w in weeks]}),
     )
 
 

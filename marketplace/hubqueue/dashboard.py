@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from marketplace.extensions import db
-from marketplace.jobs import ON_PRINTER_STATES, WAITING_STATES, JobState, state_values
+from marketplace.jobs import DONE_STATES, ON_PRINTER_STATES, WAITING_STATES, JobState, state_values
 from marketplace.models import JobEvent, Printer, PrintJob
 from marketplace.printer_states import OUT_OF_SERVICE_STATES
+from marketplace.scheduling.correction import NONE, WINDOW, Correction, printer_corrections
 
 # Entering "printing" starts a busy interval; leaving it for any other state ends it.
 BUSY_STATE = JobState.PRINTING.value
@@ -175,15 +176,9 @@ def estimate_accuracy(now: datetime, tz: str = "Europe/Berlin", days: int = 7) -
         sa.select(PrintJob.est_print_time_s, PrintJob.slicer_print_time_s,
                   PrintJob.actual_print_time_s).where(PrintJob.id.in_(printed_ids))
     ).all()
-    slicer_q, actual_q, actual_s = [], [], []
-    for est, sliced, actual in rows:
-        if est and sliced:
-            slicer_q.append(sliced / est)
-        if est and actual:
-            actual_q.append(actual / est)
-        if sliced and actual:
-            actual_s.append(actual / sliced)
-    return Accuracy(len(rows), _median(slicer_q), _median(actual_q), _median(actual_s))
+    ratios = time_ratios([tuple(r) for r in rows])
+    return Accuracy(len(rows), ratios.slicer_vs_quote, ratios.actual_vs_quote,
+                    ratios.actual_vs_slicer)
 
 
 @dataclass(frozen=True)
@@ -210,3 +205,126 @@ def backlog() -> Backlog:
         sa.select(sa.func.count()).select_from(Printer)
         .where(Printer.state.not_in(OUT_OF_SERVICE_STATES)))
     return Backlog(int(pieces), float(total), int(working or 0))
+
+
+# --- quote vs slicer vs printer: per printer and over time --------------------------------------
+
+
+@dataclass(frozen=True)
+class TimeRatios:
+    """Medians of print time ratios over some finished pieces (None: nothing to compare)."""
+
+    pieces: int
+    quote_s: float  # sums over the pieces with a real time, for the table
+    slicer_s: float
+    actual_s: float
+    slicer_vs_quote: float | None
+    actual_vs_quote: float | None
+    actual_vs_slicer: float | None
+
+
+def time_ratios(rows: list[tuple[float | None, float | None, float | None]]) -> TimeRatios:
+    """Return the medians of (quote, slicer, real) print time triples (pure)."""
+    slicer_q, actual_q, actual_s = [], [], []
+    sums = [0.0, 0.0, 0.0]
+    for est, sliced, actual in rows:
+        if est and sliced:
+            slicer_q.append(sliced / est)
+        if est and actual:
+            actual_q.append(actual / est)
+        if sliced and actual:
+            actual_s.append(actual / sliced)
+        if actual:
+            sums = [sums[0] + (est or 0), sums[1] + (sliced or 0), sums[2] + actual]
+    return TimeRatios(len(rows), *sums, _median(slicer_q), _median(actual_q), _median(actual_s))
+
+
+@dataclass(frozen=True)
+class PrinterTimes:
+    printer: Printer
+    ratios: TimeRatios  # over the printer's last prints (the correction's window)
+    correction: Correction  # what delivery planning uses for it
+
+
+def _finished_times():
+    return (sa.select(PrintJob.printer_id, PrintJob.est_print_time_s,
+                      PrintJob.slicer_print_time_s, PrintJob.actual_print_time_s,
+                      PrintJob.finished_at)
+            .where(PrintJob.state.in_(state_values(DONE_STATES)),
+                   PrintJob.printer_id.is_not(None), PrintJob.actual_print_time_s > 0))
+
+
+def printer_times(window: int = WINDOW) -> list[PrinterTimes]:
+    """Return, per printer, quote vs slicer vs real over its last ``window`` finished prints,
+    with the correction delivery planning applies to it."""
+    rows = db.session.execute(_finished_times().order_by(
+        PrintJob.printer_id, PrintJob.finished_at.desc(), PrintJob.id.desc())).all()
+    per: dict[int, list] = defaultdict(list)
+    for printer_id, est, sliced, actual, _at in rows:
+        if len(per[printer_id]) < window:
+            per[printer_id].append((est, sliced, actual))
+    corrections = printer_corrections(db.session, window=window)
+    printers = db.session.scalars(sa.select(Printer).order_by(Printer.name)).all()
+    return [PrinterTimes(p, time_ratios(per.get(p.id, [])), corrections.get(p.id, NONE))
+            for p in printers]
+
+
+@dataclass(frozen=True)
+class WeekTimes:
+    week_start: date  # Monday, local
+    ratios: TimeRatios
+
+
+def times_by_week(now: datetime, tz: str = "Europe/Berlin", weeks: int = 8) -> list[WeekTimes]:
+    """Return quote vs slicer vs real of the pieces finished in each of the last ``weeks``
+    local calendar weeks (Monday first), oldest first."""
+    zone = ZoneInfo(tz)
+    local_now = (now if now.tzinfo else now.replace(tzinfo=UTC)).astimezone(zone)
+    this_monday = local_now.date() - timedelta(days=local_now.weekday())
+    mondays = [this_monday - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
+    start = _naive_utc(datetime.combine(mondays[0], datetime.min.time(), zone))
+    rows = db.session.execute(_finished_times().where(PrintJob.finished_at >= start,
+                                                      PrintJob.finished_at <= _naive_utc(now)))
+    per: dict[date, list] = defaultdict(list)
+    for _printer, est, sliced, actual, at in rows:
+        day = at.replace(tzinfo=UTC).astimezone(zone).date()
+        per[day - timedelta(days=day.weekday())].append((est, sliced, actual))
+    return [WeekTimes(m, time_ratios(per.get(m, []))) for m in mondays]
+
+
+def line_chart(series: dict[str, list[float | None]], *, width: int = 560, height: int = 200,
+               pad: int = 28, low: float = 0.5, high: float = 1.5, reference: float = 1.0
+               ) -> dict:
+    """Return the geometry of a line chart of ratios: per series the SVG ``points`` of its
+    known values (a gap where a value is None), circles at each value, the y of the
+    ``reference`` line (1.0: as planned) and of the scale's ends. Values outside
+    ``low``..``high`` widen the scale to include them."""
+    known = [v for values in series.values() for v in values if v is not None]
+    low = min([low, *known])
+    high = max([high, *known])
+    n = max((len(v) for v in series.values()), default=0)
+    inner_w, inner_h = width - 2 * pad, height - 2 * pad
+    step = inner_w / (n - 1) if n > 1 else 0.0
+
+    def x(i: int) -> float:
+        return round(pad + (i * step if n > 1 else inner_w / 2), 1)
+
+    def y(v: float) -> float:
+        return round(pad + inner_h * (high - v) / (high - low), 1)
+
+    lines = {}
+    for name, values in series.items():
+        segments: list[list[tuple[float, float]]] = [[]]
+        dots = []
+        for i, v in enumerate(values):
+            if v is None:
+                segments.append([])
+                continue
+            segments[-1].append((x(i), y(v)))
+            dots.append({"x": x(i), "y": y(v), "value": v})
+        lines[name] = {"segments": [" ".join(f"{a},{b}" for a, b in seg)
+                                    for seg in segments if len(seg) > 1],
+                       "dots": dots}
+    return {"width": width, "height": height, "pad": pad, "low": low, "high": high,
+            "reference_y": y(reference), "top_y": y(high), "bottom_y": y(low),
+            "xs": [x(i) for i in range(n)], "lines": lines}
