@@ -85,10 +85,15 @@ def estimate_part(analysis: PartAnalysis, profile: Any, *, supports: str = "auto
     if not analysis.estimable:  # nothing to slice, or no closed solid
         return None
     reference = MaterialSpec("REF", "reference", REFERENCE_DENSITY_G_CM3, 0)
-    vertices, faces = analysis.oriented_indexed()
+    partner = analysis.half_edge_partners()
+    if partner is not None:  # a big clean mesh: sliced as it is, no merging of corners
+        vertices, faces = analysis.oriented_vertices(), analysis.faces
+    else:
+        vertices, faces = analysis.oriented_indexed()
+    mesh_id = f"{analysis.sha256}:{analysis.units.scale!r}:{analysis.suggested.rotation!r}"
     try:
         return estimate(vertices, faces, profile, reference, supports=supports,
-                        deadline=deadline)
+                        deadline=deadline, partner=partner, mesh_id=mesh_id)
     except NoPrintableVolumeError:  # any other error is a bug and propagates
         return None
 

@@ -60,6 +60,9 @@ class PartAnalysis:
     min_wall_mm: float | None
     vertices: np.ndarray = field(repr=False)
     faces: np.ndarray = field(repr=False)
+    # the topology's pairing of a clean closed mesh (half-edge p[i] runs against q[i]; half-edge
+    # e from corner e to the next corner of face e // 3), else None
+    half_edges: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def bbox_mm(self) -> tuple[float, float, float]:
@@ -101,6 +104,17 @@ class PartAnalysis:
         pts = geometry.rotate(verts, np.asarray(turn, dtype=np.float64).reshape(3, 3))
         pts -= geometry.bbox(pts)[0]
         return pts, faces
+
+    def half_edge_partners(self) -> np.ndarray | None:
+        """Return (3m,) int64, the half-edge across each half-edge of ``vertices``/``faces``
+        (see :func:`estimate.layers.half_edge_partners`), when the analysis paired them."""
+        if self.half_edges is None:
+            return None
+        p, q = self.half_edges
+        partner = np.empty(3 * len(self.faces), dtype=np.int64)
+        partner[p] = q
+        partner[q] = p
+        return partner
 
     def oriented_vertices(self) -> np.ndarray:
         """Return vertices (n, 3) mm turned to the suggested orientation, bbox min at 0."""
@@ -229,6 +243,7 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
                              max_build_mm=max_build)
         lo_mm, hi_mm = lo * choice.scale, hi * choice.scale
         tri = meas = None
+        half_edges = None
         if future is not None:  # optimistic: most uploads need no repair
             tri = _working(raw, tri32, None, choice.scale)
             meas = _measure(tri, hi_mm - lo_mm, limits, layer_mm, check_walls)
@@ -241,7 +256,10 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
                 agree = topology.pairs_agree(hv, *pairs)
             else:  # the other thread was free first and checks the pairing
                 agree = agreed.result()
-            topo = topology.topology_finish(tri32, bits, future.result(), agree)
+            pending = future.result()
+            topo = topology.topology_finish(tri32, bits, pending, agree)
+            if pending.pairs is not None and agree:  # the fast path: a clean closed mesh
+                half_edges = pending.pairs
         else:
             topo = topology.topology_of(tri32, bits)
     finally:
@@ -262,6 +280,8 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
     shell_vol = np.bincount(labels, weights=vols, minlength=topo.n_shells)
     shell_vol[topo.open_shells] = 0.0  # an open shell's sign says nothing about its winding
     inverted, cavities = _negative_shells(tri, labels, shell_vol)
+    if len(kept) != m or flip.any() or len(inverted):
+        half_edges = None  # the pairing no longer describes the corners
     if len(inverted):
         bad = np.isin(labels, inverted)
         tri[bad] = tri[bad][:, [0, 2, 1]]
@@ -294,6 +314,7 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
         min_wall_mm=None if walls is None or not np.isfinite(walls.thickness_mm).any()
         else float(walls.thickness_mm[np.isfinite(walls.thickness_mm)].min()),
         vertices=corners, faces=np.arange(len(corners), dtype=np.int64).reshape(-1, 3),
+        half_edges=half_edges,
     )
 
 

@@ -121,11 +121,14 @@ class _GeometryCache:
         self._size = size
 
     @staticmethod
-    def key(v: np.ndarray, f: np.ndarray, profile: PrintProfile) -> tuple:
-        digest = hashlib.blake2b(v.tobytes(), digest_size=16)
-        digest.update(f.tobytes())
+    def key(v: np.ndarray, f: np.ndarray, profile: PrintProfile,
+            mesh_id: str | None = None) -> tuple:
+        if mesh_id is None:
+            digest = hashlib.blake2b(v.tobytes(), digest_size=16)
+            digest.update(f.tobytes())
+            mesh_id = digest.hexdigest()
         solid = profile.infill_percent >= 99.99
-        return digest.hexdigest(), replace(profile, infill_percent=100.0 if solid else 0.0)
+        return mesh_id, replace(profile, infill_percent=100.0 if solid else 0.0)
 
     def get(self, key: tuple) -> dict[str, Any]:
         with self._lock:
@@ -161,6 +164,8 @@ def estimate(
     coefficients: Coefficients | None = None,
     use_cache: bool = True,
     deadline: Deadline | None = None,
+    partner: np.ndarray | None = None,
+    mesh_id: str | None = None,
 ) -> Estimate:
     """Estimate grams and print time of one piece.
 
@@ -171,6 +176,10 @@ def estimate(
     use_cache : reuse the layer figures of a recent call for the same mesh and layer settings
     deadline : the quote's time budget; once spent, the rough estimate from the volume is
         given instead (``method`` "volume-budget", ``confidence`` "low")
+    partner : (3m,) int, for a triangle soup (``faces`` is ``arange(3m)`` in rows of three)
+        whose pairing the caller knows: the half-edge across each half-edge
+        (:func:`layers.slice_mesh`); it is then sliced without merging corners
+    mesh_id : names the mesh for the cache (instead of a digest of its arrays)
     Raises NoPrintableVolumeError for an empty or flat mesh, ValueError for coordinates or
     indices that no reader lets through (a bug upstream, not a property of the part) and
     for an unknown ``supports``.
@@ -191,13 +200,13 @@ def estimate(
 
     g_per_mm3 = material.density_g_cm3 / 1000.0
     fil_area = math.pi * (profile.filament_diameter_mm / 2) ** 2
-    entry = _CACHE.get(_CACHE.key(v, f, profile)) if use_cache else {}
+    entry = _CACHE.get(_CACHE.key(v, f, profile, mesh_id)) if use_cache else {}
     try:
         if "stack" not in entry:
             if deadline is not None:  # building the solid cannot be interrupted
                 deadline.check(needs_s=len(f) * SLICE_S_PER_TRIANGLE)
             entry["stack"] = slice_mesh(v, f, profile.layer_height_mm,
-                                        profile.first_layer_height_mm)
+                                        profile.first_layer_height_mm, partner)
         stack = entry["stack"]
         if not any(not s.is_empty() for s in stack.sections):
             return _volume_fallback(v, f, height, profile, g_per_mm3, fil_area)
