@@ -1,6 +1,6 @@
 """Command line quote: ``python -m marketplace.quote FILE [--units mm|cm|m|inch] [--material PLA]
-[--infill 15] [--layer-height 0.2] [--quantity 1] [--supports auto|none] [--json]
-[--lang de|en]``.
+[--infill 15] [--layer-height 0.2] [--quantity 1] [--supports auto|none]
+[--printer-class standard|large] [--json] [--lang de|en]``.
 
 Exit 0: the analysis, estimate and price (one JSON object with ``--json``, else a readable
 summary). A part that is not printable (a problem of severity "error": too large, no closed
@@ -9,6 +9,9 @@ solid, ...) gets ``"price": null``; its estimate is still given wherever the mes
 The file is read and analysed in a child process limited to ``ANALYSIS_TIMEOUT_S`` seconds and
 ``ANALYSIS_MEMORY_MB`` of address space (config.py, environment), like every analysis of the
 web app: a hostile file ends with exit 2 and a clear message, never by exhausting the machine.
+``--printer-class`` quotes for that class's printer (its PrusaSlicer profile, build volume,
+nozzle and machine rate; its layer height unless ``--layer-height`` is given); without it the
+hub's default class and printers.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from marketplace.engine.meshio.units import USER_UNITS
+from marketplace.engine.pricing.catalog import DEFAULT_PROFILE, PRINTER_CLASSES
 from marketplace.engine.options import (
     DEFAULTS,
     INFILL_MAX,
@@ -55,13 +59,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="material code (PLA, PETG, ABS, TPU)")
     p.add_argument("--infill", default=DEFAULTS["infill"],
                    help=f"infill in percent ({INFILL_MIN}-{INFILL_MAX})")
-    p.add_argument("--layer-height", default=DEFAULTS["layer_height"],
-                   help=f"layer height in mm ({LAYER_MIN_MM}-{LAYER_MAX_MM})")
+    p.add_argument("--layer-height", default=None,
+                   help=f"layer height in mm ({LAYER_MIN_MM}-{LAYER_MAX_MM}; default: the "
+                        f"printer class's, {DEFAULTS['layer_height']} for the standard class)")
     p.add_argument("--quantity", default=DEFAULTS["quantity"],
                    help=f"number of pieces (1-{QUANTITY_MAX})")
     p.add_argument("--supports", choices=["auto", "none"], default="auto",
                    help="auto: supports where PrusaSlicer's automatic supports put them "
                         "(the estimate says whether there are any); none: no supports")
+    p.add_argument("--printer-class", choices=list(PRINTER_CLASSES), default=None,
+                   help="quote for this printer class (its slicer profile, build volume and "
+                        "machine rate); default: the hub's default class")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--lang", choices=["de", "en"], default="de", help="language of the summary")
     return p
@@ -128,18 +136,21 @@ def _run(args: argparse.Namespace) -> int:
     from marketplace.engine.pricing.catalog import DEFAULT_MATERIALS
 
     # bad options are refused here, before a child is started (the child checks them again)
-    load_options({"material": args.material, "infill": args.infill,
-                  "layer_height": args.layer_height, "quantity": args.quantity,
-           "supports": args.supports},
-                 DEFAULT_MATERIALS)
+    layer = args.layer_height
+    if layer is None:
+        layer = (PRINTER_CLASSES[args.printer_class] if args.printer_class
+                 else DEFAULT_PROFILE).layer_height_mm
+    load_options({"material": args.material, "infill": args.infill, "layer_height": layer,
+                  "quantity": args.quantity}, DEFAULT_MATERIALS)
     timeout_s, memory_mb = limits()
     job = {"kind": "quote", "path": str(path.resolve()), "filename": path.name,
            "units": args.units, "material": args.material, "infill": args.infill,
            "layer_height": args.layer_height, "quantity": args.quantity,
-           "supports": args.supports}
-    # the file is read and analysed in a child with a time and an address-space limit
-    result = messages.with_texts(
-        runner.run_in_subprocess(job, timeout_s=timeout_s, memory_mb=memory_mb)["quote"])
+           "supports": args.supports, "printer_class": args.printer_class}
+    # the file is read and analysed in a child with a time and an address-space limit, at
+    # the caller's priority (the web app's analyses run below it; here the user waits)
+    result = messages.with_texts(runner.run_in_subprocess(
+        job, timeout_s=timeout_s, memory_mb=memory_mb, nice=0)["quote"])
     if args.json:
         print(json.dumps(result, ensure_ascii=False, allow_nan=False))
     else:

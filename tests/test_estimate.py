@@ -236,3 +236,62 @@ def test_a_spent_time_budget_gives_the_rough_estimate_at_once():
     assert rough.material_g > 0 and rough.print_time_s > 0
     full = est(part, use_cache=False, deadline=Deadline.after(60.0))
     assert full.method == "slices" and full.supports
+
+
+@pytest.mark.parametrize("name", [
+    "trimesh__20mm_xyz_cube.stl",  # letters cut into the faces: corners in the slice planes
+    "originalpr__x_carriage.stl", "originalpr__x_end_motor.stl", "prusaslice__bunny.stl",
+    "trimesh__unit_sphere.stl",
+])
+def test_chained_sections_equal_manifold3d_slices(corpus, name):
+    """The sections cut straight from the triangles are manifold3d's slices of the solid."""
+    from marketplace.engine.estimate import layers
+
+    part = load(corpus, name)
+    v = np.asarray(part.vertices, dtype=np.float64)
+    v = v - [0.0, 0.0, v[:, 2].min()]
+    f = np.asarray(part.faces, dtype=np.int64)
+    height = float(v[:, 2].max())
+    planes = layers._slice_planes(layers.layer_heights(height, 0.2, 0.2), 0.2, height)
+    partner = layers.half_edge_partners(f)
+    assert partner is not None
+    ours = layers.chained_sections(v, f, partner, planes)
+    solid = layers._to_manifold(v, f)
+    assert ours is not None and solid is not None
+    for z, a in zip(planes, ours, strict=True):
+        b = solid.slice(float(z))
+        assert ((a - b) + (b - a)).area() < 1e-3  # mm², the whole layer
+        assert a.num_contour() == b.num_contour()
+    assert layers.slice_mesh(v, f, 0.2, 0.2).exact
+
+
+def test_a_mesh_that_does_not_chain_is_sliced_as_a_solid():
+    """Two cubes sharing an edge (a non-manifold edge): manifold3d takes it, exactly."""
+    from marketplace.engine.estimate import layers
+
+    two = trimesh.util.concatenate([box(10, 10, 10), box(10, 10, 10, at=(10, 10, 0))])
+    two.merge_vertices()
+    assert layers.half_edge_partners(two.faces) is None
+    stack = layers.slice_mesh(two.vertices, two.faces, 0.2, 0.2)
+    assert stack.exact and stack.sections[10].area() == pytest.approx(200.0, rel=1e-6)
+
+
+def test_a_big_clean_mesh_is_estimated_as_its_soup_with_the_analysis_pairing():
+    """Above the analysis' thread threshold the estimate slices the analysed triangles with
+    the topology's half-edge pairing (no corner merge): the same figures as the merged mesh."""
+    from marketplace.engine import quote as engine
+    from marketplace.engine.meshio.write import binary_stl
+
+    sphere = trimesh.creation.icosphere(subdivisions=7, radius=15.0)  # 327 680 triangles
+    sphere.apply_translation([0, 0, 15.0])
+    data = binary_stl(sphere.vertices, sphere.faces)
+    part = engine.analyse_file(data, "sphere.stl", check_walls=False)
+    assert part.half_edges is not None and part.half_edge_partners() is not None
+    fast = engine.estimate_part(part, DEFAULT_PROFILE)
+    v, f = part.oriented_indexed()
+    merged = estimate(v, f, DEFAULT_PROFILE, DEFAULT_MATERIALS["PLA"].__class__(
+        "REF", "reference", 1.0, 0), use_cache=False)
+    assert fast.method == merged.method == "slices"
+    assert fast.material_g == pytest.approx(merged.material_g, rel=1e-6)
+    assert fast.print_time_s == pytest.approx(merged.print_time_s, rel=1e-6)
+    assert fast.support_g == pytest.approx(merged.support_g, rel=1e-6, abs=1e-6)

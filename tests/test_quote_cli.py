@@ -78,10 +78,45 @@ def test_options_change_the_quote(capsys):
     assert code == 0
     a, b = json.loads(out1), json.loads(out2)
     assert b["options"] == {"material": "PETG", "infill_percent": 40.0, "layer_height_mm": 0.1,
-                            "quantity": 20, "supports": "auto"}
+                            "quantity": 20, "supports": "auto", "printer_class": "standard"}
     assert b["estimate"]["layers"] > 1.9 * a["estimate"]["layers"]  # 0.1 mm instead of 0.2
     assert b["estimate"]["material_g"] > a["estimate"]["material_g"]
     assert b["price"]["quantity"] == 20 and float(b["price"]["net"]) > float(a["price"]["net"])
+
+
+def test_printer_class_option_quotes_for_that_class(capsys, tmp_path):
+    """--printer-class large: the large class's profile (0.6 mm nozzle, 0.3 mm layers), its
+    build volume and its machine rate; the default stays the standard class."""
+    from marketplace.engine.pricing.catalog import DEFAULT_PRICING, PRINTER_CLASSES
+
+    meshes = _load_builders()
+    bar = tmp_path / "bar.stl"  # 380 mm: no way onto the standard bed, flat on the large one
+    bar.write_bytes(meshes.stl_binary(meshes.box((380, 20, 5))))
+    _, out, _ = call(capsys, str(bar), "--json")
+    standard = json.loads(out)
+    assert standard["options"]["printer_class"] == "standard"
+    assert standard["price"] is None and "too_large" in {p["code"] for p in
+                                                         standard["problems"]}
+    code, out, _ = call(capsys, str(bar), "--json", "--printer-class", "large")
+    large = json.loads(out)
+    assert code == 0 and large["printable"] is True and large["price"] is not None
+    assert large["options"]["printer_class"] == "large"
+    assert large["options"]["layer_height_mm"] == PRINTER_CLASSES["large"].layer_height_mm == 0.3
+    assert large["estimate"]["layers"] == 17  # 5 mm in 0.3 mm layers
+    machine = next(line for line in large["price"]["lines"] if line["code"] == "machine")
+    assert machine["params"]["printer_class"] == "large"
+    assert DEFAULT_PRICING.machine_rate_cents_per_h["large"] != \
+        DEFAULT_PRICING.machine_rate_cents_per_h["standard"]
+    # the large class's wider, taller layers print the cube faster than the standard ones
+    _, out, _ = call(capsys, str(CUBE), "--json")
+    _, out_large, _ = call(capsys, str(CUBE), "--json", "--printer-class", "large",
+                           "--layer-height", "0.2")
+    a, b = json.loads(out), json.loads(out_large)
+    # its first layer stays 0.3 mm: 0.3 + 98 x 0.2 mm
+    assert b["options"]["layer_height_mm"] == 0.2 and b["estimate"]["layers"] == 99
+    assert b["estimate"]["print_time_s"] < a["estimate"]["print_time_s"]
+    code, out, _ = call(capsys, str(CUBE), "--json", "--printer-class", "huge")
+    assert code == 2 and json.loads(out)["error"]["code"] == "bad_option"
 
 
 def test_units_option_and_guess(capsys):

@@ -140,21 +140,37 @@ def _catalog(catalog: Any) -> tuple[dict, Any, Any]:
 
 
 def quote_file(data: bytes, filename: str, *, units: str | None = None,
-               material_code: Any = "PLA", infill: Any = 15, layer_height: Any = 0.2,
+               material_code: Any = "PLA", infill: Any = 15, layer_height: Any = None,
                quantity: Any = 1, catalog: Any = None,
-               limits: AnalysisLimits | None = None, supports: str = "auto") -> dict[str, Any]:
+               limits: AnalysisLimits | None = None, supports: str = "auto",
+               printer_class: str | None = None) -> dict[str, Any]:
     """Analyse, estimate and price a file; return the command line's JSON object.
 
     The options may be numbers or text (a command line's); they are checked by the one
     options schema (:mod:`marketplace.engine.options`), which raises OptionError.
-    ``supports`` is "auto" or "none" (:func:`quote_part`). The quote's time budget
-    (``limits.quote_time_s``) counts from here: the estimate gives way to a rough one from
-    the volume when the analysis and it have spent it."""
+    ``supports`` is "auto" or "none" (:func:`quote_part`). ``printer_class`` (a key of
+    ``catalog.PRINTER_CLASSES``) quotes for that class: its PrusaSlicer profile, its build
+    volume and nozzle, its machine rate; without it the catalogue's profile and the hub's
+    printers (``limits``) count. ``layer_height`` None: the profile's. The quote's time
+    budget (``limits.quote_time_s``) counts from here: the estimate gives way to a rough one
+    from the volume when the analysis and it have spent it."""
+    from dataclasses import replace as _replace
+
+    from marketplace.engine.pricing.catalog import PRINTER_CLASSES
+
     limits = limits or AnalysisLimits.from_config()
     deadline = Deadline.after(limits.quote_time_s)
     materials, rules, profile = _catalog(catalog)
-    opts = load_options({"material": material_code, "infill": infill,
-                         "layer_height": layer_height, "quantity": quantity}, materials)
+    if printer_class is not None:
+        if printer_class not in PRINTER_CLASSES:
+            raise ValueError(f"unknown printer class {printer_class!r}")
+        profile = PRINTER_CLASSES[printer_class]
+        limits = _replace(limits, build_volumes_mm=(profile.bed_mm,),
+                          nozzle_mm=profile.nozzle_mm)
+    raw_options = {"material": material_code, "infill": infill, "quantity": quantity,
+                   "layer_height": profile.layer_height_mm if layer_height is None
+                   else layer_height}
+    opts = load_options(raw_options, materials)
     profile = profile.with_options(infill_percent=opts.infill_percent,
                                    layer_height_mm=opts.layer_height_mm)
     part = analyse_file(data, filename, units=units, limits=limits,
@@ -162,12 +178,13 @@ def quote_file(data: bytes, filename: str, *, units: str | None = None,
     out = part.to_dict()
     quote = quote_part(part, material=materials[opts.material_code], rules=rules,
                        profile=profile, quantity=opts.quantity, supports=supports,
-                       deadline=deadline)
+                       deadline=deadline, printer_class=printer_class)
     out["estimate"] = quote["estimate"]
     out["price"] = quote["price"]
     out["options"] = {"material": opts.material_code, "infill_percent": opts.infill_percent,
                       "layer_height_mm": opts.layer_height_mm, "quantity": opts.quantity,
-                      "supports": supports}
+                      "supports": supports,
+                      "printer_class": printer_class or rules.default_printer_class}
     return out
 
 

@@ -11,8 +11,9 @@ cannot be analysed. Jobs (``kind``):
 - ``analyse``: {path, filename, units, mesh_root, estimates} -> {"analysis", "estimates"}; with
   ``mesh_root`` the 3D viewer's mesh is cached there too;
 - ``estimate``: {path, filename, units, estimates} -> {"summary", "estimates"} (no wall rays);
-- ``quote``: {path, filename, units, material, infill, layer_height, quantity} -> {"quote"}, the
-  JSON of ``python -m marketplace.quote --json``;
+- ``quote``: {path, filename, units, material, infill, layer_height (None: the profile's),
+  quantity, supports, printer_class (None: the catalogue's profile)} -> {"quote"}, the JSON of
+  ``python -m marketplace.quote --json``;
 - ``thumbnail``: {mesh_path, rotation, out, path, filename, units} -> {"thumbnail": {"bytes",
   "faces"}}: the part's picture (:mod:`marketplace.engine.geometry.thumbnail`) written to ``out``
   as PNG, drawn from the viewer's cached mesh at ``mesh_path`` (from the file at ``path`` when
@@ -109,8 +110,9 @@ def run_job(job: dict[str, Any], data: bytes | None = None) -> dict[str, Any]:
         if kind == "quote":
             return {"quote": engine.quote_file(
                 data, job["filename"], units=job.get("units"), material_code=job["material"],
-                infill=job["infill"], layer_height=job["layer_height"],
-                quantity=job["quantity"], supports=job.get("supports", "auto"))}
+                infill=job["infill"], layer_height=job.get("layer_height"),
+                quantity=job["quantity"], supports=job.get("supports", "auto"),
+                printer_class=job.get("printer_class"))}
         analysis = engine.analyse_file(data, job["filename"], units=job.get("units"),
                                        check_walls=kind == "analyse")
         record = analysis.to_dict()
@@ -197,16 +199,20 @@ def _die_with_parent() -> None:
 
 def run_in_subprocess(job: dict[str, Any], *, timeout_s: float = 120, memory_mb: int = 0,
                       heartbeat: Callable[[], None] | None = None,
-                      heartbeat_s: float = 5.0) -> dict[str, Any]:
+                      heartbeat_s: float = 5.0, nice: int | None = None) -> dict[str, Any]:
     """Run ``job`` in a child process; return its answer or raise AnalysisFailedError.
 
     ``heartbeat`` is called every ``heartbeat_s`` while the child works (a task renews its
     lease with it); the child is killed after ``timeout_s`` and when it passes ``memory_mb``.
+    ``nice``: how much the child lowers its priority (default ``DRUCKHUB_ANALYSIS_NICE`` or
+    10, below the web server; the command line, whose user waits for the answer, passes 0).
     """
     cmd = [sys.executable, "-m", "marketplace.engine.runner"]
     # the child sets its own memory limit (preexec_fn is unsafe in a threaded process)
     env = {**os.environ, MEMORY_ENV: str(int(memory_mb or 0)), PARENT_ENV: str(os.getpid()),
            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}  # one core per analysis
+    if nice is not None:
+        env[NICE_ENV] = str(int(nice))
     deadline = time.monotonic() + timeout_s
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=ROOT, env=env)
