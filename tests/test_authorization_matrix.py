@@ -56,7 +56,7 @@ POLICY: dict[str, dict[str, str]] = {
     "portal.part_units": OWNED, "portal.part_price": OWNED, "portal.create_quote": OWNED,
     "portal.quote_detail": OWNED, "portal.quote_pdf": OWNED, "portal.place_order": OWNED_BY_FIRM,
     "portal.order_detail": OWNED, "portal.order_status": OWNED, "portal.order_pdf": OWNED,
-    "portal.reorder": OWNED_BY_FIRM,
+    "portal.reorder": OWNED_BY_FIRM, "portal.quotes": SIGNED_IN, "portal.reprice_quote": OWNED_BY_FIRM,
     "portal.order_references": OWNED_BY_FIRM, "portal.part_rename": OWNED_BY_FIRM,
     "portal.part_delete": OWNED_BY_FIRM, "portal.part_thumbnail": OWNED,
     # portal: invoices and the firm's data

@@ -186,7 +186,7 @@ def _check(client, url: str, *, status: int = 200) -> str:
 def test_firm_portal_in_english(client, login_as, world):
     login_as(world["firm_user"])
     client.get("/?lang=en")
-    urls = ["/", "/parts", "/orders", "/account"]
+    urls = ["/", "/parts", "/quotes", "/orders", "/account"]
     urls += [f"/parts/{world[k].public_id}" for k in ("ready", "inch", "broken")]
     urls += [f"/quotes/{q.public_id}" for q in world["quotes"]]
     urls += [f"/orders/{o.public_id}" for o in world["orders"]]

@@ -177,6 +177,12 @@ def save_legal_form(form) -> str:
     return _("Rechtliche Angaben gespeichert.")
 
 
+def save_quotes_form(form) -> str:
+    hub_settings.set_quote_terms({"valid_days": form.get("valid_days", ""),
+                                  "terms": form.get("terms", "")})
+    return _("Gültigkeit und Bedingungen gespeichert.")
+
+
 # --- printer form -------------------------------------------------------------------------------
 
 PRINTER_FIELDS = ("name", "url", "printer_class", "build_x_mm", "build_y_mm", "build_z_mm",

@@ -431,6 +431,9 @@ def _settings_page(errors: dict | None = None, section: str | None = None, form=
         "hub/settings.html", materials=hub_settings.material_table(), pricing=pricing,
         hours=hub_settings.opening_hours_to_dict(hub_settings.get_opening_hours()),
         address=hub_settings.get_hub_address(), legal=hub_settings.get_hub_legal(),
+        quote_terms=hub_settings.get_quote_terms(),
+        valid_days_range=hub_settings.QUOTE_VALID_DAYS_RANGE,
+        terms_max=hub_settings.TERMS_MAX_CHARS,
         legal_fields=hub_settings.LEGAL_FIELDS, legal_required=hub_settings.REQUIRED_LEGAL,
         legal_missing=[_(m) for m in hub_settings.missing_legal_details()],
         errors=errors or {}, section=section,
@@ -448,6 +451,7 @@ def settings_save(section):
         "hours": forms.save_hours_form,
         "address": forms.save_address_form,
         "legal": forms.save_legal_form,
+        "quotes": forms.save_quotes_form,
     }
     if section not in savers:
         abort(404)

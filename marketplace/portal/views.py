@@ -29,6 +29,7 @@ from marketplace.auth import get_scoped_or_404, role_required, scoped
 from marketplace.engine import options as option_limits
 from marketplace.engine.meshio.units import USER_UNITS
 from marketplace.extensions import db
+from marketplace.formatting import format_date, format_money
 from marketplace.i18n import get_language
 from marketplace.i18n import gettext as _
 from marketplace.models import Order, Part, Quote
@@ -343,13 +344,56 @@ def part_delete(part_id):
 
 
 # --- quotes ---------------------------------------------------------------------------------------
+@bp.get("/quotes", endpoint="quotes")
+@login_required
+def quotes_list():
+    """The firm's quotes, newest first, each with its validity and whether it was ordered."""
+    rows = db.session.scalars(
+        scoped(Quote, current_user).order_by(Quote.id.desc()).limit(LIST_LIMIT)).all()
+    ordered = {quote_id: order for quote_id, order in db.session.execute(
+        sa.select(Order.quote_id, Order).where(Order.quote_id.in_([q.id for q in rows])))
+    } if rows else {}
+    return render_template("portal/quotes.html", quotes=rows, ordered=ordered,
+                           expired={q.id for q in rows if quotes.is_expired(q)},
+                           form=ActionForm())
+
+
 @bp.get("/quotes/<quote_id>")
 @login_required
 def quote_detail(quote_id):
     quote = get_scoped_or_404(Quote, quote_id, current_user)
     order = db.session.scalar(sa.select(Order).where(Order.quote_id == quote.id))
     form = OrderForm(leitweg_id=quote.firm.leitweg_id)
-    return render_template("portal/quote.html", quote=quote, order=order, form=form)
+    return render_template("portal/quote.html", quote=quote, order=order, form=form,
+                           expired=quotes.is_expired(quote), reprice_form=ActionForm())
+
+
+@bp.post("/quotes/<quote_id>/reprice")
+@role_required("firm")
+def reprice_quote(quote_id):
+    """An expired quote, priced again on request: a new quote at today's prices and dates."""
+    quote = get_scoped_or_404(Quote, quote_id, current_user)
+    if not ActionForm().validate():
+        abort(400, description=_("Bitte prüfen Sie Ihre Angaben."))
+    try:
+        try:
+            new = quotes.reprice(quote)
+        except quotes.EstimatePendingError:
+            db.session.commit()  # queues the estimate (immediate mode: makes it)
+            new = quotes.reprice(quote)
+    except quotes.QuoteError as exc:
+        db.session.rollback()
+        flash(_(exc.message, **exc.params), "error")
+        return redirect(url_for("portal.quote_detail", quote_id=quote.public_id), 303)
+    except quotes.EstimatePendingError:
+        flash(_("Der Preis wird noch berechnet; bitte versuchen Sie es gleich noch einmal."),
+              "info")
+        return redirect(url_for("portal.quote_detail", quote_id=quote.public_id), 303)
+    db.session.commit()
+    flash(_("Neu berechnet: bisher %(old)s, heute %(new)s (brutto). Das neue Angebot gilt bis "
+            "%(date)s.", old=format_money(quote.gross_cents), new=format_money(new.gross_cents),
+            date=format_date(new.valid_until)), "success")
+    return redirect(url_for("portal.quote_detail", quote_id=new.public_id), 303)
 
 
 @bp.get("/quotes/<quote_id>/pdf")

@@ -35,7 +35,6 @@ from marketplace.webhooks import payloads as webhook_events
 
 log = logging.getLogger(__name__)
 
-QUOTE_VALID_DAYS = 30
 DEFAULT_INFILL_PERCENT = options_schema.DEFAULTS["infill"]
 DEFAULT_LAYER_HEIGHT_MM = options_schema.DEFAULTS["layer_height"]
 
@@ -410,7 +409,7 @@ def store_lines(firm: Firm, items: list[tuple[Part, QuoteResult]], *, delivery: 
         ))
     terms = _make_terms(lines, rules, drules, now=now)
     quote = Quote(firm_id=firm.id, lines=lines, valid_until=utcnow() + timedelta(
-        days=QUOTE_VALID_DAYS), delivery="pickup", express=False, terms=terms)
+        days=_valid_days()), delivery="pickup", express=False, terms=terms)
     first = lines[0]
     for name in ("part_id", "material_code", "colour", "quantity", "infill_percent",
                  "layer_height_mm", "units", "material_g", "print_time_s"):
@@ -534,6 +533,33 @@ def apply_variant(quote: Quote, chosen: Variant, *, ship_to: dict[str, Any] | No
 
 def _iso_date(value: Any) -> date | None:
     return date.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def is_expired(quote: Quote, now=None) -> bool:
+    """Whether ``quote`` no longer holds its price (it is then re-priced on request only)."""
+    return quote.valid_until is not None and quote.valid_until < (now or utcnow())
+
+
+def reprice(quote: Quote) -> Quote:
+    """Quote ``quote``'s parts again with the same options and delivery at today's prices,
+    dates and validity, as a new quote (the old one stays as it was); the caller commits.
+    Raises QuoteError, or EstimatePendingError while an estimate is being made."""
+    materials = hub_catalog()[0]
+    items = []
+    for line in lines_of(quote):
+        part = line.part
+        items.append((part, compute(part, parse_options(
+            {"material": line.material_code, "colour": line.colour, "quantity": line.quantity,
+             "infill": line.infill_percent, "layer_height": line.layer_height_mm,
+             "units": line.units}, materials))))
+    return store_lines(quote.firm, items, delivery=quote.delivery, express=bool(quote.express),
+                       ship_to=quote.ship_to)
+
+
+def _valid_days() -> int:
+    from marketplace.settings import operations as settings
+
+    return settings.quote_valid_days()
 
 
 def _cents(price: Mapping[str, Any], key: str) -> int:

@@ -8,7 +8,9 @@ Keys in the Setting table (JSON values):
   (the fields of :class:`delivery.DeliveryRules`);
 - ``hub_legal``: the legal details every document carries (register entry, VAT id, managing
   director, bank account), see :data:`LEGAL_FIELDS`; production issues no document without the
-  required ones (:func:`require_legal_details`).
+  required ones (:func:`require_legal_details`);
+- ``quote_terms``: how many days a quote is valid (``valid_days``) and the hub's terms
+  (``terms``, printed on quotes and order confirmations), see :func:`get_quote_terms`.
 
 Materials: a Material row overrides the catalogue default with the same code; a row with
 ``active=False`` withdraws a material; codes without a row keep the catalogue default.
@@ -51,6 +53,10 @@ HOURS_KEY = "opening_hours"
 ADDRESS_KEY = "hub_address"
 LEGAL_KEY = "hub_legal"
 DELIVERY_KEY = "delivery_rules"
+QUOTE_TERMS_KEY = "quote_terms"
+DEFAULT_QUOTE_VALID_DAYS = 30
+QUOTE_VALID_DAYS_RANGE = (1, 365)
+TERMS_MAX_CHARS = 3000
 DEFAULT_ADDRESS = {
     "name": "Druckhub Lüneburg",
     "street": "",
@@ -546,6 +552,45 @@ def set_hub_legal(data: dict[str, Any]) -> dict[str, Any]:
     if errors:
         raise SettingsError(errors)
     _put(LEGAL_KEY, out)
+    return out
+
+
+# --- quotes: validity and terms -----------------------------------------------------------------
+
+
+def get_quote_terms() -> dict[str, Any]:
+    """Return ``{"valid_days": int, "terms": str}``: how long a quote holds its price, and the
+    hub's own terms for the documents ("" : the documents print the standard sentence)."""
+    stored = _get(QUOTE_TERMS_KEY)
+    out: dict[str, Any] = {"valid_days": DEFAULT_QUOTE_VALID_DAYS, "terms": ""}
+    if isinstance(stored, dict):
+        out.update({k: stored[k] for k in out if k in stored})
+    return out
+
+
+def quote_valid_days() -> int:
+    """How many days a new quote is valid (hub setting, default 30)."""
+    return int(get_quote_terms()["valid_days"])
+
+
+def set_quote_terms(data: dict[str, Any]) -> dict[str, Any]:
+    """Validate and store the quotes' validity (1-365 days) and the terms (plain text)."""
+    errors: dict[str, str] = {}
+    lo, hi = QUOTE_VALID_DAYS_RANGE
+    try:
+        days = int(str((data or {}).get("valid_days", "")).strip())
+        if not lo <= days <= hi:
+            raise ValueError
+    except ValueError:
+        errors["valid_days"] = _("Gültigkeit: %(lo)s bis %(hi)s Tage.", lo=lo, hi=hi)
+        days = DEFAULT_QUOTE_VALID_DAYS
+    terms = str((data or {}).get("terms") or "").replace("\r\n", "\n").strip()
+    if len(terms) > TERMS_MAX_CHARS:
+        errors["terms"] = _("Höchstens %(n)s Zeichen.", n=TERMS_MAX_CHARS)
+    if errors:
+        raise SettingsError(errors)
+    out = {"valid_days": days, "terms": terms}
+    _put(QUOTE_TERMS_KEY, out)
     return out
 
 
