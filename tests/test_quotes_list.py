@@ -140,3 +140,24 @@ def test_only_the_firm_reprices_its_quotes(client, login_as, firm_user, make_use
     login_as(make_user("technician"))
     assert client.post(f"/quotes/{quote.public_id}/reprice").status_code == 403
     assert db.session.scalar(sa.select(sa.func.count(Quote.id))) == 1
+
+
+def test_a_quote_of_several_parts_with_shipping_is_repriced_whole(client, login_as, firm_user):
+    first, second = store_part(firm_user.firm, firm_user), store_part(firm_user.firm, firm_user)
+    materials = quotes.hub_catalog()[0]
+    items = [(part, quotes.compute(part, quotes.parse_options(
+        {"material": "PLA", "quantity": n}, materials))) for part, n in ((first, 2), (second, 5))]
+    quote = quotes.store_lines(firm_user.firm, items, delivery="shipping", express=True,
+                               ship_to={"name": "Elbmarsch GmbH", "street": "Deichstr. 5",
+                                        "postcode": "21423", "city": "Winsen", "country": "DE"})
+    db.session.commit()
+    _expire(quote)
+    login_as(firm_user)
+    page = client.get("/quotes").get_data(as_text=True)
+    assert "und 1 weitere" in page
+    assert client.post(f"/quotes/{quote.public_id}/reprice").status_code == 303
+    new = db.session.scalar(sa.select(Quote).where(Quote.id != quote.id))
+    assert [(line.part_id, line.quantity) for line in quotes.lines_of(new)] == [
+        (first.id, 2), (second.id, 5)]
+    assert (new.delivery, new.express, new.ship_to["city"]) == ("shipping", True, "Winsen")
+    assert not quotes.is_expired(new)
