@@ -108,6 +108,19 @@ def footer_painter(hub: dict[str, Any]):
     return paint
 
 
+def terms_lines(hub: dict[str, Any]) -> list[str]:
+    """The terms every quote and order confirmation states: the hub's own (Einstellungen →
+    Angebote), else the standard sentence with the payment term of the legal details."""
+    from marketplace.settings import operations as settings
+
+    own = str(settings.get_quote_terms().get("terms") or "").strip()
+    if own:
+        return [line.strip() for line in own.split("\n") if line.strip()]
+    days = hub.get("payment_days") or settings.DEFAULT_PAYMENT_DAYS
+    return [_("Es gelten unsere Allgemeinen Geschäftsbedingungen. Zahlbar innerhalb von "
+              "%(days)s Tagen nach Rechnungsstellung ohne Abzug.", days=days)]
+
+
 def part_picture(part: Part, size_mm: float = PICTURE_MM) -> Image | None:
     """The part's picture as a flowable (None while it is not drawn: the page goes without)."""
     path = thumbnails.ready_path(part)
@@ -148,6 +161,9 @@ def confirmation_pdf(quote: Quote, hub: dict[str, Any], order: Order | None = No
                   "folgenden Bedingungen:", date=format_date(order.created_at))
         if order.reference:
             intro += " " + _("Ihre Referenz: %(reference)s.", reference=order.reference)
+        intro += " " + _("Grundlage ist unser Angebot %(number)s vom %(date)s (gültig bis "
+                         "%(valid)s).", number=quote.public_id[:8].upper(),
+                         date=format_date(quote.created_at), valid=format_date(quote.valid_until))
     else:
         intro = _("Gern bieten wir Ihnen den Druck des folgenden Teils an. Das Angebot gilt "
                   "bis %(date)s.", date=format_date(quote.valid_until))
@@ -212,6 +228,8 @@ def confirmation_pdf(quote: Quote, hub: dict[str, Any], order: Order | None = No
     story += [money, Spacer(1, 8 * mm)]
     story.append(para(_("Der Liefertermin ist eine Schätzung aus der aktuellen Auslastung des "
                         "Hubs. Alle Preise in Euro."), small))
+    story += [Spacer(1, 4 * mm), Paragraph(escape(_("Bedingungen")), styles["Heading4"])]
+    story += [para(line, small) for line in terms_lines(hub)]
     footer = footer_painter(hub)
     doc.build(story, onFirstPage=footer, onLaterPages=footer)
     return buf.getvalue()
