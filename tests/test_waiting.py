@@ -109,6 +109,9 @@ def test_console_dashboard_and_json_say_why(tech):
     assert "Kein Drucker hat PETG Schwarz geladen</td><td class=\"num\">2<" in card
     assert "Alle passenden Drucker belegt</td><td class=\"num\">1<" in card
 
+    page = tech.get(f"/hub/jobs/{petg.jobs[0].public_id}").get_data(True)
+    assert 'data-why="no_material"' in page and "Kein Drucker hat PETG Schwarz geladen" in page
+
     data = tech.get("/api/v1/hub/queue/waiting").get_json()
     assert [(c["code"], c["pieces"]) for c in data["counts"]] == [("no_material", 2),
                                                                   ("busy", 1)]

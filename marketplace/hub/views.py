@@ -239,7 +239,7 @@ def job_detail(public_id):
         problems=q.sorted_problems(view["problems"]),
         printers=db.session.scalars(db.select(Printer).order_by(Printer.name)).all(),
         events=q.order_events(job.order), cancellable=q.CANCELLABLE_STATES,
-        attempts=q.dispatch_attempts(job),
+        attempts=q.dispatch_attempts(job), why=waiting.reasons_for([job]).get(job.id),
         priority_range=range(q.PRIORITY_MAX, q.PRIORITY_MIN - 1, -1),
     )
 

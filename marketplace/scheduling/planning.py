@@ -33,6 +33,8 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from marketplace.engine.pricing.catalog import colour_matches
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # The German states as ``holidays`` codes them ("BY", "NI", ...; also "Augsburg", whose Peace
 # Festival is a holiday in that city only), and "" for no public holidays.
@@ -203,7 +205,7 @@ def can_print(printer: PrinterSlot, item: WorkItem) -> bool:
 def _needs_material_change(printer: _State, item: WorkItem) -> bool:
     if printer.material_code.upper() != item.material_code.upper():
         return True
-    return item.colour not in ("", "any") and item.colour.lower() != printer.colour.lower()
+    return not colour_matches(item.colour, printer.colour)
 
 
 @dataclass
