@@ -182,6 +182,9 @@ class Config:
     LIMIT_GUEST_UPLOAD_PER_IP = _env("LIMIT_GUEST_UPLOAD_PER_IP", "30/hour;100/day")  # no account
     LIMIT_PRICE_PER_FIRM = _env("LIMIT_PRICE_PER_FIRM", "60/minute;1000/hour")
     LIMIT_PRICE_PER_IP = _env("LIMIT_PRICE_PER_IP", "120/minute")
+    # the public API (/api/v1), per personal access token (without a valid token: per address)
+    LIMIT_API_PER_TOKEN = _env("LIMIT_API_PER_TOKEN", "300/minute")
+    IDEMPOTENCY_KEEP_S = _env_int("IDEMPOTENCY_KEEP_S", 24 * 3600)  # Idempotency-Key answers
 
     # --- slicing ---
     # "worker": a task worker slices each approved job ahead of the dispatcher;
@@ -226,6 +229,7 @@ class TestConfig(Config):
     # the limits' own tests set small ones
     LIMIT_PRICE_PER_FIRM = LIMIT_PRICE_PER_IP = "100000/minute"
     LIMIT_UPLOAD_PER_FIRM = LIMIT_UPLOAD_PER_IP = LIMIT_GUEST_UPLOAD_PER_IP = "100000/hour"
+    LIMIT_API_PER_TOKEN = "100000/minute"
     # counted in the app's memory (one per test); the database storage commits on a connection
     # of its own, which a rolled-back test cannot imitate: tests/test_limits.py uses it
     RATELIMIT_STORAGE_URI = "memory://"

@@ -133,6 +133,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(ops_bp)
     app.register_blueprint(hub_bp, url_prefix="/hub")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
+    from marketplace.api import v1 as api_v1
+
+    api_v1.init_app(app)
 
 
 def register_commands(app: Flask) -> None:

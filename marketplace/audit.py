@@ -32,6 +32,8 @@ ACTIONS = {
     "webhook_added": N_("Webhook angelegt"),
     "webhook_removed": N_("Webhook gelöscht"),
     "webhook_secret_rotated": N_("Webhook-Geheimnis erneuert"),
+    "token_created": N_("API-Token erstellt"),
+    "token_revoked": N_("API-Token widerrufen"),
 }
 
 

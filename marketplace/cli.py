@@ -203,3 +203,6 @@ def register(app: Flask) -> None:
     from marketplace.webhooks.cli import webhooks_cli
 
     app.cli.add_command(webhooks_cli)
+    from marketplace.tokens.cli import tokens_cli
+
+    app.cli.add_command(tokens_cli)

@@ -1,4 +1,5 @@
-"""Error pages in German or English: HTML for pages, JSON under /api/. Never a stack trace."""
+"""Error pages in German or English: HTML for pages, problem+json (RFC 9457) under /api/v1.
+Never a stack trace."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from marketplace import problems
 from marketplace.i18n import N_
 from marketplace.i18n import gettext as _
 
@@ -48,6 +50,8 @@ def error_response(status: int, message: str | None = None):
     """Render the error page (or JSON) for ``status``, with an optional specific message."""
     title, text = MESSAGES.get(status, MESSAGES[500] if status >= 500 else MESSAGES[400])
     detail = _(message) if message else _(text)
+    if problems.is_api_request():
+        return problems.problem_response(status, detail=detail)
     if wants_json():
         return jsonify(error={"status": status, "title": _(title), "message": detail}), status
     try:
@@ -94,11 +98,17 @@ def init_app(app: Flask) -> None:
             return exc
         # a view may pass its own (German) message: abort(413, description="...")
         own = exc.description if exc.description != type(exc).description else None
+        if problems.is_api_request():
+            return _api_problem(exc, own)
         response = error_response(exc.code, own)
         if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
             body, status = response
             return body, status, {"Allow": ", ".join(exc.valid_methods)}
         return response
+
+    @app.errorhandler(problems.Problem)
+    def _problem(exc: problems.Problem):
+        return exc.response()
 
     @app.errorhandler(InternalServerError)
     def _internal(exc: InternalServerError):
@@ -112,3 +122,22 @@ def init_app(app: Flask) -> None:
         except Exception:
             log.exception("rollback after an error failed")
         return error_response(500)
+
+
+def _api_problem(exc: HTTPException, own: str | None):
+    """An HTTP error under /api/v1 as a problem (with Allow and the validation errors a request
+    parser attached; the rate limiter adds Retry-After and the RateLimit headers itself)."""
+    title, text = MESSAGES.get(exc.code, MESSAGES[500] if exc.code >= 500 else MESSAGES[400])
+    detail = _(own) if own else _(text)
+    errors = None
+    data = getattr(exc, "data", None)
+    if isinstance(data, dict) and isinstance(data.get("messages"), dict):
+        errors = data["messages"]
+        # webargs nests by location ({"json": {...}}): one location is the usual case
+        if len(errors) == 1 and next(iter(errors)) in ("json", "query", "form", "files",
+                                                        "headers", "view_args"):
+            errors = next(iter(errors.values()))
+    headers = {}
+    if exc.code == 405 and getattr(exc, "valid_methods", None):
+        headers["Allow"] = ", ".join(exc.valid_methods)
+    return problems.problem_response(exc.code, detail=detail, errors=errors, headers=headers)

@@ -584,3 +584,4 @@ from marketplace.webhooks.models import (  # noqa: E402,F401
     WebhookEndpoint,
     WebhookMessage,
 )
+from marketplace.tokens.models import ApiToken, IdempotencyRecord  # noqa: E402,F401

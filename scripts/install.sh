@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what Druckhub needs into ./.venv (and, with --test, everything the tests need).
 #   scripts/install.sh          runtime: Python venv + requirements.txt, Debian prusa-slicer,
-#                               three.js from npm
+#                               three.js and Swagger UI (the API's documentation page) from npm
 #   scripts/install.sh --demo   + OctoPrint in its own venv (.venv-octoprint): scripts/run's
 #                               virtual printers
 #   scripts/install.sh --test   + Debian chromium, dev requirements, OctoPrint as for --demo
@@ -42,4 +42,11 @@ if [ ! -f marketplace/static/vendor/three/build/three.module.js ]; then
      marketplace/static/vendor/three/build/
   cp -r node_modules/three/examples/jsm/controls node_modules/three/examples/jsm/loaders \
      node_modules/three/examples/jsm/utils marketplace/static/vendor/three/examples/jsm/
+fi
+# Swagger UI for the API's documentation page (/api/v1/docs), pinned in package.json too
+if [ ! -f marketplace/static/vendor/swagger-ui/swagger-ui-bundle.js ]; then
+  [ -f node_modules/swagger-ui-dist/swagger-ui-bundle.js ] || npm ci --silent --no-audit --no-fund
+  mkdir -p marketplace/static/vendor/swagger-ui
+  cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css \
+     node_modules/swagger-ui-dist/LICENSE marketplace/static/vendor/swagger-ui/
 fi

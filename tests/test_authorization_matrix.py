@@ -39,6 +39,9 @@ FIRM = {"anonymous": LOGIN, "firm_a": ALLOWED, "firm_b": ALLOWED, "technician": 
 STAFF = {"anonymous": LOGIN, "firm_a": FORBIDDEN, "firm_b": FORBIDDEN, "technician": ALLOWED,
          "admin": ALLOWED}
 ADMIN = {**STAFF, "technician": FORBIDDEN}
+# the public API (/api/v1) takes a Bearer token only: a session cookie is no sign-in there (its
+# own matrix with tokens: tests/test_api_access.py)
+TOKEN_ONLY = dict.fromkeys(ROLES, LOGIN)
 
 POLICY: dict[str, dict[str, str]] = {
     # portal: public pages, sign-in and the links mailed to an address
@@ -48,6 +51,7 @@ POLICY: dict[str, dict[str, str]] = {
     # portal: the signed-in user's own account
     "portal.account": SIGNED_IN, "portal.end_session": SIGNED_IN,
     "portal.end_all_sessions": SIGNED_IN,
+    "portal.create_token": SIGNED_IN, "portal.revoke_token": SIGNED_IN,
     "portal.update_firm": FIRM, "portal.invite_colleague": FIRM,
     # portal: parts, quotes, orders
     # guests (no account) list and upload parts of their own; staff upload nothing
@@ -82,13 +86,24 @@ POLICY: dict[str, dict[str, str]] = {
     # JSON API
     "api.health": PUBLIC, "api.hub_printers": STAFF, "api.hub_queue_counts": STAFF,
     "api.hub_queue_waiting": STAFF,
+    # public API: the document and its interactive page are public; every operation needs a token
+    "api_docs.openapi_json": PUBLIC, "api_docs.docs": PUBLIC,
+    **{endpoint: TOKEN_ONLY for endpoint in (
+        "Materials.list_materials", "Parts.upload_part", "Parts.list_parts", "Parts.get_part",
+        "Parts.get_analysis", "Parts.price_part", "Parts.create_quote", "Quotes.list_quotes",
+        "Quotes.get_quote", "Quotes.quote_pdf", "Orders.place_order", "Orders.list_orders",
+        "Orders.get_order", "Orders.order_confirmation_pdf", "Orders.order_invoice_pdf",
+        "Orders.order_invoice_xml", "Hub.queue", "Hub.list_jobs", "Hub.get_job",
+        "Hub.pause_job", "Hub.resume_job", "Hub.cancel_job", "Hub.approve_order",
+        "Hub.reject_order", "Hub.cancel_order", "Hub.list_printers", "Hub.get_printer",
+        "Hub.get_pricing", "Hub.patch_pricing")},
     # operations (health for the load balancer; metrics limited by network, not by role)
     "ops.livez": PUBLIC, "ops.readyz": PUBLIC, "ops.metrics_view": PUBLIC,
     "csp_report": PUBLIC,  # browsers post policy violations (logged)
 }
 STATIC = {"static", "hub.static"}  # files (CSS, JS), the same for everybody
 # routes whose id is the signed-in user's own (a made-up one is 404 for anybody)
-OWN_IDS_ONLY = {"portal.end_session"}
+OWN_IDS_ONLY = {"portal.end_session", "portal.revoke_token"}
 
 
 @pytest.fixture
@@ -123,7 +138,8 @@ def world(app, make_user):
            "invoice": invoice.public_id, "fmt": "pdf",
            "webhook": firm_hook.public_id, "hub_webhook": hub_hook.public_id,
            "delivery": deliveries[firm_hook.id], "hub_delivery": deliveries[hub_hook.id],
-           "change": "rotate"}
+           "change": "rotate", "job_id": order.jobs[0].public_id,
+           "printer_id": printer.public_id}
     return users, ids
 
 
@@ -153,7 +169,7 @@ def _path(rule, ids: dict) -> str:
         elif name == "delivery_id":
             values[name] = ids["hub_delivery" if hub else "delivery"]
         elif name == "public_id":  # the hub's and the account page's ids, by their place
-            kind = next(k for k in ("session", "order", "job", "printer", "invoice")
+            kind = next(k for k in ("session", "order", "job", "printer", "invoice", "token")
                         if f"/{k}s/" in rule.rule or (k == "session" and "sessions" in rule.rule))
             values[name] = ids[kind]
         else:

@@ -25,7 +25,7 @@ from marketplace.quotes import operations as quotes
 from marketplace.webhooks import payloads as webhook_events
 
 S = JobState
-CHANNELS = ("portal", "phone", "email")
+CHANNELS = ("portal", "phone", "email", "api")
 DELIVERY = ("pickup", "shipping")
 
 

@@ -142,3 +142,20 @@ class DeleteAccountForm(Form):
     password = PasswordField(_l("Ihr Passwort"), validators=[_required(), Length(max=500)])
     confirm = BooleanField(_l("Ja, mein Konto löschen"), validators=[
         DataRequired(message=_l("Bitte bestätigen Sie das Löschen."))])
+
+
+class TokenForm(Form):
+    """A new personal access token of the API: what for, which scopes, how long."""
+
+    name = StringField(_l("Wofür (z. B. „ERP-Anbindung“)"), validators=[Optional(),
+                                                                     Length(max=100)])
+    scope_read = BooleanField(_l("read – lesen (Teile, Angebote, Aufträge, Dokumente)"),
+                              default=True)
+    scope_write = BooleanField(_l("write – hochladen, Angebote erstellen, bestellen"))
+    scope_hub = BooleanField(_l("hub – Warteschlange, Druckaufträge, Drucker (nur Technik)"))
+    expires_days = SelectField(_l("Gültig für"), default="90", choices=[
+        SelectChoice("30", _l("30 Tage")), SelectChoice("90", _l("90 Tage")),
+        SelectChoice("365", _l("1 Jahr"))])
+
+    def scopes(self) -> list[str]:
+        return [s for s in ("read", "write", "hub") if getattr(self, f"scope_{s}").data]

@@ -40,8 +40,10 @@ from marketplace.portal.auth_forms import (
     ProfileForm,
     ResetPasswordForm,
     SignupForm,
+    TokenForm,
 )
 from marketplace.rate_limits import client_address, firm_key, form_address, limit
+from marketplace.tokens import operations as api_tokens
 
 
 def safe_next(target: str | None) -> str | None:
@@ -252,7 +254,8 @@ def account():
     return _account_page(profile, password, InviteForm(prefix="invite"), status)
 
 
-def _account_page(profile, password, invite, status=200, firm_form=None, delete_form=None):
+def _account_page(profile, password, invite, status=200, firm_form=None, delete_form=None,
+                  token_form=None, new_token=None):
     firm = current_user.firm if current_user.role == "firm" else None
     team = accounts.colleagues(current_user) if firm is not None else None
     if firm is not None and firm_form is None:
@@ -262,7 +265,10 @@ def _account_page(profile, password, invite, status=200, firm_form=None, delete_
                            delete_form=delete_form or DeleteAccountForm(prefix="delete"),
                            invoices_kept_until=data_rights.kept_until(firm),
                            sessions=sessions.sessions_of(current_user),
-                           session_form=LogoutForm()), status
+                           session_form=LogoutForm(),
+                           tokens=api_tokens.tokens_of(current_user),
+                           token_state=api_tokens.state, new_token=new_token,
+                           token_form=token_form or TokenForm(prefix="token")), status
 
 
 def _current_session_id() -> str:

@@ -1,0 +1,295 @@
+"""Request and response schemas of the public API (marshmallow; flask-smorest publishes them).
+
+The quote options are not defined here: requests take :class:`QuoteOptionsSchema` from
+``marketplace.engine.options`` as it is, the one schema of the page, the API and the CLI.
+"""
+
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from marketplace.api.v1.core import PAGE_DEFAULT, PAGE_MAX
+from marketplace.engine.options import QUANTITY_MAX
+from marketplace.jobs import JobState
+
+JOB_STATES = [s.value for s in JobState]
+PART_STATES = ["pending", "ready", "error"]
+PRINTER_STATES = ["available", "printing", "bed_to_clear", "maintenance", "offline", "unknown"]
+
+
+class ProblemSchema(Schema):
+    """An error (RFC 9457 problem details)."""
+
+    type = fields.String(required=True, metadata={"example": "urn:druckhub:problem:not_found"})
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    code = fields.String(required=True, metadata={"description": "Stable error code."})
+    detail = fields.String()
+    instance = fields.String()
+    errors = fields.Dict(keys=fields.String(), values=fields.Raw(),
+                         metadata={"description": "Invalid fields and their messages."})
+    field = fields.String()
+    required_scope = fields.String()
+
+
+class ListArgs(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    limit = fields.Integer(load_default=PAGE_DEFAULT, validate=validate.Range(1, PAGE_MAX))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=100),
+                           metadata={"description": "next_cursor of the previous page."})
+
+
+class _Page(Schema):
+    next_cursor = fields.String(required=True, allow_none=True)
+
+
+# --- parts ----------------------------------------------------------------------------------------
+class UploadSchema(Schema):
+    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary",
+                                               "description": "STL, 3MF or OBJ file."})
+
+
+class ErrorInfoSchema(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+
+
+class PartSchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(PART_STATES))
+    format = fields.String(required=True)
+    size_bytes = fields.Integer(required=True)
+    units = fields.String(required=True, allow_none=True)
+    created_at = fields.DateTime(required=True)
+    error = fields.Nested(ErrorInfoSchema, required=True, allow_none=True)
+
+
+class PartPageSchema(_Page):
+    items = fields.List(fields.Nested(PartSchema), required=True)
+
+
+class ProblemItemSchema(Schema):
+    code = fields.String(required=True)
+    severity = fields.String(required=True)
+    message = fields.String(required=True)
+
+
+class AnalysisSchema(Schema):
+    part_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(PART_STATES))
+    printable = fields.Boolean(required=True, allow_none=True)
+    units = fields.String(required=True, allow_none=True)
+    mesh = fields.Dict(required=True, metadata={
+        "description": "Figures of the mesh in millimetres: bbox_mm, volume_mm3, area_mm2, "
+                       "triangles, shells, watertight, units."})
+    problems = fields.List(fields.Nested(ProblemItemSchema), required=True)
+    error = fields.Nested(ErrorInfoSchema, required=True, allow_none=True)
+
+
+# --- prices and quotes ----------------------------------------------------------------------------
+class OptionsOutSchema(Schema):
+    material = fields.String(required=True)
+    colour = fields.String(required=True)
+    quantity = fields.Integer(required=True)
+    infill = fields.Integer(required=True)
+    layer_height = fields.Float(required=True)
+    units = fields.String(required=True, allow_none=True)
+
+
+class PriceLineSchema(Schema):
+    code = fields.String(required=True)
+    label = fields.String(required=True)
+    detail = fields.String(required=True)
+    amount_cents = fields.Integer(required=True)
+
+
+class MoneySchema(Schema):
+    currency = fields.String(required=True)
+    net_cents = fields.Integer(required=True)
+    vat_cents = fields.Integer(required=True)
+    gross_cents = fields.Integer(required=True)
+    vat_percent = fields.Integer(required=True)
+    lines = fields.List(fields.Nested(PriceLineSchema), required=True)
+
+
+class PriceSchema(Schema):
+    part_id = fields.String(required=True)
+    options = fields.Nested(OptionsOutSchema, required=True)
+    units = fields.String(required=True)
+    material_g = fields.Float(required=True, metadata={"description": "Per piece."})
+    print_time_s = fields.Integer(required=True, metadata={"description": "Per piece."})
+    price = fields.Nested(MoneySchema, required=True)
+    delivery_date = fields.Date(required=True, allow_none=True)
+
+
+class PendingSchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(["pending"]))
+    retry_after_s = fields.Integer(required=True)
+
+
+class QuoteSchema(Schema):
+    id = fields.String(required=True)
+    part_id = fields.String(required=True)
+    options = fields.Nested(OptionsOutSchema, required=True)
+    material_g = fields.Float(required=True)
+    print_time_s = fields.Integer(required=True)
+    price = fields.Nested(MoneySchema, required=True)
+    delivery_date = fields.Date(required=True, allow_none=True)
+    created_at = fields.DateTime(required=True)
+    valid_until = fields.DateTime(required=True, allow_none=True)
+    ordered = fields.Boolean(required=True)
+
+
+class QuotePageSchema(_Page):
+    items = fields.List(fields.Nested(QuoteSchema), required=True)
+
+
+# --- orders ---------------------------------------------------------------------------------------
+class OrderRequestSchema(Schema):
+    quote_id = fields.String(required=True, validate=validate.Length(1, 32))
+    delivery = fields.String(load_default="pickup",
+                             validate=validate.OneOf(["pickup", "shipping"]))
+    reference = fields.String(load_default=None, allow_none=True,
+                              validate=validate.Length(max=100),
+                              metadata={"description": "Your purchase order number."})
+    notes = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    leitweg_id = fields.String(load_default=None, allow_none=True,
+                               validate=validate.Length(max=50),
+                               metadata={"description": "Public customers' routing id "
+                                                        "(default: the firm's)."})
+
+
+class StepSchema(Schema):
+    key = fields.String(required=True)
+    done = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+    current = fields.Boolean(required=True)
+    progress = fields.Float(required=True, allow_none=True)
+    reason = fields.String(required=True, allow_none=True)
+    at = fields.DateTime(required=True, allow_none=True)
+
+
+class OrderJobSchema(Schema):
+    id = fields.String(required=True)
+    piece = fields.Integer(required=True)
+    state = fields.String(required=True, validate=validate.OneOf(JOB_STATES))
+    progress = fields.Float(required=True, allow_none=True)
+
+
+class OrderSchema(Schema):
+    id = fields.String(required=True)
+    number = fields.String(required=True, allow_none=True)
+    state = fields.String(required=True, validate=validate.OneOf(JOB_STATES))
+    quote_id = fields.String(required=True)
+    part_id = fields.String(required=True)
+    quantity = fields.Integer(required=True)
+    delivery = fields.String(required=True)
+    reference = fields.String(required=True, allow_none=True)
+    leitweg_id = fields.String(required=True, allow_none=True)
+    due_date = fields.Date(required=True, allow_none=True)
+    created_at = fields.DateTime(required=True)
+    price = fields.Nested(MoneySchema, required=True)
+    steps = fields.List(fields.Nested(StepSchema), required=True)
+    jobs = fields.List(fields.Nested(OrderJobSchema), required=True)
+    invoice_number = fields.String(required=True, allow_none=True)
+
+
+class OrderPageSchema(_Page):
+    items = fields.List(fields.Nested(OrderSchema), required=True)
+
+
+# --- hub ------------------------------------------------------------------------------------------
+class QueueArgs(ListArgs):
+    tab = fields.String(load_default="approval", validate=validate.OneOf(
+        ["approval", "queued", "printing", "attention", "done", "closed"]))
+
+
+class JobSchema(Schema):
+    id = fields.String(required=True)
+    order_id = fields.String(required=True)
+    order_number = fields.String(required=True, allow_none=True)
+    firm = fields.String(required=True)
+    part_id = fields.String(required=True)
+    part_name = fields.String(required=True)
+    piece = fields.Integer(required=True)
+    state = fields.String(required=True, validate=validate.OneOf(JOB_STATES))
+    priority = fields.Integer(required=True)
+    due_date = fields.Date(required=True, allow_none=True)
+    material = fields.String(required=True)
+    colour = fields.String(required=True)
+    printer_id = fields.String(required=True, allow_none=True)
+    progress = fields.Float(required=True, allow_none=True)
+    est_print_time_s = fields.Integer(required=True, allow_none=True)
+    updated_at = fields.DateTime(required=True)
+
+
+class JobPageSchema(_Page):
+    items = fields.List(fields.Nested(JobSchema), required=True)
+
+
+class RejectSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(1, 500))
+
+
+class CancelSchema(Schema):
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+class ActionResultSchema(Schema):
+    pieces = fields.Integer(required=True)
+    order = fields.Nested(OrderSchema, required=True)
+
+
+class PrinterSchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    state = fields.String(required=True, validate=validate.OneOf(PRINTER_STATES))
+    state_reason = fields.String(required=True, allow_none=True)
+    printer_class = fields.String(required=True)
+    material = fields.String(required=True)
+    colour = fields.String(required=True)
+    build_volume_mm = fields.List(fields.Float(), required=True)
+    nozzle_mm = fields.Float(required=True)
+    last_seen_at = fields.DateTime(required=True, allow_none=True)
+    job_id = fields.String(required=True, allow_none=True)
+    progress = fields.Float(required=True, allow_none=True)
+    temperatures = fields.Dict(required=True)
+
+
+class PrinterPageSchema(_Page):
+    items = fields.List(fields.Nested(PrinterSchema), required=True)
+
+
+class MaterialSchema(Schema):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    colours = fields.List(fields.String(), required=True)
+    price_per_kg_cents = fields.Integer(required=True)
+    density_g_cm3 = fields.Float(required=True)
+
+
+class MaterialListSchema(Schema):
+    items = fields.List(fields.Nested(MaterialSchema), required=True)
+    quantity_max = fields.Integer(required=True, metadata={"example": QUANTITY_MAX})
+
+
+class PricingRulesSchema(Schema):
+    """The hub's pricing rules, money in euro cents net of VAT (admins only may change them;
+    a PATCH sends only the fields it changes)."""
+
+    setup_fee_cents = fields.Integer(validate=validate.Range(0, 100_000))
+    machine_rate_cents_per_h = fields.Dict(
+        keys=fields.String(validate=validate.Length(1, 32)),
+        values=fields.Integer(validate=validate.Range(0, 100_000)),
+        metadata={"description": "Printer class -> cents per hour of print time."})
+    default_printer_class = fields.String(validate=validate.Length(1, 32))
+    quantity_discounts = fields.List(
+        fields.Tuple((fields.Integer(validate=validate.Range(2, 1_000_000)),
+                      fields.Integer(validate=validate.Range(0, 90)))),
+        metadata={"description": "[minimum quantity, percent] pairs."})
+    minimum_order_cents = fields.Integer(validate=validate.Range(0, 1_000_000))
+    vat_percent = fields.Integer(validate=validate.Range(0, 100))
+    currency = fields.String(dump_only=True)

@@ -1,0 +1,1 @@
+"""Personal access tokens of the public API (``/api/v1``) and its idempotency records."""
