@@ -137,6 +137,8 @@ def _api_problem(exc: HTTPException, own: str | None):
         if len(errors) == 1 and next(iter(errors)) in ("json", "query", "form", "files",
                                                         "headers", "view_args"):
             errors = next(iter(errors.values()))
+        if not isinstance(errors, dict):
+            errors = {"_body": errors}
     headers = {}
     if exc.code == 405 and getattr(exc, "valid_methods", None):
         headers["Allow"] = ", ".join(exc.valid_methods)

@@ -420,14 +420,15 @@ def test_error_pages_html_json_and_no_stack_trace(app, client):
     assert page.status_code == 404 and "Seite nicht gefunden" in page.get_data(as_text=True)
     english = client.get("/gibt-es-nicht?lang=en")
     assert "Page not found" in english.get_data(as_text=True)
-    api = client.get("/api/v1/gibt-es-nicht")
-    assert api.status_code == 404 and api.get_json()["error"]["status"] == 404
+    api = client.get("/api/v1/gibt-es-nicht")  # the API's errors are problems (RFC 9457)
+    assert api.status_code == 404 and api.get_json()["status"] == 404
+    assert api.content_type == "application/problem+json"
     for url in ("/_test/boom", "/api/v1/_test/boom"):
         response = client.get(url)
         text = response.get_data(as_text=True)
         assert response.status_code == 500
         assert "Traceback" not in text and "secret internals" not in text
-    assert client.get("/api/v1/_test/boom").get_json()["error"]["status"] == 500
+    assert client.get("/api/v1/_test/boom").get_json()["code"] == "internal_error"
     app.config["MAX_CONTENT_LENGTH"] = 1000
     too_big = client.post("/login?lang=de", data={"email": "x" * 5000, "password": "y"})
     assert too_big.status_code == 413 and "Datei zu groß" in too_big.get_data(as_text=True)

@@ -15,6 +15,25 @@ def init_app(app: Flask) -> None:
     from marketplace.api.v1 import core, docs, firm, hub
 
     core.init_app(app)
-    for blueprint in (*firm.BLUEPRINTS, *hub.BLUEPRINTS):
+    blueprints = (*firm.BLUEPRINTS, *hub.BLUEPRINTS)
+    for blueprint in blueprints:
         core.api.register_blueprint(blueprint)
     app.register_blueprint(docs.bp)
+    _name_operations(app, {b.name for b in blueprints})
+
+
+def _name_operations(app: Flask, names: set[str]) -> None:
+    """Give every operation its view's name as ``operationId`` (stable names for generated
+    clients and for the documentation's links, e.g. ``#/Orders/place_order``)."""
+    import re
+
+    paths = core.api.spec._paths  # apispec's registry of path -> operations
+    for rule in app.url_map.iter_rules():
+        blueprint, _sep, view = rule.endpoint.partition(".")
+        if blueprint not in names:
+            continue
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            operation = paths.get(path, {}).get(method.lower())
+            if operation is not None:
+                operation["operationId"] = view

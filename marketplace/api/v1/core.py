@@ -49,6 +49,9 @@ class ProblemParser(FlaskParser):
 
     DEFAULT_VALIDATION_STATUS = 422
 
+    def _handle_invalid_json_error(self, error, req, *args, **kwargs):
+        raise Problem(400, "invalid_json", _("Der Inhalt der Anfrage ist kein gültiges JSON."))
+
     def handle_error(self, error: ValidationError, req, schema, *, error_status_code,
                      error_headers):
         messages = error.messages if isinstance(error.messages, dict) else {
@@ -307,15 +310,59 @@ def _record(user_id: int, key: str) -> IdempotencyRecord | None:
     return row
 
 
+IN_PROGRESS_STALE_S = 300  # a key left "in progress" by a crashed request is free again
+
+
 def _replay(row: IdempotencyRecord, fingerprint: str) -> Response:
     if row.fingerprint != fingerprint:
         raise Problem(422, "idempotency_key_reused",
                       _("Dieser Idempotency-Key gehört zu einer anderen Anfrage."))
+    if row.status == 0:
+        raise Problem(409, "idempotency_in_progress",
+                      _("Eine Anfrage mit diesem Idempotency-Key läuft noch; bitte gleich "
+                        "noch einmal."), headers={"Retry-After": "1"})
     response = Response(row.body, status=row.status, content_type=row.content_type)
     if row.location:
         response.headers["Location"] = row.location
     response.headers["Idempotent-Replayed"] = "true"
     return response
+
+
+def _claim(user_id: int, key: str, fingerprint: str) -> Response | None:
+    """Take the key for this request: insert its record (status 0, "in progress") first, in
+    the transaction the view's work joins. A concurrent twin's insert waits on the unique
+    (user, key) until this one commits or rolls back (PostgreSQL: the index; SQLite: the
+    write lock this insert takes), then fails and replays this answer. Returns the answer
+    to give instead of running the view, or None (claimed)."""
+    row = _record(user_id, key)
+    if row is not None and row.status == 0 and (
+            (utcnow() - row.created_at).total_seconds() > IN_PROGRESS_STALE_S):
+        db.session.delete(row)
+        db.session.commit()
+        row = None
+    if row is not None:
+        return _replay(row, fingerprint)
+    db.session.add(IdempotencyRecord(user_id=user_id, key=key, fingerprint=fingerprint,
+                                     status=0, body="", content_type=""))
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        row = _record(user_id, key)
+        if row is None:
+            raise
+        return _replay(row, fingerprint)
+    return None
+
+
+def _release(user_id: int, key: str) -> None:
+    """Nothing was created: free the key (its record may have been committed by a view that
+    committed on its way, e.g. to queue an estimate)."""
+    db.session.rollback()
+    db.session.execute(sa.delete(IdempotencyRecord).where(
+        IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key,
+        IdempotencyRecord.status == 0))
+    db.session.commit()
 
 
 def writes(*, idempotency: str | None = None):
@@ -325,8 +372,8 @@ def writes(*, idempotency: str | None = None):
     ``idempotency="required"|"optional"``: the answer of a successful POST is kept under the
     ``Idempotency-Key`` header, in the same transaction as what it created. The same key again
     (same request) gives the same answer, ``Idempotent-Replayed: true``; with another request
-    it is a 422. Two concurrent requests with one key: the second's insert of the key fails
-    on the unique (user, key) and it rolls back its work and answers with the first's answer.
+    it is a 422. Two concurrent requests with one key: the key's record is inserted before the
+    work, so the second waits for the first and then answers with the first's answer.
     """
 
     def decorator(view: Callable) -> Callable:
@@ -342,37 +389,32 @@ def writes(*, idempotency: str | None = None):
                               _("Der Idempotency-Key muss 1 bis 255 sichtbare ASCII-Zeichen "
                                 "lang sein."))
             user_id = current_user.id
-            fingerprint = _fingerprint() if key is not None else ""
             if key is not None:
-                row = _record(user_id, key)
-                if row is not None:
-                    return _replay(row, fingerprint)
+                answer = _claim(user_id, key, _fingerprint())
+                if answer is not None:
+                    return answer
             try:
                 response = current_app.make_response(view(*args, **kwargs))
             except BaseException:
-                db.session.rollback()
                 if key is not None:
-                    row = _record(user_id, key)  # a concurrent twin finished first
-                    if row is not None:
-                        return _replay(row, fingerprint)
+                    _release(user_id, key)
+                else:
+                    db.session.rollback()
                 raise
             if response.status_code >= 300 or response.status_code == 202:
-                db.session.rollback()  # nothing created (202: only queued, committed by the view)
+                # nothing created (202: only queued, which the view committed itself)
+                if key is not None:
+                    _release(user_id, key)
+                else:
+                    db.session.rollback()
                 return response
             if key is not None:
-                db.session.add(IdempotencyRecord(
-                    user_id=user_id, key=key, fingerprint=fingerprint,
+                db.session.execute(sa.update(IdempotencyRecord).where(
+                    IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key).values(
                     status=response.status_code, body=response.get_data(as_text=True),
                     content_type=response.content_type or "application/json",
                     location=response.headers.get("Location")))
-            try:
-                db.session.commit()
-            except sa.exc.IntegrityError:
-                db.session.rollback()
-                row = _record(user_id, key) if key is not None else None
-                if row is None:
-                    raise
-                return _replay(row, fingerprint)
+            db.session.commit()
             return response
 
         return wrapped

@@ -6,6 +6,8 @@ The quote options are not defined here: requests take :class:`QuoteOptionsSchema
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from marketplace.api.v1.core import PAGE_DEFAULT, PAGE_MAX
@@ -13,6 +15,18 @@ from marketplace.engine.options import QUANTITY_MAX
 from marketplace.jobs import JobState
 
 JOB_STATES = [s.value for s in JobState]
+
+
+class UtcDateTime(fields.DateTime):
+    """A time in RFC 3339 with its zone: the database's naive UTC times end in "Z"."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
 PART_STATES = ["pending", "ready", "error"]
 PRINTER_STATES = ["available", "printing", "bed_to_clear", "maintenance", "offline", "unknown"]
 
@@ -63,7 +77,7 @@ class PartSchema(Schema):
     format = fields.String(required=True)
     size_bytes = fields.Integer(required=True)
     units = fields.String(required=True, allow_none=True)
-    created_at = fields.DateTime(required=True)
+    created_at = UtcDateTime(required=True)
     error = fields.Nested(ErrorInfoSchema, required=True, allow_none=True)
 
 
@@ -138,8 +152,8 @@ class QuoteSchema(Schema):
     print_time_s = fields.Integer(required=True)
     price = fields.Nested(MoneySchema, required=True)
     delivery_date = fields.Date(required=True, allow_none=True)
-    created_at = fields.DateTime(required=True)
-    valid_until = fields.DateTime(required=True, allow_none=True)
+    created_at = UtcDateTime(required=True)
+    valid_until = UtcDateTime(required=True, allow_none=True)
     ordered = fields.Boolean(required=True)
 
 
@@ -169,7 +183,7 @@ class StepSchema(Schema):
     current = fields.Boolean(required=True)
     progress = fields.Float(required=True, allow_none=True)
     reason = fields.String(required=True, allow_none=True)
-    at = fields.DateTime(required=True, allow_none=True)
+    at = UtcDateTime(required=True, allow_none=True)
 
 
 class OrderJobSchema(Schema):
@@ -190,7 +204,7 @@ class OrderSchema(Schema):
     reference = fields.String(required=True, allow_none=True)
     leitweg_id = fields.String(required=True, allow_none=True)
     due_date = fields.Date(required=True, allow_none=True)
-    created_at = fields.DateTime(required=True)
+    created_at = UtcDateTime(required=True)
     price = fields.Nested(MoneySchema, required=True)
     steps = fields.List(fields.Nested(StepSchema), required=True)
     jobs = fields.List(fields.Nested(OrderJobSchema), required=True)
@@ -223,7 +237,7 @@ class JobSchema(Schema):
     printer_id = fields.String(required=True, allow_none=True)
     progress = fields.Float(required=True, allow_none=True)
     est_print_time_s = fields.Integer(required=True, allow_none=True)
-    updated_at = fields.DateTime(required=True)
+    updated_at = UtcDateTime(required=True)
 
 
 class JobPageSchema(_Page):
@@ -253,7 +267,7 @@ class PrinterSchema(Schema):
     colour = fields.String(required=True)
     build_volume_mm = fields.List(fields.Float(), required=True)
     nozzle_mm = fields.Float(required=True)
-    last_seen_at = fields.DateTime(required=True, allow_none=True)
+    last_seen_at = UtcDateTime(required=True, allow_none=True)
     job_id = fields.String(required=True, allow_none=True)
     progress = fields.Float(required=True, allow_none=True)
     temperatures = fields.Dict(required=True)

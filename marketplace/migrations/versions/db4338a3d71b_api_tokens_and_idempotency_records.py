@@ -2,7 +2,7 @@
 the secret, scopes, expiry, last use, revocation) and the answers kept per Idempotency-Key
 
 Revision ID: db4338a3d71b
-Revises: ad0e8c929300
+Revises: 5eca0a37d701
 Create Date: 2026-11-30 14:45:03.355941
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'db4338a3d71b'
-down_revision = 'ad0e8c929300'
+down_revision = '5eca0a37d701'
 branch_labels = None
 depends_on = None
 
