@@ -2,7 +2,7 @@
 the secret, scopes, expiry, last use, revocation) and the answers kept per Idempotency-Key
 
 Revision ID: db4338a3d71b
-Revises: 5eca0a37d701
+Revises: c4a7e2d91b05
 Create Date: 2026-11-30 14:45:03.355941
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'db4338a3d71b'
-down_revision = '5eca0a37d701'
+down_revision = 'c4a7e2d91b05'
 branch_labels = None
 depends_on = None
 
