@@ -93,6 +93,33 @@ def add_printer_command(name, url, api_key, slicer_profile, material_code, colou
     click.echo(f"printer {printer.name} added ({printer.public_id})")
 
 
+@printers_cli.command("load")
+@click.argument("name")
+@click.option("--material", "material_code", default=None,
+              help="material now loaded: a catalogue code, e.g. PETG (default: unchanged)")
+@click.option("--colour", required=True,
+              help="colour now loaded: one of the material's catalogue colours, e.g. Schwarz")
+@with_appcontext
+def load_command(name, material_code, colour) -> None:
+    """Record the spool now loaded on printer NAME (material and colour from the catalogue)."""
+    from printers import admin as printer_admin
+
+    printer = db.session.scalar(sa.select(Printer).where(Printer.name == name))
+    if printer is None:
+        click.echo(f"no printer named {name!r}", err=True)
+        raise SystemExit(2)
+    values = {"colour": colour, **({"material_code": material_code} if material_code else {})}
+    try:
+        printer_admin.update_printer(printer, values, actor="cli")
+        db.session.commit()
+    except printer_admin.PrinterValidationError as exc:
+        db.session.rollback()
+        for field, message in exc.texts().items():
+            click.echo(f"{field}: {message}", err=True)
+        raise SystemExit(2) from None
+    click.echo(f"printer {printer.name}: {printer.material_code} {printer.colour} loaded")
+
+
 @printers_cli.command("demo")
 @click.argument("name")
 @click.option("--basedir", required=True, type=click.Path(file_okay=False),

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from marketplace.extensions import db
 from marketplace.i18n import N_, colour_label, gettext
@@ -199,6 +200,7 @@ def waiting_jobs(states: Iterable[str] | None = None) -> list[PrintJob]:
     """Return the jobs waiting in ``states`` (default: received, approved, queued)."""
     wanted = list(states) if states is not None else list(state_values(WAITING_STATES))
     return list(db.session.scalars(sa.select(PrintJob).where(PrintJob.state.in_(wanted))
+                                   .options(selectinload(PrintJob.part))
                                    .order_by(PrintJob.id)))
 
 

@@ -139,3 +139,21 @@ def test_a_printer_picked_from_the_catalogue_takes_the_job(tech):
     assert waiting.reasons_for([job])[job.id].code == waiting.NEXT
     html = tech.get("/hub/?tab=queued").get_data(True)
     assert "Geht an den nächsten freien Drucker" in html
+
+
+def test_printers_load_records_a_catalogue_spool(app, runner):
+    printer = make_printer("MK3S-L", material_code="PLA", colour="black")
+    db.session.commit()
+    listing = runner.invoke(args=["printers", "list"])
+    assert "black(?)" in listing.output and "not in the material's catalogue" in listing.output
+    ok = runner.invoke(args=["printers", "load", "MK3S-L", "--material", "petg",
+                             "--colour", "white"])
+    assert ok.exit_code == 0, ok.output
+    assert "PETG Weiß loaded" in ok.output
+    db.session.expire_all()
+    assert (printer.material_code, printer.colour) == ("PETG", "Weiß")
+    bad = runner.invoke(args=["printers", "load", "MK3S-L", "--colour", "Grün"])
+    assert bad.exit_code == 2 and "gibt es für PETG im Katalog nicht" in bad.output
+    assert runner.invoke(args=["printers", "load", "nope", "--colour", "Weiß"]).exit_code == 2
+    db.session.expire_all()
+    assert printer.colour == "Weiß"
