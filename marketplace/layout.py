@@ -19,6 +19,7 @@ from marketplace.i18n import gettext as _
 # (endpoint, German label, roles that see it)
 NAV_ITEMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("portal.parts", N_("Teile"), ("firm",)),
+    ("portal.cart", N_("Warenkorb"), ("firm",)),
     ("portal.quotes", N_("Angebote"), ("firm",)),
     ("portal.orders", N_("Aufträge"), ("firm",)),
     ("portal.invoices", N_("Rechnungen"), ("firm",)),

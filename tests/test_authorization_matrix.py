@@ -18,6 +18,7 @@ from marketplace.accounts import sessions
 from marketplace.extensions import db
 from marketplace.hubqueue import operations as hubqueue
 from marketplace.jobs import transition
+from marketplace.orders import cart
 from marketplace.orders import operations as orders
 from marketplace.webhooks import endpoints as webhook_endpoints
 from marketplace.webhooks import payloads as webhook_payloads
@@ -63,6 +64,9 @@ POLICY: dict[str, dict[str, str]] = {
     "portal.reorder": OWNED_BY_FIRM, "portal.quotes": SIGNED_IN, "portal.reprice_quote": OWNED_BY_FIRM,
     "portal.order_references": OWNED_BY_FIRM, "portal.part_rename": OWNED_BY_FIRM,
     "portal.part_delete": OWNED_BY_FIRM, "portal.part_thumbnail": OWNED,
+    # the cart: each user's own
+    "portal.cart": FIRM, "portal.cart_add": OWNED_BY_FIRM, "portal.cart_update": OWNED_BY_FIRM,
+    "portal.cart_quote": FIRM, "portal.quote_to_cart": OWNED_BY_FIRM,
     # portal: invoices and the firm's data
     "portal.invoices": FIRM, "portal.invoice_download": OWNED,
     "portal.account_export": FIRM, "portal.account_delete": FIRM,
@@ -123,6 +127,7 @@ def world(app, make_user):
                                                   ["order.placed"], actor="test")
     hub_hook, _secret = webhook_endpoints.create(None, "http://127.0.0.1:9/hub",
                                                  ["order.placed"], actor="test")
+    item = cart.add(firm_a, part, {"quantity": 2})
     db.session.flush()
     webhook_payloads.order_placed(order)  # one delivery to each (port 9: refused, retried)
     db.session.commit()
@@ -139,7 +144,7 @@ def world(app, make_user):
            "webhook": firm_hook.public_id, "hub_webhook": hub_hook.public_id,
            "delivery": deliveries[firm_hook.id], "hub_delivery": deliveries[hub_hook.id],
            "change": "rotate", "job_id": order.jobs[0].public_id,
-           "printer_id": printer.public_id}
+           "printer_id": printer.public_id, "item_id": item.public_id}
     return users, ids
 
 

@@ -133,29 +133,22 @@ class OrderPart:
     position: int = 1
 
 
-PART_CODES = ("material", "machine", "discount")
-ORDER_CODES = ("setup", "minimum", "express", "shipping")
-
-
 def order_parts(order: Order) -> list[OrderPart]:
     """Return the parts (lines) ``order`` bills, each with its own price lines as ordered."""
     from marketplace.quotes import operations as quotes
 
-    price_lines = [line for line in order.price.get("lines", [])
-                   if line.get("code") in PART_CODES]
-    out = []
-    for line in quotes.lines_of(order.quote):
-        own = tuple(x for x in price_lines if int(x.get("line", 1)) == line.position)
-        out.append(OrderPart(line.part_id, line.part.original_name, line.material_code,
-                             line.colour, line.infill_percent, line.layer_height_mm,
-                             line.quantity, own, line.position))
-    return out
+    return [OrderPart(line.part_id, line.part.original_name, line.material_code, line.colour,
+                      line.infill_percent, line.layer_height_mm, line.quantity,
+                      tuple(quotes.part_price_lines(order.price, line.position)), line.position)
+            for line in quotes.lines_of(order.quote)]
 
 
 def order_charges(order: Order) -> list[dict[str, Any]]:
     """Return the order's own price lines (set-up fee, minimum-order top-up, express
     surcharge, shipping), once per order."""
-    return [line for line in order.price.get("lines", []) if line.get("code") in ORDER_CODES]
+    from marketplace.quotes import operations as quotes
+
+    return quotes.order_price_lines(order.price)
 
 
 def delivered_pieces(order: Order) -> dict[int, int]:

@@ -140,6 +140,8 @@ def _language(user: User) -> str:
 
 def render_order_mail(order: Order, state: str, reason: str | None, user: User) -> tuple[str, str]:
     """Return (subject, body) of the mail on ``order`` reaching ``state`` (user's language)."""
+    from marketplace.quotes import operations as quotes
+
     states = _job_states(order)
     counts = {"dropped": sum(s == "cancelled" for s in states), "total": len(states)}
     number = order.number or order.public_id[:8].upper()
@@ -155,18 +157,29 @@ def render_order_mail(order: Order, state: str, reason: str | None, user: User) 
             _(intro, **counts) if "%(" in intro else _(intro),
             "",
             _line(_("Auftrag"), number),
-            _line(_("Teil"), part_name),
         ]
-        if quote is not None:
+        order_lines = quotes.lines_of(quote) if quote is not None else []
+        if len(order_lines) > 1:  # one line per part: quantity, material, colour
+            for line in order_lines:
+                lines.append(_line(_("Teil %(n)s", n=line.position), line.part.original_name)
+                             + " · " + _("%(n)s Stück", n=line.quantity) + " · "
+                             + f"{line.material_code}, {colour_label(line.colour)}")
+        else:
+            lines.append(_line(_("Teil"), part_name))
+        if len(order_lines) == 1:
             lines.append(_line(_("Menge"), _("%(n)s Stück", n=quote.quantity)))
             lines.append(_line(_("Material"), quote.material_code) + " · "
                          + _line(_("Farbe"), colour_label(quote.colour)))
-            lines.append(_line(_("Gesamtbetrag brutto"), format_money(quote.gross_cents)))
+        if quote is not None:
+            lines.append(_line(_("Gesamtbetrag brutto"), format_money(order.total_gross_cents)))
+            lines.append(_line(_("Lieferung"), _("Versand") if order.delivery == "shipping"
+                               else _("Abholung im Hub")))
         lines.append(_line(_("Stand"), label))
         if reason and state in REASONED:
             lines.append(_line(_("Begründung"), reason))
         if state in ("received", "approved") and order.due_date:
-            lines.append(_line(_("Voraussichtlich fertig"), format_date(order.due_date)))
+            lines.append(_line(_("Voraussichtliche Lieferung") if order.delivery == "shipping"
+                               else _("Abholbereit ab"), format_date(order.due_date)))
         if order.reference:
             lines.append(_line(_("Ihre Bestellnummer"), order.reference))
         if state == "ready_for_pickup" and (address := _pickup_address()):

@@ -131,6 +131,22 @@ def part_picture(part: Part, size_mm: float = PICTURE_MM) -> Image | None:
     return picture
 
 
+def _with_picture(details: list[list[str]], picture: Image | None, para, small) -> Table:
+    """A two-column table of facts, with the part's picture on its right if there is one."""
+    text_mm = 115 - (PICTURE_MM + 4 if picture is not None else 0)
+    table = Table([[para(a, small), para(b, small)] for a, b in details],
+                  colWidths=[55 * mm, text_mm * mm])
+    table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
+                               ("BOTTOMPADDING", (0, 0), (-1, -1), 1)]))
+    if picture is None:
+        return table
+    table = Table([[table, picture]], colWidths=[(55 + text_mm) * mm, (PICTURE_MM + 4) * mm])
+    table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
+                               ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                               ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
+    return table
+
+
 def confirmation_pdf(quote: Quote, hub: dict[str, Any], order: Order | None = None,
                      *, today: date | None = None) -> bytes:
     """Return the PDF of ``quote`` (an offer) or of ``order`` (an order confirmation)."""
@@ -167,53 +183,75 @@ def confirmation_pdf(quote: Quote, hub: dict[str, Any], order: Order | None = No
     else:
         intro = _("Gern bieten wir Ihnen den Druck des folgenden Teils an. Das Angebot gilt "
                   "bis %(date)s.", date=format_date(quote.valid_until))
+        if len(quote.lines) > 1:
+            intro = _("Gern bieten wir Ihnen den Druck der folgenden %(n)s Teile in einem "
+                      "Auftrag an. Das Angebot gilt bis %(date)s.", n=len(quote.lines),
+                      date=format_date(quote.valid_until))
     story += [para(intro), Spacer(1, 5 * mm)]
 
-    part = quote.part
-    analysis = part.analysis or {}
-    bbox = (analysis.get("mesh") or {}).get("bbox_mm")
-    units = {"mm": "mm", "cm": "cm", "m": "m", "inch": _("Zoll")}
-    details = [
-        [_("Datei"), part.original_name],
-        [_("Material / Farbe"), f"{quote.material_code} / {colour_label(quote.colour)}"],
-        [_("Stückzahl"), str(quote.quantity)],
-        [_("Füllung / Schichthöhe"), f"{format_percent(quote.infill_percent)} / "
-                                     f"{format_mm(quote.layer_height_mm, 2)}"],
-        [_("Einheit der Datei"), units.get(quote.units, quote.units)],
-        [_("Material je Stück"), format_grams(quote.material_g)],
-        [_("Druckzeit je Stück"), format_duration(quote.print_time_s)],
-    ]
-    if bbox:
-        details.append([_("Abmessungen"), format_size(bbox)])
-    details.append([_("Voraussichtlich fertig"), format_date(quote.delivery_date)])
-    if order is not None:
-        details.append([_("Lieferung"),
-                        _("Versand") if order.delivery == "shipping" else _("Abholung")])
-    picture = part_picture(part)
-    text_mm = 115 - (PICTURE_MM + 4 if picture is not None else 0)
-    table = Table([[para(a, small), para(b, small)] for a, b in details],
-                  colWidths=[55 * mm, text_mm * mm])
-    table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
-                               ("BOTTOMPADDING", (0, 0), (-1, -1), 1)]))
-    if picture is not None:
-        table = Table([[table, picture]], colWidths=[(55 + text_mm) * mm, (PICTURE_MM + 4) * mm])
-        table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
-                                   ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                                   ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
-    story += [table, Spacer(1, 6 * mm)]
+    from marketplace.quotes import operations as quotes
 
-    price = quote.breakdown or {}
+    lines = quotes.lines_of(quote)
+    units = {"mm": "mm", "cm": "cm", "m": "m", "inch": _("Zoll")}
+    for line in lines:
+        part = line.part
+        analysis = part.analysis or {}
+        bbox = (analysis.get("mesh") or {}).get("bbox_mm")
+        if len(lines) > 1:
+            story.append(Paragraph(escape(_("Teil %(n)s: %(name)s", n=line.position,
+                                             name=part.original_name)), styles["Heading4"]))
+        details = [
+            [_("Datei"), part.original_name],
+            [_("Material / Farbe"), f"{line.material_code} / {colour_label(line.colour)}"],
+            [_("Stückzahl"), str(line.quantity)],
+            [_("Füllung / Schichthöhe"), f"{format_percent(line.infill_percent)} / "
+                                         f"{format_mm(line.layer_height_mm, 2)}"],
+            [_("Einheit der Datei"), units.get(line.units, line.units)],
+            [_("Material je Stück"), format_grams(line.material_g)],
+            [_("Druckzeit je Stück"), format_duration(line.print_time_s)],
+        ]
+        if bbox:
+            details.append([_("Abmessungen"), format_size(bbox)])
+        picture = part_picture(part, PICTURE_MM if len(lines) == 1 else PICTURE_MM * 0.6)
+        story += [_with_picture(details, picture, para, small), Spacer(1, 4 * mm)]
+
+    delivery = order.delivery if order is not None else quote.delivery
+    express = bool(order.express if order is not None else quote.express)
+    ship_to = order.ship_to if order is not None else quote.ship_to
+    when = order.due_date if order is not None else quote.delivery_date
+    facts = [[_("Lieferung"), (_("Versand") if delivery == "shipping" else _("Abholung im Hub"))
+              + (" · " + _("Express") if express else "")]]
+    if delivery == "shipping" and ship_to:
+        facts.append([_("Lieferadresse"), ", ".join(
+            x for x in (ship_to.get("name"), ship_to.get("street"),
+                        f"{ship_to.get('postcode', '')} {ship_to.get('city', '')}".strip()) if x)])
+    facts.append([_("Voraussichtliche Lieferung") if delivery == "shipping"
+                  else _("Abholbereit ab"), format_date(when)])
+    story += [_with_picture(facts, None, para, small), Spacer(1, 6 * mm)]
+
+    price = (order.price if order is not None else quote.breakdown) or {}
     rows: list[list[Any]] = [[_("Position"), _("Betrag")]]
-    for line in price.get("lines", []):
-        label, detail = messages.line_texts(line)
+    for line in lines:
+        for item in quotes.part_price_lines(price, line.position):
+            label, detail = messages.line_texts(item)
+            if detail:
+                label += f" ({detail})"
+            if len(lines) > 1:
+                label = _("Teil %(n)s", n=line.position) + ": " + label
+            rows.append([para(label, small), format_money(int(item.get("amount_cents", 0)))])
+    for item in quotes.order_price_lines(price):
+        label, detail = messages.line_texts(item)
         if detail:
             label += f" ({detail})"
-        rows.append([para(label, small), format_money(int(line.get("amount_cents", 0)))])
+        rows.append([para(label, small), format_money(int(item.get("amount_cents", 0)))])
     vat_percent = int(price.get("vat_percent", 19))
+    net, vat, gross = ((order.total_net_cents, order.total_vat_cents, order.total_gross_cents)
+                       if order is not None else
+                       (quote.net_cents, quote.vat_cents, quote.gross_cents))
     rows += [
-        [_("Summe netto"), format_money(quote.net_cents)],
-        [_("zzgl. %(p)s %% USt.", p=vat_percent), format_money(quote.vat_cents)],
-        [_("Gesamtbetrag brutto"), format_money(quote.gross_cents)],
+        [_("Summe netto"), format_money(net)],
+        [_("zzgl. %(p)s %% USt.", p=vat_percent), format_money(vat)],
+        [_("Gesamtbetrag brutto"), format_money(gross)],
     ]
     money = Table(rows, colWidths=[130 * mm, 40 * mm])
     money.setStyle(TableStyle([

@@ -318,6 +318,11 @@ STATE_ORDER = (S.PICKED_UP, S.SHIPPED, S.READY_FOR_PICKUP, S.PRINTED, S.PRINTING
                S.RECEIVED, S.FAILED, S.REJECTED, S.CANCELLED)
 
 
+def lines_of(order: Order) -> list[QuoteLine]:
+    """The order's lines (its parts), in order."""
+    return quotes.lines_of(order.quote)
+
+
 def _line_ids(order: Order) -> dict[int | None, int]:
     """Line id -> position; jobs without a line belong to the first line."""
     return {line.id: line.position for line in quotes.lines_of(order.quote)}

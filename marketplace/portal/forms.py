@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import request
 from flask_wtf import FlaskForm
-from wtforms import RadioField, StringField, TextAreaField
+from wtforms import BooleanField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
@@ -24,14 +24,49 @@ class Form(FlaskForm):
             return super().wrap_formdata(form, formdata)
 
 
-class OrderForm(Form):
-    """Accept a quote: delivery, the firm's reference (PO number), a note for the hub."""
+class DeliveryForm(Form):
+    """Delivery: pickup or shipping (to the firm's address or another one), standard or
+    express. ``variant`` ("shipping:1") is what the quote page's choices post; a form without
+    it gives ``delivery`` and ``express``."""
 
     delivery = RadioField(
         _l("Lieferung"), choices=[SelectChoice("pickup", _l("Abholung im Hub")),
                                  SelectChoice("shipping", _l("Versand"))],
         default="pickup",
     )
+    express = BooleanField(_l("Express (vorrangig gedruckt, mit Aufpreis)"))
+    variant = StringField(validators=[Optional(), Length(max=16)])
+    address = RadioField(
+        _l("Lieferadresse"), choices=[SelectChoice("firm", _l("Firmenadresse")),
+                                     SelectChoice("other", _l("Andere Adresse"))],
+        default="firm", validators=[Optional()],
+    )
+    ship_name = StringField(_l("Name / Firma"), validators=[Optional(), Length(max=100)])
+    ship_street = StringField(_l("Straße und Hausnummer"), validators=[Optional(),
+                                                                      Length(max=100)])
+    ship_postcode = StringField(_l("PLZ"), validators=[Optional(), Length(max=16)])
+    ship_city = StringField(_l("Ort"), validators=[Optional(), Length(max=100)])
+
+    def choice(self) -> tuple[str, bool]:
+        """The delivery and express chosen."""
+        variant = (self.variant.data or "").strip()
+        if variant:
+            delivery, _sep, express = variant.partition(":")
+            return delivery, express == "1"
+        return self.delivery.data or "pickup", bool(self.express.data)
+
+    def ship_to(self) -> dict | None:
+        """Another address typed in (None: the firm's)."""
+        if self.address.data != "other":
+            return None
+        return {"name": self.ship_name.data, "street": self.ship_street.data,
+                "postcode": self.ship_postcode.data, "city": self.ship_city.data,
+                "country": "DE"}
+
+
+class OrderForm(DeliveryForm):
+    """Accept a quote: delivery, the firm's reference (PO number), a note for the hub."""
+
     reference = StringField(_l("Ihre Bestellnummer (optional)"),
                             validators=[Optional(), Length(max=100)])
     leitweg_id = StringField(_l("Leitweg-ID (nur öffentliche Auftraggeber, optional)"),

@@ -51,7 +51,9 @@ PRICE_RETRY_MS = 1000  # the price box asks again this soon while an estimate is
 
 @bp.context_processor
 def _portal_helpers() -> dict:
-    return {"part_error": lambda part: parts.error_text(part, get_language())}
+    return {"part_error": lambda part: parts.error_text(part, get_language()),
+            "part_price_lines": quotes.part_price_lines,
+            "order_price_lines": quotes.order_price_lines, "order_lines": orders.lines_of}
 
 
 def _wants_json() -> bool:
@@ -363,9 +365,17 @@ def quotes_list():
 def quote_detail(quote_id):
     quote = get_scoped_or_404(Quote, quote_id, current_user)
     order = db.session.scalar(sa.select(Order).where(Order.quote_id == quote.id))
-    form = OrderForm(leitweg_id=quote.firm.leitweg_id)
+    home = orders.firm_address(quote.firm)
+    other = quote.ship_to if quote.ship_to and quote.ship_to != home else None
+    form = OrderForm(leitweg_id=quote.firm.leitweg_id,
+                     variant=f"{quote.delivery}:{int(bool(quote.express))}",
+                     address="other" if other else "firm",
+                     **{f"ship_{k}": v for k, v in (other or {}).items() if k != "country"})
     return render_template("portal/quote.html", quote=quote, order=order, form=form,
-                           expired=quotes.is_expired(quote), reprice_form=ActionForm())
+                           lines=quotes.lines_of(quote), variants=quotes.variants(quote),
+                           firm_address=home, expired=quotes.is_expired(quote),
+                           reprice_form=ActionForm())
+
 
 
 @bp.post("/quotes/<quote_id>/reprice")
@@ -415,11 +425,12 @@ def place_order(quote_id):
     form = OrderForm()
     if not form.validate():
         abort(400, description=_("Bitte prüfen Sie Ihre Angaben."))
+    delivery, express = form.choice()
     try:
         order = orders.place_order(
-            quote, placed_by=current_user, channel="portal", delivery=form.delivery.data,
-            reference=form.reference.data, notes=form.notes.data,
-            leitweg_id=form.leitweg_id.data or "",
+            quote, placed_by=current_user, channel="portal", delivery=delivery,
+            express=express, ship_to=form.ship_to(), reference=form.reference.data,
+            notes=form.notes.data, leitweg_id=form.leitweg_id.data or "",
         )
     except orders.OrderError as exc:
         db.session.rollback()
@@ -452,7 +463,8 @@ def order_detail(order_id):
         references = ReferencesForm(obj=order, prefix="ref")
     return render_template("portal/order.html", order=order, status=orders.status(order),
                            form=ActionForm(), invoice=invoice, references=references,
-                           rejected=orders.is_rejected(order))
+                           rejected=orders.is_rejected(order), lines=orders.lines_of(order),
+                           summaries=orders.line_summaries(order))
 
 
 @bp.post("/orders/<order_id>/references")

@@ -450,6 +450,22 @@ def _make_terms(lines: list[QuoteLine], rules: catalog.PricingRules, drules: Any
     }
 
 
+def part_price_lines(price: Mapping[str, Any], position: int) -> list[dict[str, Any]]:
+    """The price lines of order line ``position`` in a stored price (a one-part price's part
+    lines carry no line number: they are line 1's)."""
+    from marketplace.engine.pricing.price import PART_CODES
+
+    return [line for line in (price or {}).get("lines", []) if line.get("code") in PART_CODES
+            and int(line.get("line", 1)) == position]
+
+
+def order_price_lines(price: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The order's own lines of a stored price: set-up fee, minimum, express, shipping."""
+    from marketplace.engine.pricing.price import ORDER_CODES
+
+    return [line for line in (price or {}).get("lines", []) if line.get("code") in ORDER_CODES]
+
+
 def lines_of(quote: Quote) -> list[QuoteLine]:
     """The quote's lines; a quote stored before lines existed (or test data made without
     them) reads as one line made of its own columns (not stored)."""
@@ -495,19 +511,24 @@ def variant(quote: Quote, delivery: str, express: bool) -> Variant:
     from marketplace.engine.pricing.price import price_order
 
     terms = terms_of(quote)
+    suffix = "_express" if express else ""
+    ship = delivery == "shipping"
+    ready = _iso_date(terms.get("ready_date" + suffix))
+    when = _iso_date(terms.get("shipping_date" + suffix)) if ship else ready
+    if (quote.breakdown and delivery == (quote.delivery or "pickup")
+            and bool(express) == bool(quote.express)):  # as quoted: the quoted price, exactly
+        return Variant(delivery, bool(express), dict(quote.breakdown), ready,
+                       quote.delivery_date or when, shippable=not ship or bool(
+                           terms.get("shipment")))
     drules = shipping.DeliveryRules.from_dict(terms["delivery"])
     rules = catalog.PricingRules.from_dict(terms["pricing"], base=catalog.DEFAULT_PRICING)
     lines = lines_of(quote)
     shipment = (shipping.Shipment.from_dict(terms["shipment"]) if terms.get("shipment")
                 else None)
-    ship = delivery == "shipping"
     price = price_order([_part_price_lines(line.breakdown or {}) for line in lines], rules,
                         quantities=[line.quantity for line in lines],
                         express=drules if express else None,
                         shipment=shipment if ship else None)
-    suffix = "_express" if express else ""
-    ready = _iso_date(terms.get("ready_date" + suffix))
-    when = _iso_date(terms.get("shipping_date" + suffix)) if ship else ready
     return Variant(delivery, bool(express), price.to_dict(), ready, when,
                    shippable=shipment is not None)
 
