@@ -170,3 +170,10 @@ def test_dashboard_shows_quote_slicer_and_real_per_printer_and_week(app, client,
     assert dots.count("<circle") == len(weeks) + 1 and "<title>1,20</title>" in dots
     assert "<title>0,90</title>" in dots
     assert section.count("<tr><td>") >= 8  # a row per week
+    # and per printer: its real / slicer time in each week it printed
+    per_printer = section[section.index('data-chart="printer-weeks"'):]
+    per_printer = per_printer[:per_printer.index("</svg>")]
+    a = per_printer[per_printer.index('data-series="MK3S-A"'):].split("</g>")[0]
+    b = per_printer[per_printer.index('data-series="MK3S-B"'):].split("</g>")[0]
+    assert a.count("<circle") == len(weeks) and "<title>MK3S-A: 1,20</title>" in a
+    assert b.count("<circle") == 1 and "<title>MK3S-B: 0,90</title>" in b

@@ -396,7 +396,11 @@ def dashboard():
         times_chart=dash.line_chart({
             "actual_vs_slicer": [w.ratios.actual_vs_slicer for w in weeks],
             "actual_vs_quote": [w.ratios.actual_vs_quote for w in weeks],
-            "slicer_vs_quote": [w.ratios.slicer_vs_quote for w in weeks]}),
+            "slicer_vs_quote": [w.ratios.slicer_vs_quote for w in weeks]},
+            width=960, height=240),  # a whole card wide: labels about the others' size
+        printer_weeks_chart=dash.line_chart(
+            {p.name: [r.actual_vs_slicer for r in ratios]
+             for p, ratios in dash.printer_weeks(now, tz)}, width=960, height=240),
     )
 
 

@@ -275,9 +275,7 @@ class WeekTimes:
     ratios: TimeRatios
 
 
-def times_by_week(now: datetime, tz: str = "Europe/Berlin", weeks: int = 8) -> list[WeekTimes]:
-    """Return quote vs slicer vs real of the pieces finished in each of the last ``weeks``
-    local calendar weeks (Monday first), oldest first."""
+def _week_rows(now: datetime, tz: str, weeks: int):
     zone = ZoneInfo(tz)
     local_now = (now if now.tzinfo else now.replace(tzinfo=UTC)).astimezone(zone)
     this_monday = local_now.date() - timedelta(days=local_now.weekday())
@@ -285,11 +283,31 @@ def times_by_week(now: datetime, tz: str = "Europe/Berlin", weeks: int = 8) -> l
     start = _naive_utc(datetime.combine(mondays[0], datetime.min.time(), zone))
     rows = db.session.execute(_finished_times().where(PrintJob.finished_at >= start,
                                                       PrintJob.finished_at <= _naive_utc(now)))
-    per: dict[date, list] = defaultdict(list)
-    for _printer, est, sliced, actual, at in rows:
+    per: dict[tuple[int | None, date], list] = defaultdict(list)
+    for printer_id, est, sliced, actual, at in rows:
         day = at.replace(tzinfo=UTC).astimezone(zone).date()
-        per[day - timedelta(days=day.weekday())].append((est, sliced, actual))
-    return [WeekTimes(m, time_ratios(per.get(m, []))) for m in mondays]
+        monday = day - timedelta(days=day.weekday())
+        per[(None, monday)].append((est, sliced, actual))
+        per[(printer_id, monday)].append((est, sliced, actual))
+    return mondays, per
+
+
+def times_by_week(now: datetime, tz: str = "Europe/Berlin", weeks: int = 8) -> list[WeekTimes]:
+    """Return quote vs slicer vs real of the pieces finished in each of the last ``weeks``
+    local calendar weeks (Monday first), oldest first."""
+    mondays, per = _week_rows(now, tz, weeks)
+    return [WeekTimes(m, time_ratios(per.get((None, m), []))) for m in mondays]
+
+
+def printer_weeks(now: datetime, tz: str = "Europe/Berlin", weeks: int = 8
+                  ) -> list[tuple[Printer, list[TimeRatios]]]:
+    """Return, for each printer that finished a piece in the last ``weeks`` local weeks, its
+    quote vs slicer vs real per week (oldest first), by printer name."""
+    mondays, per = _week_rows(now, tz, weeks)
+    ids = {pid for pid, _m in per if pid is not None}
+    printers = db.session.scalars(sa.select(Printer).where(Printer.id.in_(ids or [-1]))
+                                  .order_by(Printer.name)).all()
+    return [(p, [time_ratios(per.get((p.id, m), [])) for m in mondays]) for p in printers]
 
 
 def line_chart(series: dict[str, list[float | None]], *, width: int = 560, height: int = 200,
