@@ -50,6 +50,7 @@ TITLES = {
     "printer_unreachable": "Printer refused or unreachable",
     "no_invoice": "No invoice issued yet",
     "document_refused": "Document cannot be issued",
+    "mixed_firms": "Parts of different firms in one quote",
 }
 
 

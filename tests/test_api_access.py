@@ -32,7 +32,7 @@ POLICY = {
     "Materials.list_materials": EVERYONE,
     "Parts.upload_part": FIRM_ONLY, "Parts.list_parts": EVERYONE, "Parts.get_part": OWNED,
     "Parts.get_analysis": OWNED, "Parts.price_part": OWNED, "Parts.create_quote": OWNED,
-    "Quotes.list_quotes": EVERYONE, "Quotes.get_quote": OWNED, "Quotes.quote_pdf": OWNED,
+    "Quotes.create_multi_quote": OWNED, "Quotes.list_quotes": EVERYONE, "Quotes.get_quote": OWNED, "Quotes.quote_pdf": OWNED,
     "Orders.place_order": OWNED_FIRM_ONLY, "Orders.list_orders": EVERYONE,
     "Orders.get_order": OWNED, "Orders.order_confirmation_pdf": OWNED,
     "Orders.order_invoice_pdf": OWNED, "Orders.order_invoice_xml": OWNED,
@@ -42,7 +42,7 @@ POLICY = {
     "Hub.get_printer": HUB, "Hub.get_pricing": HUB, "Hub.patch_pricing": ADMIN,
 }
 API_BLUEPRINTS = ("Materials.", "Parts.", "Quotes.", "Orders.", "Hub.")
-BODIES = {"Orders.place_order": "quote", "Hub.reject_order": {"reason": "Test"},
+BODIES = {"Orders.place_order": "quote", "Quotes.create_multi_quote": "lines", "Hub.reject_order": {"reason": "Test"},
           "Hub.patch_pricing": {"vat_percent": 19}}
 
 
@@ -96,6 +96,8 @@ def test_every_api_operation_answers_each_token_as_decided(app, client, world):
             body = BODIES.get(rule.endpoint, {})
             if body == "quote":
                 body = {"quote_id": ids["quote_id"]}
+            elif body == "lines":
+                body = {"lines": [{"part_id": ids["part_id"], "quantity": 2}]}
             for role in ROLES:
                 headers = bearer(tokens[role], **{"Idempotency-Key": f"{role}-{count}"})
                 response = client.open(path, method=method, headers=headers, json=body)
@@ -108,7 +110,7 @@ def test_every_api_operation_answers_each_token_as_decided(app, client, world):
                                  f"{response.status_code} {response.get_data(as_text=True)[:200]})")
                 count += 1
     assert not wrong, "\n".join(wrong)
-    assert count == 4 * 29
+    assert count == 4 * 30
 
 
 def test_a_token_without_the_scope_is_refused_everywhere(app, client, world):

@@ -176,3 +176,92 @@ def test_cli_tokens_create_prints_the_token(runner, make_user, client):
     assert unknown.exit_code == 1
     listed = runner.invoke(args=["tokens", "list", user.email])
     assert "read,hub" in listed.output
+
+
+def test_a_quote_of_two_parts_shipped_express_and_its_order(client, make_user):
+    user = make_user("firm")
+    token = token_for(user)
+    small = _upload(client, token, cube_stl(15), "klein.stl").get_json()
+    large = _upload(client, token, cube_stl(30), "gross.stl").get_json()
+    address = {"name": "Muster GmbH", "street": "Am Sande 1", "postcode": "21335",
+               "city": "Lüneburg"}
+    body = {"lines": [{"part_id": small["id"], "material": "PLA", "quantity": 4},
+                      {"part_id": large["id"], "material": "PETG", "colour": "Schwarz",
+                       "quantity": 1, "infill": 30}],
+            "delivery": "shipping", "express": True, "ship_to": address}
+    made = client.post("/api/v1/quotes", headers=bearer(token), json=body)
+    assert made.status_code == 201, made.get_json()
+    quote = made.get_json()
+    assert [(x["part_id"], x["options"]["quantity"]) for x in quote["lines"]] == [
+        (small["id"], 4), (large["id"], 1)]
+    assert quote["lines"][1]["options"]["material"] == "PETG"
+    assert quote["delivery"] == "shipping" and quote["express"] is True
+    assert quote["ship_to"]["postcode"] == "21335"
+    codes = [line["code"] for line in quote["price"]["lines"]]
+    assert {line["line"] for line in quote["price"]["lines"] if line["line"]} == {1, 2}
+    assert len(quote["variants"]) == 4
+    chosen = next(v for v in quote["variants"] if v["delivery"] == "shipping" and v["express"])
+    pickup = next(v for v in quote["variants"] if v["delivery"] == "pickup"
+                  and not v["express"])
+    assert chosen["gross_cents"] == quote["price"]["gross_cents"] > pickup["gross_cents"]
+    assert codes.count("setup") <= 1  # the set-up fee once per order, not per part
+    # the order takes every line; ordered as quoted, at the quoted variant's price
+    order = client.post("/api/v1/orders", headers=bearer(token, **{"Idempotency-Key": "m-1"}),
+                        json={"quote_id": quote["id"], "reference": "PO-2"})
+    assert order.status_code == 201, order.get_json()
+    o = order.get_json()
+    assert o["delivery"] == "shipping" and o["express"] is True
+    assert o["price"]["gross_cents"] == quote["price"]["gross_cents"]
+    assert [(x["part_id"], x["pieces"]) for x in o["lines"]] == [
+        (small["id"], {"received": 4}), (large["id"], {"received": 1})]
+    assert sorted(j["line"] for j in o["jobs"]) == [1, 1, 1, 1, 2]
+    assert o["ship_to"]["city"] == "Lüneburg"
+    # ordered as pickup instead: the pickup variant's price (another quote of the same parts)
+    again = client.post("/api/v1/quotes", headers=bearer(token), json=body).get_json()
+    as_pickup = client.post("/api/v1/orders", headers=bearer(token, **{"Idempotency-Key": "m-2"}),
+                            json={"quote_id": again["id"], "delivery": "pickup",
+                                  "express": False}).get_json()
+    assert as_pickup["delivery"] == "pickup" and as_pickup["ship_to"] is None
+    assert as_pickup["price"]["gross_cents"] == next(
+        v for v in again["variants"] if v["delivery"] == "pickup" and not v["express"]
+    )["gross_cents"]
+
+
+def test_a_bad_line_says_which(client, make_user):
+    user = make_user("firm")
+    token = token_for(user)
+    part = _upload(client, token).get_json()
+    bad = client.post("/api/v1/quotes", headers=bearer(token), json={"lines": [
+        {"part_id": part["id"]}, {"part_id": part["id"], "quantity": 5000}]})
+    assert bad.status_code == 422
+    problem = bad.get_json()
+    assert problem["code"] == "bad_quantity" and problem["field"] == "lines[1].quantity"
+    foreign = make_user("firm")
+    other = client.post("/api/v1/quotes", headers=bearer(token_for(foreign)),
+                        json={"lines": [{"part_id": part["id"]}]})
+    assert other.status_code == 404
+    abroad = client.post("/api/v1/quotes", headers=bearer(token), json={
+        "lines": [{"part_id": part["id"]}], "delivery": "shipping",
+        "ship_to": {"name": "X", "street": "Y 1", "postcode": "1010", "city": "Wien",
+                    "country": "AT"}})
+    assert abroad.status_code == 422 and abroad.get_json()["field"] == "ship_to"
+
+
+def test_rate_limit_is_a_problem_with_retry_after_and_too_large_is_413(app, client, make_user):
+    user = make_user("firm")
+    token = token_for(user, "read,write")
+    app.config["LIMIT_API_PER_TOKEN"] = "3/minute"
+    answers = [client.get("/api/v1/materials", headers=bearer(token)) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert [a.headers["RateLimit-Remaining"] for a in answers[:3]] == ["2", "1", "0"]
+    limited = answers[3]
+    assert limited.content_type == "application/problem+json"
+    assert limited.get_json()["code"] == "rate_limited"
+    assert int(limited.headers["Retry-After"]) > 0 and limited.headers["RateLimit-Limit"] == "3"
+    other = token_for(make_user("firm"), "read")  # counted per token
+    assert client.get("/api/v1/materials", headers=bearer(other)).status_code == 200
+    app.config["LIMIT_API_PER_TOKEN"] = "1000/minute"
+    app.config["MAX_CONTENT_LENGTH"] = 2000
+    big = _upload(client, token, b"solid x\n" + b" " * 5000, "big.stl")
+    assert big.status_code == 413 and big.content_type == "application/problem+json"
+    assert big.get_json()["status"] == 413

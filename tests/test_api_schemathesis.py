@@ -26,7 +26,7 @@ CHECKS = [schemathesis.checks.not_a_server_error, schemathesis.checks.status_cod
           schemathesis.checks.content_type_conformance,
           schemathesis.checks.response_schema_conformance,
           schemathesis.checks.response_headers_conformance]
-MAX_EXAMPLES = 12
+MAX_EXAMPLES = 10
 # generated requests that follow the document, and requests that break it on purpose
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 STATUSES: Counter = Counter()

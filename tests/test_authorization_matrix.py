@@ -95,6 +95,7 @@ POLICY: dict[str, dict[str, str]] = {
     **{endpoint: TOKEN_ONLY for endpoint in (
         "Materials.list_materials", "Parts.upload_part", "Parts.list_parts", "Parts.get_part",
         "Parts.get_analysis", "Parts.price_part", "Parts.create_quote", "Quotes.list_quotes",
+        "Quotes.create_multi_quote",
         "Quotes.get_quote", "Quotes.quote_pdf", "Orders.place_order", "Orders.list_orders",
         "Orders.get_order", "Orders.order_confirmation_pdf", "Orders.order_invoice_pdf",
         "Orders.order_invoice_xml", "Hub.queue", "Hub.list_jobs", "Hub.get_job",

@@ -56,23 +56,54 @@ class ProblemParser(FlaskParser):
                      error_headers):
         messages = error.messages if isinstance(error.messages, dict) else {
             "_schema": error.messages}
+        if len(messages) == 1 and next(iter(messages)) in ("json", "query", "form", "files",
+                                                            "headers", "view_args"):
+            messages = next(iter(messages.values()))  # webargs names the location
+            if not isinstance(messages, dict):
+                messages = {"_schema": messages}
         if isinstance(schema, options_schema.QuoteOptionsSchema):
             raise option_problem(request.get_json(silent=True), messages)
+        line_problem = _line_option_problem(messages)
+        if line_problem is not None:
+            raise line_problem
         raise Problem(error_status_code or 422, "validation_error",
                       _("Die Anfrage enthält ungültige Felder."), errors=messages)
 
 
-def option_problem(raw: Any, messages: dict | None = None) -> Problem:
-    """The problem of options the option schema refuses (its code, its German sentence)."""
+def option_problem(raw: Any, messages: dict | None = None, *, line: int | None = None
+                   ) -> Problem:
+    """The problem of options the option schema refuses (its code, its German sentence);
+    ``line``: the index of the quote line they came in."""
     from marketplace.settings import operations as settings
 
     try:
         options_schema.load_options(raw, settings.get_materials())
     except options_schema.OptionError as exc:
-        return Problem(422, exc.code, _(exc.template, **exc.params),
-                       errors={exc.field: [_(exc.template, **exc.params)]}, field=exc.field)
+        text = _(exc.template, **exc.params)
+        errors: dict[str, Any] = {exc.field: [text]}
+        field = exc.field
+        if line is not None:
+            errors, field = {"lines": {str(line): errors}}, f"lines[{line}].{exc.field}"
+        return Problem(422, exc.code, text, errors=errors, field=field)
     return Problem(422, "validation_error", _("Die Anfrage enthält ungültige Felder."),
                    errors=messages)
+
+
+def _line_option_problem(messages: dict) -> Problem | None:
+    """A quote's lines that fail the option schema: the first one's option problem."""
+    lines = messages.get("lines")
+    raw = request.get_json(silent=True)
+    if not isinstance(lines, dict) or not isinstance(raw, dict) or not isinstance(
+            raw.get("lines"), list):
+        return None
+    for index in sorted(k for k in lines if isinstance(k, int)):
+        problem = lines[index]
+        if (isinstance(problem, dict) and set(problem) & set(options_schema.MESSAGES)
+                and index < len(raw["lines"])):
+            found = option_problem(raw["lines"][index], line=index)
+            if found.code != "validation_error":
+                return found
+    return None
 
 
 class ApiBlueprint(Blueprint):

@@ -159,28 +159,19 @@ def _compute(part: Part, options):
     return None
 
 
-def _options(raw_options):
+def _options(raw: Any, line: int | None = None):
     """The options as the hub's catalogue accepts them (the pages' check, the same codes)."""
     try:
-        return options_schema.load_options(request.get_json(silent=True) or {},
-                                           settings.get_materials())
+        return options_schema.load_options(raw, settings.get_materials())
     except options_schema.OptionError:
-        raise option_problem(request.get_json(silent=True) or {}) from None
+        raise option_problem(raw, line=line) from None
 
 
 def price_json(part: Part, result) -> dict[str, Any]:
     answer = result.to_dict()
-    price = answer["price"]
-    lines = []
-    for line in price["lines"]:
-        label, detail = messages.line_texts(line)
-        lines.append({"code": line.get("code", ""), "label": label, "detail": detail,
-                      "amount_cents": line["amount_cents"]})
     return {"part_id": part.public_id, "options": answer["options"], "units": answer["units"],
             "material_g": answer["material_g"], "print_time_s": answer["print_time_s"],
-            "price": {**{k: price[k] for k in ("currency", "net_cents", "vat_cents",
-                                               "gross_cents", "vat_percent")}, "lines": lines},
-            "delivery_date": result.delivery_date}
+            "price": money_json(answer["price"]), "delivery_date": result.delivery_date}
 
 
 def _pending():
@@ -197,7 +188,7 @@ def _pending():
 def price_part(options, part_id):
     """Price a part with options (nothing is stored): price lines, totals, delivery date."""
     part = owned(Part, part_id, _("Teil"))
-    result = _compute(part, _options(options))
+    result = _compute(part, _options(request.get_json(silent=True) or {}))
     db.session.rollback()  # reading only
     if result is None:
         return _pending()
@@ -213,13 +204,14 @@ def price_part(options, part_id):
                        "options is being made; ask again after Retry-After seconds.")
 @parts_bp.doc(**idempotency_doc(False))
 def create_quote(options, part_id):
-    """Store a quote for a part with options (valid 30 days; order it by its id)."""
+    """Store a quote for one part with options, picked up at the hub (a quote of several
+    parts, or shipped: `POST /quotes`)."""
     part = owned(Part, part_id, _("Teil"))
-    result = _compute(part, _options(options))
+    result = _compute(part, _options(request.get_json(silent=True) or {}))
     if result is None:
         return _pending()
     quote = quotes.store(part, result)
-    return quote_json(quote, ordered=False), 201, {
+    return quote_json(quote), 201, {
         "Location": url_for("Quotes.get_quote", quote_id=quote.public_id)}
 
 
@@ -229,27 +221,94 @@ def money_json(price: dict[str, Any]) -> dict[str, Any]:
     for line in price.get("lines") or []:
         label, detail = messages.line_texts(line)
         lines.append({"code": str(line.get("code") or ""), "label": label, "detail": detail,
-                      "amount_cents": int(line.get("amount_cents") or 0)})
+                      "amount_cents": int(line.get("amount_cents") or 0),
+                      "line": line.get("line")})
     return {"currency": price.get("currency", "EUR"), "net_cents": int(price["net_cents"]),
             "vat_cents": int(price["vat_cents"]), "gross_cents": int(price["gross_cents"]),
             "vat_percent": int(price.get("vat_percent", 19)), "lines": lines}
 
 
-def quote_json(quote: Quote, ordered: bool | None = None) -> dict[str, Any]:
-    if ordered is None:
-        ordered = db.session.scalar(sa.select(Order.id).where(Order.quote_id == quote.id)) \
-            is not None
+def options_json(line) -> dict[str, Any]:
+    return {"material": line.material_code, "colour": line.colour, "quantity": line.quantity,
+            "infill": line.infill_percent, "layer_height": line.layer_height_mm,
+            "units": line.units}
+
+
+def address_json(address: dict | None) -> dict[str, Any] | None:
+    if not address:
+        return None
+    return {key: str(address.get(key) or "") for key in ("name", "street", "postcode", "city",
+                                                         "country")}
+
+
+def quote_json(quote: Quote) -> dict[str, Any]:
+    order_id = db.session.scalar(sa.select(Order.public_id).where(Order.quote_id == quote.id))
+    variants = []
+    for v in quotes.variants(quote):
+        variants.append({"delivery": v.delivery, "express": v.express,
+                         "shippable": v.shippable, "net_cents": int(v.price["net_cents"]),
+                         "gross_cents": v.gross_cents, "ready_date": v.ready_date,
+                         "date": v.date})
     return {
-        "id": quote.public_id, "part_id": quote.part.public_id,
-        "options": {"material": quote.material_code, "colour": quote.colour,
-                    "quantity": quote.quantity, "infill": quote.infill_percent,
-                    "layer_height": quote.layer_height_mm, "units": quote.units},
-        "material_g": round(quote.material_g, 1), "print_time_s": quote.print_time_s,
+        "id": quote.public_id,
+        "lines": [{"position": line.position, "part_id": line.part.public_id,
+                   "part_name": line.part.original_name, "options": options_json(line),
+                   "material_g": round(line.material_g, 1), "print_time_s": line.print_time_s,
+                   "net_cents": line.net_cents} for line in quotes.lines_of(quote)],
+        "delivery": quote.delivery or "pickup", "express": bool(quote.express),
+        "ship_to": address_json(quote.ship_to),
         "price": money_json({**quote.breakdown, "net_cents": quote.net_cents,
                              "vat_cents": quote.vat_cents, "gross_cents": quote.gross_cents}),
-        "delivery_date": quote.delivery_date, "created_at": quote.created_at,
-        "valid_until": quote.valid_until, "ordered": ordered,
+        "delivery_date": quote.delivery_date, "variants": variants,
+        "created_at": quote.created_at, "valid_until": quote.valid_until,
+        "ordered": order_id is not None, "order_id": order_id,
     }
+
+
+@quotes_bp.route("/quotes", methods=["POST"])
+@writes(idempotency="optional")
+@requires("write")
+@quotes_bp.arguments(s.QuoteRequestSchema)
+@quotes_bp.response(201, s.QuoteSchema)
+@quotes_bp.alt_response(202, schema=s.PendingSchema, description="An estimate for these "
+                        "options is being made; ask again after Retry-After seconds.")
+@quotes_bp.doc(**idempotency_doc(False))
+def create_multi_quote(body):
+    """Store a quote of one or more parts (each with its own options) with a delivery: pickup
+    or shipping, standard or express. The set-up fee and minimum order value apply once;
+    shipping is priced by the parcels the pieces need. Order it by its id."""
+    raw_lines = (request.get_json(silent=True) or {}).get("lines") or []
+    items, pending = [], False
+    for index, line in enumerate(body["lines"]):
+        part = owned(Part, line["part_id"], _("Teil"))
+        options = _options(raw_lines[index], line=index)
+        result = _compute(part, options)
+        pending = pending or result is None
+        items.append((part, result))
+    if pending:
+        return _pending()
+    firms = {part.firm_id for part, _result in items}
+    if len(firms) != 1:
+        raise Problem(422, "mixed_firms", _("Alle Teile eines Angebots müssen derselben Firma "
+                                            "gehören."))
+    ship_to = None
+    if body["delivery"] == "shipping" and body.get("ship_to"):
+        ship_to = _address(body["ship_to"])
+    try:
+        quote = quotes.store_lines(items[0][0].firm, items, delivery=body["delivery"],
+                                   express=body["express"], ship_to=ship_to)
+    except quotes.QuoteError as exc:
+        raise Problem(422, "not_quotable", _(exc.message, **exc.params), field=exc.field) \
+            from None
+    return quote_json(quote), 201, {
+        "Location": url_for("Quotes.get_quote", quote_id=quote.public_id)}
+
+
+def _address(raw: dict[str, Any]) -> dict[str, str]:
+    try:
+        return orders.clean_address(raw)
+    except orders.OrderError as exc:
+        raise Problem(422, exc.code, _(exc.message), field="ship_to") from None
 
 
 @quotes_bp.route("/quotes", methods=["GET"])
@@ -265,7 +324,7 @@ def list_quotes(args):
 @requires("read")
 @quotes_bp.response(200, s.QuoteSchema)
 def get_quote(quote_id):
-    """One quote."""
+    """One quote: its parts, the delivery chosen, and the price of every delivery it offers."""
     return quote_json(owned(Quote, quote_id, _("Angebot")))
 
 
@@ -287,18 +346,28 @@ def quote_pdf(quote_id):
 def order_json(order: Order) -> dict[str, Any]:
     st = orders.status(order)
     invoice = invoices.invoice_of_order(order)
-    quote = order.quote
+    positions = {line.id: line.position for line in quotes.lines_of(order.quote)}
+    by_id = {job.public_id: job for job in order.jobs}
+    jobs = [{**info, "line": positions.get(by_id[info["id"]].quote_line_id, 1)}
+            for info in st.jobs]
+    price = order.price
     return {
         "id": order.public_id, "number": order.number, "state": st.state,
-        "quote_id": quote.public_id, "part_id": order.part.public_id,
-        "quantity": quote.quantity, "delivery": order.delivery, "reference": order.reference,
-        "leitweg_id": order.leitweg_id, "due_date": order.due_date,
-        "created_at": order.created_at,
-        "price": money_json({**quote.breakdown, "net_cents": quote.net_cents,
-                             "vat_cents": quote.vat_cents, "gross_cents": quote.gross_cents}),
+        "quote_id": order.quote.public_id, "delivery": order.delivery,
+        "express": bool(order.express), "ship_to": address_json(order.ship_to),
+        "reference": order.reference, "leitweg_id": order.leitweg_id,
+        "due_date": order.due_date, "created_at": order.created_at,
+        "price": money_json({**price, "net_cents": order.total_net_cents,
+                             "vat_cents": order.vat_cents if order.vat_cents is not None
+                             else order.quote.vat_cents,
+                             "gross_cents": order.total_gross_cents}),
+        "lines": [{"position": x.line.position, "part_id": x.part.public_id,
+                   "part_name": x.part.original_name, "options": options_json(x.line),
+                   "pieces": x.counts, "progress": x.progress}
+                  for x in orders.line_summaries(order)],
         "steps": [{"key": x.key, "done": x.done, "total": x.total, "current": x.current,
                    "progress": x.progress, "reason": x.reason, "at": x.at} for x in st.steps],
-        "jobs": st.jobs, "invoice_number": invoice.number if invoice is not None else None,
+        "jobs": jobs, "invoice_number": invoice.number if invoice is not None else None,
     }
 
 
@@ -309,12 +378,14 @@ def order_json(order: Order) -> dict[str, Any]:
 @orders_bp.response(201, s.OrderSchema)
 @orders_bp.doc(**idempotency_doc(True))
 def place_order(body):
-    """Order a quote (pickup or shipping). Needs an Idempotency-Key: a retry never orders
+    """Order a quote with all its parts: pickup or shipping, standard or express (default: as
+    quoted), at the price of that variant. Needs an Idempotency-Key: a retry never orders
     twice."""
     quote = owned(Quote, body["quote_id"], _("Angebot"))
     try:
         order = orders.place_order(
-            quote, placed_by=current_user, channel="api", delivery=body["delivery"],
+            quote, placed_by=current_user, channel="api", delivery=body.get("delivery"),
+            express=body.get("express"), ship_to=body.get("ship_to"),
             reference=body.get("reference"), notes=body.get("notes"),
             leitweg_id=body.get("leitweg_id") or "")
     except orders.OrderError as exc:

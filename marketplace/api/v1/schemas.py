@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, fields, post_load, validate
 
 from marketplace.api.v1.core import PAGE_DEFAULT, PAGE_MAX
-from marketplace.engine.options import QUANTITY_MAX
+from marketplace.engine.options import QUANTITY_MAX, QuoteOptionsSchema
 from marketplace.jobs import JobState
 
 JOB_STATES = [s.value for s in JobState]
@@ -28,6 +30,7 @@ class UtcDateTime(fields.DateTime):
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 PART_STATES = ["pending", "ready", "error"]
+MAX_LINES = 50  # parts in one quote
 PRINTER_STATES = ["available", "printing", "bed_to_clear", "maintenance", "offline", "unknown"]
 
 
@@ -118,6 +121,9 @@ class PriceLineSchema(Schema):
     label = fields.String(required=True)
     detail = fields.String(required=True)
     amount_cents = fields.Integer(required=True)
+    line = fields.Integer(required=True, allow_none=True, metadata={
+        "description": "The quote or order line (part) this price line belongs to; null for "
+                       "the order's own lines (set-up fee, minimum, express, shipping)."})
 
 
 class MoneySchema(Schema):
@@ -144,17 +150,77 @@ class PendingSchema(Schema):
     retry_after_s = fields.Integer(required=True)
 
 
+class AddressSchema(Schema):
+    """A shipping address (Germany only)."""
+
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    street = fields.String(required=True, validate=validate.Length(1, 200))
+    postcode = fields.String(required=True, validate=validate.Length(1, 16),
+                             metadata={"example": "21335"})
+    city = fields.String(required=True, validate=validate.Length(1, 200))
+    country = fields.String(load_default="DE", validate=validate.Length(2, 2))
+
+
+class QuoteLineRequestSchema(QuoteOptionsSchema):
+    """One part of a quote: its id and the quote options (the option schema itself)."""
+
+    part_id = fields.String(required=True, validate=validate.Length(1, 32))
+
+    @post_load
+    def _options(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        part_id = data.pop("part_id")
+        return {"part_id": part_id, "options": QuoteOptionsSchema._options(self, data)}
+
+
+class QuoteRequestSchema(Schema):
+    """A quote of one or more parts with a delivery."""
+
+    lines = fields.List(fields.Nested(QuoteLineRequestSchema), required=True,
+                        validate=validate.Length(1, MAX_LINES))
+    delivery = fields.String(load_default="pickup",
+                             validate=validate.OneOf(["pickup", "shipping"]))
+    express = fields.Boolean(load_default=False)
+    ship_to = fields.Nested(AddressSchema, load_default=None, allow_none=True, metadata={
+        "description": "Shipping address (default: the firm's)."})
+
+
+class QuoteLineSchema(Schema):
+    position = fields.Integer(required=True)
+    part_id = fields.String(required=True)
+    part_name = fields.String(required=True)
+    options = fields.Nested(OptionsOutSchema, required=True)
+    material_g = fields.Float(required=True, metadata={"description": "Per piece."})
+    print_time_s = fields.Integer(required=True, metadata={"description": "Per piece."})
+    net_cents = fields.Integer(required=True, metadata={
+        "description": "The part's lines (all pieces), before the order's lines."})
+
+
+class VariantSchema(Schema):
+    delivery = fields.String(required=True, validate=validate.OneOf(["pickup", "shipping"]))
+    express = fields.Boolean(required=True)
+    shippable = fields.Boolean(required=True)
+    net_cents = fields.Integer(required=True)
+    gross_cents = fields.Integer(required=True)
+    ready_date = fields.Date(required=True, allow_none=True)
+    date = fields.Date(required=True, allow_none=True, metadata={
+        "description": "Pickup date, or the delivery date when shipped."})
+
+
 class QuoteSchema(Schema):
     id = fields.String(required=True)
-    part_id = fields.String(required=True)
-    options = fields.Nested(OptionsOutSchema, required=True)
-    material_g = fields.Float(required=True)
-    print_time_s = fields.Integer(required=True)
+    lines = fields.List(fields.Nested(QuoteLineSchema), required=True)
+    delivery = fields.String(required=True)
+    express = fields.Boolean(required=True)
+    ship_to = fields.Nested(AddressSchema, required=True, allow_none=True)
     price = fields.Nested(MoneySchema, required=True)
     delivery_date = fields.Date(required=True, allow_none=True)
+    variants = fields.List(fields.Nested(VariantSchema), required=True, metadata={
+        "description": "Price and date of every delivery the quote offers (order one by "
+                       "naming delivery and express)."})
     created_at = UtcDateTime(required=True)
     valid_until = UtcDateTime(required=True, allow_none=True)
     ordered = fields.Boolean(required=True)
+    order_id = fields.String(required=True, allow_none=True)
 
 
 class QuotePageSchema(_Page):
@@ -164,8 +230,11 @@ class QuotePageSchema(_Page):
 # --- orders ---------------------------------------------------------------------------------------
 class OrderRequestSchema(Schema):
     quote_id = fields.String(required=True, validate=validate.Length(1, 32))
-    delivery = fields.String(load_default="pickup",
-                             validate=validate.OneOf(["pickup", "shipping"]))
+    delivery = fields.String(load_default=None, validate=validate.OneOf(["pickup", "shipping"]),
+                             metadata={"description": "Default: the quote's."})
+    express = fields.Boolean(load_default=None, metadata={"description": "Default: the quote's."})
+    ship_to = fields.Nested(AddressSchema, load_default=None, allow_none=True, metadata={
+        "description": "Shipping address (default: the quote's, else the firm's)."})
     reference = fields.String(load_default=None, allow_none=True,
                               validate=validate.Length(max=100),
                               metadata={"description": "Your purchase order number."})
@@ -189,7 +258,18 @@ class StepSchema(Schema):
 class OrderJobSchema(Schema):
     id = fields.String(required=True)
     piece = fields.Integer(required=True)
+    line = fields.Integer(required=True)
     state = fields.String(required=True, validate=validate.OneOf(JOB_STATES))
+    progress = fields.Float(required=True, allow_none=True)
+
+
+class OrderLineSchema(Schema):
+    position = fields.Integer(required=True)
+    part_id = fields.String(required=True)
+    part_name = fields.String(required=True)
+    options = fields.Nested(OptionsOutSchema, required=True)
+    pieces = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True,
+                         metadata={"description": "How many pieces are in each state."})
     progress = fields.Float(required=True, allow_none=True)
 
 
@@ -198,14 +278,15 @@ class OrderSchema(Schema):
     number = fields.String(required=True, allow_none=True)
     state = fields.String(required=True, validate=validate.OneOf(JOB_STATES))
     quote_id = fields.String(required=True)
-    part_id = fields.String(required=True)
-    quantity = fields.Integer(required=True)
     delivery = fields.String(required=True)
+    express = fields.Boolean(required=True)
+    ship_to = fields.Nested(AddressSchema, required=True, allow_none=True)
     reference = fields.String(required=True, allow_none=True)
     leitweg_id = fields.String(required=True, allow_none=True)
     due_date = fields.Date(required=True, allow_none=True)
     created_at = UtcDateTime(required=True)
     price = fields.Nested(MoneySchema, required=True)
+    lines = fields.List(fields.Nested(OrderLineSchema), required=True)
     steps = fields.List(fields.Nested(StepSchema), required=True)
     jobs = fields.List(fields.Nested(OrderJobSchema), required=True)
     invoice_number = fields.String(required=True, allow_none=True)
