@@ -320,6 +320,42 @@ def test_answers_are_read_only_up_to_the_limit(app):
     assert answer.ok and len(answer.body) == 1000
 
 
+def test_a_receiver_that_drips_its_answer_is_cut_at_the_deadline(app):
+    """Each byte comes before the read time-out, so only the whole try's deadline stops it."""
+    import threading
+
+    app.config.update(WEBHOOKS_CONNECT_TIMEOUT_S=0.5, WEBHOOKS_TIMEOUT_S=0.5)
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    stop = threading.Event()
+
+    def drip():
+        conn, _addr = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            for _ in range(100):  # at most 20 s, a byte every 0.2 s
+                if stop.is_set():
+                    return
+                try:
+                    conn.sendall(b"a")
+                except OSError:
+                    return
+                time.sleep(0.2)
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    started = time.monotonic()
+    try:
+        answer = transport.post(f"http://127.0.0.1:{port}/hooks", b"{}", {})
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        server.close()
+    assert answer.status is None and answer.error == "Zeitüberschreitung"
+    assert time.monotonic() - started < 3.0
+
+
 # --- the CLI contract and the event list ---------------------------------------------------------
 def test_cli_add_checks_events_and_the_firm(app, runner, firm, receiver):
     bad = runner.invoke(args=["webhooks", "add", "--firm", FIRM, "--url", receiver.url,

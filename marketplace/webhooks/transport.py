@@ -9,12 +9,15 @@ answer is a failed try (logged with its Location), since a redirect could lead a
 
 ``WEBHOOKS_ALLOW_LOOPBACK`` (tests, development) lets loopback addresses and plain http
 through; under ``DRUCKHUB_ENV=production`` it is ignored. Every try is bounded: connect and read
-time-outs, a deadline for the whole answer and at most ``WEBHOOKS_MAX_RESPONSE_BYTES`` read.
+time-outs, a deadline for the whole try (a watchdog shuts the socket down, so a receiver that
+drips its answer byte by byte cannot hold a worker) and at most ``WEBHOOKS_MAX_RESPONSE_BYTES``
+read. Proxies from the environment are not used: the filter must see the real destination.
 """
 
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -23,6 +26,7 @@ import requests
 from flask import current_app
 from requests_hardened import Config, Manager
 from requests_hardened.ip_filter import InvalidIPAddress, get_ip_address
+from requests_hardened.ip_filter_adapter import IPFilterAdapter
 
 from marketplace.i18n import N_
 
@@ -102,6 +106,35 @@ def check_host(host: str, port: int, *, allow_loopback: bool) -> None:
                              host=host) from None
 
 
+class _TrackingAdapter(IPFilterAdapter):
+    """requests-hardened's adapter, noting each socket it opens so a watchdog can cut it."""
+
+    def __init__(self, sockets: list, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._sockets = sockets
+
+    def get_connection_with_tls_context(self, *args, **kwargs):
+        pool = super().get_connection_with_tls_context(*args, **kwargs)
+        sockets, base = self._sockets, pool.ConnectionCls
+
+        class Tracked(base):  # type: ignore[misc, valid-type]
+            def connect(self) -> None:
+                super().connect()
+                sockets.append(self.sock)
+
+        pool.ConnectionCls = Tracked  # this session's own pool
+        return pool
+
+
+def _cut(sockets: list, fired: threading.Event) -> None:
+    fired.set()
+    for sock in list(sockets):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 def _manager(config) -> Manager:
     return Manager(Config(
         ip_filter_enable=True,
@@ -128,8 +161,20 @@ def post(url: str, body: bytes, headers: dict[str, str], config=None) -> Respons
         check_url(url, resolve=False, config=config)
     except UnsafeURLError as exc:
         return Response(None, error=str(exc), duration_ms=took())
+    # a receiver that answers byte by byte keeps each read under the read time-out: the
+    # watchdog cuts the connection when the try's whole time is up
+    sockets: list = []
+    fired = threading.Event()
+    watchdog = threading.Timer(deadline_s, _cut, (sockets, fired))
+    watchdog.daemon = True
     try:
         with _manager(config).get_session() as session:
+            session.trust_env = False  # no proxy from the environment: we connect ourselves
+            for scheme in ("http://", "https://"):
+                session.mount(scheme, _TrackingAdapter(
+                    sockets, is_https_proto=scheme == "https://",
+                    allow_loopback=loopback_allowed(config)))
+            watchdog.start()
             answer = session.post(url, data=body, stream=True, headers={
                 **headers, "content-type": "application/json"})
             try:
@@ -137,7 +182,7 @@ def post(url: str, body: bytes, headers: dict[str, str], config=None) -> Respons
                 for chunk in answer.iter_content(8192):
                     chunks.append(chunk)
                     size += len(chunk)
-                    if size >= limit or time.monotonic() - started > deadline_s:
+                    if size >= limit:
                         break
                 data = b"".join(chunks)[:limit]
             finally:
@@ -147,8 +192,14 @@ def post(url: str, body: bytes, headers: dict[str, str], config=None) -> Respons
                         duration_ms=took())
     except requests.Timeout:
         return Response(None, error="Zeitüberschreitung", duration_ms=took())
-    except requests.RequestException as exc:
+    except (requests.RequestException, OSError) as exc:
+        if fired.is_set():
+            return Response(None, error="Zeitüberschreitung", duration_ms=took())
         return Response(None, error=f"{type(exc).__name__}: {exc}"[:500], duration_ms=took())
+    finally:
+        watchdog.cancel()
+    if fired.is_set():  # cut while the body was read: what came is not the whole answer
+        return Response(None, error="Zeitüberschreitung", duration_ms=took())
     try:
         text = data.decode(answer.encoding or "utf-8", errors="replace")[:keep]
     except LookupError:  # an encoding name Python does not know
