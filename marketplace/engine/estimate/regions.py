@@ -64,12 +64,15 @@ class LayerFigures:
 def _poly_stats(cs: m3d.CrossSection) -> tuple[list[np.ndarray], float]:
     """Polygons of a section and their total boundary length (mm)."""
     polys = [np.asarray(p) for p in cs.to_polygons()]
-    length = 0.0
-    for p in polys:
-        if len(p) >= 2:
-            d = np.diff(np.vstack([p, p[:1]]), axis=0)
-            length += float(np.hypot(d[:, 0], d[:, 1]).sum())
-    return polys, length
+    if not polys:
+        return polys, 0.0
+    # every closed polygon at once: each point to the next one, the last back to the first
+    counts = np.array([len(p) for p in polys])
+    pts = np.concatenate(polys)
+    nxt = np.arange(1, len(pts) + 1)
+    nxt[np.cumsum(counts) - 1] = np.cumsum(counts) - counts
+    d = pts[nxt] - pts
+    return polys, float(np.hypot(d[:, 0], d[:, 1]).sum())
 
 
 def loop_times(polys: list[np.ndarray], group: np.ndarray, speed: np.ndarray, accel: np.ndarray,
