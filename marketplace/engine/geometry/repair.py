@@ -48,8 +48,8 @@ def drop_duplicates(faces: np.ndarray, alive: np.ndarray) -> tuple[np.ndarray, i
     if nv < 2**21:  # the sorted triple packs exactly into one int64: a 1-D unique is fast
         packed = (srt[:, 0] * nv + srt[:, 1]) * nv + srt[:, 2]
         _, inverse, counts = np.unique(packed, return_inverse=True, return_counts=True)
-    else:
-        _, inverse, counts = np.unique(srt, axis=0, return_inverse=True, return_counts=True)
+    else:  # two int64 keys and one lexsort (np.unique with axis=0 is many times slower)
+        inverse, counts = _group_rows(srt[:, 0] * nv + srt[:, 1], srt[:, 2])
     inverse = inverse.ravel()
     if (counts == 1).all():
         return alive, 0
@@ -64,6 +64,20 @@ def drop_duplicates(faces: np.ndarray, alive: np.ndarray) -> tuple[np.ndarray, i
     out = alive.copy()
     out[live[~keep]] = False
     return out, int((~keep).sum())
+
+
+def _group_rows(k1: np.ndarray, k2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(inverse, counts) of ``np.unique`` over the pairs (k1[i], k2[i]), groups numbered in
+    sorted order."""
+    order = np.lexsort((k2, k1))
+    a, b = k1[order], k2[order]
+    start = np.empty(len(order), dtype=bool)
+    start[:1] = True
+    start[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    inverse = np.empty(len(order), dtype=np.int64)
+    inverse[order] = np.cumsum(start) - 1
+    counts = np.diff(np.append(np.flatnonzero(start), len(order)))
+    return inverse, counts
 
 
 def exact_topology(tri: np.ndarray, bits: np.ndarray, hv: np.ndarray) -> Topology:
@@ -116,9 +130,13 @@ def exact_topology(tri: np.ndarray, bits: np.ndarray, hv: np.ndarray) -> Topolog
     nxt = (live[:, None] * 3 + np.array([1, 2, 0])).ravel()
 
     def segments(mask: np.ndarray) -> np.ndarray:
+        """The first ``MAX_LOCATIONS`` edges (by edge id) among the masked half-edges, each
+        by its first masked half-edge: ``np.unique(..., return_index=True)`` without a sort
+        (a soup has millions of open edges)."""
         he = np.flatnonzero(mask)
-        _, first = np.unique(inverse[he], return_index=True)
-        he = he[first][:MAX_LOCATIONS]
+        first = np.full(len(counts), -1, dtype=np.int64)
+        first[inverse[he][::-1]] = he[::-1]  # the last write wins: the smallest half-edge
+        he = first[first >= 0][:MAX_LOCATIONS]
         return np.stack([corners[corner_of[he]], corners[nxt[he]]], axis=1)
 
     open_he = np.flatnonzero(he_count == 1)
@@ -137,9 +155,16 @@ def exact_topology(tri: np.ndarray, bits: np.ndarray, hv: np.ndarray) -> Topolog
         n_unfixable_edges=unfixable,
         open_edges=segments(he_count == 1),
         nonmanifold_edges=segments(he_count > 2),
-        open_shells=np.unique(labels[he_face[he_count != 2]]),
+        open_shells=_present(labels[he_face[he_count != 2]], n_shells),
         hole_area=hole_area,
     )
+
+
+def _present(values: np.ndarray, n: int) -> np.ndarray:
+    """``np.unique(values)`` for values in 0..n-1, without sorting them."""
+    seen = np.zeros(n, dtype=bool)
+    seen[values] = True
+    return np.flatnonzero(seen)
 
 
 def _hole_area(va: np.ndarray, vb: np.ndarray, pa: np.ndarray, pb: np.ndarray,
@@ -156,9 +181,12 @@ def _hole_area(va: np.ndarray, vb: np.ndarray, pa: np.ndarray, pb: np.ndarray,
     graph = coo_matrix((np.ones(len(va), dtype=np.int8), (va, vb)), shape=(nv, nv)).tocsr()
     _, loop_of_vertex = connected_components(graph, directed=True, connection="weak")
     loop = loop_of_vertex[va]
-    cross = np.cross(pa, pb)
     n = int(loop.max()) + 1
-    vec = np.stack([np.bincount(loop, weights=cross[:, k], minlength=n) for k in range(3)], 1)
+    vec = np.empty((n, 3))
+    for k in range(3):  # component k of pa x pb, summed per loop (np.cross is slow here)
+        i, j = (k + 1) % 3, (k + 2) % 3
+        vec[:, k] = np.bincount(loop, weights=pa[:, i] * pb[:, j] - pa[:, j] * pb[:, i],
+                                minlength=n)
     return float(np.linalg.norm(vec, axis=1).sum() / 2)
 
 
