@@ -587,3 +587,29 @@ def test_a_multi_part_order_lists_every_line(app, runner, make_user, receiver):
     assert placed["data"]["order"]["quantity"] == 12
     assert placed["data"]["order"]["gross_cents"] == order.gross_cents == quote.gross_cents
     assert created["data"]["quote"]["lines"] == lines
+
+
+def test_the_firms_export_lists_its_webhooks_and_its_last_person_leaving_removes_them(
+        app, runner, make_user, receiver):
+    from marketplace.accounts import data_rights
+
+    first = make_user("firm", email="it@muster.example", firm_name=FIRM)
+    second = make_user("firm", firm=first.firm)
+    _id, secret = add_endpoint(runner, receiver.url, "quote.created")
+    endpoint = db.session.scalar(sa.select(WebhookEndpoint))
+    endpoint.created_by = first.email
+    db.session.commit()
+    exported = data_rights.export_data(first.firm)["webhooks"]
+    assert [(e["id"], e["url"], e["events"]) for e in exported] == [
+        (endpoint.public_id, receiver.url, ["quote.created"])]
+    assert secret not in json.dumps(data_rights.export_data(first.firm))
+    data_rights.delete_account(first)
+    db.session.commit()
+    endpoint = db.session.scalar(sa.select(WebhookEndpoint))
+    assert endpoint is not None and endpoint.created_by == f"gelöschtes Konto #{first.id}"
+    data_rights.delete_account(second)  # the firm's last person
+    db.session.commit()
+    assert db.session.scalar(sa.select(sa.func.count(WebhookEndpoint.id))) == 0
+    new_quote(db.session.get(Firm, first.firm_id))
+    db.session.commit()
+    assert receiver.requests == []

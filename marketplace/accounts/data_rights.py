@@ -43,6 +43,7 @@ from marketplace.models import (
     utcnow,
 )
 from marketplace.parts import storage
+from marketplace.webhooks import endpoints as webhook_endpoints
 
 EXPORT_VERSION = 1
 RETENTION_YEARS = 8
@@ -113,6 +114,12 @@ def export_data(firm: Firm) -> dict[str, Any]:
                       for line in i.lines],
             "files": [invoice_path(i, "pdf"), invoice_path(i, "xml")],
         } for i in docs],
+        # the firm's webhook endpoints (their secrets are not exported: rotate one to read it)
+        "webhooks": [{
+            "id": e.public_id, "url": e.url, "events": e.events, "description": e.description,
+            "active": e.active, "created_at": _when(e.created_at),
+            "disabled_at": _when(e.disabled_at), "last_success_at": _when(e.last_success_at),
+        } for e in webhook_endpoints.endpoints_of(firm.id)],
     }
 
 
@@ -200,4 +207,8 @@ def delete_account(user: User) -> None:
             firm.contact_name = None
             firm.phone = None
             firm.invoice_email = None
+            # and its webhooks: nobody is left to receive them or to be told they fail
+            for endpoint in webhook_endpoints.endpoints_of(firm.id):
+                webhook_endpoints.remove(endpoint)
+        webhook_endpoints.forget_creator(email, label)
     db.session.flush()

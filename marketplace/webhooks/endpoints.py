@@ -161,6 +161,12 @@ def prune(keep_days: int, now=None) -> int:
     return len(old_ids)
 
 
+def forget_creator(email: str, label: str) -> None:
+    """Replace a deleted account's e-mail address in the endpoints it made by ``label``."""
+    db.session.execute(sa.update(WebhookEndpoint).where(WebhookEndpoint.created_by == email)
+                       .values(created_by=label).execution_options(synchronize_session=False))
+
+
 def endpoints_of(firm_id: int | None) -> list[WebhookEndpoint]:
     owner = (WebhookEndpoint.firm_id == firm_id if firm_id is not None
              else WebhookEndpoint.firm_id.is_(None))
