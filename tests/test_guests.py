@@ -209,3 +209,37 @@ def test_guest_upload_size_limit_applies(app, client, size_mb):
     big = b"solid x\n" + b" " * (size_mb * 1024 * 1024 + 10)
     resp = upload(client, "big.stl", big)
     assert resp.status_code == 413
+
+
+@pytest.mark.commits  # the live server's threads commit for real
+def test_parallel_uploads_of_one_browser_land_in_one_workspace(app):
+    """The browser sends each file of a multi-file upload as its own request, at once."""
+    import threading
+
+    import requests
+
+    from tests.live_server import LiveServer
+
+    app.config["HUEY_IMMEDIATE"] = True
+    server = LiveServer(app).start()
+    try:
+        browser = requests.Session()
+        assert browser.get(server.url + "/parts", timeout=30).status_code == 200  # gets its key
+        results = []
+
+        def send(i):
+            results.append(browser.post(server.url + "/parts", files={
+                "files": (f"teil-{i}.stl", cube_stl(10 + i))},
+                headers={"Accept": "application/json"}, timeout=90).status_code)
+
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    finally:
+        server.stop()
+    assert results == [201] * 4
+    db.session.rollback()
+    assert len({p.firm_id for p in db.session.scalars(sa.select(Part))}) == 1
+    assert db.session.scalar(sa.select(sa.func.count(Firm.id))) == 1

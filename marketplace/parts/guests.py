@@ -57,20 +57,41 @@ def current() -> Firm | None:
     return find(key_digest())
 
 
+def ensure_key() -> str:
+    """This browser session's guest key, made now if it has none. The parts page makes it
+    before the first upload, so the browser's parallel uploads of several files all land in
+    one workspace."""
+    key = session.get(SESSION_KEY)
+    if not (isinstance(key, str) and key):
+        key = secrets.token_urlsafe(32)
+        session[SESSION_KEY] = key
+        session.permanent = True  # outlives the browser window (PERMANENT_SESSION_LIFETIME)
+    return key
+
+
 def current_or_new() -> Firm:
-    """This browser session's workspace, made (with a new key in the session) if it has none;
-    the caller commits."""
+    """This browser session's workspace, made if it has none (the caller commits). Two
+    uploads of the same browser at once make one workspace: the second finds the first's."""
     firm = current()
     if firm is not None:
         return firm
-    key = secrets.token_urlsafe(32)
-    digest = _sha256(key)
+    digest = _sha256(ensure_key())
+    existing = db.session.scalar(sa.select(Firm).where(Firm.guest_key_sha256 == digest))
+    if existing is not None:
+        if existing.guest_until > utcnow():  # made by a parallel upload just now
+            return existing
+        session.pop(SESSION_KEY, None)  # this key's workspace ran out: start afresh
+        digest = _sha256(ensure_key())
     firm = Firm(name=f"Gast {digest[:20]}", guest_key_sha256=digest,
                 guest_until=utcnow() + retention(), country="DE")
-    db.session.add(firm)
-    db.session.flush()
-    session[SESSION_KEY] = key
-    session.permanent = True  # the cookie outlives the browser window (PERMANENT_SESSION_LIFETIME)
+    try:
+        with db.session.begin_nested():
+            db.session.add(firm)
+            db.session.flush()
+    except sa.exc.IntegrityError:  # a parallel upload of this browser made it meanwhile
+        firm = find(digest)
+        if firm is None:
+            raise
     return firm
 
 

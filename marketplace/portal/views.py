@@ -108,6 +108,7 @@ def parts_list():
     if current_user.is_authenticated:
         query = scoped(Part, current_user)
     else:  # a guest: their own parts (none yet: the upload form)
+        guests.ensure_key()
         guest = guests.current()
         query = sa.select(Part).where(Part.firm_id == (guest.id if guest else -1))
     rows = db.session.scalars(query.order_by(Part.id.desc()).limit(LIST_LIMIT)).all()

@@ -228,5 +228,5 @@ def test_several_files_dropped_at_once(live_server, browser_page, screenshot):
     assert "Dateityp nicht unterstützt" in page.text_content("#uploads li.failed")
     screenshot(page, "firm-07-drop-several")
     page.reload()
-    names = page.locator("#parts-table tbody td:first-child").all_text_contents()
+    names = page.locator("#parts-table tbody td:nth-child(2)").all_text_contents()  # 1: picture
     assert sorted(n.strip() for n in names) == ["Boden.stl", "Deckel.stl"]

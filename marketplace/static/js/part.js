@@ -54,6 +54,11 @@ function fillColours() {
 
 let seq = 0;
 let timer = null;
+// a guest's page has no quote button (ordering needs an account), only the price
+function setQuoteButton(enabled) {
+  const button = document.getElementById("make-quote");
+  if (button) button.disabled = !enabled;
+}
 async function update() {
   const mine = ++seq;
   let retrying = false;
@@ -81,12 +86,12 @@ async function update() {
       err.textContent = (data.error && data.error.message) || texts.failed;
       err.hidden = false;
       state.error = err.textContent;
-      document.getElementById("make-quote").disabled = true;
+      setQuoteButton(false);
       return;
     }
     err.hidden = true;
     state.error = null;
-    document.getElementById("make-quote").disabled = false;
+    setQuoteButton(true);
     // every figure comes formatted from the server (marketplace/formatting.py)
     const shown = data.display;
     setText("price-gross", shown.gross);
