@@ -1,6 +1,8 @@
 """Issue 11 end to end in headless Chromium: a guest uploads parts and sees price and date, signs
-up and keeps them, uploads three more, orders, a technician approves and hands over, the firm
-downloads the invoice as PDF and XRechnung.
+up and keeps them, uploads three more, puts them into the cart, orders with express shipping and
+sees the order grouped by part; a technician approves and hands over; the firm downloads the
+invoice as PDF and XRechnung. The printing in between is done by the job state machine (the
+printers' side runs against virtual OctoPrint servers in the dispatch tests).
 
 Screenshots: artifacts/screenshots/guest-*.png (the list is printed at the end of the test).
 """
@@ -159,7 +161,7 @@ def test_guest_signs_up_orders_and_gets_the_invoice(live_server, browser, browse
         hub.wait_for_url(re.compile(r"/hub/?$"))
         row = hub.locator(f'tr[data-order="{order.public_id}"]')
         assert row.locator('img[data-thumb][src*="/thumbnail"]').count() >= 1
-        screenshots_hub = screenshot(hub, "guest-07-technician-queue", full_page=True)
+        screenshots_hub = screenshot(hub, "guest-09-technician-queue", full_page=True)
         shots.append(screenshots_hub)
         hub.click(f'form[action$="/hub/orders/{order.public_id}/approve"] [data-approve]')
         hub.wait_for_load_state()
@@ -169,7 +171,7 @@ def test_guest_signs_up_orders_and_gets_the_invoice(live_server, browser, browse
         _print(jobs)  # the printers' part is tested against virtual OctoPrint elsewhere
         hub.goto(base + "/hub/?tab=done")
         button = hub.locator(f'tr[data-order="{order.public_id}"] [data-handover]').first
-        shots.append(screenshot(hub, "guest-08-ready-to-hand-over", full_page=True))
+        shots.append(screenshot(hub, "guest-10-ready-to-hand-over", full_page=True))
         button.click()
         hub.wait_for_load_state()
     finally:
@@ -179,9 +181,11 @@ def test_guest_signs_up_orders_and_gets_the_invoice(live_server, browser, browse
         sa.select(PrintJob).where(PrintJob.order_id == order.id))} <= {"shipped", "picked_up"}
 
     # --- the firm downloads its invoice as PDF and as XRechnung ----------------------------
-    page.goto(f"{base}/orders/{order.public_id}")
-    page.wait_for_selector("#invoice-pdf")
-    shot("guest-09-order-handed-over", full_page=True)
+    # the firm's order page is still open: it follows the handover by itself
+    assert page.url.endswith(f"/orders/{order.public_id}")
+    page.wait_for_selector("#invoice-pdf", timeout=30_000)
+    page.wait_for_load_state()
+    shot("guest-11-order-handed-over", full_page=True)
     with page.expect_download() as info:
         page.click("#invoice-pdf")
     assert open(info.value.path(), "rb").read(5) == b"%PDF-"
@@ -190,26 +194,47 @@ def test_guest_signs_up_orders_and_gets_the_invoice(live_server, browser, browse
     xml = open(info.value.path(), "rb").read()
     assert b"CrossIndustryInvoice" in xml and SIGNUP["company"].encode() in xml
     page.goto(base + "/invoices")
-    shot("guest-10-invoices", full_page=True)
+    shot("guest-12-invoices", full_page=True)
     assert page.console_errors == []
     print("\nscreenshots:\n" + "\n".join(str(p) for p in shots))
 
 
 def _order_three_parts(page, base, three, shot) -> Order:
-    """Quote the three parts, order them with shipping; return the order (one per part until
-    the cart's pages exist)."""
-    part = three[0]
-    page.goto(f"{base}/parts/{part.public_id}")
-    page.wait_for_function("window.__price && window.__price.answers >= 1")
-    page.click("#make-quote")
+    """Put the three parts into the cart (each with its own quantity), quote the cart with
+    express shipping to the firm's address, order; the order page groups the pieces by part."""
+    quantities = {three[0].id: 2, three[1].id: 3, three[2].id: 1}
+    for part in three:
+        page.goto(f"{base}/parts/{part.public_id}")
+        page.wait_for_function("window.__price && window.__price.answers >= 1")
+        answers = page.evaluate("__price.answers")
+        page.fill("#quantity", str(quantities[part.id]))
+        page.wait_for_function(f"__price.answers > {answers}")
+        page.click("#add-to-cart")
+        page.wait_for_url(re.compile(r"/cart$"))
+    assert page.locator("#cart-items tbody tr").count() == 3
+    page.check("input[name=delivery][value=shipping]")
+    page.check("#express")
+    shot("guest-06-cart-express-shipping", full_page=True)
+    page.click("#cart-quote")
     page.wait_for_url(re.compile(r"/quotes/[0-9a-f]{32}$"))
-    page.check('input[name=delivery][value=shipping]')
-    shot("guest-06-quote", full_page=True)
+    assert page.locator("#quote-parts tr[data-line]").count() == 3
+    assert page.locator("#variant-shipping-express").is_checked()
+    shot("guest-07-quote-three-parts", full_page=True)
     page.click("#place-order")
     page.wait_for_url(re.compile(r"/orders/[0-9a-f]{32}$"))
     number = page.text_content("#order-number").strip()
+    rows = page.locator("#order-parts tr[data-line]")
+    assert rows.count() == 3  # one row per part, not one per piece (6 pieces)
+    shown = sorted(int(rows.nth(i).locator("td.num").first.text_content()) for i in range(3))
+    assert shown == [1, 2, 3]
+    assert "Express" in page.text_content("#order-delivery")
+    assert SIGNUP["street"] in page.text_content("#order-ship-to")
+    shot("guest-08-order-grouped-by-part", full_page=True)
     db.session.rollback()
-    return db.session.scalar(sa.select(Order).where(Order.number == number))
+    order = db.session.scalar(sa.select(Order).where(Order.number == number))
+    assert order.delivery == "shipping" and order.express
+    assert len(order.jobs) == 6
+    return order
 
 
 def _print(jobs) -> None:
