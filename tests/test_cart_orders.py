@@ -256,3 +256,51 @@ def test_cli_submit_shipping_needs_an_address_and_leaves_nothing(runner, tmp_pat
     assert "PLZ" in shipped.output
     assert db.session.scalar(sa.select(sa.func.count(Order.id))) == 0
     assert db.session.scalar(sa.select(sa.func.count(Firm.id))) == 0
+
+
+def test_technicians_history_is_per_part_not_per_piece(two_parts, client, login_as, make_user):
+    user, small, big = two_parts
+    quote = _quote(user, small, big)
+    order = orders.place_order(quote, placed_by=user)
+    orders.approve_order(order, "technik@hub.de")
+    db.session.commit()
+    line2 = orders.jobs_of_line(order, quote.lines[1])
+    transition(line2[0], "cancelled", actor="technik@hub.de", reason="Riss im Modell")
+    db.session.commit()
+    rows = hubqueue.part_history(line2[3])
+    # created (10 pieces) and approved (10 pieces): one row each; the piece cancelled apart
+    assert (rows[0].event.to_state, rows[0].pieces) == ("cancelled", [1])
+    assert [(r.event.to_state, r.pieces_text) for r in rows][-2:] == [
+        ("approved", "1–10"), ("received", "1–10")]
+    assert all(r.total == 10 for r in rows)
+    other = hubqueue.part_history(orders.jobs_of_line(order, quote.lines[0])[0])
+    assert [(r.event.to_state, r.pieces_text) for r in other] == [
+        ("approved", "1, 2"), ("received", "1, 2")]
+    login_as(make_user("technician"))
+    page = client.get(f"/hub/jobs/{line2[3].public_id}").get_data(as_text=True)
+    assert page.count('data-pieces="10"') == 2 and "Gehäuse.stl" in page
+
+
+def test_admin_sets_parcel_tariffs_and_express_terms(client, login_as, make_user):
+    login_as(make_user("admin"))
+    page = client.get("/hub/settings").get_data(as_text=True)
+    assert "P5: 5000, 1200x600x600, 7,00" in page
+    resp = client.post("/hub/settings/delivery", data={
+        "parcel_classes": "Klein: 1000, 350x250x100, 4,50\nGroß: 31500, 1200x600x600, 19,90",
+        "packaging_g": "300", "packaging_percent": "5", "padding_mm": "20", "fill_percent": "50",
+        "shipping_days": "1", "express_percent": "40", "express_min_eur": "20,00",
+        "express_priority": "7"})
+    assert resp.status_code == 302
+    rules = settings.get_delivery_rules()
+    assert [(p.code, p.max_weight_g, p.price_cents) for p in rules.parcel_classes] == [
+        ("Klein", 1000, 450), ("Groß", 31500, 1990)]
+    assert (rules.express_percent, rules.express_min_cents, rules.express_priority,
+            rules.shipping_days) == (40, 2000, 7, 1)
+    bad = client.post("/hub/settings/delivery", data={
+        "parcel_classes": "Klein 1000", "express_priority": "99", "express_min_eur": "x"})
+    assert bad.status_code == 400 and "Paketklasse pro Zeile" in bad.get_data(as_text=True)
+    bad = client.post("/hub/settings/delivery", data={
+        "parcel_classes": "A: 1000, 10x10x10, 1,00", "express_priority": "99",
+        "express_min_eur": "1", "packaging_g": "1", "packaging_percent": "1", "padding_mm": "1",
+        "fill_percent": "50", "shipping_days": "1", "express_percent": "1"})
+    assert bad.status_code == 400 and settings.get_delivery_rules().express_priority == 7

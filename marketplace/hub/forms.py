@@ -7,6 +7,8 @@ helpers only translate the shape and raise the services' errors with the form's 
 
 from __future__ import annotations
 
+import re
+
 from decimal import Decimal
 from typing import Any
 
@@ -181,6 +183,56 @@ def save_quotes_form(form) -> str:
     hub_settings.set_quote_terms({"valid_days": form.get("valid_days", ""),
                                   "terms": form.get("terms", "")})
     return _("Gültigkeit und Bedingungen gespeichert.")
+
+
+def delivery_values(rules) -> dict[str, str]:
+    """The delivery form's field values for the hub's DeliveryRules."""
+    return {
+        "parcel_classes": "\n".join(
+            f"{p.code}: {p.max_weight_g}, {'x'.join(str(v) for v in p.max_dims_mm)}, "
+            f"{cents_to_euros(p.price_cents)}" for p in rules.parcel_classes),
+        "packaging_g": str(rules.packaging_g), "packaging_percent": str(rules.packaging_percent),
+        "padding_mm": str(rules.padding_mm), "fill_percent": str(rules.fill_percent),
+        "shipping_days": str(rules.shipping_days), "express_percent": str(rules.express_percent),
+        "express_min_eur": cents_to_euros(rules.express_min_cents),
+        "express_priority": str(rules.express_priority),
+    }
+
+
+_PARCEL_RE = re.compile(r"^\s*(\d+)\s*,\s*(\d+)\s*[x×]\s*(\d+)\s*[x×]\s*(\d+)\s*,\s*(\S+)\s*$",
+                        re.IGNORECASE)
+
+
+def save_delivery_form(form) -> str:
+    """Parcel classes, one a line: "P5: 5000, 1200x600x600, 7,00" (name: max grams, sides in
+    mm, price in euros net), packaging and express terms."""
+    errors: dict[str, str] = {}
+    classes = []
+    for code, rest in _pairs(form.get("parcel_classes", ""), "parcel_classes", errors):
+        match = _PARCEL_RE.match(rest)
+        price = euros_to_cents(match.group(5)) if match else None
+        if match and price is not None:
+            classes.append({"code": code, "max_weight_g": int(match.group(1)),
+                            "max_dims_mm": [int(match.group(n)) for n in (2, 3, 4)],
+                            "price_cents": price})
+        else:
+            errors["parcel_classes"] = ""
+    if errors:  # a line without "name:" or with figures that do not read
+        raise SettingsError({"parcel_classes": _(
+            "Eine Paketklasse pro Zeile, z. B. „%(example)s“.",
+            example="P5: 5000, 1200x600x600, 7,00")})
+    express_min = euros_to_cents(form.get("express_min_eur"))
+    data = {key: form.get(key) for key in ("packaging_g", "packaging_percent", "padding_mm",
+                                           "fill_percent", "shipping_days", "express_percent",
+                                           "express_priority")}
+    data["express_min_cents"] = express_min if express_min is not None else "x"
+    data["parcel_classes"] = classes
+    try:
+        hub_settings.set_delivery_rules(data)
+    except SettingsError as exc:
+        raise SettingsError({("express_min_eur" if k == "express_min_cents" else k): v
+                             for k, v in exc.errors.items()}) from None
+    return _("Versand und Express gespeichert.")
 
 
 # --- printer form -------------------------------------------------------------------------------

@@ -238,7 +238,8 @@ def job_detail(public_id):
         figures=q.job_figures(job, current_app.config.get("SLICER_DIFF_THRESHOLD", 0.25)),
         problems=q.sorted_problems(view["problems"]),
         printers=db.session.scalars(db.select(Printer).order_by(Printer.name)).all(),
-        events=q.order_events(job.order), cancellable=q.CANCELLABLE_STATES,
+        events=q.order_events(job.order), history=q.part_history(job),
+        cancellable=q.CANCELLABLE_STATES,
         attempts=q.dispatch_attempts(job), why=waiting.reasons_for([job]).get(job.id),
         priority_range=range(q.PRIORITY_MAX, q.PRIORITY_MIN - 1, -1),
     )
@@ -443,6 +444,7 @@ def _settings_page(errors: dict | None = None, section: str | None = None, form=
         errors=errors or {}, section=section,
         form=form, weekdays=forms.WEEKDAY_LABELS, pricing_form=forms.pricing_values(pricing),
         holiday_regions=forms.HOLIDAY_REGION_LABELS,
+        delivery_form=forms.delivery_values(hub_settings.get_delivery_rules()),
     ), (400 if errors else 200)
 
 
@@ -456,6 +458,7 @@ def settings_save(section):
         "address": forms.save_address_form,
         "legal": forms.save_legal_form,
         "quotes": forms.save_quotes_form,
+        "delivery": forms.save_delivery_form,
     }
     if section not in savers:
         abort(404)

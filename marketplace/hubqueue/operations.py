@@ -399,6 +399,52 @@ def sorted_problems(problems: list[dict]) -> list[dict]:
                   key=lambda p: order.get(p.get("severity"), 3))
 
 
+@dataclass
+class HistoryRow:
+    """One step in a part's history: the same change of several of its pieces (by the same
+    person, for the same reason, within the same minute) is one row, not one per piece."""
+
+    event: JobEvent  # the first of them (time, states, actor, reason)
+    pieces: list[int] = field(default_factory=list)  # copy numbers, ascending
+    total: int = 0  # pieces of the part
+
+    @property
+    def pieces_text(self) -> str:
+        """"3", "1–10" or "1, 4, 7" (the pieces the row is about)."""
+        p = self.pieces
+        if len(p) > 2 and p == list(range(p[0], p[-1] + 1)):
+            return f"{p[0]}–{p[-1]}"
+        return ", ".join(str(n) for n in p)
+
+
+def part_history(job: PrintJob) -> list[HistoryRow]:
+    """The history of ``job``'s part in its order (its order line), newest first, with
+    identical steps of several pieces in one row."""
+    from marketplace.orders import operations as orders
+
+    order = job.order
+    line = next((x for x in orders.lines_of(order)
+                 if x.position == orders.line_position(order, job)), None)
+    pieces = orders.jobs_of_line(order, line) if line is not None else [job]
+    by_id = {j.id: j for j in pieces}
+    events = db.session.scalars(
+        sa.select(JobEvent).where(JobEvent.job_id.in_(list(by_id)))
+        .order_by(JobEvent.at.desc(), JobEvent.id.desc())).all()
+    rows: list[HistoryRow] = []
+    index: dict[tuple, HistoryRow] = {}
+    for event in events:
+        key = (event.from_state, event.to_state, event.actor, event.reason or "",
+               event.at.replace(second=0, microsecond=0))
+        row = index.get(key)
+        if row is None:
+            row = index[key] = HistoryRow(event, total=len(pieces))
+            rows.append(row)
+        row.pieces.append(by_id[event.job_id].copy_index)
+    for row in rows:
+        row.pieces.sort()
+    return rows
+
+
 def order_events(order: Order) -> list[tuple[JobEvent, PrintJob]]:
     """Return every event of the order's jobs, newest first, with its job."""
     rows = db.session.execute(

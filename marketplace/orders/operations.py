@@ -139,7 +139,7 @@ def place_order(
     who = actor or _actor(placed_by)
     priority = 0
     if express:
-        priority = int((quotes.terms_of(quote).get("delivery") or {}).get("express_priority", 10))
+        priority = int((quotes.terms_of(quote).get("delivery") or {}).get("express_priority", 5))
     for line in quotes.lines_of(quote):
         scale = UNIT_SCALE_MM.get(line.units or "mm", 1.0)
         for copy in range(1, line.quantity + 1):

@@ -299,7 +299,7 @@ def set_delivery_rules(data: dict[str, Any]) -> DeliveryRules:
                                 N_("Express-Zuschlag (%)")),
         "express_min_cents": _int(merged, "express_min_cents", errors, 0, 1_000_000,
                                   N_("Express-Zuschlag mindestens"), money=True),
-        "express_priority": _int(merged, "express_priority", errors, 1, 1000,
+        "express_priority": _int(merged, "express_priority", errors, 1, 9,
                                  N_("Express-Priorität")),
     }
     classes: list[ParcelClass] = []

@@ -12,7 +12,8 @@ Defaults, chosen like a German hub's business rates with a DHL-like parcel servi
   on every side of the largest piece; the pieces' boxes may fill 60 % of a parcel;
 - delivery: 2 working days after the order is ready (Monday to Friday, public holidays
   excepted);
-- express: printed ahead of the queue (dispatch priority 10) at a surcharge of 25 % of the
+- express: printed ahead of the queue (dispatch priority 5 of the hub's -9..9; technicians
+  can still put an urgent order above it) at a surcharge of 25 % of the
   goods, at least 15.00 €.
 
 Weight of an order = the estimate's grams of every piece (supports included) + packaging.
@@ -84,7 +85,7 @@ class DeliveryRules:
     shipping_days: int = 2
     express_percent: int = 25
     express_min_cents: int = 1500
-    express_priority: int = 10
+    express_priority: int = 5
 
     def to_dict(self) -> dict[str, Any]:
         return {"parcel_classes": [p.to_dict() for p in self.parcel_classes],
