@@ -145,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
         layer = (PRINTER_CLASSES[args.printer_class] if args.printer_class
                  else DEFAULT_PROFILE).layer_height_mm
     load_options({"material": args.material, "infill": args.infill, "layer_height": layer,
-                  "quantity": args.quantity}, DEFAULT_MATERIALS)
+                  "quantity": args.quantity, "supports": args.supports}, DEFAULT_MATERIALS)
     timeout_s, memory_mb = limits()
     job = {"kind": "quote", "path": str(path.resolve()), "filename": path.name,
            "units": args.units, "material": args.material, "infill": args.infill,

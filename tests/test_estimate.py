@@ -295,3 +295,17 @@ def test_a_big_clean_mesh_is_estimated_as_its_soup_with_the_analysis_pairing():
     assert fast.material_g == pytest.approx(merged.material_g, rel=1e-6)
     assert fast.print_time_s == pytest.approx(merged.print_time_s, rel=1e-6)
     assert fast.support_g == pytest.approx(merged.support_g, rel=1e-6, abs=1e-6)
+
+
+def test_the_estimate_without_supports_is_derived_exactly():
+    """The part page prices "Stützstrukturen: keine" from the stored automatic estimate."""
+    part = mushroom()
+    auto, none = est(part), est(part, supports="none")
+    derived = auto.without_supports()
+    assert auto.supports and not derived.supports
+    for key in ("material_g", "print_time_s", "model_g", "layers", "filament_mm"):
+        assert getattr(derived, key) == pytest.approx(getattr(none, key)), key
+    assert derived.support_g == 0 and derived.support_time_s == 0
+    assert "supports" not in derived.breakdown_g and "supports" not in derived.breakdown_s
+    cube = est(box(20, 20, 20))
+    assert cube.without_supports() == cube

@@ -1,5 +1,5 @@
-"""Quote options (material, colour, quantity, infill, layer height, units): one schema for every
-way in — the part page's form, the JSON price endpoint, ``flask orders submit`` and
+"""Quote options (material, colour, quantity, infill, layer height, units, supports): one schema
+for every way in — the part page's form, the JSON price endpoint, ``flask orders submit`` and
 ``python -m marketplace.quote``. The limits are defined here and nowhere else.
 
 The schema is marshmallow's, not pydantic's: flask-smorest and APIFlask (the OpenAPI layer
@@ -29,8 +29,11 @@ QUANTITY_MAX = 1000
 INFILL_MIN, INFILL_MAX = 0, 100  # percent
 LAYER_MIN_MM, LAYER_MAX_MM = 0.05, 0.3
 LAYER_HEIGHTS_MM = (0.1, 0.15, 0.2, 0.25, 0.3)  # offered on the part page
+# "auto": PrusaSlicer's automatic supports wherever the part needs them (the quote decides,
+# slicing follows); "none": printed without supports, at the firm's risk
+SUPPORT_CHOICES = ("auto", "none")
 DEFAULTS: dict[str, Any] = {"material": "PLA", "colour": "any", "quantity": 1, "infill": 15,
-                            "layer_height": 0.2, "units": None}
+                            "layer_height": 0.2, "units": None, "supports": "auto"}
 
 # field -> (code, German message): the message is the catalogue's msgid (English in
 # translations/en), filled with the params :func:`load_options` gives; its numbers must match
@@ -43,6 +46,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "layer_height": ("bad_layer_height",
                      N_("Die Schichthöhe muss zwischen 0,05 und 0,3 mm liegen.")),
     "units": ("bad_units", N_("Unbekannte Einheit.")),
+    "supports": ("bad_supports", N_("Stützstrukturen: bitte „auto“ oder „none“ wählen.")),
     "options": ("bad_options", N_("Die Optionen müssen ein Objekt mit Feldern wie quantity "
                                   "und infill sein.")),
 }
@@ -87,13 +91,14 @@ class QuoteOptions:
     infill_percent: int = DEFAULTS["infill"]
     layer_height_mm: float = DEFAULTS["layer_height"]
     units: str | None = None  # None: the part's (guessed) units
+    supports: str = DEFAULTS["supports"]  # one of SUPPORT_CHOICES
 
     def to_dict(self) -> dict[str, Any]:
         """Return the options as the part page's form names them."""
         return {
             "material": self.material_code, "colour": self.colour, "quantity": self.quantity,
             "infill": self.infill_percent, "layer_height": self.layer_height_mm,
-            "units": self.units,
+            "units": self.units, "supports": self.supports,
         }
 
 
@@ -131,6 +136,7 @@ class QuoteOptionsSchema(Schema):
     layer_height = Decimal(load_default=DEFAULTS["layer_height"],
                            validate=Range(LAYER_MIN_MM, LAYER_MAX_MM))
     units = fields.String(load_default=None, allow_none=True, validate=OneOf(USER_UNITS))
+    supports = fields.String(load_default=DEFAULTS["supports"], validate=OneOf(SUPPORT_CHOICES))
 
     @pre_load
     def _blank_means_default(self, data: Any, **kwargs: Any) -> Any:
@@ -141,7 +147,7 @@ class QuoteOptionsSchema(Schema):
         data = {key: data[key] for key in data}  # a form's first value per field
         if "material_code" in data and data.get("material") in (None, ""):
             data["material"] = data.pop("material_code")
-        for key in ("material", "colour", "units"):
+        for key in ("material", "colour", "units", "supports"):
             value = data.get(key)
             if value is None or (isinstance(value, str) and not value.strip()):
                 data.pop(key, None)
@@ -153,11 +159,13 @@ class QuoteOptionsSchema(Schema):
             material_code=data["material"].strip().upper(), colour=data["colour"].strip(),
             quantity=data["quantity"], infill_percent=int(round(data["infill"])),
             layer_height_mm=round(data["layer_height"], 3), units=data["units"],
+            supports=data["supports"],
         )
 
 
 _SCHEMA = QuoteOptionsSchema()
-_ORDER = ("options", "material", "colour", "quantity", "infill", "layer_height", "units")
+_ORDER = ("options", "material", "colour", "quantity", "infill", "layer_height", "units",
+          "supports")
 
 
 def load_options(raw: Any, materials: Mapping[str, Any]) -> QuoteOptions:

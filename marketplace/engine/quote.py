@@ -30,7 +30,8 @@ from marketplace.engine.options import OptionError, load_options
 
 __all__ = ["MeshInputError", "NoPrintableVolumeError", "OptionError", "PartAnalysis",
            "analyse_file", "quote_part", "estimate_part", "price_estimate",
-           "estimate_from_record", "quote_file", "load_analysis_mesh", "AnalysisMesh"]
+           "estimate_from_record", "for_support_choice", "quote_file", "load_analysis_mesh",
+           "AnalysisMesh"]
 
 
 def analyse_file(data: bytes, filename: str, *, units: str | None = None,
@@ -119,6 +120,14 @@ def price_estimate(est: Any, *, material: Any, rules: Any, profile: Any, quantit
     }
 
 
+def for_support_choice(est: Any, supports: str) -> Any:
+    """Return the estimate (or None) for the firm's support choice: "auto" as the engine
+    decided, "none" the same piece without supports (:meth:`Estimate.without_supports`)."""
+    if supports not in ("auto", "none"):
+        raise ValueError(f"supports must be 'auto' or 'none', not {supports!r}")
+    return est.without_supports() if est is not None and supports == "none" else est
+
+
 def estimate_from_record(record: dict[str, Any] | None) -> Any:
     """Rebuild a stored estimate (``Estimate.to_record()``), or None."""
     from marketplace.engine.estimate.estimate import Estimate
@@ -169,7 +178,7 @@ def quote_file(data: bytes, filename: str, *, units: str | None = None,
                           nozzle_mm=profile.nozzle_mm)
     raw_options = {"material": material_code, "infill": infill, "quantity": quantity,
                    "layer_height": profile.layer_height_mm if layer_height is None
-                   else layer_height}
+                   else layer_height, "supports": supports}
     opts = load_options(raw_options, materials)
     profile = profile.with_options(infill_percent=opts.infill_percent,
                                    layer_height_mm=opts.layer_height_mm)
@@ -177,13 +186,13 @@ def quote_file(data: bytes, filename: str, *, units: str | None = None,
                         layer_height_mm=opts.layer_height_mm)
     out = part.to_dict()
     quote = quote_part(part, material=materials[opts.material_code], rules=rules,
-                       profile=profile, quantity=opts.quantity, supports=supports,
+                       profile=profile, quantity=opts.quantity, supports=opts.supports,
                        deadline=deadline, printer_class=printer_class)
     out["estimate"] = quote["estimate"]
     out["price"] = quote["price"]
     out["options"] = {"material": opts.material_code, "infill_percent": opts.infill_percent,
                       "layer_height_mm": opts.layer_height_mm, "quantity": opts.quantity,
-                      "supports": supports,
+                      "supports": opts.supports,
                       "printer_class": printer_class or rules.default_printer_class}
     return out
 

@@ -96,6 +96,24 @@ class Estimate:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in record.items() if k in names})
 
+    def without_supports(self) -> Estimate:
+        """Return the estimate of the same piece printed without supports.
+
+        Supports print in the part's own layers, so the part's share (``model_g`` and the
+        time without ``support_time_s``) is the same either way: this equals
+        ``estimate(..., supports="none")`` without slicing the mesh again.
+        """
+        if not self.supports and not self.support_g and not self.support_time_s:
+            return self
+        total_g = self.material_g or 1.0
+        return replace(
+            self, material_g=self.model_g, print_time_s=self.print_time_s - self.support_time_s,
+            supports=False, support_g=0.0, support_time_s=0.0,
+            filament_mm=self.filament_mm * (self.model_g / total_g),
+            breakdown_g={k: v for k, v in self.breakdown_g.items() if k != "supports"},
+            breakdown_s={k: v for k, v in self.breakdown_s.items() if k != "supports"},
+        )
+
     def with_density(self, density_g_cm3: float, *, from_density_g_cm3: float = 1.0) -> Estimate:
         """Return the estimate for another material density (grams scale, times do not).
 
