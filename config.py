@@ -193,7 +193,9 @@ class Config:
     PRUSA_SLICER_BIN = _env("PRUSA_SLICER_BIN", "prusa-slicer")
     SLICER_PROFILE_DIR = _env("SLICER_PROFILE_DIR", str(BASE_DIR / "printers" / "profiles"))
     SLICER_TIMEOUT_S = _env_int("SLICER_TIMEOUT_S", 600)
-    SLICER_DIFF_THRESHOLD = _env_float("SLICER_DIFF_THRESHOLD", 0.25)  # share of quote
+    # the price lock: slicer vs quote beyond these shares sends the job to a technician
+    SLICER_DIFF_THRESHOLD = _env_float("SLICER_DIFF_THRESHOLD", 0.25)  # grams (and time)
+    SLICER_TIME_DIFF_THRESHOLD = _env("SLICER_TIME_DIFF_THRESHOLD", "")  # time; "" = as grams
 
     # --- dispatcher and OctoPrint ---
     # Fernet keys for the printers' API keys at rest, newest first, comma-separated (empty: a

@@ -214,6 +214,10 @@ class Quote(db.Model):
     infill_percent: Mapped[int] = mapped_column(default=15)
     layer_height_mm: Mapped[float] = mapped_column(sa.Float, default=0.2)
     units: Mapped[str] = mapped_column(sa.String(8), default="mm")
+    # the firm's choice ("auto" | "none") and the decision it priced: printed with supports
+    # (None: quoted before supports were decided)
+    supports: Mapped[str] = mapped_column(sa.String(8), default="auto", server_default="auto")
+    with_supports: Mapped[bool | None] = mapped_column(sa.Boolean)
     material_g: Mapped[float] = mapped_column(sa.Float)  # per piece
     print_time_s: Mapped[int] = mapped_column(sa.Integer)  # per piece
     net_cents: Mapped[int] = mapped_column(sa.Integer)
@@ -250,6 +254,9 @@ class QuoteLine(db.Model):
     infill_percent: Mapped[int] = mapped_column(default=15)
     layer_height_mm: Mapped[float] = mapped_column(sa.Float, default=0.2)
     units: Mapped[str] = mapped_column(sa.String(8), default="mm")
+    # the firm's choice ("auto" | "none") and the decision it priced: printed with supports
+    supports: Mapped[str] = mapped_column(sa.String(8), default="auto", server_default="auto")
+    with_supports: Mapped[bool | None] = mapped_column(sa.Boolean)
     material_g: Mapped[float] = mapped_column(sa.Float)  # per piece
     print_time_s: Mapped[int] = mapped_column(sa.Integer)  # per piece
     net_cents: Mapped[int] = mapped_column(sa.Integer)  # the part's lines, before order lines
@@ -386,6 +393,10 @@ class PrintJob(db.Model):
     infill_percent: Mapped[int] = mapped_column(default=15)
     layer_height_mm: Mapped[float] = mapped_column(sa.Float, default=0.2)
     scale: Mapped[float] = mapped_column(sa.Float, default=1.0)  # file units -> mm
+    # sliced with supports (PrusaSlicer's automatic supports) or without: the quote's decision,
+    # which a technician may override before slicing (a JobEvent); None: ordered before
+    # supports were decided (sliced without, as then)
+    supports: Mapped[bool | None] = mapped_column(sa.Boolean)
     # quote's estimate vs the slicer's figures (per piece)
     est_material_g: Mapped[float | None] = mapped_column(sa.Float)
     est_print_time_s: Mapped[int | None] = mapped_column(sa.Integer)

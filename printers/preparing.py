@@ -78,6 +78,7 @@ def _slice(job: PrintJob, settings: DispatcherSettings, report: TickReport | Non
             gcode_dir=settings.gcode_dir, layer_height_mm=job.layer_height_mm,
             infill_percent=job.infill_percent, scale=job.scale or 1.0,
             rotation=slicing.rotation_from_analysis(job.part.analysis),
+            supports=bool(job.supports),  # the quote's decision (or a technician's)
             slicer_bin=settings.slicer_bin, timeout_s=settings.slicer_timeout_s)
     except (slicing.SlicingError, storage.StorageError) as exc:
         message = getattr(exc, "message", str(exc))
@@ -89,24 +90,30 @@ def _slice(job: PrintJob, settings: DispatcherSettings, report: TickReport | Non
     job.slicer_material_g = result.material_g
     job.slicer_print_time_s = result.print_time_s
     job.gcode_sha256 = result.gcode_sha256
-    job.slicing = {k: v for k, v in result.to_dict().items() if k != "gcode_path"}
+    job.slicing = {**{k: v for k, v in result.to_dict().items() if k != "gcode_path"},
+                   "supports": bool(job.supports)}
     est_g, est_s = estimates(job)
     if est_g is not None and job.est_material_g is None:
         job.est_material_g = est_g
     if est_s is not None and job.est_print_time_s is None:
         job.est_print_time_s = est_s
-    data = {"profile": profile, "slicer_material_g": result.material_g,
-            "slicer_print_time_s": result.print_time_s, "est_material_g": est_g,
-            "est_print_time_s": est_s}
-    threshold = settings.slicer_diff_threshold
-    off = [f"{name} {relative_difference(est, got):.0%}"
-           for name, est, got in (("material", est_g, result.material_g),
-                                  ("time", est_s, result.print_time_s))
+    # the price lock: the slicer's figures against the quote's (or, after a technician
+    # changed the supports, against the estimate for that decision); the price stays
+    check_g, check_s, basis = check_figures(job, est_g, est_s)
+    data = {"profile": profile, "supports": bool(job.supports),
+            "slicer_material_g": result.material_g, "slicer_print_time_s": result.print_time_s,
+            "est_material_g": est_g, "est_print_time_s": est_s}
+    if basis != "quote":
+        data.update(check_material_g=check_g, check_print_time_s=check_s)
+    off = [f"{name} {relative_difference(est, got):.0%} (quote {est:g}{unit}, slicer {got:g}"
+           f"{unit}, tolerance {threshold:.0%})"
+           for name, est, got, unit, threshold in (
+               ("material", check_g, result.material_g, " g", settings.slicer_diff_threshold),
+               ("time", check_s, result.print_time_s, " s", settings.slicer_time_threshold))
            if relative_difference(est, got) > threshold]
     if off:
         move(report, job, JobState.NEEDS_ATTENTION,
-             f"slicer differs from the quote by more than {threshold:.0%}: {', '.join(off)}",
-             data)
+             f"slicer differs from the {basis}: {'; '.join(off)}", data)
     else:
         move(report, job, JobState.QUEUED, "sliced", data)
 
@@ -139,6 +146,21 @@ def relative_difference(estimate: float | None, actual: float | None) -> float:
     if estimate is None or actual is None or estimate <= 0:
         return 0.0
     return abs(actual - estimate) / estimate
+
+
+def check_figures(job: PrintJob, est_g: float | None, est_s: float | None,
+                  ) -> tuple[float | None, float | None, str]:
+    """Return the grams and seconds the slicer's figures are held against, and their basis:
+    the quote's (``"quote"``), or those a technician's support override recorded on its
+    JobEvent (``"estimate for the technician's support choice"``)."""
+    for event in sorted(job.events, key=lambda e: e.id, reverse=True):
+        data = event.data or {}
+        if data.get("action") == "supports":
+            if data.get("check_material_g") is None:
+                break
+            return (float(data["check_material_g"]), float(data["check_print_time_s"]),
+                    "estimate for the technician's support choice")
+    return est_g, est_s, "quote"
 
 
 def estimates(job: PrintJob) -> tuple[float | None, int | None]:

@@ -23,13 +23,22 @@ class DispatcherSettings:
     start_grace_s: float  # START_GRACE_S: started but not printing after this: ask again
     retry_base_s: float  # DISPATCH_RETRY_BASE_S: a printer's back-off after a failed start
     slice_budget_s: float  # SLICE_BUDGET_S: no new slicing after this in a pass
-    slicer_diff_threshold: float  # SLICER_DIFF_THRESHOLD: share of the quote's figures
+    slicer_diff_threshold: float  # SLICER_DIFF_THRESHOLD: share of the quote's grams (and time)
     upload_dir: Path  # UPLOAD_DIR: stored parts; G-code in its gcode/ folder
     slicer_profile_dir: str  # SLICER_PROFILE_DIR
     slicer_bin: str  # PRUSA_SLICER_BIN
     slicer_timeout_s: float  # SLICER_TIMEOUT_S
     default_slicer_profile: str  # DEFAULT_SLICER_PROFILE
     slice_in_pass: bool = True  # SLICING == "dispatcher"; "worker": task workers slice ahead
+    # SLICER_TIME_DIFF_THRESHOLD: share of the quote's time (default: SLICER_DIFF_THRESHOLD)
+    slicer_time_diff_threshold: float | None = None
+
+    @property
+    def slicer_time_threshold(self) -> float:
+        """The tolerance of the slicer's time against the quote's."""
+        if self.slicer_time_diff_threshold is None:
+            return self.slicer_diff_threshold
+        return self.slicer_time_diff_threshold
 
     @property
     def gcode_dir(self) -> Path:
@@ -55,4 +64,7 @@ class DispatcherSettings:
             slicer_timeout_s=float(config["SLICER_TIMEOUT_S"]),
             default_slicer_profile=str(config["DEFAULT_SLICER_PROFILE"]),
             slice_in_pass=str(config.get("SLICING", "worker")) == "dispatcher",
+            slicer_time_diff_threshold=(
+                None if config.get("SLICER_TIME_DIFF_THRESHOLD") in (None, "")
+                else float(config["SLICER_TIME_DIFF_THRESHOLD"])),
         )

@@ -73,6 +73,7 @@ POLICY: dict[str, dict[str, str]] = {
     # hub console
     "hub.queue": STAFF, "hub.dashboard": STAFF, "hub.printers": STAFF,
     "hub.job_detail": STAFF, "hub.job_control": STAFF, "hub.job_resolve": STAFF,
+    "hub.job_supports": STAFF,
     "hub.orders_approve": STAFF, "hub.order_approve": STAFF, "hub.order_cancel": STAFF,
     "hub.order_handover": STAFF, "hub.order_printer": STAFF, "hub.order_priority": STAFF,
     "hub.order_reject": STAFF,

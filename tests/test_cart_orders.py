@@ -22,6 +22,7 @@ from marketplace.orders import operations as orders
 from marketplace.quotes import operations as quotes
 from marketplace.scheduling.live import shipping_arrival
 from marketplace.settings import operations as settings
+from tests.hub_factories import make_printer
 
 
 @pytest.fixture
@@ -29,6 +30,8 @@ def two_parts(app, make_user):
     user = make_user("firm")
     small = store_part(user.firm, user, name="Klemme.stl")
     big = store_part(user.firm, user, name="Gehäuse.stl")
+    make_printer()  # a printer in service: dates are promised (none without one, issue 9)
+    db.session.commit()
     return user, small, big
 
 

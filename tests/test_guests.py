@@ -44,6 +44,10 @@ def _guest_upload(client, name="cube.stl", data=None):
 
 
 def test_guest_sees_printability_3d_view_price_and_date(client):
+    from tests.hub_factories import make_printer
+
+    make_printer()  # a printer in service: a date is promised (none without one, issue 9)
+    db.session.commit()
     part = _guest_upload(client)
     assert part.status == "ready" and part.firm.is_guest and part.uploaded_by_id is None
     page = client.get(f"/parts/{part.public_id}")

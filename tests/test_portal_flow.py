@@ -97,7 +97,15 @@ def test_price_updates_with_the_options(client, login_as, firm_user, cube_part):
     assert ten["price"]["net_cents"] > one["price"]["net_cents"]
     assert full["material_g"] > one["material_g"]
     assert tpu["price"]["net_cents"] > ten["price"]["net_cents"]  # dearer per kg
-    assert date.fromisoformat(one["delivery_date"]) >= date.today()
+    # no printer in service: no date is promised, the hub confirms it (issue 9)
+    assert one["delivery_date"] is None and one["display"]["delivery_note"]
+    from tests.hub_factories import make_printer
+
+    make_printer()
+    db.session.commit()
+    dated = client.post(url, json={"material": "PLA", "quantity": 1}).get_json()
+    assert date.fromisoformat(dated["delivery_date"]) >= date.today()
+    assert dated["display"]["delivery_note"] is None
     assert db.session.scalar(sa.select(sa.func.count(Quote.id))) == 0  # a preview stores nothing
 
 

@@ -179,11 +179,35 @@ def test_holidays_and_weekends_move_the_date():
 NOW_UTC = datetime(2026, 11, 25, 9, 0)  # naive UTC = Wednesday 10:00 in Berlin
 
 
-def test_estimate_delivery_without_printers_uses_a_nominal_printer(app):
-    got = live.estimate_delivery(app.extensions["sqlalchemy"].session, print_time_s=7200,
-                                quantity=1, material_code="PLA", colour="any",
-                                bbox_mm=(10, 10, 10), now=NOW_UTC)
-    assert got == date(2026, 11, 26)
+def test_no_date_without_a_printer_in_service_that_takes_the_part(app):
+    """Issue 9: no date is promised without a printer that can take the part (the page says
+    the hub confirms it); a nominal printer used to stand in for none."""
+    from marketplace.extensions import db
+
+    kw = dict(print_time_s=7200, quantity=1, material_code="PLA", colour="any",
+              bbox_mm=(10, 10, 10), now=NOW_UTC)
+    assert live.estimate_delivery(db.session, **kw) is None  # no printer at all
+    make_printer(state="maintenance")
+    db.session.commit()
+    assert live.estimate_delivery(db.session, **kw) is None  # none in service
+    assert live.service_volumes(db.session) == []
+    make_printer(state="available")
+    db.session.commit()
+    assert live.estimate_delivery(db.session, **kw) == date(2026, 11, 26)
+    assert live.estimate_delivery(db.session, **{**kw, "bbox_mm": (300, 20, 10)}) is None
+    assert live.service_volumes(db.session) == [(250.0, 210.0, 210.0)]
+
+
+@pytest.mark.db_independent
+def test_size_gate_helpers():
+    volumes = [(250, 210, 210), (360, 360, 400)]
+    assert sch.fits_any((355, 20, 390), volumes) and not sch.fits_any((370, 20, 10), volumes)
+    assert sch.fits_any((200, 240, 10), [(250, 210, 210)])  # turned a quarter
+    assert sch.largest_volume(volumes) == (360.0, 360.0, 400.0)
+    assert sch.largest_volume([]) is None
+    # 951 x 864 x 660 mm (an X-carriage read as inches) fits the large printer at 37 %
+    assert sch.scale_to_fit((951, 864, 660), volumes) == pytest.approx(360 / 951)
+    assert sch.scale_to_fit((10, 10, 10), volumes) == 1.0
 
 
 def test_estimate_delivery_counts_the_live_queue(app):

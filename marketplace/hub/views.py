@@ -258,6 +258,24 @@ def job_resolve(public_id):
     return _back(url_for("hub.job_detail", public_id=job.public_id))
 
 
+@bp.post("/jobs/<public_id>/supports")
+@staff_required
+def job_supports(public_id):
+    """A technician's support decision before slicing (the firm's price stays as ordered)."""
+    job = q.job_by_public_id(public_id)
+    if job is None:
+        abort(404)
+    choice = request.form.get("supports", "")
+    if choice not in ("auto", "none"):
+        abort(400, description=_("Stützstrukturen: bitte „auto“ oder „none“ wählen."))
+    event = _commit(lambda: q.set_supports(job, choice == "auto", _actor(),
+                                           request.form.get("note")))
+    if event is not _REFUSED:
+        flash(_("Stützstrukturen geändert; der Preis der Firma bleibt.") if event
+              else _("Stützstrukturen unverändert."), "success")
+    return _back(url_for("hub.job_detail", public_id=job.public_id))
+
+
 @bp.post("/jobs/<public_id>/<action>")
 @staff_required
 def job_control(public_id, action):

@@ -321,6 +321,54 @@ def parse_priority(value) -> int:
     return priority
 
 
+# before slicing (or before printing, where the G-code is made again): supports may change
+SUPPORT_STATES = (S.RECEIVED.value, S.APPROVED.value, S.QUEUED.value, S.NEEDS_ATTENTION.value)
+
+
+def set_supports(job: PrintJob, with_supports: bool, actor: str,
+                 note: str | None = None) -> JobEvent | None:
+    """A technician's support decision for ``job`` before it is sliced (or sliced again).
+
+    Logged as a JobEvent (``data["action"] == "supports"``) that also records the estimate for
+    the new decision, which the slicer's figures are then held against; the firm's price and
+    the quote stay as ordered. A queued job goes back to slicing; a job that needs attention
+    is sliced again when requeued. Returns None when nothing changes.
+    """
+    if job.state not in SUPPORT_STATES:
+        raise QueueError(_("Stützstrukturen lassen sich nur vor dem Druck ändern."))
+    if (job.state == S.APPROVED.value and job.slice_lease_until is not None
+            and job.slice_lease_until > utcnow()):
+        raise QueueError(_("Das Teil wird gerade gesliced; bitte gleich noch einmal versuchen."))
+    old = bool(job.supports)
+    if old == bool(with_supports):
+        return None
+    from marketplace.quotes import operations as quotes
+
+    quote = job.order.quote if job.order else None
+    figures = quotes.piece_figures(
+        job.part, units=quote.units if quote else job.part.units,
+        layer_height_mm=job.layer_height_mm, infill_percent=job.infill_percent,
+        material_code=job.material_code, with_supports=bool(with_supports))
+    note = (note or "").strip()[:REASON_MAX] or None
+    words = {True: "automatisch", False: "keine"}  # stored like the other notes' words
+    reason = f"Stützstrukturen: {words[old]} → {words[bool(with_supports)]}"
+    data = {"action": "supports", "from": old, "to": bool(with_supports), "note": note,
+            "check_material_g": figures[0] if figures else None,
+            "check_print_time_s": figures[1] if figures else None}
+    event = _note(job, actor, f"{reason} ({note})" if note else reason, data)
+    job.supports = bool(with_supports)
+    sliced = {"gcode_sha256": None, "slicer_material_g": None, "slicer_print_time_s": None,
+              "slicing": None}
+    if job.state == S.QUEUED.value:
+        transition(job, S.APPROVED, actor=actor, reason=_("Stützstrukturen geändert: wird neu "
+                                                          "gesliced"), **sliced)
+    elif job.state == S.NEEDS_ATTENTION.value:
+        for key, value in sliced.items():
+            setattr(job, key, value)
+    db.session.flush()
+    return event
+
+
 def set_priority(jobs: list[PrintJob], priority, actor: str) -> int:
     """Set the priority (higher first) of the jobs that still wait; return how many changed."""
     priority = parse_priority(priority)

@@ -212,6 +212,9 @@ def confirmation_pdf(quote: Quote, hub: dict[str, Any], order: Order | None = No
         ]
         if bbox:
             details.append([_("Abmessungen"), format_size(bbox)])
+        if line.with_supports is not None:
+            details.append([_("Stützstrukturen"), _("automatisch, im Preis enthalten")
+                            if line.with_supports else _("keine")])
         picture = part_picture(part, PICTURE_MM if len(lines) == 1 else PICTURE_MM * 0.6)
         story += [_with_picture(details, picture, para, small), Spacer(1, 4 * mm)]
 
@@ -226,7 +229,8 @@ def confirmation_pdf(quote: Quote, hub: dict[str, Any], order: Order | None = No
             x for x in (ship_to.get("name"), ship_to.get("street"),
                         f"{ship_to.get('postcode', '')} {ship_to.get('city', '')}".strip()) if x)])
     facts.append([_("Voraussichtliche Lieferung") if delivery == "shipping"
-                  else _("Abholbereit ab"), format_date(when)])
+                  else _("Abholbereit ab"), format_date(when) if when else
+                  _("Den Liefertermin bestätigt der Hub nach der Prüfung.")])
     story += [_with_picture(facts, None, para, small), Spacer(1, 6 * mm)]
 
     price = (order.price if order is not None else quote.breakdown) or {}

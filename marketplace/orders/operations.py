@@ -107,6 +107,11 @@ def place_order(
         raise OrderError("quote_expired", N_("Das Angebot ist abgelaufen; bitte neu berechnen."))
     if db.session.scalar(sa.select(Order.id).where(Order.quote_id == quote.id)) is not None:
         raise OrderError("already_ordered", N_("Dieses Angebot wurde bereits bestellt."))
+    for line in quotes.lines_of(quote):  # e.g. a part analysed again in other units since
+        if quotes.summary_for(line.part, line.units).get("printable") is False:
+            raise OrderError("not_printable", N_("Das Teil ist so nicht druckbar und kann "
+                                                 "nicht bestellt werden; die Gründe stehen "
+                                                 "auf der Seite des Teils."))
     chosen = quotes.variant(quote, delivery, express)
     address = None
     if delivery == "shipping":
@@ -149,6 +154,7 @@ def place_order(
                 due_date=chosen.ready_date or chosen.date, material_code=line.material_code,
                 colour=line.colour, infill_percent=line.infill_percent,
                 layer_height_mm=line.layer_height_mm, scale=scale,
+                supports=line.with_supports,  # the decision the line was priced with
                 est_material_g=line.material_g, est_print_time_s=line.print_time_s,
             )
             jobs.record_created(job, actor=who, reason=order.number)  # no words: any language
@@ -200,7 +206,8 @@ def reorder(order: Order) -> Quote:
         items.append((part, quotes.compute(part, quotes.parse_options(
             {"material": line.material_code, "colour": line.colour, "quantity": line.quantity,
              "infill": line.infill_percent, "layer_height": line.layer_height_mm,
-             "units": line.units}, quotes.hub_catalog()[0]))))
+             "units": line.units, "supports": line.supports or "auto"},
+            quotes.hub_catalog()[0]))))
     return quotes.store_lines(order.firm, items, delivery=order.delivery,
                               express=bool(order.express), ship_to=order.ship_to)
 

@@ -18,12 +18,12 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from marketplace.engine.meshio.units import USER_UNITS
-from marketplace.engine.options import DEFAULTS, QUANTITY_MAX
+from marketplace.engine.options import DEFAULTS, QUANTITY_MAX, SUPPORT_CHOICES
 from marketplace.extensions import db
 from marketplace.hubqueue import operations as hubqueue
 from marketplace.invoices import operations as invoices
-from marketplace.jobs import InvalidTransitionError, StaleJobError
 from marketplace.engine.pricing.delivery import DELIVERY_METHODS
+from marketplace.jobs import DONE_STATES, InvalidTransitionError, StaleJobError, state_values
 from marketplace.models import Firm, Order, Part, PartEstimate
 from marketplace.orders import operations as orders
 from marketplace.parts import operations as parts
@@ -32,6 +32,7 @@ from marketplace.quotes import operations as quotes
 from marketplace.settings import operations as settings
 
 ACTOR = "cli"
+DONE = state_values(DONE_STATES)  # printed, and after: a job's real print time is known
 
 
 @click.group("orders")
@@ -70,6 +71,9 @@ def _forget(stored, firm) -> None:
               help="mm")
 @click.option("--units", type=click.Choice(USER_UNITS), default=None,
               help="Units of the files (default: guessed from each file's size).")
+@click.option("--supports", type=click.Choice(SUPPORT_CHOICES), default=DEFAULTS["supports"],
+              show_default=True,
+              help="auto: supports wherever a part needs them (priced); none: without.")
 @click.option("--channel", type=click.Choice(["phone", "email"]), default="phone",
               show_default=True)
 @click.option("--reference", default=None, help="The firm's order reference.")
@@ -79,9 +83,12 @@ def _forget(stored, firm) -> None:
 @click.option("--approve", is_flag=True, help="Approve the order's jobs at once.")
 @with_appcontext
 def submit_command(files, firm_name, material, colour, quantity, infill, layer_height, units,
-                   channel, reference, delivery, express, approve) -> None:
+                   supports, channel, reference, delivery, express, approve) -> None:
     """Upload FILE(s) for a firm, quote them as one order (each part with the options given)
-    and place it; print the order number."""
+    and place it; print the order number.
+
+    A part that is not printable (or fits no printer in service) is refused: exit 2, the
+    reason on stderr, no order, nothing stored."""
     name = " ".join(firm_name.split())
     if not name:
         _fail("--firm must not be empty")
@@ -94,7 +101,8 @@ def submit_command(files, firm_name, material, colour, quantity, infill, layer_h
     try:  # bad options are refused before anything is stored
         parsed = quotes.parse_options(
             {"material": material, "colour": colour, "quantity": quantity, "infill": infill,
-             "layer_height": layer_height, "units": units}, settings.get_materials())
+             "layer_height": layer_height, "units": units, "supports": supports},
+            settings.get_materials())
     except quotes.QuoteError as exc:
         _fail(_option_problem(exc))
     new_firm = find_firm(name, create=False) is None
@@ -187,12 +195,21 @@ def order_dict(order: Order) -> dict:
             for e in job.events
         ]
         events += job_events
-        jobs.append({
+        entry = {
             "id": job.public_id, "line": orders.line_position(order, job),
             "piece": job.copy_index, "state": job.state,
             "printer": job.printer.name if job.printer else None,
-            "progress": job.progress_percent, "events": job_events,
-        })
+            "progress": job.progress_percent, "supports": job.supports,
+            "quote": {"material_g": job.est_material_g, "print_time_s": job.est_print_time_s},
+            "events": job_events,
+        }
+        if job.slicer_material_g is not None and job.slicer_print_time_s is not None:
+            entry["slice"] = {"material_g": job.slicer_material_g,
+                              "print_time_s": job.slicer_print_time_s,
+                              "supports": bool((job.slicing or {}).get("supports", False))}
+        if job.actual_print_time_s is not None and job.state in DONE:
+            entry["actual"] = {"print_time_s": job.actual_print_time_s}
+        jobs.append(entry)
     events.sort(key=lambda e: (e["at"] or "", e["job"]))
     return {
         "id": order.public_id, "number": order.number, "state": status.state,
@@ -209,13 +226,15 @@ def order_dict(order: Order) -> dict:
                    "name": line.part.original_name, "material": line.material_code,
                    "colour": line.colour, "quantity": line.quantity,
                    "infill": line.infill_percent, "layer_height": line.layer_height_mm,
-                   "units": line.units, "material_g": line.material_g,
+                   "units": line.units, "supports": line.supports,
+                   "with_supports": line.with_supports, "material_g": line.material_g,
                    "print_time_s": line.print_time_s, "net_cents": line.net_cents,
                    "states": orders.line_counts(order, line)}
                   for line in quotes.lines_of(quote)],
         "quote": {"id": quote.public_id, "material": quote.material_code, "colour": quote.colour,
                   "quantity": quote.quantity, "infill": quote.infill_percent,
                   "layer_height": quote.layer_height_mm, "units": quote.units,
+                  "supports": quote.supports, "with_supports": quote.with_supports,
                   "material_g": quote.material_g, "print_time_s": quote.print_time_s,
                   "net_cents": quote.net_cents, "vat_cents": quote.vat_cents,
                   "gross_cents": quote.gross_cents},

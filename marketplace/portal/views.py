@@ -191,12 +191,16 @@ def _part_page(part: Part, chosen, status: int = 200):
     options = {**quotes.default_options(), **chosen.to_dict()}
     if options["material"] not in materials:
         options["material"] = next(iter(materials))
+    refused = None  # not printable, or too large for every printer in service: no price
+    if part.status == "ready":
+        refused = quotes.refusal(quotes.summary_for(part, options.get("units") or part.units))
     return render_template(
         "portal/part.html", part=part, view=meshes.part_view(part), materials=materials,
         options=options, colours=materials[options["material"]].colours, units=USER_UNITS,
         limits=option_limits, form=ActionForm(),
         part_orders=orders.orders_of_part(part),
         guest=not current_user.is_authenticated,
+        refused=_(refused.message, **refused.params) if refused is not None else None,
     ), status
 
 
@@ -273,7 +277,8 @@ def part_price(part_id):
         options = quotes.parse_options(raw, settings.get_materials())
         result = _compute(part, options)
     except quotes.QuoteError as exc:
-        return jsonify(error={"field": exc.field, "message": _(exc.message, **exc.params)}), 400
+        return jsonify(error={"field": exc.field, "code": exc.code,
+                              "message": _(exc.message, **exc.params)}), 400
     if result is None:  # a worker is making the estimate: the page asks again
         return jsonify(status="pending", retry_ms=PRICE_RETRY_MS), 202
     db.session.rollback()  # reading the queue only
@@ -435,6 +440,8 @@ def place_order(quote_id):
         )
     except orders.OrderError as exc:
         db.session.rollback()
+        if exc.code == "not_printable":  # never an order for a part we cannot print
+            abort(409, description=_(exc.message))
         flash(_(exc.message), "error")
         return redirect(url_for("portal.quote_detail", quote_id=quote.public_id), 303)
     db.session.commit()

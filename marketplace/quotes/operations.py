@@ -28,7 +28,7 @@ from marketplace.engine import runner
 from marketplace.engine.options import QuoteOptions
 from marketplace.engine.pricing import catalog
 from marketplace.extensions import db
-from marketplace.i18n import N_
+from marketplace.i18n import N_, gettext
 from marketplace.models import Firm, Part, PartEstimate, Quote, QuoteLine, utcnow
 from marketplace.parts import storage
 from marketplace.webhooks import payloads as webhook_events
@@ -40,13 +40,20 @@ DEFAULT_LAYER_HEIGHT_MM = options_schema.DEFAULTS["layer_height"]
 
 
 class QuoteError(Exception):
-    """Options that cannot be quoted; ``field`` names the form field, ``message`` is German."""
+    """Options that cannot be quoted; ``field`` names the form field, ``message`` is German;
+    ``code`` says why for programs ("not_printable", "too_large", "no_volume", ...)."""
+
+    code = "bad_option"
 
     def __init__(self, field_name: str, message: str, **params: Any) -> None:
         super().__init__(message % params if params else message)
         self.field = field_name
         self.message = message
         self.params = params
+
+    def with_code(self, code: str) -> QuoteError:
+        self.code = code
+        return self
 
 
 class EstimatePendingError(Exception):
@@ -71,6 +78,8 @@ class QuoteResult:
     printable: bool = True
     problems: list[dict[str, Any]] = field(default_factory=list)
     bbox_mm: tuple[float, float, float] | None = None  # one piece as printed (parcels, dates)
+    supports: bool = False  # the decision slicing follows: printed with supports
+    supports_needed: bool = False  # automatic supports would place some (warn on "none")
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON the live price box shows."""
@@ -80,6 +89,8 @@ class QuoteResult:
             "price": self.price,
             "delivery_date": self.delivery_date.isoformat() if self.delivery_date else None,
             "mesh": self.mesh, "printable": self.printable,
+            "supports": {"choice": self.options.supports, "with_supports": self.supports,
+                         "needed": self.supports_needed},
         }
 
 
@@ -98,6 +109,9 @@ def price_answer(result: QuoteResult) -> dict[str, Any]:
         "net": formatting.format_money(price["net_cents"]),
         "vat": formatting.format_money(price["vat_cents"]),
         "delivery_date": formatting.format_date(result.delivery_date),
+        "delivery_note": None if result.delivery_date else gettext(DATE_BY_HUB),
+        "supports_warning": (gettext(SUPPORTS_WARNING) if result.supports_needed
+                             and not result.supports else None),
         "material": formatting.format_grams(result.material_g),
         "print_time": formatting.format_duration(result.print_time_s),
         "size": formatting.format_size(result.mesh.get("bbox_mm")),
@@ -106,6 +120,13 @@ def price_answer(result: QuoteResult) -> dict[str, Any]:
                   for line in price["lines"]],
     }
     return answer
+
+
+# shown where a date would be when no printer in service can take the part
+DATE_BY_HUB = N_("Den Liefertermin bestätigt der Hub nach der Prüfung.")
+SUPPORTS_WARNING = N_("Dieses Teil hat Überhänge, die Stützstrukturen brauchen. Ohne Stützen "
+                      "können diese Stellen durchhängen oder der Druck misslingt; das Risiko "
+                      "tragen Sie.")
 
 
 # --- hub catalogue ------------------------------------------------------------------------------
@@ -305,18 +326,20 @@ def compute(part: Part, options: QuoteOptions, *, now=None) -> QuoteResult:
     units = row.units
     summary = (part.analysis or {}) if units == part.units else (row.summary or {})
     printable = bool(summary.get("printable", True))
+    refused = refusal(summary)
+    if refused is not None:  # not printable, or no printer in service can take it
+        raise refused
+    auto = engine.estimate_from_record(row.estimate)
     answer = engine.price_estimate(
-        engine.estimate_from_record(row.estimate), material=materials[options.material_code],
-        rules=rules, profile=profile, quantity=options.quantity, printable=printable,
+        engine.for_support_choice(auto, options.supports),
+        material=materials[options.material_code], rules=rules, profile=profile,
+        quantity=options.quantity, printable=printable,
     )
     mesh = summary.get("mesh") or {}
     estimate = answer["estimate"]
     if not answer.get("price"):
-        errors = [p for p in summary.get("problems") or [] if p.get("severity") == "error"]
-        if errors:  # not printable: no price (the engine gives none), and the reason why
-            raise QuoteError("part", N_("Das Teil ist so nicht druckbar: %(reason)s"),
-                             reason=messages.LazyMessage(errors[0], "problem."))
-        raise QuoteError("part", N_("Das Teil hat kein druckbares Volumen."))
+        raise QuoteError("part", N_("Das Teil hat kein druckbares Volumen.")).with_code(
+            "no_volume")
     print_time_s = int(round(float(estimate["print_time_s"])))
     bbox = scheduling.part_bbox_mm(summary) or mesh.get("bbox_mm")
     delivery = scheduling.estimate_delivery(
@@ -329,19 +352,59 @@ def compute(part: Part, options: QuoteOptions, *, now=None) -> QuoteResult:
         price=answer["price"], delivery_date=delivery, mesh=mesh,
         printable=printable, problems=summary.get("problems") or [],
         bbox_mm=tuple(float(v) for v in bbox) if bbox else None,
+        supports=bool(estimate.get("supports")),
+        supports_needed=bool(auto is not None and auto.supports),
     )
+
+
+TOO_LARGE = N_("Das Teil (%(size)s) passt in keiner Lage auf einen unserer Drucker in Betrieb "
+               "(größter Bauraum %(largest)s), deshalb gibt es keinen Preis und keinen Termin. "
+               "Was Sie tun können: die Einheit der Datei prüfen (gelesen in %(unit)s; in "
+               "einer anderen Einheit passt es vielleicht), das Teil auf höchstens %(percent)s "
+               "%% verkleinern oder es in Stücken hochladen, die einzeln passen.")
+
+
+def refusal(summary: dict[str, Any]) -> QuoteError | None:
+    """Why a part with this analysis (``Part.analysis`` or an estimate's summary) gets no
+    price and cannot be ordered, or None.
+
+    Not printable (a problem of severity "error": no closed solid, too small, larger than
+    every build volume of the configuration ...), or larger than every printer in service
+    (not in maintenance, not offline) in the orientation it is quoted and sliced in, its
+    footprint turned or not. A hub with no printer in service checks only the former.
+    """
+    from marketplace.scheduling import live as scheduling
+    from marketplace.scheduling import planning
+
+    errors = [p for p in summary.get("problems") or [] if p.get("severity") == "error"]
+    if errors or not summary.get("printable", True):
+        if not errors:
+            return QuoteError("part", N_("Das Teil ist so nicht druckbar.")).with_code(
+                "not_printable")
+        return QuoteError("part", N_("Das Teil ist so nicht druckbar: %(reason)s"),
+                          reason=messages.LazyMessage(errors[0], "problem.")).with_code(
+                              "not_printable")
+    bbox = scheduling.part_bbox_mm(summary)
+    volumes = scheduling.service_volumes(db.session)
+    if not bbox or not volumes or planning.fits_any(bbox, volumes):
+        return None
+    factor = planning.scale_to_fit(bbox, volumes) or 0.0
+    unit = (summary.get("mesh") or {}).get("units") or "mm"
+    return QuoteError("part", TOO_LARGE, size=formatting.format_size(bbox),
+                      largest=formatting.format_size(planning.largest_volume(volumes)),
+                      unit=unit, percent=str(max(1, int(factor * 100)))).with_code("too_large")
 
 
 def make_quote(
     part: Part, *, material_code: Any = "PLA", colour: Any = "any", quantity: Any = 1,
-    infill: Any = 15, layer_height: Any = 0.2, units: str | None = None,
+    infill: Any = 15, layer_height: Any = 0.2, units: str | None = None, supports: Any = "auto",
 ) -> Quote:
     """Price ``part`` and store the quote (the caller commits); raise QuoteError for bad options
     (numbers or text, as :func:`parse_options` takes them)."""
     materials, _, _ = hub_catalog()
     options = parse_options(
         {"material": material_code, "colour": colour, "quantity": quantity, "infill": infill,
-         "layer_height": layer_height, "units": units},
+         "layer_height": layer_height, "units": units, "supports": supports},
         materials,
     )
     return store(part, compute(part, options))
@@ -402,6 +465,7 @@ def store_lines(firm: Firm, items: list[tuple[Part, QuoteResult]], *, delivery: 
             position=position, part_id=part.id, material_code=opts.material_code,
             colour=opts.colour, quantity=opts.quantity, infill_percent=opts.infill_percent,
             layer_height_mm=opts.layer_height_mm, units=result.units,
+            supports=opts.supports, with_supports=result.supports,
             material_g=result.material_g, print_time_s=result.print_time_s,
             net_cents=sum(line.amount_cents for line in part_lines),
             breakdown={"lines": [line.to_dict() for line in part_lines]},
@@ -412,7 +476,8 @@ def store_lines(firm: Firm, items: list[tuple[Part, QuoteResult]], *, delivery: 
         days=_valid_days()), delivery="pickup", express=False, terms=terms)
     first = lines[0]
     for name in ("part_id", "material_code", "colour", "quantity", "infill_percent",
-                 "layer_height_mm", "units", "material_g", "print_time_s"):
+                 "layer_height_mm", "units", "supports", "with_supports", "material_g",
+                 "print_time_s"):
         setattr(quote, name, getattr(first, name))
     apply_variant(quote, variant(quote, delivery, express), ship_to=ship_to)
     db.session.add(quote)
@@ -443,10 +508,12 @@ def _make_terms(lines: list[QuoteLine], rules: catalog.PricingRules, drules: Any
                     "vat_percent": rules.vat_percent, "currency": rules.currency},
         "delivery": drules.to_dict(),
         "shipment": shipment.to_dict() if shipment else None,
-        "ready_date": ready.isoformat(), "ready_date_express": ready_express.isoformat(),
-        "shipping_date": scheduling.shipping_arrival(ready, drules.shipping_days).isoformat(),
-        "shipping_date_express": scheduling.shipping_arrival(
-            ready_express, drules.shipping_days).isoformat(),
+        # None: no printer in service takes a line, so no date is promised (the hub confirms)
+        "ready_date": _iso(ready), "ready_date_express": _iso(ready_express),
+        "shipping_date": _iso(ready and scheduling.shipping_arrival(ready,
+                                                                   drules.shipping_days)),
+        "shipping_date_express": _iso(ready_express and scheduling.shipping_arrival(
+            ready_express, drules.shipping_days)),
     }
 
 
@@ -466,6 +533,10 @@ def order_price_lines(price: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [line for line in (price or {}).get("lines", []) if line.get("code") in ORDER_CODES]
 
 
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
 def lines_of(quote: Quote) -> list[QuoteLine]:
     """The quote's lines; a quote stored before lines existed (or test data made without
     them) reads as one line made of its own columns (not stored)."""
@@ -479,6 +550,7 @@ def lines_of(quote: Quote) -> list[QuoteLine]:
                      material_code=quote.material_code, colour=quote.colour,
                      quantity=quote.quantity, infill_percent=quote.infill_percent,
                      layer_height_mm=quote.layer_height_mm, units=quote.units,
+                     supports=quote.supports or "auto", with_supports=quote.with_supports,
                      material_g=quote.material_g, print_time_s=quote.print_time_s,
                      net_cents=sum(int(x.get("amount_cents", 0)) for x in part_lines),
                      breakdown={"lines": part_lines}, bbox_mm=None)
@@ -572,7 +644,7 @@ def reprice(quote: Quote) -> Quote:
         items.append((part, compute(part, parse_options(
             {"material": line.material_code, "colour": line.colour, "quantity": line.quantity,
              "infill": line.infill_percent, "layer_height": line.layer_height_mm,
-             "units": line.units}, materials))))
+             "units": line.units, "supports": line.supports or "auto"}, materials))))
     return store_lines(quote.firm, items, delivery=quote.delivery, express=bool(quote.express),
                        ship_to=quote.ship_to)
 
@@ -595,3 +667,33 @@ def default_options() -> dict[str, Any]:
     """Return the options a part page starts with."""
     cfg = current_app.config
     return {**options_schema.DEFAULTS, "material": cfg.get("DEFAULT_MATERIAL", "PLA")}
+
+
+def summary_for(part: Part, units: str | None) -> dict[str, Any]:
+    """Return the analysis summary of ``part`` read in ``units`` (its own analysis in its
+    units, else a stored estimate's summary; empty when there is none)."""
+    if not units or units == part.units:
+        return part.analysis or {}
+    row = db.session.scalar(sa.select(PartEstimate).where(
+        PartEstimate.part_id == part.id, PartEstimate.units == units,
+        PartEstimate.summary.is_not(None)).order_by(PartEstimate.id).limit(1))
+    return (row.summary or {}) if row is not None else (part.analysis or {})
+
+
+def piece_figures(part: Part, *, units: str, layer_height_mm: float, infill_percent: int,
+                  material_code: str, with_supports: bool) -> tuple[float, int] | None:
+    """Return grams and seconds of one piece from the part's stored estimate, printed with or
+    without supports (None while there is no ready estimate for these options)."""
+    from marketplace.engine import quote as engine
+
+    row = db.session.scalar(sa.select(PartEstimate).where(_estimate_key(
+        part.id, units or part.units or "mm", _layer_um(layer_height_mm), int(infill_percent))))
+    if row is None or row.status != "ready" or not row.estimate:
+        return None
+    est = engine.for_support_choice(engine.estimate_from_record(row.estimate),
+                                    "auto" if with_supports else "none")
+    materials = hub_catalog()[0]
+    material = materials.get(material_code)
+    density = material.density_g_cm3 if material is not None else engine.REFERENCE_DENSITY_G_CM3
+    est = est.with_density(density, from_density_g_cm3=engine.REFERENCE_DENSITY_G_CM3)
+    return float(est.material_g), int(round(est.print_time_s))

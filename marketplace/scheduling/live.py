@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
@@ -14,7 +13,6 @@ from marketplace.models import Part, Printer, PrintJob
 from marketplace.printer_states import OUT_OF_SERVICE_STATES
 from marketplace.scheduling.correction import printer_corrections
 from marketplace.scheduling.planning import (
-    NOMINAL_BUILD_MM,
     PrinterSlot,
     WorkItem,
     aware_utc,
@@ -94,8 +92,9 @@ def estimate_delivery(
     bbox_mm: Sequence[float] | None = None,
     now: datetime | None = None,
     priority: int = 0,
-) -> date:
-    """Return the date an order of ``quantity`` pieces would be ready, from the live queue."""
+) -> date | None:
+    """Return the date an order of ``quantity`` pieces would be ready, from the live queue,
+    or None when no printer in service can take the part (then the hub confirms a date)."""
     now = aware_utc(now)
     hours = get_opening_hours()
     slots, ahead = live_inputs(session, now)
@@ -103,11 +102,8 @@ def estimate_delivery(
     item = WorkItem(float(print_time_s), material_code, colour or "any", bbox)
     work_ahead = [w for key, w in ahead if -key[0] >= priority]
     finish = plan_finish(slots, work_ahead, item, quantity, hours)
-    if finish is None:
-        nominal = PrinterSlot(0, NOMINAL_BUILD_MM, material_code, colour or "", now)
-        finish = plan_finish([nominal], [replace(w, printer_id=None) for w in work_ahead], item,
-                             quantity, hours)
-    assert finish is not None
+    if finish is None:  # no printer in service takes it: no date is promised
+        return None
     return delivery_date(finish, hours)
 
 
@@ -117,8 +113,9 @@ def estimate_order_ready(
     *,
     now: datetime | None = None,
     priority: int = 0,
-) -> date:
-    """Return the date an order of several lines would be ready, from the live queue.
+) -> date | None:
+    """Return the date an order of several lines would be ready, from the live queue, or None
+    when no printer in service can take one of its lines (then the hub confirms a date).
 
     Each line: ``print_time_s`` (one piece), ``quantity``, ``material_code``, ``colour``,
     ``bbox_mm``. ``priority`` is the order's dispatch priority (express goes ahead of the
@@ -132,12 +129,8 @@ def estimate_order_ready(
               int(line["quantity"])) for line in lines]
     work_ahead = [w for key, w in ahead if -key[0] >= priority]
     finish = plan_finish_lines(slots, work_ahead, items, hours)
-    if finish is None:
-        nominal = PrinterSlot(0, NOMINAL_BUILD_MM, items[0][0].material_code,
-                              items[0][0].colour, now)
-        finish = plan_finish_lines([nominal], [replace(w, printer_id=None) for w in work_ahead],
-                                   items, hours)
-    assert finish is not None
+    if finish is None:  # no printer in service takes a line: no date is promised
+        return None
     return delivery_date(finish, hours)
 
 
@@ -146,3 +139,12 @@ def shipping_arrival(ready: date, days: int) -> date:
     from marketplace.scheduling.planning import carrier_delivery_date
 
     return carrier_delivery_date(ready, days, get_opening_hours())
+
+
+def service_volumes(session) -> list[tuple[float, float, float]]:
+    """Return the build volumes (x, y, z mm) of the printers in service (not in maintenance,
+    not offline): what a part must fit to get a price."""
+    rows = session.execute(
+        sa.select(Printer.build_x_mm, Printer.build_y_mm, Printer.build_z_mm)
+        .where(Printer.state.not_in(tuple(OUT_OF_SERVICE_STATES)))).all()
+    return [(float(x), float(y), float(z)) for x, y, z in rows]

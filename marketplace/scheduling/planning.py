@@ -330,9 +330,28 @@ def delivery_date(finish: datetime, hours: OpeningHours) -> date:
 
 # --- reading the live queue -------------------------------------------------------------------
 
-# A hub without any printer that fits still quotes a date: one nominal printer (no size limit)
-# is assumed to take all the work, so the date is pessimistic rather than missing.
-NOMINAL_BUILD_MM = (1e9, 1e9, 1e9)
+def fits_any(bbox_mm: Sequence[float] | None, volumes: Iterable[Sequence[float]]) -> bool:
+    """Return whether a part's bbox fits one of the build ``volumes`` (see :func:`fits`)."""
+    return any(fits(bbox_mm, volume) for volume in volumes)
+
+
+def largest_volume(volumes: Iterable[Sequence[float]]) -> tuple[float, float, float] | None:
+    """Return the biggest of the build ``volumes`` (by content), or None if there is none."""
+    best = max(volumes, key=lambda v: float(v[0]) * float(v[1]) * float(v[2]), default=None)
+    return None if best is None else (float(best[0]), float(best[1]), float(best[2]))
+
+
+def scale_to_fit(bbox_mm: Sequence[float], volumes: Iterable[Sequence[float]]) -> float | None:
+    """Return the largest factor (at most 1) by which a part's bbox, scaled down evenly, fits
+    one of the build ``volumes`` as it lies (footprint turned by 90 degrees or not)."""
+    x, y, z = (float(v) for v in bbox_mm)
+    best = None
+    for bx, by, bz in ((float(a), float(b), float(c)) for a, b, c in volumes):
+        for px, py in ((x, y), (y, x)):
+            factor = min(bx / px if px > 0 else 1.0, by / py if py > 0 else 1.0,
+                         bz / z if z > 0 else 1.0, 1.0)
+            best = factor if best is None else max(best, factor)
+    return best
 
 
 def aware_utc(now: datetime | None) -> datetime:
@@ -359,7 +378,7 @@ def part_bbox_mm(analysis: dict | None, scale: float = 1.0) -> tuple[float, floa
 
 __all__ = [
     "DEFAULT_OPENING_HOURS", "OpeningHours", "PrinterSlot", "WorkItem", "can_print",
-    "carrier_delivery_date", "delivery_date", "fits", "HOLIDAY_REGIONS", "plan_finish",
-    "plan_finish_lines",
+    "carrier_delivery_date", "delivery_date", "fits", "fits_any", "largest_volume",
+    "scale_to_fit", "HOLIDAY_REGIONS", "plan_finish", "plan_finish_lines",
     "public_holidays",
 ]

@@ -52,12 +52,22 @@ function fillColours() {
   select.value = colours.some(([value]) => value === keep) ? keep : "any";
 }
 
+function showNote(id, text) { // a hint that is there only when the answer has one
+  const node = document.getElementById(id);
+  if (!node) return;
+  node.textContent = text || "";
+  node.hidden = !text;
+}
+
 let seq = 0;
 let timer = null;
 // a guest's page has no quote button (ordering needs an account), only the price
+// (and no price, no quote and no cart for a part that cannot be printed as chosen)
 function setQuoteButton(enabled) {
-  const button = document.getElementById("make-quote");
-  if (button) button.disabled = !enabled;
+  for (const id of ["make-quote", "add-to-cart"]) {
+    const button = document.getElementById(id);
+    if (button) button.disabled = !enabled;
+  }
 }
 async function update() {
   const mine = ++seq;
@@ -92,12 +102,19 @@ async function update() {
     err.hidden = true;
     state.error = null;
     setQuoteButton(true);
+    const refused = document.getElementById("price-refused");
+    if (refused) refused.hidden = true; // the options chosen now can be priced
     // every figure comes formatted from the server (marketplace/formatting.py)
     const shown = data.display;
     setText("price-gross", shown.gross);
     setText("price-net", shown.net);
     setText("price-vat", shown.vat);
     setText("delivery-date", shown.delivery_date);
+    showNote("delivery-note", shown.delivery_note);
+    showNote("supports-warning", shown.supports_warning);
+    const sup = data.supports || {};
+    showNote("supports-info", sup.with_supports ? texts.with_supports
+      : (sup.needed ? null : texts.no_supports_needed));
     setText("est-grams", shown.material);
     setText("est-time", shown.print_time);
     setText("units-size", shown.size);
