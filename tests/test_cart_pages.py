@@ -11,6 +11,7 @@ from portal_helpers import pdf_text, store_part
 
 from marketplace.extensions import db
 from marketplace.models import CartItem, Order, Quote
+from tests.hub_factories import make_printer
 
 
 @pytest.fixture
@@ -18,6 +19,8 @@ def shop(app, make_user):
     user = make_user("firm")
     a = store_part(user.firm, user, name="Halter.stl")
     b = store_part(user.firm, user, name="Deckel.stl")
+    make_printer()  # a printer in service: dates are promised (none without one, issue 9)
+    db.session.commit()
     return user, a, b
 
 
