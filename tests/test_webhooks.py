@@ -613,3 +613,14 @@ def test_the_firms_export_lists_its_webhooks_and_its_last_person_leaving_removes
     new_quote(db.session.get(Firm, first.firm_id))
     db.session.commit()
     assert receiver.requests == []
+
+
+def test_a_name_not_yet_in_the_dns_can_be_registered(app, runner, firm):
+    endpoint_id, secret = add_endpoint(runner, "https://erp.muster.invalid/druckhub",
+                                       "order.placed")
+    assert secret.startswith("whsec_")
+    new = make_quote(firm=firm)
+    orders.place_order(new, placed_by=None)
+    db.session.commit()
+    row = db.session.scalar(sa.select(WebhookDelivery))
+    assert row.state == "pending" and row.last_status is None and row.last_error

@@ -66,7 +66,8 @@ def check_url(url: str, *, resolve: bool = True, config=None) -> str:
     """Return ``url`` cleaned if it may receive webhooks, else raise UnsafeURLError.
 
     https only (http too where loopback is allowed), no user name or password in it, and (with
-    ``resolve``) a host that resolves to a public address now; delivery checks again each time.
+    ``resolve``) a host that does not resolve to an internal address now. A name that does not
+    resolve yet is accepted (the receiver may not be set up yet); delivery checks each time.
     """
     config = config if config is not None else current_app.config
     url = (url or "").strip()
@@ -102,8 +103,7 @@ def check_host(host: str, port: int, *, allow_loopback: bool) -> None:
         raise UnsafeURLError(N_("Die Adresse führt ins interne Netz (%(ip)s); Webhooks gehen "
                                 "nur an öffentliche Adressen."), ip=str(exc)) from None
     except (socket.gaierror, UnicodeError, OSError):
-        raise UnsafeURLError(N_("Den Rechner %(host)s gibt es nicht (DNS)."),
-                             host=host) from None
+        pass  # not (yet) in the DNS: each delivery resolves it again and checks the address
 
 
 class _TrackingAdapter(IPFilterAdapter):
