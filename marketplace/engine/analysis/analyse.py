@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -288,7 +288,12 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
         meas = None
     if topo.n_open_edges:
         centre = (topo.open_edges.reshape(-1, 3).mean(axis=0) * choice.scale).astype(tri.dtype)
-        meas = _measure(tri, hi_mm - lo_mm, limits, layer_mm, check_walls, centre)
+        if meas is not None:  # the same triangles: only the volume's origin moves (the
+            # orientation and the wall rays do not depend on it; a soup's rays are costly)
+            geo = geometry.face_geometry(tri, centre)
+            meas = replace(meas, geo=geo, volume_mm3=float(geo.volumes_mm3.sum(dtype=np.float64)))
+        else:
+            meas = _measure(tri, hi_mm - lo_mm, limits, layer_mm, check_walls, centre)
     elif meas is None:
         meas = _measure(tri, hi_mm - lo_mm, limits, layer_mm, check_walls)
     geo, volume, area = meas.geo, meas.volume_mm3, meas.area_mm2
@@ -397,8 +402,6 @@ def _exact_extents(p: orientation.Placement, corners: np.ndarray,
 
     A signed permutation (an axis turned to the bed) just permutes the known ``extents``.
     """
-    from dataclasses import replace
-
     rot = np.array(p.rotation)
     if np.allclose(np.abs(rot), np.round(np.abs(rot))) and np.allclose(np.abs(rot).sum(0), 1):
         ext = np.abs(rot) @ extents
