@@ -624,3 +624,17 @@ def test_a_name_not_yet_in_the_dns_can_be_registered(app, runner, firm):
     db.session.commit()
     row = db.session.scalar(sa.select(WebhookDelivery))
     assert row.state == "pending" and row.last_status is None and row.last_error
+
+
+def test_an_order_placed_and_approved_at_once_reports_both(app, runner, firm, receiver):
+    _id, secret = add_endpoint(runner, receiver.url, "order.placed,order.status_changed")
+    order = orders.place_order(make_quote(firm=firm, quantity=2), placed_by=None)
+    orders.approve_order(order, "tech@hub.example")  # one transaction, as orders submit --approve
+    db.session.commit()
+    events = [verify(secret, r) for r in receiver.requests]
+    assert [e["type"] for e in events] == ["order.placed", "order.status_changed"]
+    assert (events[1]["data"]["previous_status"], events[1]["data"]["status"]) == (
+        "received", "approved")
+    orders.place_order(make_quote(firm=firm), placed_by=None)  # placed only: no change
+    db.session.commit()
+    assert [verify(secret, r)["type"] for r in receiver.requests[2:]] == ["order.placed"]

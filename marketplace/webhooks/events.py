@@ -29,11 +29,11 @@ def _states(order_id: int) -> dict[int, str]:
 def on_job_transition(job: PrintJob, event) -> None:
     if event.to_state == jobs.JobState.NEEDS_ATTENTION.value:
         payloads.job_needs_attention(job, event.reason)
-    noted: dict[int, str | None] = db.session.info.setdefault(_NOTED, {})
+    noted: dict[int, str] = db.session.info.setdefault(_NOTED, {})
     if job.order_id in noted:
         return
-    if event.from_state is None:  # a new job: its order is being placed (order.placed)
-        noted[job.order_id] = None
+    if event.from_state is None:  # a new job: its order is placed now (order.placed), and
+        noted[job.order_id] = jobs.JobState.RECEIVED.value  # starts as received
         return
     states = _states(job.order_id)
     states[job.id] = event.from_state  # as it was before this transition
@@ -44,8 +44,6 @@ def emit_status_changes(session) -> None:
     """Before the commit: emit order.status_changed for the orders whose status moved."""
     noted = session.info.pop(_NOTED, None)
     for order_id, before in (noted or {}).items():
-        if before is None:
-            continue
         states = _states(order_id)
         if not states:
             continue
