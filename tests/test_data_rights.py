@@ -54,6 +54,10 @@ def test_firm_downloads_all_its_data_as_a_streamed_zip(client, make_user, login_
     assert archive.read(f"files/invoices/{invoice.number}.pdf").startswith(b"%PDF")
     assert archive.read(f"files/invoices/{invoice.number}.xml").startswith(b"<?xml")
     assert data["orders"][0]["history"]  # every piece's steps
+    exported_order = data["orders"][0]
+    assert [x["line"] for x in exported_order["lines"]] == [1]  # its parts, with options
+    assert {p["line"] for p in exported_order["pieces"]} == {1}
+    assert exported_order["gross_cents"] == exported_order["price"]["gross_cents"]
     login_as(make_user("technician"))
     assert client.get("/account/export").status_code == 403
 

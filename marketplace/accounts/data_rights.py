@@ -43,6 +43,7 @@ from marketplace.models import (
     utcnow,
 )
 from marketplace.parts import storage
+from marketplace.quotes import operations as quotes
 from marketplace.webhooks import endpoints as webhook_endpoints
 
 EXPORT_VERSION = 1
@@ -98,6 +99,8 @@ def export_data(firm: Firm) -> dict[str, Any]:
                     "layer_height_mm": q.layer_height_mm, "net_cents": q.net_cents,
                     "vat_cents": q.vat_cents, "gross_cents": q.gross_cents,
                     "price": q.breakdown, "delivery_date": _when(q.delivery_date),
+                    "delivery": q.delivery, "express": bool(q.express), "ship_to": q.ship_to,
+                    "lines": _lines(q),
                     "created_at": _when(q.created_at), "valid_until": _when(q.valid_until)}
                    for q in quotes],
         "orders": [_order(o) for o in orders],
@@ -130,15 +133,31 @@ def _order(order: Order) -> dict[str, Any]:
         sa.select(JobEvent).where(JobEvent.job_id.in_([j.id for j in jobs]))
         .order_by(JobEvent.id)).all() if jobs else []
     piece = {j.id: j.copy_index for j in jobs}
+    positions = {line.id: line.position for line in quotes.lines_of(order.quote)}
+    line_of = {j.id: positions.get(j.quote_line_id, 1) for j in jobs}
     return {
         "number": order.number, "quote": order.quote.public_id, "part": order.part.public_id,
+        "lines": _lines(order.quote), "express": bool(order.express), "ship_to": order.ship_to,
+        "net_cents": order.total_net_cents, "vat_cents": order.total_vat_cents,
+        "gross_cents": order.total_gross_cents, "price": order.price,
         "channel": order.channel, "delivery": order.delivery, "reference": order.reference,
         "leitweg_id": order.leitweg_id, "notes": order.notes,
         "due_date": _when(order.due_date), "created_at": _when(order.created_at),
-        "pieces": [{"piece": j.copy_index, "state": j.state} for j in jobs],
-        "history": [{"piece": piece[e.job_id], "at": _when(e.at), "from": e.from_state,
-                     "to": e.to_state, "reason": e.reason} for e in events],
+        "pieces": [{"line": line_of[j.id], "piece": j.copy_index, "state": j.state}
+                   for j in jobs],
+        "history": [{"line": line_of[e.job_id], "piece": piece[e.job_id], "at": _when(e.at),
+                     "from": e.from_state, "to": e.to_state, "reason": e.reason}
+                    for e in events],
     }
+
+
+def _lines(quote: Quote) -> list[dict]:
+    """A quote's (an order's) parts with their options and figures."""
+    return [{"line": x.position, "part": x.part.public_id, "material": x.material_code,
+             "colour": x.colour, "quantity": x.quantity, "infill": x.infill_percent,
+             "layer_height_mm": x.layer_height_mm, "units": x.units,
+             "material_g": x.material_g, "print_time_s": x.print_time_s,
+             "net_cents": x.net_cents} for x in quotes.lines_of(quote)]
 
 
 def part_path(part: Part) -> str:
