@@ -130,13 +130,13 @@ def test_cart_refusals(client, login_as, shop, make_user):
 def test_quote_back_into_the_cart(client, login_as, shop):
     user, a, b = shop
     login_as(user)
-    _add(client, a, quantity="2", colour="Blau")
+    _add(client, a, quantity="2", colour="Blau", supports="none")
     _add(client, b, quantity="5")
     client.post("/cart/quote", data={"delivery": "pickup"})
     quote = db.session.scalar(sa.select(Quote))
     assert client.post(f"/quotes/{quote.public_id}/cart").status_code == 303
-    assert [(i.part_id, i.options["quantity"], i.options["colour"]) for i in _items()] == [
-        (a.id, 2, "Blau"), (b.id, 5, "any")]
+    assert [(i.part_id, i.options["quantity"], i.options["colour"], i.options["supports"])
+            for i in _items()] == [(a.id, 2, "Blau", "none"), (b.id, 5, "any", "auto")]
 
 
 def test_cart_page_in_english(client, login_as, shop):

@@ -1,7 +1,7 @@
 """The cart: parts a firm user collects, each with its own options, to quote as one order.
 
 An item keeps the options as the options schema names them (material, colour, quantity,
-infill, layer_height, units), checked by :func:`quotes.parse_options` when added and again
+infill, layer_height, units, supports), checked by :func:`quotes.parse_options` when added and again
 when quoted. :func:`quote_cart` prices every item (raises EstimatePendingError while an
 estimate is made) and stores one quote of several lines with the delivery chosen; the cart
 is emptied then (the quote keeps its lines; :func:`put_back` returns them to the cart).
@@ -66,7 +66,7 @@ def update(item: CartItem, raw_options: Any) -> CartItem:
     """Change an item's options (a form gives some of them; the rest stay)."""
     merged = {**item.options, **{k: v for k, v in dict(raw_options).items()
                                  if k in ("material", "colour", "quantity", "infill",
-                                          "layer_height", "units")}}
+                                          "layer_height", "units", "supports")}}
     item.options = quotes.parse_options(merged, quotes.hub_catalog()[0]).to_dict()
     db.session.flush()
     return item
@@ -134,7 +134,7 @@ def put_back(quote: Quote, user: User) -> int:
         db.session.add(CartItem(user_id=user.id, part_id=line.part_id, options={
             "material": line.material_code, "colour": line.colour, "quantity": line.quantity,
             "infill": line.infill_percent, "layer_height": line.layer_height_mm,
-            "units": line.units}))
+            "units": line.units, "supports": line.supports or "auto"}))
         n += 1
     db.session.flush()
     return n
