@@ -70,14 +70,12 @@ def add_attachments(msg: EmailMessage, row: Notification, session: Session) -> N
     try:
         from flask_babel import force_locale
 
-        from marketplace.models import Order, Setting, User
+        from marketplace.models import Order, User
         from marketplace.orders import documents
         from marketplace.settings import operations as settings
 
         order = session.get(Order, row.order_id)
-        stored = session.get(Setting, settings.ADDRESS_KEY)
-        hub = {**settings.DEFAULT_ADDRESS,
-               **(stored.value if stored is not None and isinstance(stored.value, dict) else {})}
+        hub = settings.hub_details(session)  # address, legal details and terms, as on the page
         user = session.get(User, row.user_id) if row.user_id else None
         # the PDF speaks the recipient's language, like the mail it is attached to
         with force_locale(user.language if user and user.language in ("de", "en") else "de"):

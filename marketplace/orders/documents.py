@@ -113,7 +113,8 @@ def terms_lines(hub: dict[str, Any]) -> list[str]:
     Angebote), else the standard sentence with the payment term of the legal details."""
     from marketplace.settings import operations as settings
 
-    own = str(settings.get_quote_terms().get("terms") or "").strip()
+    own = str((hub["quote_terms"] if "quote_terms" in hub
+               else settings.get_quote_terms()["terms"]) or "").strip()
     if own:
         return [line.strip() for line in own.split("\n") if line.strip()]
     days = hub.get("payment_days") or settings.DEFAULT_PAYMENT_DAYS

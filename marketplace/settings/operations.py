@@ -77,8 +77,8 @@ class SettingsError(ValueError):
         self.errors = errors
 
 
-def _get(key: str) -> Any:
-    row = db.session.get(Setting, key)
+def _get(key: str, session: Any = None) -> Any:
+    row = (session or db.session).get(Setting, key)
     return None if row is None else row.value
 
 
@@ -442,9 +442,9 @@ def set_opening_hours(data: dict[str, Any]) -> OpeningHours:
 # --- hub address --------------------------------------------------------------------------------
 
 
-def get_hub_address() -> dict[str, str]:
+def get_hub_address(session: Any = None) -> dict[str, str]:
     """Return the hub's address and contact (for documents and pages)."""
-    stored = _get(ADDRESS_KEY)
+    stored = _get(ADDRESS_KEY, session)
     return {**DEFAULT_ADDRESS, **(stored if isinstance(stored, dict) else {})}
 
 
@@ -506,9 +506,9 @@ class MissingLegalDetailsError(RuntimeError):
                  "%(fields)s.", fields=", ".join(_(m) for m in self.missing))
 
 
-def get_hub_legal() -> dict[str, Any]:
+def get_hub_legal(session: Any = None) -> dict[str, Any]:
     """Return the hub's legal details (empty strings where none is stored)."""
-    stored = _get(LEGAL_KEY)
+    stored = _get(LEGAL_KEY, session)
     out: dict[str, Any] = {key: "" for key in LEGAL_FIELDS}
     out["payment_days"] = DEFAULT_PAYMENT_DAYS
     if isinstance(stored, dict):
@@ -558,10 +558,10 @@ def set_hub_legal(data: dict[str, Any]) -> dict[str, Any]:
 # --- quotes: validity and terms -----------------------------------------------------------------
 
 
-def get_quote_terms() -> dict[str, Any]:
+def get_quote_terms(session: Any = None) -> dict[str, Any]:
     """Return ``{"valid_days": int, "terms": str}``: how long a quote holds its price, and the
     hub's own terms for the documents ("" : the documents print the standard sentence)."""
-    stored = _get(QUOTE_TERMS_KEY)
+    stored = _get(QUOTE_TERMS_KEY, session)
     out: dict[str, Any] = {"valid_days": DEFAULT_QUOTE_VALID_DAYS, "terms": ""}
     if isinstance(stored, dict):
         out.update({k: stored[k] for k in out if k in stored})
@@ -594,9 +594,11 @@ def set_quote_terms(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def hub_details() -> dict[str, Any]:
-    """Return the hub's address and legal details together: what every document shows."""
-    return {**get_hub_address(), **get_hub_legal()}
+def hub_details(session: Any = None) -> dict[str, Any]:
+    """Return the hub's address, legal details and own terms together: what every document
+    shows (read with ``session`` where one is given: the mailer's session of its own)."""
+    return {**get_hub_address(session), **get_hub_legal(session),
+            "quote_terms": get_quote_terms(session)["terms"]}
 
 
 def missing_legal_details(details: dict[str, Any] | None = None) -> list[str]:
