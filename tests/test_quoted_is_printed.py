@@ -447,3 +447,40 @@ def test_events_of_an_override_are_listed_in_order_show(runner, app, firm_user, 
     assert any("Stützstrukturen" in (e["reason"] or "") for e in data["events"])
     assert db.session.scalar(sa.select(sa.func.count(JobEvent.id)).where(
         JobEvent.job_id == order.jobs[0].id)) == 2
+
+
+# --- the quote command's contract, as a user runs it ----------------------------------------------
+
+
+@pytest.mark.db_independent
+@pytest.mark.parametrize("supports", ["auto", "none"])
+def test_the_quote_command_keeps_its_contract(tmp_path, supports):
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+
+    def quote(path: Path) -> dict:
+        done = subprocess.run(
+            [sys.executable, "-m", "marketplace.quote", str(path), "--json", "--supports",
+             supports], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+            capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        return json.loads(done.stdout)
+
+    cases = {"jack.stl": jack_stl(), "rail.stl": box_stl(400, 20, 20), "soup.stl": soup_stl()}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+    jack = quote(tmp_path / "jack.stl")
+    e = jack["estimate"]
+    assert {"supports", "model_g", "support_g", "support_time_s"} <= set(e)
+    assert e["supports"] is (supports == "auto") and jack["options"]["supports"] == supports
+    assert (e["support_g"] > 0) is (supports == "auto")
+    assert jack["printable"] is True and float(jack["price"]["net"]) > 0
+    rail = quote(tmp_path / "rail.stl")  # fits no printer: no price, the estimate still given
+    assert rail["printable"] is False and rail["price"] is None
+    assert rail["estimate"]["material_g"] > 0 and "support_g" in rail["estimate"]
+    soup = quote(tmp_path / "soup.stl")  # no closed solid: no price
+    assert soup["printable"] is False and soup["price"] is None
+    assert "not_closable" in {p["code"] for p in soup["problems"]}
