@@ -357,8 +357,9 @@ def compute(part: Part, options: QuoteOptions, *, now=None) -> QuoteResult:
     )
 
 
-TOO_LARGE = N_("Das Teil (%(size)s) passt in keiner Lage auf einen unserer Drucker in Betrieb "
-               "(größter Bauraum %(largest)s), deshalb gibt es keinen Preis und keinen Termin. "
+TOO_LARGE = N_("Das Teil (%(size)s, so gelegt, wie es gedruckt wird) passt auf keinen unserer "
+               "Drucker in Betrieb (größter Bauraum %(largest)s), deshalb gibt es keinen Preis "
+               "und keinen Termin. "
                "Was Sie tun können: die Einheit der Datei prüfen (gelesen in %(unit)s; in "
                "einer anderen Einheit passt es vielleicht), das Teil auf höchstens %(percent)s "
                "%% verkleinern oder es in Stücken hochladen, die einzeln passen.")

@@ -75,6 +75,10 @@ def app_config(app_config):
 def test_firm_signs_up_uploads_sees_3d_and_price_and_orders(live_server, browser, browser_page,
                                                             screenshot, make_user):
     page = browser_page
+    from tests.hub_factories import make_printer
+
+    make_printer()  # a printer in service: a date is promised (none without one, issue 9)
+    db.session.commit()
     page.goto(live_server.url + "/")
     screenshot(page, "firm-01-landing")
     sign_up(page, live_server.url)
