@@ -116,6 +116,7 @@ def register_tasks(app: Flask) -> None:
     from marketplace.quotes import tasks as _quotes_tasks  # noqa: F401
     from marketplace.webhooks import events as _webhook_events  # noqa: F401  (listeners)
     from marketplace.webhooks import tasks as _webhook_tasks  # noqa: F401
+    from marketplace.tokens import tasks as _token_tasks  # noqa: F401
 
     _webhook_events.init_app(app)
     from printers import tasks as printers_tasks

@@ -7,6 +7,7 @@ token without the scope is a 403 everywhere."""
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from api_helpers import bearer, token_for
 from portal_helpers import store_part
 
@@ -40,15 +41,27 @@ POLICY = {
     "Hub.resume_job": HUB, "Hub.cancel_job": HUB, "Hub.approve_order": HUB,
     "Hub.reject_order": HUB, "Hub.cancel_order": HUB, "Hub.list_printers": HUB,
     "Hub.get_printer": HUB, "Hub.get_pricing": HUB, "Hub.patch_pricing": ADMIN,
+    # the firm's webhook endpoints: its own (others 404), never staff's (the hub's own are
+    # admin pages)
+    "Webhooks.list_webhooks": FIRM_ONLY, "Webhooks.create_webhook": FIRM_ONLY,
+    "Webhooks.get_webhook": OWNED_FIRM_ONLY, "Webhooks.delete_webhook": OWNED_FIRM_ONLY,
+    "Webhooks.rotate_webhook_secret": OWNED_FIRM_ONLY,
+    "Webhooks.list_webhook_deliveries": OWNED_FIRM_ONLY,
+    "Webhooks.replay_webhook_delivery": OWNED_FIRM_ONLY,
 }
-API_BLUEPRINTS = ("Materials.", "Parts.", "Quotes.", "Orders.", "Hub.")
+API_BLUEPRINTS = ("Materials.", "Parts.", "Quotes.", "Orders.", "Hub.", "Webhooks.")
 BODIES = {"Orders.place_order": "quote", "Quotes.create_multi_quote": "lines", "Hub.reject_order": {"reason": "Test"},
           "Hub.patch_pricing": {"vat_percent": 19}}
 
 
 @pytest.fixture
 def world(app, make_user):
+    from marketplace.webhooks import endpoints as webhook_endpoints
+    from marketplace.webhooks.models import WebhookDelivery
+
     firm_a = make_user("firm")
+    hook, _secret = webhook_endpoints.create(firm_a.firm, "http://127.0.0.1:9/hook",
+                                             ["order.placed"], actor="test")
     part = store_part(firm_a.firm, firm_a)
     quote = quotes.make_quote(part, quantity=1)
     ordered = quotes.make_quote(part, quantity=1)
@@ -62,13 +75,16 @@ def world(app, make_user):
               for role, user in users.items()}
     ids = {"part_id": part.public_id, "quote_id": quote.public_id,
            "order_id": order.public_id, "job_id": order.jobs[0].public_id,
-           "printer_id": printer.public_id}
+           "printer_id": printer.public_id, "webhook_id": hook.public_id,
+           "delivery_id": db.session.scalar(sa.select(WebhookDelivery.public_id))}
+    assert ids["delivery_id"]
     return users, tokens, ids
 
 
 def _api_rules(app):
     return sorted((r for r in app.url_map.iter_rules()
-                   if r.endpoint.startswith(API_BLUEPRINTS)), key=lambda r: (r.rule, r.endpoint))
+                   if r.endpoint.startswith(API_BLUEPRINTS)),
+                  key=lambda r: ("DELETE" in r.methods, r.rule, r.endpoint))  # deletes last
 
 
 def test_every_api_operation_has_a_decision(app):
@@ -92,7 +108,8 @@ def test_every_api_operation_answers_each_token_as_decided(app, client, world):
     wrong, count = [], 0
     for rule in _api_rules(app):
         path = rule.build({name: ids[name] for name in rule.arguments})[1]
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+        methods = rule.methods - {"HEAD", "OPTIONS"}
+        for method in sorted(methods, key=lambda m: (m == "DELETE", m)):  # deletes last
             body = BODIES.get(rule.endpoint, {})
             if body == "quote":
                 body = {"quote_id": ids["quote_id"]}
@@ -110,7 +127,7 @@ def test_every_api_operation_answers_each_token_as_decided(app, client, world):
                                  f"{response.status_code} {response.get_data(as_text=True)[:200]})")
                 count += 1
     assert not wrong, "\n".join(wrong)
-    assert count == 4 * 30
+    assert count == 4 * 37
 
 
 def test_a_token_without_the_scope_is_refused_everywhere(app, client, world):

@@ -123,3 +123,21 @@ def test_eight_concurrent_posts_with_one_key_make_one_order(app, live_server, fi
     assert _orders() == 1
     assert db.session.scalar(sa.select(sa.func.count(PrintJob.id))) == 2
     assert db.session.scalar(sa.select(sa.func.count(IdempotencyRecord.id))) == 1
+
+
+def test_old_answers_are_pruned_and_their_keys_free_again(client, firm_quote, app):
+    from datetime import timedelta
+
+    from marketplace.tokens import tasks
+
+    user, quote_id = firm_quote
+    token = token_for(user)
+    first = client.post("/api/v1/orders", headers=bearer(token, **{"Idempotency-Key": "old"}),
+                        json={"quote_id": quote_id})
+    assert first.status_code == 201
+    row = db.session.scalar(sa.select(IdempotencyRecord))
+    assert tasks.prune_idempotency_records.call_local() == 0  # a fresh answer stays
+    row.created_at -= timedelta(seconds=app.config["IDEMPOTENCY_KEEP_S"] + 1)
+    db.session.commit()
+    assert tasks.prune_idempotency_records.call_local() == 1
+    assert db.session.scalar(sa.select(sa.func.count(IdempotencyRecord.id))) == 0

@@ -34,7 +34,11 @@ STATUSES: Counter = Counter()
 
 @pytest.fixture
 def api_world(app, make_user):
+    from marketplace.webhooks import endpoints as webhook_endpoints
+
     firm_user = make_user("firm")
+    hook, _secret = webhook_endpoints.create(firm_user.firm, "http://127.0.0.1:9/hook",
+                                             ["order.placed"], actor="test")
     part = store_part(firm_user.firm, firm_user)
     quote = quotes.make_quote(part, quantity=2)
     ordered = quotes.make_quote(part, quantity=1)
@@ -45,7 +49,7 @@ def api_world(app, make_user):
     technician = make_user("technician")
     ids = {"part_id": part.public_id, "quote_id": quote.public_id,
            "order_id": order.public_id, "job_id": order.jobs[0].public_id,
-           "printer_id": printer.public_id}
+           "printer_id": printer.public_id, "webhook_id": hook.public_id}
     return {"firm": token_for(firm_user, "read,write"),
             "hub": token_for(technician, "read,write,hub"), "ids": ids}
 

@@ -102,7 +102,10 @@ POLICY: dict[str, dict[str, str]] = {
         "Orders.order_invoice_xml", "Hub.queue", "Hub.list_jobs", "Hub.get_job",
         "Hub.pause_job", "Hub.resume_job", "Hub.cancel_job", "Hub.approve_order",
         "Hub.reject_order", "Hub.cancel_order", "Hub.list_printers", "Hub.get_printer",
-        "Hub.get_pricing", "Hub.patch_pricing")},
+        "Hub.get_pricing", "Hub.patch_pricing", "Webhooks.list_webhooks",
+        "Webhooks.create_webhook", "Webhooks.get_webhook", "Webhooks.delete_webhook",
+        "Webhooks.rotate_webhook_secret", "Webhooks.list_webhook_deliveries",
+        "Webhooks.replay_webhook_delivery")},
     # operations (health for the load balancer; metrics limited by network, not by role)
     "ops.livez": PUBLIC, "ops.readyz": PUBLIC, "ops.metrics_view": PUBLIC,
     "csp_report": PUBLIC,  # browsers post policy violations (logged)
@@ -146,6 +149,7 @@ def world(app, make_user):
            "webhook": firm_hook.public_id, "hub_webhook": hub_hook.public_id,
            "delivery": deliveries[firm_hook.id], "hub_delivery": deliveries[hub_hook.id],
            "change": "rotate", "job_id": order.jobs[0].public_id,
+           "webhook_id": firm_hook.public_id,
            "printer_id": printer.public_id, "item_id": item.public_id}
     return users, ids
 

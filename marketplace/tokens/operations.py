@@ -153,3 +153,15 @@ def state(token: ApiToken, now=None) -> str:
     if token.expires_at is not None and token.expires_at <= now:
         return "expired"
     return "active"
+
+
+def prune_idempotency_records(keep_s: int, now=None) -> int:
+    """Delete answers kept under an Idempotency-Key longer than ``keep_s`` (the caller
+    commits); return how many. Records still "in progress" (status 0) go after the same
+    time: their request is long dead."""
+    from marketplace.tokens.models import IdempotencyRecord
+
+    cutoff = (now or utcnow()) - timedelta(seconds=keep_s)
+    result = db.session.execute(sa.delete(IdempotencyRecord).where(
+        IdempotencyRecord.created_at < cutoff).execution_options(synchronize_session=False))
+    return int(result.rowcount or 0)

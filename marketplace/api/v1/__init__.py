@@ -12,10 +12,10 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from marketplace.api.v1 import core, docs, firm, hub
+    from marketplace.api.v1 import core, docs, firm, hub, webhooks
 
     core.init_app(app)
-    blueprints = (*firm.BLUEPRINTS, *hub.BLUEPRINTS)
+    blueprints = (*firm.BLUEPRINTS, *hub.BLUEPRINTS, *webhooks.BLUEPRINTS)
     for blueprint in blueprints:
         core.api.register_blueprint(blueprint)
     app.register_blueprint(docs.bp)

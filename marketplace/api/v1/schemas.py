@@ -388,3 +388,58 @@ class PricingRulesSchema(Schema):
     minimum_order_cents = fields.Integer(validate=validate.Range(0, 1_000_000))
     vat_percent = fields.Integer(validate=validate.Range(0, 100))
     currency = fields.String(dump_only=True)
+
+
+# --- webhooks (the firm's endpoints) ----------------------------------------------------------
+class WebhookRequestSchema(Schema):
+    url = fields.String(required=True, validate=validate.Length(1, 2048),
+                        metadata={"example": "https://erp.example.de/druckhub/webhooks"})
+    events = fields.List(fields.String(validate=validate.Length(1, 64)), required=True,
+                         validate=validate.Length(1, 20),
+                         metadata={"example": ["order.placed", "order.status_changed"]})
+    description = fields.String(load_default="", validate=validate.Length(max=200))
+
+
+class WebhookSchema(Schema):
+    id = fields.String(required=True)
+    url = fields.String(required=True)
+    events = fields.List(fields.String(), required=True)
+    description = fields.String(required=True)
+    active = fields.Boolean(required=True)
+    disabled_reason = fields.String(required=True, allow_none=True)
+    created_at = UtcDateTime(required=True)
+    last_success_at = UtcDateTime(required=True, allow_none=True)
+    failing_since = UtcDateTime(required=True, allow_none=True)
+
+
+class WebhookCreatedSchema(WebhookSchema):
+    secret = fields.String(required=True, metadata={
+        "description": "whsec_... signing secret (Standard Webhooks); shown only now."})
+
+
+class WebhookListSchema(Schema):
+    items = fields.List(fields.Nested(WebhookSchema), required=True)
+    events = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
+                         metadata={"description": "The events a firm can subscribe to."})
+
+
+class SecretSchema(Schema):
+    secret = fields.String(required=True)
+    previous_valid_until = UtcDateTime(required=True, allow_none=True)
+
+
+class WebhookDeliverySchema(Schema):
+    id = fields.String(required=True)
+    event = fields.String(required=True)
+    message_id = fields.String(required=True)
+    state = fields.String(required=True)
+    last_status = fields.Integer(required=True, allow_none=True)
+    last_error = fields.String(required=True, allow_none=True)
+    attempts = fields.Integer(required=True)
+    created_at = UtcDateTime(required=True)
+    finished_at = UtcDateTime(required=True, allow_none=True)
+    replay_of = fields.String(required=True, allow_none=True)
+
+
+class WebhookDeliveryListSchema(Schema):
+    items = fields.List(fields.Nested(WebhookDeliverySchema), required=True)
