@@ -79,6 +79,10 @@ def test_guest_cannot_save_a_quote_or_order(client):
     resp = client.post(f"/parts/{part.public_id}/quote", data={"material": "PLA"})
     assert resp.status_code == 302 and "/login" in resp.headers["Location"]
     assert client.get("/orders").status_code == 302
+    for method, url in (("POST", f"/parts/{part.public_id}/cart"), ("GET", "/cart"),
+                        ("POST", "/cart/quote"), ("GET", "/quotes")):
+        resp = client.open(url, method=method, data={"material": "PLA"})
+        assert resp.status_code == 302 and "/login" in resp.headers["Location"], url
     from marketplace.models import Order, Quote
 
     assert db.session.scalar(sa.select(sa.func.count(Quote.id))) == 0
