@@ -97,6 +97,9 @@ def test_scopes_expiry_and_revocation(client, make_user, app):
 
     user = make_user("firm")
     read_only = token_for(user, "read")
+    me = client.get("/api/v1/me", headers=bearer(read_only)).get_json()
+    assert me["email"] == user.email and me["scopes"] == ["read"] and me["role"] == "firm"
+    assert me["firm"] == user.firm.name and me["expires_at"].endswith("Z")
     refused = _upload(client, read_only)
     assert refused.status_code == 403 and refused.get_json()["code"] == "insufficient_scope"
     assert client.get("/api/v1/parts", headers=bearer(read_only)).status_code == 200

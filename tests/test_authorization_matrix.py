@@ -94,7 +94,8 @@ POLICY: dict[str, dict[str, str]] = {
     # public API: the document and its interactive page are public; every operation needs a token
     "api_docs.openapi_json": PUBLIC, "api_docs.docs": PUBLIC,
     **{endpoint: TOKEN_ONLY for endpoint in (
-        "Materials.list_materials", "Parts.upload_part", "Parts.list_parts", "Parts.get_part",
+        "Account.me", "Materials.list_materials", "Parts.upload_part", "Parts.list_parts",
+        "Parts.get_part",
         "Parts.get_analysis", "Parts.price_part", "Parts.create_quote", "Quotes.list_quotes",
         "Quotes.create_multi_quote",
         "Quotes.get_quote", "Quotes.quote_pdf", "Orders.place_order", "Orders.list_orders",

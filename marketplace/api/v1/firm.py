@@ -17,6 +17,7 @@ from marketplace.api.v1 import schemas as s
 from marketplace.api.v1.core import (
     Problem,
     _,
+    current_token,
     idempotency_doc,
     make_blueprint,
     option_problem,
@@ -40,6 +41,7 @@ from marketplace.settings import operations as settings
 
 PENDING_RETRY_S = 2  # a 202 asks the client to come back this soon
 
+account_bp = make_blueprint("Account", "Who the token acts as.")
 catalog_bp = make_blueprint("Materials", "What the hub prints: materials and colours.")
 parts_bp = make_blueprint("Parts", "Upload parts; read their analysis and problems; price them.")
 quotes_bp = make_blueprint("Quotes", "Stored quotes: price, options and delivery date.")
@@ -58,6 +60,18 @@ def owned(model: Any, public_id: str, what: str) -> Any:
     if row is None:
         raise Problem(404, "not_found", _("%(what)s nicht gefunden.", what=what))
     return row
+
+
+# --- the token itself -------------------------------------------------------------------------
+@account_bp.route("/me", methods=["GET"])
+@account_bp.response(200, s.MeSchema)
+def me():
+    """The account the token acts as, its firm, the token's scopes and expiry (any scope)."""
+    token = current_token()
+    return {"email": current_user.email, "name": current_user.name, "role": current_user.role,
+            "firm": current_user.firm.name if current_user.firm else None,
+            "token_id": token.public_id, "scopes": token.scope_list,
+            "expires_at": token.expires_at}
 
 
 # --- materials ------------------------------------------------------------------------------------
@@ -480,4 +494,4 @@ def _file(data: bytes, mimetype: str, filename: str):
                      download_name=filename, max_age=0)
 
 
-BLUEPRINTS = (catalog_bp, parts_bp, quotes_bp, orders_bp)
+BLUEPRINTS = (account_bp, catalog_bp, parts_bp, quotes_bp, orders_bp)

@@ -443,3 +443,13 @@ class WebhookDeliverySchema(Schema):
 
 class WebhookDeliveryListSchema(Schema):
     items = fields.List(fields.Nested(WebhookDeliverySchema), required=True)
+
+
+class MeSchema(Schema):
+    email = fields.String(required=True)
+    name = fields.String(required=True, allow_none=True)
+    role = fields.String(required=True, validate=validate.OneOf(["firm", "technician", "admin"]))
+    firm = fields.String(required=True, allow_none=True)
+    token_id = fields.String(required=True)
+    scopes = fields.List(fields.String(), required=True)
+    expires_at = UtcDateTime(required=True, allow_none=True)
