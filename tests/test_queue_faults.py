@@ -96,6 +96,8 @@ def test_a_worker_killed_mid_analysis_leaves_the_part_to_another(app, firm_user,
     done = wait_for(lambda: (p := _parts()[0]).status != "pending" and p, 120, "re-analysis")
     assert done.status == "ready" and done.attempts == 2 and done.lease_owner is None
     assert done.analysis["mesh"]["triangles"] > 80_000
+    # the worker logs just after its commit: wait for the line, not just the row
+    wait_for(lambda: f"part {part.id} analysed" in workers.log(1), 30, "the second worker's log")
     assert workers.log(1).count(f"part {part.id} analysed") == 1
     assert f"part {part.id} analysed" not in workers.log(0)  # done once
 
@@ -336,5 +338,8 @@ def test_two_workers_on_postgres_and_redis_take_one_burst(app, firm_user, worker
     stored = _parts()
     assert len(stored) == 16 and all(p.status == "ready" for p in stored)
     assert all(p.attempts == 1 for p in stored), [p.attempts for p in stored]
+    # each worker logs just after its commit: wait until the last line is written
+    wait_for(lambda: sum(workers.log(n).count("analysed: ready") for n in (0, 1)) >= 16, 30,
+             "the workers' log lines")
     runs = [workers.log(n).count("analysed: ready") for n in (0, 1)]
     assert sum(runs) == 16, runs  # no part analysed twice
