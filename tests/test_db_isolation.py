@@ -166,3 +166,22 @@ def test_a_second_app_on_the_same_database_is_reported(app, app_config):
 def test_a_db_independent_test_that_uses_the_database_is_reported(app):
     [problem] = problems_of(firms, pure=True)
     assert "db_independent" in problem
+
+
+@pytest.mark.commits  # about real transactions on the database
+def test_a_savepoint_as_the_first_write_stays_inside_the_transaction(app):
+    """A ``begin_nested()`` that opens a session's writes must not commit on its own (pysqlite
+    began no transaction before SAVEPOINT, so releasing it committed); on both databases."""
+    with Session(db.engine) as session:
+        session.execute(sa.select(sa.func.count(Firm.id)))  # a read first, as a page does
+        with session.begin_nested():
+            session.add(Firm(name="Savepoint GmbH"))
+            session.flush()
+        assert committed_firms() == 0  # released, not committed
+        session.rollback()
+    assert committed_firms() == 0
+    with Session(db.engine) as session:
+        with session.begin_nested():
+            session.add(Firm(name="Savepoint GmbH"))
+        session.commit()
+    assert committed_firms() == 1
