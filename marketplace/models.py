@@ -291,7 +291,8 @@ class Order(db.Model):
     public_id: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_public_id)
     number: Mapped[str | None] = mapped_column(sa.String(32), unique=True)  # DH-2026-000042
     firm_id: Mapped[int] = mapped_column(sa.ForeignKey("firms.id"), index=True)
-    quote_id: Mapped[int] = mapped_column(sa.ForeignKey("quotes.id"))
+    # one order per quote (a unique index: two concurrent orders of one quote make one)
+    quote_id: Mapped[int] = mapped_column(sa.ForeignKey("quotes.id"), index=True, unique=True)
     part_id: Mapped[int] = mapped_column(sa.ForeignKey("parts.id"))
     placed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     channel: Mapped[str] = mapped_column(sa.String(16), default="portal")  # portal|phone|email

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import date, timedelta
 
 import pytest
@@ -176,3 +177,47 @@ def test_confirmation_pdf_has_the_figures_in_german(app):
     assert documents.filename_for(quote, order) == f"Auftragsbestätigung-{order.number}.pdf"
 
 
+
+
+@pytest.mark.commits  # threads with sessions of their own
+def test_two_concurrent_orders_of_one_quote_make_one(app):
+    """The check before the insert is not enough when two requests order at the same moment: the
+    unique index on orders.quote_id makes the second one fail as already ordered."""
+    quote_id = make_quote(quantity=1).id
+    db.session.commit()
+    barrier = threading.Barrier(2, timeout=30)
+    outcomes: list[str] = []
+
+    def order_it() -> None:
+        with app.app_context():
+            try:
+                quote = db.session.get(Quote, quote_id)
+                barrier.wait()
+                for attempt in range(20):  # SQLite: a writer may find the database locked
+                    try:
+                        orders.place_order(quote, placed_by=None)
+                        db.session.commit()
+                        outcomes.append("ordered")
+                        return
+                    except orders.OrderError as exc:
+                        db.session.rollback()
+                        outcomes.append(exc.code)
+                        return
+                    except sa.exc.OperationalError:
+                        db.session.rollback()
+                        threading.Event().wait(0.05 * (attempt + 1))
+                outcomes.append("locked")
+            except BaseException as exc:  # reported below, in the test's thread
+                outcomes.append(repr(exc))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=order_it) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(outcomes) == ["already_ordered", "ordered"], outcomes
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count(Order.id))
+                             .where(Order.quote_id == quote_id)) == 1

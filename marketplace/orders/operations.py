@@ -138,6 +138,10 @@ def place_order(
                 db.session.flush()
             break
         except IntegrityError:
+            # the number was taken meanwhile (retry), or the quote was ordered meanwhile
+            if db.session.scalar(sa.select(Order.id).where(Order.quote_id == quote.id)):
+                raise OrderError("already_ordered",
+                                 N_("Dieses Angebot wurde bereits bestellt.")) from None
             continue
     else:
         raise OrderError("no_number", N_("Keine Bestellnummer frei; bitte erneut versuchen."))
