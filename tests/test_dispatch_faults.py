@@ -148,8 +148,13 @@ def test_dispatcher_sigkilled_at_random_points_loses_nothing_prints_nothing_twic
             proc = _start_dispatcher(env, log)
             # wait until it has reconciled (start-up), then kill it anywhere in its passes, or
             # just after it sent a job to a printer (the window exactly-once must survive)
-            wait_for(lambda: b"started:" in (tmp_path / "dispatcher.log").read_bytes()[offset:],
-                     90, "dispatcher start-up", interval_s=0.02)  # a cold start on a busy host
+            try:
+                wait_for(lambda: b"started:" in (tmp_path / "dispatcher.log").read_bytes()[offset:],
+                         90, "dispatcher start-up", interval_s=0.02)  # a cold start, busy host
+            except BaseException:
+                proc.kill()  # a failed test leaves no dispatcher behind
+                proc.wait(10)
+                raise
             if rng.random() < 0.5:
                 time.sleep(rng.uniform(0.0, 3.0))
             else:
