@@ -33,7 +33,7 @@ def poll_farm(poller: Poller, report: TickReport) -> dict[int, PollResult]:
         try:
             key = p.api_key
         except printer_keys.InvalidToken:  # one printer's key must not stop the whole farm
-            unreadable[p.id] = PollResult(p.id, error_kind="auth", error=KEY_UNREADABLE)
+            unreadable[p.id] = PollResult(p.id, error_kind="key", error=KEY_UNREADABLE)
             continue
         targets.append(PollTarget(
             p.id, p.name, p.url, key,
@@ -55,7 +55,7 @@ def poll_farm(poller: Poller, report: TickReport) -> dict[int, PollResult]:
 def judge(result: PollResult, has_job: bool) -> tuple[str, str | None]:
     """Return the printer state (and why) that one poll's answer means."""
     if not result.answered:
-        if result.error == KEY_UNREADABLE:
+        if result.error_kind == "key":
             return "offline", KEY_UNREADABLE
         if result.error_kind == "auth":
             return "offline", "API key rejected by OctoPrint"

@@ -51,7 +51,7 @@ class PollResult:
     printer_id: int
     status: PrinterStatus | None = None  # None: no answer (or no answer in time)
     file: FileInfo | None = None
-    error_kind: str | None = None  # unreachable|timeout|auth|error
+    error_kind: str | None = None  # unreachable|timeout|auth|error|key (ours unreadable)
     error: str | None = None
     connect_sent: bool = False
     elapsed_s: float = 0.0
