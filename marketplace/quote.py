@@ -153,8 +153,11 @@ def _run(args: argparse.Namespace) -> int:
            "supports": args.supports, "printer_class": args.printer_class}
     # the file is read and analysed in a child with a time and an address-space limit, at
     # the caller's priority (the web app's analyses run below it; here the user waits)
-    result = messages.with_texts(runner.run_in_subprocess(
-        job, timeout_s=timeout_s, memory_mb=memory_mb, nice=0)["quote"])
+    # (a forked copy of this process: it starts with the engine imported)
+    from marketplace.engine import quote as _engine  # noqa: F401
+
+    result = messages.with_texts(runner.run_forked(
+        job, timeout_s=timeout_s, memory_mb=memory_mb)["quote"])
     if args.json:
         print(json.dumps(result, ensure_ascii=False, allow_nan=False))
     else:

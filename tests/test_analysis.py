@@ -445,3 +445,26 @@ def test_two_thread_topology_takes_the_exact_path_for_a_flipped_face(checker, mo
     good = engine.analyse_file(stl_binary(box()), "cube.stl")
     assert good.watertight and good.winding_consistent and good.repairs["faces_flipped"] == 0
     assert good.volume_mm3 == pytest.approx(8000.0, rel=1e-9) and good.shells == 1
+
+
+def test_closed_components_label_faces_like_the_public_traversal():
+    """The direct undirected traversal (no transpose built) labels shells as scipy's
+    connected_components does, here three separate closed boxes."""
+    from scipy.sparse.csgraph import connected_components
+
+    from marketplace.engine.geometry import shells, topology
+
+    tri = np.concatenate([box((10, 10, 10), (x, 0, 0)) for x in (0, 20, 40)]).astype(np.float32)
+    bits = topology.corner_bits(tri)
+    p, q = topology._fast_pairs(bits, topology._vertex_hash(bits), len(tri))
+    labels, n = shells.closed_components(p, q, len(tri))
+    assert n == 3
+    nb = np.empty(3 * len(tri), dtype=np.int32)
+    nb[p], nb[q] = q // 3, p // 3
+    from scipy.sparse import csr_matrix
+
+    graph = csr_matrix((np.ones(len(nb), np.int8), nb, np.arange(0, len(nb) + 1, 3)),
+                       shape=(len(tri), len(tri)))
+    k, expected = connected_components(graph, directed=False)
+    assert k == 3 and (labels == expected).all()
+    assert sorted(np.bincount(labels).tolist()) == [12, 12, 12]

@@ -250,7 +250,7 @@ def test_unexpected_exception_is_still_one_line(capsys, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("disk on fire\nsecond line")
 
-    monkeypatch.setattr(runner, "run_in_subprocess", boom)
+    monkeypatch.setattr(runner, "run_forked", boom)
     status, out, err = call(capsys, str(CUBE), "--json")
     assert status == 2
     assert json.loads(out)["error"]["code"] == "analysis_failed"

@@ -197,6 +197,17 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
+def _answer(output: bytes) -> dict[str, Any] | None:
+    """Return a child's JSON answer, raise the error it reported, or None (no answer)."""
+    try:
+        answer = json.loads(output.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if isinstance(answer, dict) and "error" in answer:
+        raise failure_from_dict(answer["error"])
+    return answer if isinstance(answer, dict) else None
+
+
 def run_in_subprocess(job: dict[str, Any], *, timeout_s: float = 120, memory_mb: int = 0,
                       heartbeat: Callable[[], None] | None = None,
                       heartbeat_s: float = 5.0, nice: int | None = None) -> dict[str, Any]:
@@ -236,17 +247,86 @@ def run_in_subprocess(job: dict[str, Any], *, timeout_s: float = 120, memory_mb:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    try:
-        answer = json.loads(stdout.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        answer = None
-    if isinstance(answer, dict) and "error" in answer:
-        raise failure_from_dict(answer["error"])
-    if isinstance(answer, dict):
+    answer = _answer(stdout)
+    if answer is not None:
         return answer
     out_of_memory = (b"MemoryError", b"Memory allocation", b"Cannot allocate memory",
                      b"std::bad_alloc", b"failed to map segment")
     if proc.returncode < 0 or any(word in stderr for word in out_of_memory):
+        raise _too_large()
+    raise AnalysisFailedError("analysis_failed")
+
+
+def run_forked(job: dict[str, Any], *, timeout_s: float = 120,
+               memory_mb: int = 0) -> dict[str, Any]:
+    """Run ``job`` like :func:`run_in_subprocess`, in a forked copy of this process.
+
+    For the command line, whose single-threaded process has imported the engine already: the
+    copy starts at once, with those imports, instead of a new interpreter that imports them
+    all again. It gets the same limits (``timeout_s``, address space ``memory_mb``), dies with
+    its parent and hands back only its JSON answer. A process with other threads, or a system
+    without ``fork``, gets :func:`run_in_subprocess`.
+    """
+    import select
+    import threading
+
+    if not hasattr(os, "fork") or threading.active_count() > 1:
+        return run_in_subprocess(job, timeout_s=timeout_s, memory_mb=memory_mb, nice=0)
+    parent = os.getpid()
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        status = 1
+        try:
+            os.close(read_fd)
+            os.environ[PARENT_ENV] = str(parent)
+            _die_with_parent()
+            # no log line or traceback of the child reaches the user's terminal
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+            if memory_mb:
+                _limit_memory(memory_mb)
+            try:
+                answer: dict[str, Any] = run_job(job)
+            except AnalysisFailedError as exc:
+                answer = {"error": exc.to_dict()}
+            payload = json.dumps(answer, allow_nan=False).encode()
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(write_fd, view):]
+            status = 0
+        except MemoryError:
+            status = 3
+        except BaseException:  # noqa: BLE001 - the parent reports it
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    deadline = time.monotonic() + timeout_s
+    chunks: list[bytes] = []
+    ended = False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AnalysisFailedError("analysis_timeout", seconds=f"{timeout_s:g}")
+            ready, _, _ = select.select([read_fd], [], [], left)
+            if ready:
+                chunk = os.read(read_fd, 1 << 20)
+                if not chunk:  # the child closed its end: it has ended
+                    ended = True
+                    break
+                chunks.append(chunk)
+    finally:
+        os.close(read_fd)
+        if not ended:  # out of time (or interrupted): the child goes too
+            os.kill(pid, 9)
+        _, status = os.waitpid(pid, 0)
+    answer = _answer(b"".join(chunks))
+    if answer is not None:
+        return answer
+    # no answer: killed by a signal (an allocation that failed in compiled code aborts), or
+    # a MemoryError (exit 3) under the address-space limit
+    if os.WIFSIGNALED(status) or os.waitstatus_to_exitcode(status) == 3:
         raise _too_large()
     raise AnalysisFailedError("analysis_failed")
 
