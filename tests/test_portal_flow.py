@@ -16,7 +16,7 @@ from portal_helpers import (  # noqa: F401
 )
 
 from marketplace.extensions import db
-from marketplace.models import JobEvent, Order, Part, PrintJob, Quote
+from marketplace.models import JobEvent, Order, Part, PartEstimate, PrintJob, Quote
 from marketplace.parts import meshes
 
 
@@ -301,3 +301,20 @@ def test_hostile_file_name_is_escaped_on_the_part_page(client, login_as, firm_us
     html = client.get(body["url"]).get_data(as_text=True)
     assert "<img src=x" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;.stl" in html
+
+
+def test_a_failed_estimate_says_why_in_the_readers_language(app, client, login_as, firm_user,
+                                                            cube_part):
+    """The estimate task keeps the failure's code and parameters, so the price box words it
+    in the reader's language (before: the stored German sentence for every reader)."""
+    login_as(firm_user)
+    app.config.update(ANALYSIS_SUBPROCESS=True, ANALYSIS_TIMEOUT_S=0.001)
+    url = f"/parts/{cube_part.public_id}/price"
+    resp = client.post(url + "?lang=en", json={"material": "PLA", "layer_height": 0.1})
+    assert resp.status_code == 400
+    message = resp.get_json()["error"]["message"]
+    assert "longer than 0.001 s" in message and "länger" not in message
+    german = client.post(url + "?lang=de", json={"material": "PLA", "layer_height": 0.1})
+    assert "länger als 0.001 s" in german.get_json()["error"]["message"]
+    row = db.session.scalar(sa.select(PartEstimate).where(PartEstimate.layer_height_um == 100))
+    assert row.status == "error" and row.summary["error"]["code"] == "analysis_timeout"

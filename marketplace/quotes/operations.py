@@ -190,17 +190,24 @@ def record_estimates(part_id: int, units: str, summary: dict[str, Any],
                 pass  # an estimate task stored it meanwhile
 
 
+NO_VOLUME = N_("Das Teil hat kein druckbares Volumen.")
+
+
 def _estimate_values(summary: dict[str, Any], record: dict[str, Any] | None) -> dict[str, Any]:
     if record is None:  # nothing to slice: a price says so
         return {"status": "error", "summary": summary, "estimate": None,
-                "error_code": "no_volume", "error_message": "Das Teil hat kein druckbares Volumen."}
+                "error_code": "no_volume", "error_message": NO_VOLUME}
     return {"status": "ready", "summary": summary, "estimate": record, "error_code": None,
             "error_message": None}
 
 
 def _estimate_error(row: PartEstimate) -> Any:
-    """Why an estimate failed, in the reader's language where its code says it all (the
-    stored German sentence otherwise: the parameters of a failure are not kept)."""
+    """Why an estimate failed, in the reader's language: from the stored error record (code
+    and parameters), from the code where it needs none, else (a row stored before records
+    were kept) the German sentence."""
+    stored = (row.summary or {}).get("error")
+    if isinstance(stored, dict) and stored.get("code"):
+        return messages.LazyMessage(stored, "error.")
     text = messages.TEXTS.get(f"error.{row.error_code}", "")
     if text and "%(" not in text:
         return messages.LazyMessage({"code": row.error_code, "params": {}}, "error.")
@@ -253,8 +260,9 @@ def make_estimate(estimate_id: int) -> bool:
         answer = parts.run_engine(job, heartbeat=lambda: lease.renew(lease_s))
         values = _estimate_values(answer["summary"], answer["estimates"][0]["estimate"])
     except runner.AnalysisFailedError as exc:
-        values = {"status": "error", "error_code": exc.code[:64],
-                  "error_message": messages.render_message(exc.to_dict(), "de", prefix="error.")}
+        record = exc.to_dict()  # kept whole: the message is rendered in the reader's language
+        values = {"status": "error", "error_code": exc.code[:64], "summary": {"error": record},
+                  "error_message": messages.render_message(record, "de", prefix="error.")}
     if not lease.finish(**values):
         db.session.rollback()
         return False
@@ -338,8 +346,7 @@ def compute(part: Part, options: QuoteOptions, *, now=None) -> QuoteResult:
     mesh = summary.get("mesh") or {}
     estimate = answer["estimate"]
     if not answer.get("price"):
-        raise QuoteError("part", N_("Das Teil hat kein druckbares Volumen.")).with_code(
-            "no_volume")
+        raise QuoteError("part", NO_VOLUME).with_code("no_volume")
     print_time_s = int(round(float(estimate["print_time_s"])))
     bbox = scheduling.part_bbox_mm(summary) or mesh.get("bbox_mm")
     delivery = scheduling.estimate_delivery(
@@ -677,7 +684,10 @@ def summary_for(part: Part, units: str | None) -> dict[str, Any]:
         return part.analysis or {}
     row = db.session.scalar(sa.select(PartEstimate).where(
         PartEstimate.part_id == part.id, PartEstimate.units == units,
-        PartEstimate.summary.is_not(None)).order_by(PartEstimate.id).limit(1))
+        PartEstimate.summary.is_not(None),
+        # a failed estimate's summary holds only its error (no_volume keeps the figures)
+        sa.or_(PartEstimate.status != "error", PartEstimate.error_code == "no_volume"),
+    ).order_by(PartEstimate.id).limit(1))
     return (row.summary or {}) if row is not None else (part.analysis or {})
 
 
