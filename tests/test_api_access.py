@@ -40,7 +40,8 @@ POLICY = {
     "Orders.order_invoice_pdf": OWNED, "Orders.order_invoice_xml": OWNED,
     "Hub.queue": HUB, "Hub.list_jobs": HUB, "Hub.get_job": HUB, "Hub.pause_job": HUB,
     "Hub.resume_job": HUB, "Hub.cancel_job": HUB, "Hub.approve_order": HUB,
-    "Hub.reject_order": HUB, "Hub.cancel_order": HUB, "Hub.list_printers": HUB,
+    "Hub.reject_order": HUB, "Hub.cancel_order": HUB, "Hub.handover_order": HUB,
+    "Hub.resolve_job": HUB, "Hub.list_printers": HUB,
     "Hub.get_printer": HUB, "Hub.get_pricing": HUB, "Hub.patch_pricing": ADMIN,
     # the firm's webhook endpoints: its own (others 404), never staff's (the hub's own are
     # admin pages)
@@ -52,7 +53,8 @@ POLICY = {
 }
 API_BLUEPRINTS = ("Account.", "Materials.", "Parts.", "Quotes.", "Orders.", "Hub.", "Webhooks.")
 BODIES = {"Orders.place_order": "quote", "Quotes.create_multi_quote": "lines",
-          "Hub.reject_order": {"reason": "Test"},
+          "Hub.reject_order": {"reason": "Test"}, "Hub.handover_order": {"to": "picked_up"},
+          "Hub.resolve_job": {"action": "requeue"},
           "Hub.patch_pricing": {"vat_percent": 19}}
 
 
@@ -129,7 +131,7 @@ def test_every_api_operation_answers_each_token_as_decided(app, client, world):
                                  f"{response.status_code} {response.get_data(as_text=True)[:200]})")
                 count += 1
     assert not wrong, "\n".join(wrong)
-    assert count == 4 * 38
+    assert count == 4 * 40
 
 
 def test_a_token_without_the_scope_is_refused_everywhere(app, client, world):

@@ -314,3 +314,40 @@ def test_order_form_takes_the_leitweg_id_and_defaults_to_the_firms(client, make_
     assert response.status_code == 303
     order = db.session.scalar(sa.select(Order).where(Order.quote_id == quote.id))
     assert (order.reference, order.leitweg_id) == ("PO 9", "991-03730-19")
+
+
+def test_api_handover_issues_the_invoice_and_resolve_decides_a_piece(client, make_user):
+    """The hub's tools hand over through the API (the invoice number comes back) and decide
+    about a piece that needs attention; a firm's token may do neither."""
+    from api_helpers import bearer, token_for
+
+    order = make_priced_order(quantity=2)
+    print_pieces(order)
+    db.session.commit()
+    hub = token_for(make_user("technician"), "read,hub")
+    url = f"/api/v1/orders/{order.public_id}/handover"
+    ready = client.post(url, headers=bearer(hub), json={"to": "ready_for_pickup"})
+    assert ready.status_code == 200, ready.get_json()
+    assert ready.get_json()["pieces"] == 2 and ready.get_json()["invoice_number"] is None
+    bad = client.post(url, headers=bearer(hub), json={"to": "printed"})
+    assert bad.status_code in (400, 422) and bad.get_json()["code"]
+    done = client.post(url, headers=bearer(hub), json={"to": "picked_up"}).get_json()
+    assert done["invoice_number"] == f"RE-{YEAR}-000001"
+    assert done["order"]["state"] == "picked_up"
+    again = client.post(url, headers=bearer(hub), json={"to": "picked_up"})
+    assert again.status_code == 409 and again.get_json()["code"] == "invalid_transition"
+
+    other = make_priced_order(quantity=1)
+    job = other.jobs[0]
+    for state in ("approved", "needs_attention"):  # e.g. the slicer check failed
+        transition(job, state, actor="test")
+    db.session.commit()
+    firm = token_for(make_user("firm"), "read,write")
+    resolve = f"/api/v1/jobs/{job.public_id}/resolve"
+    assert client.post(resolve, headers=bearer(firm), json={"action": "requeue"}).status_code \
+        in (403, 404)
+    no_reason = client.post(resolve, headers=bearer(hub), json={"action": "failed"})
+    assert no_reason.status_code == 409 and "Grund" in no_reason.get_json()["detail"]
+    requeued = client.post(resolve, headers=bearer(hub), json={"action": "requeue"})
+    assert requeued.status_code == 200 and requeued.get_json()["state"] == "approved"
+    assert client.post(resolve, headers=bearer(hub), json={"action": "requeue"}).status_code == 409

@@ -1,5 +1,6 @@
 """The hub's side of the API (tokens with scope ``hub`` of technicians and admins): the queue,
-jobs, approving/rejecting/cancelling orders, printers and their state, pause/resume/cancel at
+jobs, approving/rejecting/cancelling and handing over orders, decisions on pieces that need
+attention, printers and their state, pause/resume/cancel at
 the printer, and the pricing rules (changed by admins only). Thin views over
 ``marketplace.hubqueue.operations``, ``printers.control`` and ``marketplace.settings``."""
 
@@ -187,6 +188,36 @@ def cancel_order(body, order_id):
     n = _act(lambda: q.cancel_order(order, current_user.email, (body or {}).get("reason")))
     db.session.flush()
     return {"pieces": n, "order": order_json(order)}
+
+
+@hub_bp.route("/orders/<order_id>/handover", methods=["POST"])
+@writes()
+@requires("hub")
+@hub_bp.arguments(s.HandoverSchema)
+@hub_bp.response(200, s.HandoverResultSchema)
+def handover_order(body, order_id):
+    """Hand an order's finished pieces on: ready for pick-up, shipped or picked up. The step
+    that hands over the last piece (picked up or shipped) issues the invoice: its number is
+    in the answer."""
+    order = _order(order_id)
+    done = _act(lambda: q.hand_over(order, body["to"], current_user.email))
+    db.session.flush()
+    return {"pieces": done.pieces, "order": order_json(order),
+            "invoice_number": done.invoice.number if done.invoice is not None else None}
+
+
+@hub_bp.route("/jobs/<job_id>/resolve", methods=["POST"])
+@writes()
+@requires("hub")
+@hub_bp.arguments(s.ResolveSchema)
+@hub_bp.response(200, s.JobSchema)
+def resolve_job(body, job_id):
+    """Decide about a piece that needs attention (tab ``attention`` of the queue): print it
+    again, accept it as printed, or give it up as failed or cancelled with a reason."""
+    job = _job(job_id)
+    _act(lambda: q.resolve_job(job, body["action"], current_user.email, body.get("reason")))
+    db.session.flush()
+    return job_json(job)
 
 
 # --- printers -------------------------------------------------------------------------------------

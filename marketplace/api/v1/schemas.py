@@ -14,6 +14,7 @@ from marshmallow import EXCLUDE, Schema, fields, post_load, validate
 
 from marketplace.api.v1.core import PAGE_DEFAULT, PAGE_MAX
 from marketplace.engine.options import QUANTITY_MAX, QuoteOptionsSchema
+from marketplace.hubqueue.operations import HANDOVER_STATES, RESOLUTIONS
 from marketplace.jobs import JobState
 
 JOB_STATES = [s.value for s in JobState]
@@ -336,6 +337,26 @@ class CancelSchema(Schema):
 class ActionResultSchema(Schema):
     pieces = fields.Integer(required=True)
     order = fields.Nested(OrderSchema, required=True)
+
+
+class HandoverSchema(Schema):
+    to = fields.String(required=True, validate=validate.OneOf(HANDOVER_STATES),
+                       metadata={"description": "ready_for_pickup, shipped or picked_up"})
+
+
+class HandoverResultSchema(ActionResultSchema):
+    invoice_number = fields.String(
+        required=True, allow_none=True,
+        metadata={"description": "the invoice issued by this step (the order's last piece "
+                                 "picked up or shipped), else null"})
+
+
+class ResolveSchema(Schema):
+    action = fields.String(required=True, validate=validate.OneOf(RESOLUTIONS),
+                           metadata={"description": "requeue: print it again; printed: the "
+                                     "piece is fine after all; failed, cancelled: give up "
+                                     "(reason needed)"})
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
 
 
 class PrinterSchema(Schema):
