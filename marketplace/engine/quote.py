@@ -73,10 +73,12 @@ REFERENCE_DENSITY_G_CM3 = 1.0  # stored estimates are made for this density, see
 
 
 def estimate_part(analysis: PartAnalysis, profile: Any, *, supports: str = "auto",
-                  deadline: Deadline | None = None) -> Any:
+                  deadline: Deadline | None = None, rotation: Any = None) -> Any:
     """Return the Estimate of one piece at :data:`REFERENCE_DENSITY_G_CM3`, or None.
 
     supports : "auto" or "none", as for :func:`quote_part`
+    rotation : (3, 3) the orientation to print in (default: the analysis' suggestion; another
+    one when only that fits a printer in service, see ``geometry.fitting``)
 
     This is the slow, mesh-bound half of a quote (slicing into layers); its result prices any
     material (:meth:`Estimate.with_density`) and quantity without the mesh.
@@ -86,12 +88,14 @@ def estimate_part(analysis: PartAnalysis, profile: Any, *, supports: str = "auto
     if not analysis.estimable:  # nothing to slice, or no closed solid
         return None
     reference = MaterialSpec("REF", "reference", REFERENCE_DENSITY_G_CM3, 0)
+    turn = analysis.suggested.rotation if rotation is None else tuple(
+        tuple(float(v) for v in row) for row in np.asarray(rotation, dtype=float).reshape(3, 3))
     partner = analysis.half_edge_partners()
     if partner is not None:  # a big clean mesh: sliced as it is, no merging of corners
-        vertices, faces = analysis.oriented_vertices(), analysis.faces
+        vertices, faces = analysis.oriented_vertices(turn), analysis.faces
     else:
-        vertices, faces = analysis.oriented_indexed()
-    mesh_id = f"{analysis.sha256}:{analysis.units.scale!r}:{analysis.suggested.rotation!r}"
+        vertices, faces = analysis.oriented_indexed(turn)
+    mesh_id = f"{analysis.sha256}:{analysis.units.scale!r}:{turn!r}"
     try:
         return estimate(vertices, faces, profile, reference, supports=supports,
                         deadline=deadline, partner=partner, mesh_id=mesh_id)

@@ -10,7 +10,9 @@ cannot be analysed. Jobs (``kind``):
 
 - ``analyse``: {path, filename, units, mesh_root, estimates} -> {"analysis", "estimates"}; with
   ``mesh_root`` the 3D viewer's mesh is cached there too;
-- ``estimate``: {path, filename, units, estimates} -> {"summary", "estimates"} (no wall rays);
+- ``estimate``: {path, filename, units, estimates, rotation} -> {"summary", "estimates"} (no
+  wall rays); ``rotation`` (3, 3; default the analysis' suggestion) is the orientation to
+  estimate in, recorded with its bbox as the summary's ``placement``;
 - ``quote``: {path, filename, units, material, infill, layer_height (None: the profile's),
   quantity, supports, printer_class (None: the catalogue's profile)} -> {"quote"}, the JSON of
   ``python -m marketplace.quote --json``;
@@ -70,7 +72,8 @@ def _too_large() -> AnalysisFailedError:
     return AnalysisFailedError("too_large")
 
 
-def _estimates(analysis: Any, wanted: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _estimates(analysis: Any, wanted: list[dict[str, Any]],
+               rotation: Any = None) -> list[dict[str, Any]]:
     from marketplace.engine import quote as engine
     from marketplace.engine.pricing.catalog import DEFAULT_PROFILE
 
@@ -79,7 +82,8 @@ def _estimates(analysis: Any, wanted: list[dict[str, Any]]) -> list[dict[str, An
         profile = DEFAULT_PROFILE.with_options(
             infill_percent=float(item["infill_percent"]),
             layer_height_mm=float(item["layer_height_mm"]))
-        est = engine.estimate_part(analysis, profile, supports=item.get("supports", "auto"))
+        est = engine.estimate_part(analysis, profile, supports=item.get("supports", "auto"),
+                                   rotation=rotation)
         out.append({**item, "estimate": est.to_record() if est is not None else None})
     return out
 
@@ -90,7 +94,8 @@ def summary_of(record: dict[str, Any]) -> dict[str, Any]:
     return {"mesh": record.get("mesh") or {}, "printable": bool(record.get("printable", True)),
             "problems": [{k: v for k, v in p.items() if k != "location"}
                          for p in record.get("problems") or []],
-            "orientation": {"bbox_mm": orientation.get("bbox_mm")}}
+            "orientation": {k: orientation.get(k) for k in ("bbox_mm", "rotation", "hull_mm")
+                            if k in orientation}}
 
 
 def run_job(job: dict[str, Any], data: bytes | None = None) -> dict[str, Any]:
@@ -116,7 +121,8 @@ def run_job(job: dict[str, Any], data: bytes | None = None) -> dict[str, Any]:
         analysis = engine.analyse_file(data, job["filename"], units=job.get("units"),
                                        check_walls=kind == "analyse")
         record = analysis.to_dict()
-        estimates = _estimates(analysis, list(job.get("estimates") or []))
+        rotation = job.get("rotation") if kind == "estimate" else None
+        estimates = _estimates(analysis, list(job.get("estimates") or []), rotation)
     except MemoryError as exc:
         raise _too_large() from exc
     except Exception as exc:  # MeshInputError and anything the parser trips over
@@ -124,7 +130,14 @@ def run_job(job: dict[str, Any], data: bytes | None = None) -> dict[str, Any]:
             log.exception("analysis of %s crashed", job.get("filename"))
         raise failure_of(exc) from exc
     if kind == "estimate":
-        return {"summary": summary_of(record), "estimates": estimates}
+        summary = summary_of(record)
+        if rotation is not None:
+            import numpy as np
+
+            ext = np.ptp(analysis.oriented_indexed(rotation)[0], axis=0)
+            summary["placement"] = {"rotation": [[float(v) for v in row] for row in rotation],
+                                    "bbox_mm": [round(float(v), 3) for v in ext]}
+        return {"summary": summary, "estimates": estimates}
     if job.get("mesh_root"):
         from marketplace.engine.geometry import viewer_mesh
 

@@ -19,7 +19,7 @@ import numpy as np
 from marketplace.engine.analysis import findings
 from marketplace.engine.analysis.problems import Problem, sort_problems
 from marketplace.engine.geometry import faces as geometry
-from marketplace.engine.geometry import orientation, thickness, topology
+from marketplace.engine.geometry import fitting, orientation, thickness, topology
 from marketplace.engine.limits import AnalysisLimits
 from marketplace.engine.meshio.load import MeshInputError, RawMesh
 from marketplace.engine.meshio.units import UnitChoice, choose_unit
@@ -63,6 +63,9 @@ class PartAnalysis:
     # the topology's pairing of a clean closed mesh (half-edge p[i] runs against q[i]; half-edge
     # e from corner e to the next corner of face e // 3), else None
     half_edges: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    # a few hundred vertices of the convex hull (mm, this frame): whether the part fits a
+    # printer in any orientation, asked later without the mesh (:mod:`geometry.fitting`)
+    hull_mm: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def bbox_mm(self) -> tuple[float, float, float]:
@@ -116,9 +119,11 @@ class PartAnalysis:
         partner[q] = p
         return partner
 
-    def oriented_vertices(self) -> np.ndarray:
-        """Return vertices (n, 3) mm turned to the suggested orientation, bbox min at 0."""
-        pts = geometry.rotate(self.vertices, np.array(self.suggested.rotation))
+    def oriented_vertices(self, rotation: Any = None) -> np.ndarray:
+        """Return vertices (n, 3) mm turned to ``rotation`` (3, 3) (default: the suggested
+        orientation), bbox min at 0."""
+        turn = self.suggested.rotation if rotation is None else rotation
+        pts = geometry.rotate(self.vertices, np.asarray(turn, dtype=np.float64).reshape(3, 3))
         pts -= geometry.bbox(pts)[0]
         return pts
 
@@ -148,7 +153,9 @@ class PartAnalysis:
             },
             "problems": [p.to_dict() for p in self.problems],
             "printable": self.printable,
-            "orientation": findings.orientation_dict(self.current, self.suggested),
+            "orientation": {**findings.orientation_dict(self.current, self.suggested),
+                            **({} if self.hull_mm is None
+                               else {"hull_mm": fitting.record_points(self.hull_mm)})},
             "engine_version": ENGINE_VERSION,
         }
 
@@ -165,6 +172,7 @@ class _Measures:
     current: orientation.Placement
     suggested: orientation.Placement
     walls: thickness.Thickness | None
+    hull: np.ndarray
 
 
 def _measure(tri: np.ndarray, extents: np.ndarray, limits: AnalysisLimits, layer_mm: float,
@@ -176,12 +184,13 @@ def _measure(tri: np.ndarray, extents: np.ndarray, limits: AnalysisLimits, layer
     """
     geo = geometry.face_geometry(tri, centre)
     corners = tri.reshape(-1, 3)
-    current, best = orientation.choose(_hull_points(corners), tri, geo.normals, geo.areas_mm2,
+    hull = _hull_points(corners)
+    current, best = orientation.choose(hull, tri, geo.normals, geo.areas_mm2,
                                        limits.build_volumes_mm, layer_mm)[:2]
     best = _exact_extents(best, corners, extents)
     walls = thickness.measure(tri, geo.normals, geo.areas_mm2) if check_walls else None
     return _Measures(geo, float(geo.volumes_mm3.sum(dtype=np.float64)),
-                     float(geo.areas_mm2.sum(dtype=np.float64)), current, best, walls)
+                     float(geo.areas_mm2.sum(dtype=np.float64)), current, best, walls, hull)
 
 
 def _topology_start(bits: np.ndarray, paired: Future, claim: threading.Lock,
@@ -319,7 +328,7 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
         min_wall_mm=None if walls is None or not np.isfinite(walls.thickness_mm).any()
         else float(walls.thickness_mm[np.isfinite(walls.thickness_mm)].min()),
         vertices=corners, faces=np.arange(len(corners), dtype=np.int64).reshape(-1, 3),
-        half_edges=half_edges,
+        half_edges=half_edges, hull_mm=np.asarray(meas.hull, dtype=np.float64),
     )
 
 

@@ -2,6 +2,7 @@
 
 Candidates: the six axis directions and the normals of the part's largest flat areas, each
 turned to face the bed (-z); for each, turns about z in 5° steps if it only fits diagonally.
+If none of them fits, the first orientation that does (:mod:`fitting`: hull faces, tilts).
 For each candidate (all in mm):
 
 - overhang faces: normal more than 45° below the horizontal (n_z < -cos 45°) and not on the bed;
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from marketplace.engine.geometry.faces import centroids, project
+from marketplace.engine.geometry.fitting import fits_in_any_orientation, rotation_to_bed
 
 COS45 = math.cos(math.radians(45))
 SAMPLE_FACES = 50_000
@@ -47,18 +49,6 @@ class Placement:
     def fits(self) -> bool:
         """Whether some hub printer can hold the part laid this way."""
         return self.printer is not None
-
-
-def rotation_to_bed(direction: np.ndarray) -> np.ndarray:
-    """Return a rotation (3, 3) that turns unit ``direction`` to -z (Rodrigues)."""
-    d = direction / np.linalg.norm(direction)
-    target = np.array([0.0, 0.0, -1.0])
-    v = np.cross(d, target)
-    c = float(np.dot(d, target))
-    if np.linalg.norm(v) < 1e-9:
-        return np.eye(3) if c > 0 else np.diag([1.0, -1.0, -1.0])
-    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
-    return np.eye(3) + vx + vx @ vx * (1.0 / (1.0 + c))
 
 
 def _rot_z(deg: float) -> np.ndarray:
@@ -153,6 +143,12 @@ def choose(points: np.ndarray, tri: np.ndarray, normals: np.ndarray, areas: np.n
         options.append(evaluate(f"candidate_{i}", rotation_to_bed(d), points, normals, areas,
                                 cents, weight, volumes, layer_mm))
     fitting = [p for p in options if p.fits]
+    if not fitting:  # none of these fits: any orientation that does (tilted, say)
+        found = fits_in_any_orientation(points, volumes)
+        if found is not None:
+            fitting = [evaluate("fitted", np.array(found.rotation), points, normals, areas,
+                                cents, weight, volumes, layer_mm)]
+            options.append(fitting[0])
     if current.fits:  # only a turn that is no worse on any figure it reports is suggested
         fitting = [p for p in fitting if no_worse(p, current)]
     best = min(fitting or options, key=lambda p: (p.time_proxy_s, p.support_area_mm2))
