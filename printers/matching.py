@@ -13,7 +13,7 @@ dataclasses the policy works on (attributes only, no database access).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -35,6 +35,8 @@ class JobNeed:
     due_date: date | None = None
     queued_at: datetime | None = None
     requested_printer_id: int | None = None
+    # before slicing: the part's hull points (n, 3) mm, to lay it in any orientation
+    hull_mm: Any = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,9 @@ from flask import current_app
 
 from marketplace.extensions import db
 from marketplace.jobs import JobState
-from marketplace.models import Printer, PrintJob, Quote
+from marketplace.models import Printer, PrintJob, Quote, QuoteLine
 from marketplace.parts import storage
+from marketplace.quotes import operations as quotes
 from printers import matching, slicing
 from printers.settings import DispatcherSettings
 from printers.steps import TickReport, job_step, move
@@ -69,6 +70,16 @@ def slice_job(job_id: int, settings: DispatcherSettings | None = None,
     return job.state if step.ok else None
 
 
+def quoted_rotation(job: PrintJob) -> list[list[float]] | None:
+    """The orientation ``job`` was quoted in: another one than the analysis' suggestion when
+    only that fit a printer in service (its estimate records it), else the suggestion."""
+    line = db.session.get(QuoteLine, job.quote_line_id) if job.quote_line_id else None
+    units = (line.units if line is not None else None) or job.part.units or "mm"
+    turn = quotes.quoted_rotation(job.part, units=units, layer_height_mm=job.layer_height_mm,
+                                  infill_percent=job.infill_percent)
+    return turn or slicing.rotation_from_analysis(job.part.analysis)
+
+
 def _slice(job: PrintJob, settings: DispatcherSettings, report: TickReport | None) -> None:
     profile = choose_profile(job, settings.default_slicer_profile)
     try:
@@ -77,7 +88,7 @@ def _slice(job: PrintJob, settings: DispatcherSettings, report: TickReport | Non
             profile=profile, profile_dir=settings.slicer_profile_dir,
             gcode_dir=settings.gcode_dir, layer_height_mm=job.layer_height_mm,
             infill_percent=job.infill_percent, scale=job.scale or 1.0,
-            rotation=slicing.rotation_from_analysis(job.part.analysis),
+            rotation=quoted_rotation(job),
             supports=bool(job.supports),  # the quote's decision (or a technician's)
             slicer_bin=settings.slicer_bin, timeout_s=settings.slicer_timeout_s)
     except (slicing.SlicingError, storage.StorageError) as exc:

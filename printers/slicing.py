@@ -127,6 +127,11 @@ class Bed:
     def centre(self) -> tuple[float, float]:
         return ((self.x_min + self.x_max) / 2, (self.y_min + self.y_max) / 2)
 
+    @property
+    def volume(self) -> tuple[float, float, float]:
+        """The build volume (x, y, z) in mm."""
+        return (self.x_max - self.x_min, self.y_max - self.y_min, self.height)
+
     def holds(self, extents: tuple[float, float, float]) -> bool:
         """Whether a part of ``extents`` (x, y, z) mm fits the bed as it lies."""
         return (extents[0] <= self.x_max - self.x_min + 1e-6
@@ -180,22 +185,48 @@ def prepare_mesh(source: str | os.PathLike[str], file_format: str, *, scale: flo
 
 
 def fit_on_bed(mesh: Any, bed: Bed) -> Any:
-    """Return ``mesh`` turned a quarter about z if it fits the bed only that way round.
+    """Return ``mesh`` turned so that it fits the bed, if it does not as it lies.
 
-    The quote's orientation fits some printer with its footprint turned by 90° (as matching
-    and delivery planning count it); PrusaSlicer's ``--center`` places, it does not turn.
+    A quarter turn about z first (the quote's orientation fits some printer with its footprint
+    turned by 90°, as matching and delivery planning count it); else the first orientation
+    in which the part fits this bed (``engine.geometry.fitting``: on another face,
+    diagonally, tilted), which is how the quote's gate found that it fits. PrusaSlicer's
+    ``--center`` places, it does not turn. A part that fits in no orientation is returned as
+    it is (the caller refuses it).
     """
+    from marketplace.engine.geometry import fitting
+
     x, y, z = mesh.extents_mm
-    if bed.holds((x, y, z)) or not bed.holds((y, x, z)):
+    if bed.holds((x, y, z)):
         return mesh
+    if bed.holds((y, x, z)):
+        return _turned(mesh, np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]))
+    found = fitting.fits_in_any_orientation(_hull(mesh.vertices), [bed.volume])
+    if found is None:
+        return mesh
+    turned = _turned(mesh, np.asarray(found.rotation, dtype=float))
+    return turned if bed.holds(turned.extents_mm) else mesh
+
+
+def _hull(vertices: np.ndarray) -> np.ndarray:
+    """The vertices of the mesh's convex hull (all of them for a flat or tiny mesh)."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    try:
+        return vertices[ConvexHull(vertices).vertices]
+    except (QhullError, ValueError):
+        return vertices
+
+
+def _turned(mesh: Any, turn: np.ndarray) -> Any:
+    """Return ``mesh`` turned by ``turn`` (3, 3), on the bed, its rotation updated."""
     from dataclasses import replace
 
-    quarter = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
-    vertices = mesh.vertices @ quarter.T
+    vertices = mesh.vertices @ turn.T
     vertices = vertices - vertices.min(axis=0)
-    turn = quarter @ np.asarray(mesh.rotation, dtype=float)
+    total = turn @ np.asarray(mesh.rotation, dtype=float)
     return replace(mesh, vertices=vertices,
-                   rotation=tuple(tuple(float(v) for v in row) for row in turn))
+                   rotation=tuple(tuple(float(v) for v in row) for row in total))
 
 
 def rotation_from_analysis(analysis: dict[str, Any] | None) -> list[list[float]] | None:

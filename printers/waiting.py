@@ -6,7 +6,8 @@ the first thing that holds the job back, in this order:
 
 1. the hub has no printer at all;
 2. a technician asked for a printer that cannot print it (too small, other material, ...);
-3. no printer is large enough (any state; a part not yet sliced may turn a quarter about z);
+3. no printer is large enough (any state; a part not yet sliced may be laid in any
+   orientation: :mod:`marketplace.engine.geometry.fitting` on its analysis' hull points);
 4. no printer that is large enough has the job's material and colour loaded;
 5. none of those has the nozzle and slicer profile the job was sliced for;
 6. every printer that could print it is in maintenance, or not reachable;
@@ -31,7 +32,8 @@ from marketplace.extensions import db
 from marketplace.i18n import N_, colour_label, gettext
 from marketplace.jobs import ON_PRINTER_STATES, WAITING_STATES, JobState, state_values
 from marketplace.models import Printer, PrintJob
-from marketplace.scheduling.planning import part_bbox_mm
+from marketplace.engine.geometry import fitting
+from marketplace.scheduling.planning import part_bbox_mm, part_hull_mm
 from printers import matching
 
 NO_PRINTER = "no_printer"
@@ -107,6 +109,9 @@ def _obstacle(need: matching.JobNeed, offer: matching.PrinterOffer, sliced: bool
     if found == matching.TOO_SMALL:
         x, y, z = need.bbox_mm
         turned = matching.mismatch(replace(need, bbox_mm=(y, x, z)), offer)
+        if turned == matching.TOO_SMALL and need.hull_mm is not None and fitting.fits_volume(
+                need.hull_mm, offer.build_mm):  # fits laid another way: what else is amiss
+            return matching.mismatch(replace(need, bbox_mm=(0.0, 0.0, 0.0)), offer)
         return turned
     return found
 
@@ -168,7 +173,8 @@ def need_of(job: PrintJob) -> tuple[matching.JobNeed, bool]:
     return matching.JobNeed(
         job_id=job.id, material_code=job.material_code, colour=job.colour or "any",
         nozzle_mm=0.0, bbox_mm=tuple(bbox), profile="",
-        requested_printer_id=job.requested_printer_id), False
+        requested_printer_id=job.requested_printer_id,
+        hull_mm=part_hull_mm(analysis, job.scale or 1.0)), False
 
 
 def reasons_for(jobs: Iterable[PrintJob], views: list[PrinterView] | None = None

@@ -195,6 +195,19 @@ def test_a_part_that_fits_the_bed_only_turned_a_quarter_is_turned():
     assert slicing.fit_on_bed(big, bed) is big  # fits neither way: the caller refuses it
 
 
+def test_a_part_that_fits_the_bed_only_laid_corner_to_corner_is_turned_so():
+    from marketplace.engine.quote import AnalysisMesh
+
+    bed = slicing.Bed(0, 0, 250, 210, 210, 0.4)
+    bar = np.array([[x, y, z] for x in (0, 300) for y in (0, 20) for z in (0, 20)], float)
+    mesh = AnalysisMesh(bar, np.array([[0, 1, 2]]), "mm", 1.0, ((1, 0, 0), (0, 1, 0), (0, 0, 1)))
+    turned = slicing.fit_on_bed(mesh, bed)  # before: left as it was, then "too_big"
+    assert bed.holds(turned.extents_mm) and turned.extents_mm[2] == pytest.approx(20)
+    assert turned.vertices.min(axis=0) == pytest.approx((0, 0, 0))
+    again = bar @ np.asarray(turned.rotation).T  # the rotation recorded is the one applied
+    assert again - again.min(axis=0) == pytest.approx(turned.vertices)
+
+
 @pytest.mark.parametrize("text,seconds", [("40s", 40), ("29m 23s", 1763), ("1h 2m 3s", 3723),
                                           ("1d 0h 0m 5s", 86405)])
 def test_parse_duration(text, seconds):

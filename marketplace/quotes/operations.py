@@ -253,6 +253,7 @@ def make_estimate(estimate_id: int) -> bool:
     part = row.part
     job = {"kind": "estimate", "path": str(storage.path_for(part.sha256)),
            "filename": part.original_name, "units": row.units,
+           "rotation": _estimated_turn(row),  # another orientation, when the quote needs one
            "estimates": [{"layer_height_mm": row.layer_height_um / 1000,
                           "infill_percent": row.infill_percent}]}
     db.session.rollback()
@@ -337,6 +338,9 @@ def compute(part: Part, options: QuoteOptions, *, now=None) -> QuoteResult:
     refused = refusal(summary)
     if refused is not None:  # not printable, or no printer in service can take it
         raise refused
+    turn = print_turn(summary)
+    if not _same_turn(turn, _estimated_turn(row)):  # estimated in another orientation
+        raise EstimatePendingError(_estimate_again(row, turn))
     auto = engine.estimate_from_record(row.estimate)
     answer = engine.price_estimate(
         engine.for_support_choice(auto, options.supports),
@@ -348,10 +352,12 @@ def compute(part: Part, options: QuoteOptions, *, now=None) -> QuoteResult:
     if not answer.get("price"):
         raise QuoteError("part", NO_VOLUME).with_code("no_volume")
     print_time_s = int(round(float(estimate["print_time_s"])))
-    bbox = scheduling.part_bbox_mm(summary) or mesh.get("bbox_mm")
+    bbox = (_estimated_bbox(row) if turn is not None else None) or (
+        scheduling.part_bbox_mm(summary) or mesh.get("bbox_mm"))
     delivery = scheduling.estimate_delivery(
         db.session, print_time_s=print_time_s, quantity=options.quantity,
         material_code=options.material_code, colour=options.colour, bbox_mm=bbox, now=now,
+        hull_mm=scheduling.part_hull_mm(summary),
     )
     return QuoteResult(
         options=options, units=mesh.get("units") or units or "mm",
@@ -364,12 +370,76 @@ def compute(part: Part, options: QuoteOptions, *, now=None) -> QuoteResult:
     )
 
 
+def print_turn(summary: dict[str, Any]) -> list[list[float]] | None:
+    """The rotation a part is quoted (and printed) in when its suggested orientation fits no
+    printer in service but another orientation does (:func:`planning.placement`); None for
+    the suggestion (it fits, nothing fits, or no printer is in service)."""
+    from marketplace.scheduling import live as scheduling
+    from marketplace.scheduling import planning
+
+    volumes = scheduling.service_volumes(db.session)
+    fit = planning.placement(summary, volumes) if volumes else None
+    suggested = planning.part_rotation(summary) or [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0],
+                                                    [0.0, 0.0, 1.0]]
+    if fit is None or _same_turn([list(r) for r in fit.rotation], suggested):
+        return None
+    return [list(r) for r in fit.rotation]
+
+
+def _same_turn(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return all(abs(float(x) - float(y)) < 1e-6 for ra, rb in zip(a, b, strict=True)
+               for x, y in zip(ra, rb, strict=True))
+
+
+def _placement_of(row: PartEstimate) -> dict[str, Any]:
+    placement = (row.summary or {}).get("placement")
+    return placement if isinstance(placement, dict) else {}
+
+
+def _estimated_turn(row: PartEstimate) -> list[list[float]] | None:
+    """The rotation an estimate was made in (None: the analysis' suggestion)."""
+    return _placement_of(row).get("rotation")
+
+
+def _estimated_bbox(row: PartEstimate) -> list[float] | None:
+    bbox = _placement_of(row).get("bbox_mm")
+    return bbox if isinstance(bbox, list) and len(bbox) == 3 else None
+
+
+def _estimate_again(row: PartEstimate, turn: list[list[float]] | None) -> int:
+    """Queue ``row`` to be made again in orientation ``turn`` (None: the suggestion), when the
+    caller commits; return its id. The summary keeps what the task needs to know."""
+    from marketplace.quotes import tasks
+
+    summary = {k: v for k, v in (row.summary or {}).items() if k != "placement"}
+    if turn is not None:
+        summary["placement"] = {"rotation": turn}
+    db.session.execute(
+        sa.update(PartEstimate).where(PartEstimate.id == row.id, PartEstimate.status != "pending")
+        .values(status="pending", summary=summary, estimate=None, attempts=0, lease_owner=None,
+                lease_until=None, error_code=None, error_message=None, queued_at=utcnow())
+        .execution_options(synchronize_session=False))
+    db.session.expire(row)
+    taskqueue.enqueue_after_commit(tasks.make_estimate, row.id)
+    return row.id
+
+
 TOO_LARGE = N_("Das Teil (%(size)s, so gelegt, wie es gedruckt wird) passt auf keinen unserer "
                "Drucker in Betrieb (größter Bauraum %(largest)s), deshalb gibt es keinen Preis "
                "und keinen Termin. "
                "Was Sie tun können: die Einheit der Datei prüfen (gelesen in %(unit)s; in "
                "einer anderen Einheit passt es vielleicht), das Teil auf höchstens %(percent)s "
                "%% verkleinern oder es in Stücken hochladen, die einzeln passen.")
+# the same, for an analysis that records its hull: every orientation was tried
+TOO_LARGE_ANY = N_("Das Teil (%(size)s) passt in keiner Lage auf einen unserer Drucker in "
+                   "Betrieb (größter Bauraum %(largest)s), deshalb gibt es keinen Preis und "
+                   "keinen Termin. "
+                   "Was Sie tun können: die Einheit der Datei prüfen (gelesen in %(unit)s; in "
+                   "einer anderen Einheit passt es vielleicht), das Teil auf höchstens "
+                   "%(percent)s %% verkleinern oder es in Stücken hochladen, die einzeln "
+                   "passen.")
 
 
 def refusal(summary: dict[str, Any]) -> QuoteError | None:
@@ -378,8 +448,9 @@ def refusal(summary: dict[str, Any]) -> QuoteError | None:
 
     Not printable (a problem of severity "error": no closed solid, too small, larger than
     every build volume of the configuration ...), or larger than every printer in service
-    (not in maintenance, not offline) in the orientation it is quoted and sliced in, its
-    footprint turned or not. A hub with no printer in service checks only the former.
+    (not in maintenance, not offline) in every orientation (:func:`planning.placement`; an
+    analysis without hull points: as laid, footprint turned or not). A hub with no printer in
+    service checks only the former.
     """
     from marketplace.scheduling import live as scheduling
     from marketplace.scheduling import planning
@@ -392,13 +463,14 @@ def refusal(summary: dict[str, Any]) -> QuoteError | None:
         return QuoteError("part", N_("Das Teil ist so nicht druckbar: %(reason)s"),
                           reason=messages.LazyMessage(errors[0], "problem.")).with_code(
                               "not_printable")
-    bbox = scheduling.part_bbox_mm(summary)
     volumes = scheduling.service_volumes(db.session)
-    if not bbox or not volumes or planning.fits_any(bbox, volumes):
+    if not volumes or planning.placement(summary, volumes) is not None:
         return None
-    factor = planning.scale_to_fit(bbox, volumes) or 0.0
+    bbox = scheduling.part_bbox_mm(summary)
+    factor = planning.part_scale_to_fit(summary, volumes) or 0.0
     unit = (summary.get("mesh") or {}).get("units") or "mm"
-    return QuoteError("part", TOO_LARGE, size=formatting.format_size(bbox),
+    text = TOO_LARGE if planning.part_hull_mm(summary) is None else TOO_LARGE_ANY
+    return QuoteError("part", text, size=formatting.format_size(bbox),
                       largest=formatting.format_size(planning.largest_volume(volumes)),
                       unit=unit, percent=str(max(1, int(factor * 100)))).with_code("too_large")
 
@@ -675,6 +747,16 @@ def default_options() -> dict[str, Any]:
     """Return the options a part page starts with."""
     cfg = current_app.config
     return {**options_schema.DEFAULTS, "material": cfg.get("DEFAULT_MATERIAL", "PLA")}
+
+
+def quoted_rotation(part: Part, *, units: str, layer_height_mm: float,
+                    infill_percent: int) -> list[list[float]] | None:
+    """Return the rotation ``part`` was estimated (so quoted) in for these options when that is
+    not the analysis' suggestion (only another orientation fits a printer in service:
+    :func:`print_turn`), else None."""
+    row = db.session.scalar(sa.select(PartEstimate).where(_estimate_key(
+        part.id, units, _layer_um(layer_height_mm), int(infill_percent))))
+    return _estimated_turn(row) if row is not None and row.status == "ready" else None
 
 
 def summary_for(part: Part, units: str | None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from marketplace.scheduling.planning import (
     aware_utc,
     delivery_date,
     part_bbox_mm,
+    part_hull_mm,
     plan_finish,
     plan_finish_lines,
 )
@@ -69,14 +70,16 @@ def live_inputs(session, now: datetime) -> tuple[list[PrinterSlot], list[tuple[t
     ).all()
     ahead = []
     bboxes: dict[tuple[int, float], tuple[float, float, float] | None] = {}
+    hulls: dict[tuple[int, float], object] = {}
     for row in waiting:
         key = (-row.priority, row.due_date or date.max, row.created_at or datetime.min, row.id)
         bbox_key = (row.part_id, row.scale or 1.0)
         if bbox_key not in bboxes:
             bboxes[bbox_key] = part_bbox_mm(row.analysis, row.scale or 1.0)
+            hulls[bbox_key] = part_hull_mm(row.analysis, row.scale or 1.0)
         seconds = float(row.slicer_print_time_s or row.est_print_time_s or 0)
         item = WorkItem(seconds, row.material_code, row.colour, bboxes[bbox_key],
-                        row.requested_printer_id)
+                        row.requested_printer_id, hulls[bbox_key])
         ahead.append((key, item))
     ahead.sort(key=lambda pair: pair[0])
     return slots, ahead
@@ -92,14 +95,18 @@ def estimate_delivery(
     bbox_mm: Sequence[float] | None = None,
     now: datetime | None = None,
     priority: int = 0,
+    hull_mm: object = None,
 ) -> date | None:
     """Return the date an order of ``quantity`` pieces would be ready, from the live queue,
-    or None when no printer in service can take the part (then the hub confirms a date)."""
+    or None when no printer in service can take the part (then the hub confirms a date).
+
+    ``hull_mm``: the part's hull points (its analysis' ``orientation.hull_mm``), so that a
+    printer too small for ``bbox_mm`` counts when the part fits it laid another way."""
     now = aware_utc(now)
     hours = get_opening_hours()
     slots, ahead = live_inputs(session, now)
     bbox = tuple(float(v) for v in bbox_mm) if bbox_mm is not None else None
-    item = WorkItem(float(print_time_s), material_code, colour or "any", bbox)
+    item = WorkItem(float(print_time_s), material_code, colour or "any", bbox, None, hull_mm)
     work_ahead = [w for key, w in ahead if -key[0] >= priority]
     finish = plan_finish(slots, work_ahead, item, quantity, hours)
     if finish is None:  # no printer in service takes it: no date is promised

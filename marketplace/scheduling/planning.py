@@ -6,8 +6,9 @@ reads printers and jobs from the database is :func:`marketplace.scheduling.live.
 
 The model, in short:
 - Printers in maintenance or offline take no work; a part must fit the build volume (its
-  footprint may be turned by 90 degrees). Any printer can change material, at a cost of
-  ``material_change_s`` and only while the hub is staffed.
+  footprint may be turned by 90 degrees; with the analysis' hull points, in any
+  orientation). Any printer can change material, at a cost of ``material_change_s`` and only
+  while the hub is staffed.
 - A printer runs unattended through the night, but a job can only *start* while someone is
   there to clear the bed (or change the spool). Only a printer whose bed is already clear and
   which has the right material loaded starts a job at once, whatever the hour. A hub that does
@@ -26,13 +27,15 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import holidays
 
+from marketplace.engine.geometry import fitting
 from marketplace.engine.pricing.catalog import colour_matches
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -180,6 +183,9 @@ class WorkItem:
     colour: str = "any"
     bbox_mm: tuple[float, float, float] | None = None
     printer_id: int | None = None  # requested printer
+    # the part's hull points (n, 3) mm, if its analysis has them: a printer too small for
+    # ``bbox_mm`` may still take the part laid another way (:mod:`engine.geometry.fitting`)
+    hull_mm: Any = field(default=None, compare=False)
 
 
 def fits(bbox_mm: Sequence[float] | None, build_mm: Sequence[float]) -> bool:
@@ -193,13 +199,21 @@ def fits(bbox_mm: Sequence[float] | None, build_mm: Sequence[float]) -> bool:
     return (x <= bx and y <= by) or (y <= bx and x <= by)
 
 
+def item_fits(item: WorkItem, build_mm: Sequence[float]) -> bool:
+    """Whether a piece fits a build volume: as laid (:func:`fits`), else in any orientation
+    when its hull points are known."""
+    if fits(item.bbox_mm, build_mm):
+        return True
+    return item.hull_mm is not None and fitting.fits_volume(item.hull_mm, build_mm)
+
+
 def can_print(printer: PrinterSlot, item: WorkItem) -> bool:
     """Return whether ``printer`` can take ``item`` at all."""
     if not printer.available:
         return False
     if item.printer_id is not None and item.printer_id != printer.id:
         return False
-    return fits(item.bbox_mm, printer.build_mm)
+    return item_fits(item, printer.build_mm)
 
 
 def _needs_material_change(printer: _State, item: WorkItem) -> bool:
@@ -242,7 +256,7 @@ def _finish_on(state: _State, item: WorkItem, hours: OpeningHours, calendar: Sta
 
 def _place(states: list[_State], item: WorkItem, hours: OpeningHours, calendar: StaffCalendar,
            capable: dict | None = None) -> datetime | None:
-    key = (item.bbox_mm, item.printer_id)
+    key = (item.bbox_mm, item.printer_id, id(item.hull_mm))  # one hull object per part
     if capable is None or key not in capable:
         found = [state for state in states if can_print(state.slot, item)]
         if capable is None:
@@ -354,6 +368,62 @@ def scale_to_fit(bbox_mm: Sequence[float], volumes: Iterable[Sequence[float]]) -
     return best
 
 
+def part_hull_mm(analysis: dict | None, scale: float = 1.0):
+    """Return the hull points (n, 3) mm a part's analysis JSON records (``orientation.hull_mm``,
+    see :mod:`marketplace.engine.geometry.fitting`), or None (a record made before them)."""
+    orientation = analysis.get("orientation") if isinstance(analysis, dict) else None
+    if not isinstance(orientation, dict):
+        return None
+    return fitting.points_of(orientation.get("hull_mm"), scale)
+
+
+def part_rotation(analysis: dict | None) -> list[list[float]] | None:
+    """Return the 3x3 rotation the analysis suggests for printing, if it recorded one."""
+    orientation = analysis.get("orientation") if isinstance(analysis, dict) else None
+    value = orientation.get("rotation") if isinstance(orientation, dict) else None
+    try:
+        m = [[float(v) for v in row] for row in value] if value is not None else None
+    except (TypeError, ValueError):
+        return None
+    return m if m is not None and len(m) == 3 and all(len(r) == 3 for r in m) else None
+
+
+def placement(analysis: dict | None, volumes: Iterable[Sequence[float]],
+              scale: float = 1.0) -> fitting.Fit | None:
+    """Return how a part is laid to fit one of the build ``volumes``, or None if it fits none.
+
+    The analysis' suggested orientation when it fits one (footprint turned by 90 degrees or
+    not: the rotation is then the suggestion's, its quarter turn left to slicing); otherwise
+    the first orientation in which it fits (:func:`fitting.fits_in_any_orientation`: on
+    another face, diagonally, tilted). A record without hull points is tested in its
+    suggested orientation only; one without a size fits anything.
+    """
+    vols = [tuple(float(x) for x in v) for v in volumes]
+    rotation = part_rotation(analysis) or [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    bbox = part_bbox_mm(analysis, scale)
+    hull = part_hull_mm(analysis, scale)
+    if bbox is None and hull is None:
+        return fitting.Fit(tuple(tuple(r) for r in rotation), (0.0, 0.0, 0.0), 0) if vols else None
+    if bbox is not None:
+        for i, volume in enumerate(vols):
+            if fits(bbox, volume):
+                return fitting.Fit(tuple(tuple(r) for r in rotation), bbox, i)
+    if hull is None:
+        return None
+    return fitting.fits_in_any_orientation(hull, vols, preferred=rotation)
+
+
+def part_scale_to_fit(analysis: dict | None, volumes: Iterable[Sequence[float]],
+                      scale: float = 1.0) -> float | None:
+    """Return the largest even scale-down (at most 1) with which the part fits one of the
+    ``volumes`` in some orientation (as laid only, for a record without hull points)."""
+    hull = part_hull_mm(analysis, scale)
+    if hull is not None:
+        return fitting.scale_to_fit(hull, volumes)
+    bbox = part_bbox_mm(analysis, scale)
+    return None if bbox is None else scale_to_fit(bbox, volumes)
+
+
 def aware_utc(now: datetime | None) -> datetime:
     if now is None:
         return datetime.now(UTC)
@@ -378,7 +448,8 @@ def part_bbox_mm(analysis: dict | None, scale: float = 1.0) -> tuple[float, floa
 
 __all__ = [
     "DEFAULT_OPENING_HOURS", "OpeningHours", "PrinterSlot", "WorkItem", "can_print",
-    "carrier_delivery_date", "delivery_date", "fits", "fits_any", "largest_volume",
+    "carrier_delivery_date", "delivery_date", "fits", "fits_any", "item_fits",
+    "largest_volume", "part_hull_mm", "part_rotation", "part_scale_to_fit", "placement",
     "scale_to_fit", "HOLIDAY_REGIONS", "plan_finish", "plan_finish_lines",
     "public_holidays",
 ]
