@@ -105,7 +105,7 @@ def test_the_analysis_records_hull_points_that_measure_the_part():
     part = engine.analyse_file(box_stl(120, 40, 10), "block.stl")
     record = part.to_dict()["orientation"]
     hull = fitting.points_of(record["hull_mm"])
-    assert 8 <= len(hull) <= 256
+    assert len(hull) == 8  # a box: its corners
     assert np.ptp(hull, axis=0) == pytest.approx((120, 40, 10), abs=0.01)
 
 
@@ -127,3 +127,17 @@ def test_the_estimate_is_made_in_the_rotation_asked_for():
     flat = engine.estimate_part(part, DEFAULT_PROFILE, supports="none")
     up = engine.estimate_part(part, DEFAULT_PROFILE, supports="none", rotation=standing)
     assert flat.layers == 50 and up.layers == 100
+
+
+def test_hull_points_are_bounded_and_keep_the_box():
+    rng = np.random.default_rng(3)
+    ball = rng.normal(size=(5000, 3))
+    ball = 40 * ball / np.linalg.norm(ball, axis=1)[:, None]  # every point on the hull
+    kept = fitting.hull_points(ball, limit=256)
+    assert len(kept) <= 256
+    for _ in range(20):
+        turn, _r = np.linalg.qr(rng.normal(size=(3, 3)))
+        full, thin = np.ptp(ball @ turn.T, axis=0), np.ptp(kept @ turn.T, axis=0)
+        assert np.all(thin <= full + 1e-9) and np.all(thin >= 0.97 * full)
+    flat = np.array([[0, 0, 0], [30, 0, 0], [0, 20, 0], [30, 20, 0], [15, 10, 0]], float)
+    assert np.ptp(fitting.hull_points(flat), axis=0) == pytest.approx((30, 20, 0))

@@ -63,7 +63,7 @@ class PartAnalysis:
     # the topology's pairing of a clean closed mesh (half-edge p[i] runs against q[i]; half-edge
     # e from corner e to the next corner of face e // 3), else None
     half_edges: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
-    # a few hundred vertices of the convex hull (mm, this frame): whether the part fits a
+    # points of the convex hull (at most 1024; mm, this frame): whether the part fits a
     # printer in any orientation, asked later without the mesh (:mod:`geometry.fitting`)
     hull_mm: np.ndarray | None = field(default=None, repr=False)
 
@@ -172,7 +172,6 @@ class _Measures:
     current: orientation.Placement
     suggested: orientation.Placement
     walls: thickness.Thickness | None
-    hull: np.ndarray
 
 
 def _measure(tri: np.ndarray, extents: np.ndarray, limits: AnalysisLimits, layer_mm: float,
@@ -184,13 +183,12 @@ def _measure(tri: np.ndarray, extents: np.ndarray, limits: AnalysisLimits, layer
     """
     geo = geometry.face_geometry(tri, centre)
     corners = tri.reshape(-1, 3)
-    hull = _hull_points(corners)
-    current, best = orientation.choose(hull, tri, geo.normals, geo.areas_mm2,
+    current, best = orientation.choose(_hull_points(corners), tri, geo.normals, geo.areas_mm2,
                                        limits.build_volumes_mm, layer_mm)[:2]
     best = _exact_extents(best, corners, extents)
     walls = thickness.measure(tri, geo.normals, geo.areas_mm2) if check_walls else None
     return _Measures(geo, float(geo.volumes_mm3.sum(dtype=np.float64)),
-                     float(geo.areas_mm2.sum(dtype=np.float64)), current, best, walls, hull)
+                     float(geo.areas_mm2.sum(dtype=np.float64)), current, best, walls)
 
 
 def _topology_start(bits: np.ndarray, paired: Future, claim: threading.Lock,
@@ -328,7 +326,7 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
         min_wall_mm=None if walls is None or not np.isfinite(walls.thickness_mm).any()
         else float(walls.thickness_mm[np.isfinite(walls.thickness_mm)].min()),
         vertices=corners, faces=np.arange(len(corners), dtype=np.int64).reshape(-1, 3),
-        half_edges=half_edges, hull_mm=np.asarray(meas.hull, dtype=np.float64),
+        half_edges=half_edges, hull_mm=_hull_record(corners),
     )
 
 
@@ -403,6 +401,14 @@ def _hull_points(corners: np.ndarray, directions: int = 128, sample: int = 50_00
         proj += d[2][:, None] * cols[2]
         found += [proj.argmax(axis=1), proj.argmin(axis=1)]
     return pts[np.unique(np.concatenate(found))]
+
+
+def _hull_record(corners: np.ndarray) -> np.ndarray:
+    """The hull points the analysis records (:mod:`geometry.fitting`): the convex hull's
+    vertices of a small mesh, the extremes along 256 directions of a bigger one."""
+    if len(corners) <= fitting.EXACT_CORNERS:
+        return fitting.hull_points(corners)
+    return _hull_points(corners, directions=256)
 
 
 def _exact_extents(p: orientation.Placement, corners: np.ndarray,
