@@ -157,3 +157,29 @@ def test_printers_load_records_a_catalogue_spool(app, runner):
     assert runner.invoke(args=["printers", "load", "nope", "--colour", "Weiß"]).exit_code == 2
     db.session.expire_all()
     assert printer.colour == "Weiß"
+
+
+def test_a_part_analysed_in_inches_is_not_scaled_twice(app):
+    """A part read in inches holds millimetres already (its analysis' scale_to_mm is 25.4);
+    its jobs' scale 25.4 must not multiply them again (before: 50.8 mm became 1290 mm, the
+    piece waited for a printer large enough for ever and could not be assigned)."""
+    from marketplace.hubqueue import operations as hubqueue
+    from marketplace.scheduling.planning import part_bbox_mm, part_hull_mm
+
+    order = make_order(bbox_mm=None)
+    part = order.jobs[0].part
+    part.analysis = {"mesh": {"units": "inch", "scale_to_mm": 25.4},
+                     "orientation": {"bbox_mm": [50.8, 50.8, 25.4],
+                                     "hull_mm": [[0, 0, 0], [50.8, 0, 0], [0, 50.8, 0],
+                                                 [0, 0, 25.4], [50.8, 50.8, 25.4]]}}
+    job = order.jobs[0]
+    job.scale = 25.4
+    printer = make_printer()
+    db.session.flush()
+    assert part_bbox_mm(part.analysis, 25.4) == pytest.approx((50.8, 50.8, 25.4))
+    assert part_bbox_mm(part.analysis, 1.0) == pytest.approx((2.0, 2.0, 1.0))  # read in mm
+    assert part_hull_mm(part.analysis, 25.4).max(axis=0) == pytest.approx((50.8, 50.8, 25.4))
+    need, _ = waiting.need_of(job)
+    assert need.bbox_mm == pytest.approx((50.8, 50.8, 25.4))
+    transition(job, "approved", actor="test")
+    assert hubqueue.assign_printer([job], printer, "test") == 1

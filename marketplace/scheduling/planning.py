@@ -368,13 +368,28 @@ def scale_to_fit(bbox_mm: Sequence[float], volumes: Iterable[Sequence[float]]) -
     return best
 
 
-def part_hull_mm(analysis: dict | None, scale: float = 1.0):
+def _factor(analysis: dict | None, scale: float | None) -> float:
+    """How much to scale a record's millimetres to read the file with ``scale`` mm per file
+    unit (a job's scale); None: as recorded. The record is in mm already, read with its own
+    ``mesh.scale_to_mm`` (a part analysed in inches holds inches times 25.4)."""
+    if scale is None:
+        return 1.0
+    mesh = analysis.get("mesh") if isinstance(analysis, dict) else None
+    try:
+        recorded = float((mesh or {}).get("scale_to_mm") or 1.0)
+    except (TypeError, ValueError):
+        recorded = 1.0
+    return float(scale) / recorded if recorded > 0 else float(scale)
+
+
+def part_hull_mm(analysis: dict | None, scale: float | None = None):
     """Return the hull points (n, 3) mm a part's analysis JSON records (``orientation.hull_mm``,
-    see :mod:`marketplace.engine.geometry.fitting`), or None (a record made before them)."""
+    see :mod:`marketplace.engine.geometry.fitting`), or None (a record made before them).
+    ``scale``: mm per file unit to read them with (:func:`_factor`)."""
     orientation = analysis.get("orientation") if isinstance(analysis, dict) else None
     if not isinstance(orientation, dict):
         return None
-    return fitting.points_of(orientation.get("hull_mm"), scale)
+    return fitting.points_of(orientation.get("hull_mm"), _factor(analysis, scale))
 
 
 def part_rotation(analysis: dict | None) -> list[list[float]] | None:
@@ -389,7 +404,7 @@ def part_rotation(analysis: dict | None) -> list[list[float]] | None:
 
 
 def placement(analysis: dict | None, volumes: Iterable[Sequence[float]],
-              scale: float = 1.0) -> fitting.Fit | None:
+              scale: float | None = None) -> fitting.Fit | None:
     """Return how a part is laid to fit one of the build ``volumes``, or None if it fits none.
 
     The analysis' suggested orientation when it fits one (footprint turned by 90 degrees or
@@ -414,7 +429,7 @@ def placement(analysis: dict | None, volumes: Iterable[Sequence[float]],
 
 
 def part_scale_to_fit(analysis: dict | None, volumes: Iterable[Sequence[float]],
-                      scale: float = 1.0) -> float | None:
+                      scale: float | None = None) -> float | None:
     """Return the largest even scale-down (at most 1) with which the part fits one of the
     ``volumes`` in some orientation (as laid only, for a record without hull points)."""
     hull = part_hull_mm(analysis, scale)
@@ -430,10 +445,13 @@ def aware_utc(now: datetime | None) -> datetime:
     return now if now.tzinfo else now.replace(tzinfo=UTC)
 
 
-def part_bbox_mm(analysis: dict | None, scale: float = 1.0) -> tuple[float, float, float] | None:
-    """Return the (oriented) bbox in mm stored in a part's analysis JSON, if there is one."""
+def part_bbox_mm(analysis: dict | None,
+                 scale: float | None = None) -> tuple[float, float, float] | None:
+    """Return the (oriented) bbox in mm stored in a part's analysis JSON, if there is one;
+    ``scale``: mm per file unit to read it with (:func:`_factor`; None: as recorded)."""
     if not isinstance(analysis, dict):
         return None
+    scale = _factor(analysis, scale)
     for holder in (analysis.get("orientation"), analysis.get("mesh"), analysis):
         if isinstance(holder, dict):
             for key in ("bbox_mm", "size_mm", "extents_mm"):
