@@ -122,6 +122,9 @@ class Config:
 
     # --- e-mail (SMTP) ---
     SMTP_HOST = _env("SMTP_HOST", "")  # empty: mails are logged, not sent
+    # development only (scripts/run sets it): without SMTP_HOST, /dev/mailbox shows the outbox's
+    # mails (sign-up links ...); never registered under DRUCKHUB_ENV=production
+    DEV_MAILBOX = _env_bool("DEV_MAILBOX", False)
     SMTP_PORT = _env_int("SMTP_PORT", 25)
     SMTP_USER = _env("SMTP_USER", "")
     SMTP_PASSWORD = _env("SMTP_PASSWORD", "")

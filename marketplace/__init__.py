@@ -134,6 +134,11 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(ops_bp)
     app.register_blueprint(hub_bp, url_prefix="/hub")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
+    from marketplace.mail.mailer import dev_mailbox_enabled
+    from marketplace.portal import mailbox_views
+
+    if dev_mailbox_enabled(app.config):
+        app.register_blueprint(mailbox_views.bp, url_prefix="/dev")
     from marketplace.api import v1 as api_v1
 
     api_v1.init_app(app)

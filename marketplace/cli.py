@@ -121,8 +121,9 @@ def seed_demo_command() -> None:
     Refused under DRUCKHUB_ENV=production: the demo passwords are printed in the README.
     """
     from marketplace.accounts import operations as accounts
-    from marketplace.accounts.demo import DEMO_FIRM, DEMO_USERS
+    from marketplace.accounts.demo import DEMO_FIRM, DEMO_HUB_ADDRESS, DEMO_HUB_LEGAL, DEMO_USERS
     from marketplace.models import Firm
+    from marketplace.settings import operations as settings
 
     if current_app.config.get("ENVIRONMENT") == "production":
         _fail("seed-demo does not run under DRUCKHUB_ENV=production: its passwords are public")
@@ -139,6 +140,14 @@ def seed_demo_command() -> None:
             click.echo(f"demo user: {email} / {password} ({role})")
         else:
             click.echo(f"demo user exists: {email} ({role})")
+    # only into a hub without legal details: an admin's own details stay as they are
+    if not any(settings.get_hub_legal().get(k) for k in settings.REQUIRED_LEGAL):
+        address = settings.get_hub_address()
+        settings.set_hub_address({**address, **{k: v for k, v in DEMO_HUB_ADDRESS.items()
+                                                 if not address.get(k)}})
+        settings.set_hub_legal(DEMO_HUB_LEGAL)
+        click.echo("demo legal details of the hub added (example data; change them under "
+                   "Einstellungen before real use)")
     db.session.commit()
     click.echo(f"materials added: {added}")
 

@@ -80,6 +80,7 @@ def init_app(app: Flask) -> None:
             "nav_links": nav_links,
             "has_endpoint": has_endpoint,
             "hub_name": app.config.get("HUB_NAME", "Druckhub"),
+            "dev_mailbox": mailer.dev_mailbox_enabled(app.config),
         }
 
     errors.init_app(app)

@@ -20,6 +20,7 @@ from marketplace.invoices import operations as invoices
 from marketplace.invoices.models import ImmutableInvoiceError, Invoice, InvoiceCounter
 from marketplace.jobs import transition
 from marketplace.models import Order
+from marketplace.settings import operations as settings
 
 YEAR = invoices.hub_today().year
 
@@ -351,3 +352,28 @@ def test_api_handover_issues_the_invoice_and_resolve_decides_a_piece(client, mak
     requeued = client.post(resolve, headers=bearer(hub), json={"action": "requeue"})
     assert requeued.status_code == 200 and requeued.get_json()["state"] == "approved"
     assert client.post(resolve, headers=bearer(hub), json={"action": "requeue"}).status_code == 409
+
+
+def test_the_demo_hubs_invoices_are_valid_and_an_admins_details_stay(runner):
+    """`flask seed-demo` gives the demo hub example legal details, so an invoice a newcomer
+    makes in the demo passes the XRechnung and EN 16931 rules (before: 13 errors); details
+    an admin entered are never overwritten."""
+    from marketplace.accounts.demo import DEMO_FIRM, DEMO_HUB_LEGAL
+    from marketplace.models import Firm
+
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    assert settings.get_hub_legal()["iban"] == DEMO_HUB_LEGAL["iban"]
+    assert not settings.missing_legal_details()
+    firm = db.session.scalar(sa.select(Firm).where(Firm.name == DEMO_FIRM["name"]))
+    order = make_priced_order(firm, quantity=1)
+    print_pieces(order)
+    db.session.commit()
+    number = _handover(runner, order).stdout.strip()
+    checked = runner.invoke(args=["invoices", "validate", number])
+    assert checked.exit_code == 0, checked.output
+    assert f"{number} xrechnung xrechnung: ok" in checked.stdout.splitlines()
+
+    settings.set_hub_legal({**DEMO_HUB_LEGAL, "legal_name": "Echter Hub GmbH"})
+    db.session.commit()
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    assert settings.get_hub_legal()["legal_name"] == "Echter Hub GmbH"

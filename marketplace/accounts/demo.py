@@ -18,6 +18,19 @@ DEMO_FIRM = {
     "postcode": "21335", "city": "Lüneburg", "country": "DE", "contact_name": "Erika Mustermann",
     "phone": "04131 123456",
 }
+# The demo hub's address and legal details (example data with valid check digits), so that
+# its documents are complete: an invoice of the demo passes the XRechnung and EN 16931 rules.
+# Stored by ``flask seed-demo`` only where the hub has none yet.
+DEMO_HUB_ADDRESS = {
+    "name": "Druckhub Lüneburg", "street": "Am Sande 1", "postcode": "21335",
+    "city": "Lüneburg", "phone": "+49 4131 000000", "email": "rechnung@druckhub.example",
+}
+DEMO_HUB_LEGAL = {
+    "legal_name": "Druckhub Lüneburg GmbH (Demo)", "register_court": "Amtsgericht Lüneburg",
+    "register_number": "HRB 000000", "vat_id": "DE136695976", "tax_number": "",
+    "managing_director": "Anna Admin", "iban": "DE89370400440532013000",
+    "bic": "COBADEFFXXX", "bank_name": "Demo-Bank", "payment_days": "14",
+}
 # (e-mail, password, role, name); the README names them all
 DEMO_USERS = (
     ("firma@example.de", "demo-firma-2026", "firm", "Erika Mustermann"),

@@ -140,6 +140,13 @@ def send_pending(limit: int = 100, session: Session | None = None) -> SendReport
             session.close()
 
 
+def dev_mailbox_enabled(config) -> bool:
+    """Whether the development mailbox (``/dev/mailbox``) is on: ``DEV_MAILBOX`` set (by
+    scripts/run), no ``SMTP_HOST`` and not ``DRUCKHUB_ENV=production``."""
+    return bool(config.get("DEV_MAILBOX")) and not config.get("SMTP_HOST") and (
+        config.get("ENVIRONMENT") != "production")
+
+
 def send_one(notification_id: int) -> bool:
     """Send one outbox row if it is due (the mail task); return whether this call sent it."""
     with Session(db.engine) as session:

@@ -178,7 +178,7 @@ def signup():
             # the same answer whether the address has an account or not: the mail tells
             flash(_("Fast geschafft: Wir haben eine E-Mail an %(email)s geschickt. Mit dem Link "
                     "darin bestätigen Sie die Adresse, dann ist Ihr Konto eingerichtet.",
-                    email=accounts.normalise_email(form.email.data)), "success")
+                    email=accounts.normalise_email(form.email.data)), "mail")
             return redirect(url_for("portal.login"))
     elif request.method == "POST":
         status = 400
@@ -195,7 +195,7 @@ def forgot_password():
         db.session.commit()  # the mail goes out after this commit
         minutes = current_app.config["PASSWORD_RESET_MAX_AGE_S"] // 60
         flash(_("Falls es zu dieser Adresse ein Konto gibt, haben wir eine E-Mail mit einem Link "
-                "geschickt. Der Link gilt %(minutes)s Minuten.", minutes=minutes), "info")
+                "geschickt. Der Link gilt %(minutes)s Minuten.", minutes=minutes), "mail")
         return redirect(url_for("portal.login"))
     status = 400 if request.method == "POST" else 200
     return render_template("auth/forgot.html", form=form), status
