@@ -307,3 +307,15 @@ def test_admin_sets_parcel_tariffs_and_express_terms(client, login_as, make_user
         "express_min_eur": "1", "packaging_g": "1", "packaging_percent": "1", "padding_mm": "1",
         "fill_percent": "50", "shipping_days": "1", "express_percent": "1"})
     assert bad.status_code == 400 and settings.get_delivery_rules().express_priority == 7
+
+
+def test_quotes_list_describes_a_multi_part_quote_by_all_its_lines(two_parts, client, login_as):
+    """Walk finding: a quote of 2 parts (2 PLA Rot + 10 PETG) was listed as "2 × PLA"."""
+    user, small, big = two_parts
+    quote = _quote(user, small, big)
+    login_as(user)
+    page = client.get("/quotes").get_data(True)
+    row = page[page.index(f'data-quote="{quote.public_id}"'):]
+    spec = row[row.index("data-spec>") + len("data-spec>"):row.index("</td>", row.index("data-spec"))]
+    assert "12 Stück" in spec and "PLA, PETG" in spec and "Rot" in spec, spec
+    assert "2 × PLA" not in spec
