@@ -195,3 +195,15 @@ def test_cylinder_upright_is_already_the_best_orientation():
     d = analysed("trimesh__cylinder.stl", None).to_dict()["orientation"]
     assert d["changed"] is False and d["saves"]["support_area_mm2"] == 0
     assert orientation_text(d, "de") == "Die hochgeladene Lage ist schon die günstigste."
+
+
+def test_a_part_that_fits_nowhere_is_not_told_it_fits_laid_differently():
+    """Walk finding: the 304 mm counter (fits no printer in any orientation) was told "Nur so
+    hingelegt passt das Teil auf einen Drucker" and "etwa 1.483 min weniger Druckzeit"."""
+    a = analysed("trimesh__counter_unitsmm.stl", "mm")
+    assert not a.suggested.fits and "too_large" in {p.code for p in a.problems}
+    d = a.to_dict()["orientation"]
+    german, english = orientation_text(d, "de"), orientation_text(d, "en")
+    assert german.startswith("In keiner Lage passt das Teil") and "Nur so" not in german
+    assert "fits none of our printers" in english and "weniger" not in english
+    assert "24\xa0h 44\xa0min" in german and "1.483" not in german  # hours and minutes

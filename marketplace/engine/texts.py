@@ -155,11 +155,13 @@ TEXTS: dict[str, str] = {
     # the suggested orientation: one sentence each (findings.orientation_dict)
     "orientation.best": N_("Die hochgeladene Lage ist schon die günstigste."),
     "orientation.only_fits": N_("Nur so hingelegt passt das Teil auf einen Drucker."),
+    "orientation.fits_none": N_("In keiner Lage passt das Teil auf einen unserer Drucker."),
     "orientation.saves": N_("Anders hingelegt braucht das Teil %(savings)s."),
     "orientation.more_layers": N_("Dafür braucht es %(layers)s Schichten mehr."),
     "saving.support_area": N_("%(area)s cm² weniger Stützfläche"),
     "saving.layers": N_("%(layers)s Schichten weniger"),
-    "saving.time": N_("etwa %(minutes)s min weniger Druckzeit"),
+    "saving.time": N_("etwa %(minutes)s min weniger Druckzeit"),  # records made before 2026-12
+    "saving.duration": N_("etwa %(time)s weniger Druckzeit"),
     # files that cannot be analysed (MeshInputError): "error." + code, unless it names a text
     "error.too_many_triangles": N_(
         "Das Modell hat %(count)s Dreiecke; erlaubt sind höchstens %(limit)s. Bitte exportieren "

@@ -233,7 +233,9 @@ def orientation_dict(current: orientation.Placement,
     if not changed:
         sentences.append(texts.Message("orientation.best").to_dict())
     else:
-        if not current.fits:
+        if not best.fits:  # no promise that another way round fits
+            sentences.append(texts.Message("orientation.fits_none").to_dict())
+        elif not current.fits:
             sentences.append(texts.Message("orientation.only_fits").to_dict())
         savings = []
         if saves["support_area_mm2"] >= 5:  # shown as cm² with one decimal
@@ -242,12 +244,12 @@ def orientation_dict(current: orientation.Placement,
         if saves["layers"] > 0:
             savings.append(texts.msg("saving.layers", layers=saves["layers"]))
         if saves["time_s_rough"] >= 30:
-            savings.append(texts.msg("saving.time",
-                                     minutes=texts.num(saves["time_s_rough"] / 60, 0)))
+            savings.append(texts.msg("saving.duration",
+                                     time=texts.duration(round(saves["time_s_rough"], -1))))
         if savings:
             sentences.append(texts.Message("orientation.saves", {
                 "savings": texts.listing(savings)}).to_dict())
-        if not current.fits and costs["layers"]:
+        if not current.fits and best.fits and costs["layers"]:
             sentences.append(texts.Message("orientation.more_layers",
                                            {"layers": costs["layers"]}).to_dict())
     out.update(changed=changed, saves=saves, costs=costs, sentences=sentences,
