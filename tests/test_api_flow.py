@@ -182,6 +182,9 @@ def test_cli_tokens_create_prints_the_token(runner, make_user, client):
 
 
 def test_a_quote_of_two_parts_shipped_express_and_its_order(client, make_user):
+    from tests.hub_factories import make_printer
+
+    make_printer()  # express is sold only with a date it makes earlier
     user = make_user("firm")
     token = token_for(user)
     small = _upload(client, token, cube_stl(15), "klein.stl").get_json()

@@ -319,3 +319,34 @@ def test_quotes_list_describes_a_multi_part_quote_by_all_its_lines(two_parts, cl
     spec = row[row.index("data-spec>") + len("data-spec>"):row.index("</td>", row.index("data-spec"))]
     assert "12 Stück" in spec and "PLA, PETG" in spec and "Rot" in spec, spec
     assert "2 × PLA" not in spec
+
+
+def test_express_is_ready_earlier_and_not_sold_where_it_gains_no_day(two_parts, client,
+                                                                     login_as):
+    """Walk finding: with an idle farm express cost 15 EUR more for the same date. Express
+    pieces are now finished and packed the day they come off the printer (no handling day),
+    so express is ready earlier; where it still gains no day (a hub with no handling days),
+    it is not sold: the quote is made without it, the variant is marked, an order refused."""
+    user, small, big = two_parts
+    quote = _quote(user, small, big, delivery="pickup", express=True)
+    assert quote.express
+    standard = date.fromisoformat(quote.terms["ready_date"])
+    express = date.fromisoformat(quote.terms["ready_date_express"])
+    assert express < standard  # one handling day (the hub's default) saved
+    assert all(v.offered for v in quotes.variants(quote))
+
+    settings.set_opening_hours({**settings.opening_hours_to_dict(
+        settings.get_opening_hours()), "handling_days": 0})
+    db.session.commit()
+    same = _quote(user, small, big, delivery="pickup", express=True)
+    assert same.terms["ready_date"] == same.terms["ready_date_express"]
+    assert not same.express and "express" not in {x["code"] for x in same.breakdown["lines"]}
+    offers = {(v.delivery, v.express): v for v in quotes.variants(same)}
+    assert not offers[("pickup", True)].offered and offers[("pickup", False)].offered
+    with pytest.raises(orders.OrderError) as refused:
+        orders.place_order(same, placed_by=user, delivery="pickup", express=True)
+    assert refused.value.code == "express_no_gain"
+    login_as(user)
+    page = client.get(f"/quotes/{same.public_id}").get_data(True)
+    assert page.count("data-express-no-gain") == 2  # pickup and shipping express
+    assert 'id="variant-pickup-express" disabled' in page

@@ -143,6 +143,9 @@ def test_only_the_firm_reprices_its_quotes(client, login_as, firm_user, make_use
 
 
 def test_a_quote_of_several_parts_with_shipping_is_repriced_whole(client, login_as, firm_user):
+    from tests.hub_factories import make_printer
+
+    make_printer()  # express is sold only with a date it makes earlier
     first, second = store_part(firm_user.firm, firm_user), store_part(firm_user.firm, firm_user)
     materials = quotes.hub_catalog()[0]
     items = [(part, quotes.compute(part, quotes.parse_options(

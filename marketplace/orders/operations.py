@@ -113,6 +113,8 @@ def place_order(
                                                  "nicht bestellt werden; die Gründe stehen "
                                                  "auf der Seite des Teils."))
     chosen = quotes.variant(quote, delivery, express)
+    if not chosen.offered:
+        raise OrderError("express_no_gain", quotes.EXPRESS_NO_GAIN)
     address = None
     if delivery == "shipping":
         if not chosen.shippable:

@@ -100,6 +100,9 @@ def cart_quote():
               "info")
         return redirect(url_for("portal.cart"), 303)
     db.session.commit()
+    if express and not quote.express:
+        flash(_(quotes.EXPRESS_NO_GAIN) + " " + _("Das Angebot gilt ohne Express-Zuschlag."),
+              "info")
     return redirect(url_for("portal.quote_detail", quote_id=quote.public_id), 303)
 
 

@@ -506,10 +506,24 @@ class Variant:
     ready_date: date | None
     date: date | None  # pickup date, or the delivery date when shipped
     shippable: bool = True
+    offered: bool = True  # express only where it is ready earlier than standard
 
     @property
     def gross_cents(self) -> int:
         return int(self.price["gross_cents"])
+
+
+EXPRESS_NO_GAIN = N_("Express bringt derzeit keinen früheren Termin als ohne Express; deshalb "
+                     "bieten wir ihn für diese Teile nicht an.")
+
+
+def express_gains(terms: Mapping[str, Any]) -> bool:
+    """Whether express is ready earlier than standard by a quote's ``terms`` (their ready
+    dates). With an idle farm both are the same day: express is then not offered, for no
+    surcharge buys nothing; without a date (no printer in service) it promises nothing."""
+    standard = _iso_date(terms.get("ready_date"))
+    express = _iso_date(terms.get("ready_date_express"))
+    return standard is not None and express is not None and express < standard
 
 
 def _part_price_lines(result_price: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -559,6 +573,9 @@ def store_lines(firm: Firm, items: list[tuple[Part, QuoteResult]], *, delivery: 
                  "layer_height_mm", "units", "supports", "with_supports", "material_g",
                  "print_time_s"):
         setattr(quote, name, getattr(first, name))
+    # express that gains no day is not sold: the quote is made without it (the caller can
+    # tell by ``quote.express``)
+    express = bool(express) and express_gains(terms)
     apply_variant(quote, variant(quote, delivery, express), ship_to=ship_to)
     db.session.add(quote)
     db.session.flush()
@@ -581,7 +598,8 @@ def _make_terms(lines: list[QuoteLine], rules: catalog.PricingRules, drules: Any
              "bbox_mm": line.bbox_mm} for line in lines]
     ready = scheduling.estimate_order_ready(db.session, work, now=now)
     ready_express = scheduling.estimate_order_ready(db.session, work, now=now,
-                                                    priority=drules.express_priority)
+                                                    priority=drules.express_priority,
+                                                    express=True)
     return {
         "pricing": {"setup_fee_cents": rules.setup_fee_cents,
                     "minimum_order_cents": rules.minimum_order_cents,
@@ -671,7 +689,8 @@ def variant(quote: Quote, delivery: str, express: bool) -> Variant:
             and bool(express) == bool(quote.express)):  # as quoted: the quoted price, exactly
         return Variant(delivery, bool(express), dict(quote.breakdown), ready,
                        quote.delivery_date or when, shippable=not ship or bool(
-                           terms.get("shipment")))
+                           terms.get("shipment")),
+                       offered=not express or express_gains(terms))
     drules = shipping.DeliveryRules.from_dict(terms["delivery"])
     rules = catalog.PricingRules.from_dict(terms["pricing"], base=catalog.DEFAULT_PRICING)
     lines = lines_of(quote)
@@ -682,7 +701,8 @@ def variant(quote: Quote, delivery: str, express: bool) -> Variant:
                         express=drules if express else None,
                         shipment=shipment if ship else None)
     return Variant(delivery, bool(express), price.to_dict(), ready, when,
-                   shippable=shipment is not None)
+                   shippable=shipment is not None,
+                   offered=not express or express_gains(terms))
 
 
 def variants(quote: Quote) -> list[Variant]:

@@ -120,13 +120,15 @@ def estimate_order_ready(
     *,
     now: datetime | None = None,
     priority: int = 0,
+    express: bool = False,
 ) -> date | None:
     """Return the date an order of several lines would be ready, from the live queue, or None
     when no printer in service can take one of its lines (then the hub confirms a date).
 
     Each line: ``print_time_s`` (one piece), ``quantity``, ``material_code``, ``colour``,
     ``bbox_mm``. ``priority`` is the order's dispatch priority (express goes ahead of the
-    waiting work of lower priority)."""
+    waiting work of lower priority); ``express``: the pieces are finished and packed the
+    working day they come off the printer (no handling days)."""
     now = aware_utc(now)
     hours = get_opening_hours()
     slots, ahead = live_inputs(session, now)
@@ -138,6 +140,10 @@ def estimate_order_ready(
     finish = plan_finish_lines(slots, work_ahead, items, hours)
     if finish is None:  # no printer in service takes a line: no date is promised
         return None
+    if express:
+        from dataclasses import replace
+
+        hours = replace(hours, handling_days=0)
     return delivery_date(finish, hours)
 
 

@@ -262,7 +262,7 @@ def quote_json(quote: Quote) -> dict[str, Any]:
         variants.append({"delivery": v.delivery, "express": v.express,
                          "shippable": v.shippable, "net_cents": int(v.price["net_cents"]),
                          "gross_cents": v.gross_cents, "ready_date": v.ready_date,
-                         "date": v.date})
+                         "date": v.date, "offered": v.offered})
     return {
         "id": quote.public_id,
         "lines": [{"position": line.position, "part_id": line.part.public_id,

@@ -205,6 +205,9 @@ class VariantSchema(Schema):
     ready_date = fields.Date(required=True, allow_none=True)
     date = fields.Date(required=True, allow_none=True, metadata={
         "description": "Pickup date, or the delivery date when shipped."})
+    offered = fields.Boolean(required=True, metadata={
+        "description": "false for express when it is not ready earlier than standard (an "
+                       "order with it is refused: express_no_gain)"})
 
 
 class QuoteSchema(Schema):
