@@ -377,3 +377,21 @@ def test_the_demo_hubs_invoices_are_valid_and_an_admins_details_stay(runner):
     db.session.commit()
     assert runner.invoke(args=["seed-demo"]).exit_code == 0
     assert settings.get_hub_legal()["legal_name"] == "Echter Hub GmbH"
+
+
+def test_a_rejected_order_offers_no_invoice_references(client, make_user, login_as):
+    """Walk finding: a rejected order still offered "Bestellnummer oder Leitweg-ID für die
+    Rechnung ändern", though it never gets an invoice."""
+    user = make_user("firm")
+    order = make_priced_order(user.firm, quantity=2)
+    for job in order.jobs:
+        transition(job, "rejected", actor="t", reason="nicht druckbar")
+    db.session.commit()
+    login_as(user)
+    page = client.get(f"/orders/{order.public_id}").get_data(True)
+    assert 'id="order-references"' not in page
+    late = client.post(f"/orders/{order.public_id}/references",
+                       data={"ref-reference": "X", "ref-leitweg_id": ""}, follow_redirects=True)
+    assert "keine Rechnung" in late.get_data(True)
+    db.session.refresh(order)
+    assert order.reference is None

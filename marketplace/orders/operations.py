@@ -17,7 +17,7 @@ from marketplace import jobs
 from marketplace.engine.meshio.units import UNIT_SCALE_MM
 from marketplace.extensions import db
 from marketplace.i18n import N_
-from marketplace.jobs import JobState
+from marketplace.jobs import DROPPED_STATES, JobState, state_values
 from marketplace.models import JobEvent, Order, Part, PrintJob, Quote, QuoteLine, User, utcnow
 from marketplace.accounts import operations as accounts
 from marketplace.invoices import operations as invoices
@@ -176,11 +176,21 @@ def _clean_leitweg_id(value: str | None) -> str | None:
     return value or None
 
 
+def will_be_invoiced(order: Order) -> bool:
+    """Whether ``order`` still gets an invoice: not issued yet, and some piece is not dropped
+    (a rejected or wholly cancelled order is never invoiced)."""
+    return invoices.invoice_of_order(order) is None and any(
+        job.state not in state_values(DROPPED_STATES) for job in order.jobs)
+
+
 def set_references(order: Order, *, reference: str | None, leitweg_id: str | None) -> Order:
     """Change the firm's purchase order number and Leitweg-ID until the invoice is issued."""
     if invoices.invoice_of_order(order) is not None:
         raise OrderError("invoiced", N_("Die Rechnung ist ausgestellt; Bestellnummer und "
                                         "Leitweg-ID stehen darauf und ändern sich nicht mehr."))
+    if not will_be_invoiced(order):
+        raise OrderError("not_invoiced", N_("Dieser Auftrag wurde abgelehnt oder storniert; "
+                                            "er bekommt keine Rechnung."))
     order.leitweg_id = _clean_leitweg_id(leitweg_id)
     order.reference = (reference or "").strip()[:100] or None
     db.session.flush()

@@ -467,7 +467,7 @@ def order_detail(order_id):
     order = get_scoped_or_404(Order, order_id, current_user)
     invoice = invoices.invoice_of_order(order)
     references = None
-    if invoice is None and current_user.role == "firm":
+    if current_user.role == "firm" and orders.will_be_invoiced(order):
         references = ReferencesForm(obj=order, prefix="ref")
     return render_template("portal/order.html", order=order, status=orders.status(order),
                            form=ActionForm(), invoice=invoice, references=references,
