@@ -1,0 +1,94 @@
+"""The page header at ordinary widths in Chromium: every item of the top navigation lies within
+the viewport (no clipped "Rechnunge", no hidden Webhooks/Protokoll, no sideways scrolling), for a
+firm and an admin at 1024 and 1280 px and on a 390 px phone; the technician queue's row buttons
+stay on the page at 1280 px.
+
+Screenshots: artifacts/screenshots/nav-<role>-<width>.png, queue-1280.png
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from marketplace.extensions import db
+from tests.hub_factories import make_order
+
+pytestmark = pytest.mark.browser
+PASSWORD = "Druck-2026-sicher"
+
+
+@pytest.fixture
+def app_config(app_config):
+    return {**app_config, "HUB_NAME": "Druckhub Lüneburg"}
+
+
+def _sign_in(page, base_url, email):
+    page.goto(base_url + "/login")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.locator("form button[type=submit]").last.click()
+    page.wait_for_load_state("load")
+    assert "/login" not in page.url
+
+
+def _outside(page, selector):
+    """Elements matching ``selector`` that are not wholly within the viewport or are covered
+    (clipped by a scrolling parent): a list of "text: why" strings."""
+    return page.eval_on_selector_all(selector, """(els) => {
+        const vw = document.documentElement.clientWidth, out = [];
+        for (const el of els) {
+            const r = el.getBoundingClientRect();
+            if (r.width === 0 || r.left < 0 || r.right > vw) {
+                out.push(`${el.textContent.trim()}: ${r.left.toFixed(0)}..${r.right.toFixed(0)} of ${vw}`);
+                continue;
+            }
+            const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+            if (!hit || !(hit === el || el.contains(hit))) out.push(`${el.textContent.trim()}: covered`);
+            let p = el.parentElement;  // clipped by an ancestor that scrolls or hides overflow
+            while (p && p !== document.body) {
+                const cs = getComputedStyle(p), pr = p.getBoundingClientRect();
+                if (cs.overflowX !== "visible" && (r.left < pr.left - 0.5 || r.right > pr.right + 0.5))
+                    out.push(`${el.textContent.trim()}: clipped by ${p.className}`);
+                p = p.parentElement;
+            }
+        }
+        return out;
+    }""")
+
+
+@pytest.mark.parametrize("role", ["firm", "admin"])
+def test_every_nav_item_is_within_the_viewport(live_server, browser_page, screenshot, make_user,
+                                               role):
+    user = make_user(role, password=PASSWORD,
+                     firm_name="Feinmechanik Walk GmbH & Co. KG" if role == "firm" else None)
+    user.name = "Erika Prüfer-Langenhagen"
+    db.session.commit()
+    page = browser_page
+    _sign_in(page, live_server.url, user.email)
+    expected = 5 if role == "firm" else 7
+    for width in (1024, 1280, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        for lang in ("de", "en"):
+            page.goto(f"{live_server.url}/account?lang={lang}")
+            links = page.locator(".main-nav a")
+            assert links.count() == expected
+            assert _outside(page, ".main-nav a") == [], (width, lang)
+            assert _outside(page, ".header-tools > *:not(.who)") == [], (width, lang)
+            # the page itself does not scroll sideways
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+        screenshot(page, f"nav-{role}-{width}")
+
+
+def test_queue_row_buttons_stay_on_the_page_at_1280(live_server, browser_page, screenshot,
+                                                    make_user):
+    admin = make_user("technician", password=PASSWORD)
+    for n in range(2):
+        make_order(quantity=3, part_name="originalprusa_y_belt_holder_lang.stl")
+    db.session.commit()
+    page = browser_page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    _sign_in(page, live_server.url, admin.email)
+    page.goto(f"{live_server.url}/hub?tab=approval")
+    assert page.locator("[data-reject]").count() == 2
+    assert _outside(page, "[data-reject], [data-approve]") == []
+    screenshot(page, "queue-1280")
