@@ -54,7 +54,7 @@ def invoices_csv():
                  detail={"document": "invoices_csv"})
     db.session.commit()
     name = f"rechnungen-{year}.csv" if year else "rechnungen.csv"
-    return Response(body.encode("utf-8"), mimetype="text/csv; charset=utf-8",
+    return Response(body.encode("utf-8"), content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
