@@ -247,6 +247,16 @@ def test_login_page_keeps_next_from_the_query(client):
     assert 'name="next" type="hidden" value=""' in page
 
 
+def test_login_page_says_what_an_account_adds(client):
+    """Guests upload and see prices without an account: the page does not claim otherwise."""
+    page = client.get("/login").get_data(as_text=True)
+    why = page.split('id="login-why">', 1)[1].split("</p>", 1)[0]
+    assert "Angebote" in why and "bestellen" in why and "Rechnungen" in why
+    assert "auch ohne Konto" in why and 'href="/"' in why
+    assert "um Teile hochzuladen" not in page
+    assert "you save quotes" in client.get("/login?lang=en").get_data(as_text=True)
+
+
 # --- password reset through the real SMTP server ----------------------------------------------
 
 
