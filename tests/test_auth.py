@@ -80,6 +80,7 @@ def test_signup_creates_firm_and_user_once_the_address_confirms(client, smtp_ser
     assert signed_in_email(client) == "jana@nordheide.example"
     page = client.get(response.location, follow_redirects=True).get_data(as_text=True)
     assert "Willkommen" in page and "Abmelden" in page
+    assert "Laden Sie jetzt Ihr erstes Teil hoch" in page  # no guest parts came along
     client.post("/logout")
     assert client.post(link).status_code == 400  # used once
 

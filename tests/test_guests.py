@@ -175,7 +175,12 @@ def test_signing_up_keeps_the_guests_parts_even_confirmed_in_another_browser(app
         Notification.to_address == SIGNUP["email"]))
     link = re.search(r"https?://\S+(/signup/confirm/\S+)", body).group(1)
     phone = _browser(app)  # the link opened on another device
-    assert phone.post(link).status_code == 302
+    landed = phone.post(link, follow_redirects=True).get_data(as_text=True)
+    assert "Ihre 2 als Gast hochgeladenen Teile sind jetzt in Ihrem Konto" in landed
+    # the welcome points to those parts, not to uploading a "first" part
+    assert "erstes Teil" not in landed
+    assert "Öffnen Sie eines Ihrer Teile unten" in landed
+    assert all(p.public_id in landed for p in parts)
     db.session.expire_all()
     user = db.session.scalar(sa.select(User).where(User.email == SIGNUP["email"]))
     assert {db.session.get(Part, p.id).firm_id for p in parts} == {user.firm_id}

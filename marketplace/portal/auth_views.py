@@ -65,12 +65,14 @@ def _land(user) -> str:
     return url_for(home_endpoint(user))
 
 
-def _sign_in(user, *, remember: bool = False, guest_key_sha256: str | None = None) -> None:
+def _sign_in(user, *, remember: bool = False, guest_key_sha256: str | None = None) -> int:
     """Start a sign-in of ``user`` on this browser (a new session row) and commit.
 
     A firm user keeps what they uploaded as a guest in this browser (or, signing up, in the
-    browser the sign-up came from: ``guest_key_sha256``): the parts move to the firm.
+    browser the sign-up came from: ``guest_key_sha256``): the parts move to the firm. Returns
+    how many parts moved.
     """
+    moved = 0
     if user.role == "firm" and user.firm is not None:
         here = guests.key_digest()
         moved = guests.adopt(user.firm, here)
@@ -85,6 +87,7 @@ def _sign_in(user, *, remember: bool = False, guest_key_sha256: str | None = Non
     db.session.commit()
     login_user(user, remember=remember)
     session.permanent = True
+    return moved
 
 
 def _sign_out() -> None:
@@ -375,9 +378,16 @@ def confirm_signup(token: str):
             return render_template("auth/link_invalid.html", message=_(exc.message)), 409
         audit.record("account_created", actor=user, target=user.email,
                      detail={"role": "firm", "via": "signup", "firm": user.firm.name})
-        _sign_in(user, guest_key_sha256=(row.data or {}).get("guest_key_sha256"))
-        flash(_("Willkommen! Ihr Firmenkonto ist eingerichtet. Laden Sie jetzt Ihr erstes "
-                "Teil hoch, um einen Preis zu sehen."), "success")
+        moved = _sign_in(user, guest_key_sha256=(row.data or {}).get("guest_key_sha256"))
+        if moved:  # the parts list it lands on shows them: no "upload your first part"
+            flash(ngettext("Willkommen! Ihr Firmenkonto ist eingerichtet. Öffnen Sie Ihr Teil "
+                           "unten, um ein Angebot zu speichern oder zu bestellen.",
+                           "Willkommen! Ihr Firmenkonto ist eingerichtet. Öffnen Sie eines Ihrer "
+                           "Teile unten, um ein Angebot zu speichern oder zu bestellen.", moved),
+                  "success")
+        else:
+            flash(_("Willkommen! Ihr Firmenkonto ist eingerichtet. Laden Sie jetzt Ihr erstes "
+                    "Teil hoch, um einen Preis zu sehen."), "success")
         return redirect(_land(user))
     status = 400 if request.method == "POST" else 200
     return render_template("auth/confirm_signup.html", row=row, form=form, token=token), status
