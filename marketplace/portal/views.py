@@ -7,6 +7,7 @@ Thin views over the domain packages (``marketplace.parts``, ``quotes``, ``orders
 from __future__ import annotations
 
 import io
+import re
 from functools import wraps
 
 import sqlalchemy as sa
@@ -127,6 +128,7 @@ def _part_json(part: Part) -> dict:
         "id": part.public_id, "name": part.original_name, "status": part.status,
         "url": url_for("portal.part_detail", part_id=part.public_id),
         "error": parts.error_text(part, get_language()),
+        "refused": part_refusal(part),  # analysed but not printable, or fits no printer
     }
 
 
@@ -202,6 +204,26 @@ def _part_page(part: Part, chosen, status: int = 200):
         guest=not current_user.is_authenticated,
         refused=_(refused.message, **refused.params) if refused is not None else None,
     ), status
+
+
+@bp.app_template_global()
+def part_refusal(part: Part) -> dict | None:
+    """Why a ready part gets no price, for its status badge: ``short`` (a line for lists) and
+    ``full`` (the part page's text); None for a part that can be priced or is not analysed."""
+    if part.status != "ready":
+        return None
+    refused = quotes.refusal(part.analysis or {})
+    if refused is None:
+        return None
+    full = _(refused.message, **refused.params)
+    if refused.code == "too_large":
+        short = _("Passt auf keinen Drucker (%(size)s, größter Bauraum %(largest)s)",
+                  size=refused.params["size"], largest=refused.params["largest"])
+    else:  # the reason's first sentence; the whole text is the badge's title
+        reason = str(refused.params.get("reason") or full)
+        first = re.match(r"(.{20,}?)[.:](\s|$)", reason)
+        short = f"{first.group(1)}." if first else reason
+    return {"code": refused.code, "short": short, "full": full}
 
 
 @bp.app_template_global()

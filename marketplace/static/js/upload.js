@@ -58,7 +58,9 @@ async function follow(ui, part) {
     if (!resp.ok) break;
     const data = await resp.json();
     if (data.status !== "pending") {
-      finish(ui, data.status === "ready", data.status === "ready" ? "" : data.error || texts.failed);
+      finish(ui, data.status === "ready", data.status === "ready"
+        ? (data.refused ? `${texts.unprintable}: ${data.refused.short}` : "")
+        : data.error || texts.failed);
       ui.li.dataset.status = data.status;
       return;
     }
@@ -157,10 +159,15 @@ for (const tr of document.querySelectorAll("#parts-table tr[data-status=pending]
       if (data.status === "pending") continue;
       tr.dataset.status = data.status;
       const cell = tr.querySelector(".part-status");
-      const badge = el("span", { class: `badge badge-${data.status === "ready" ? "ok" : "error"}` },
-        data.status === "ready" ? texts.ready : texts.error);
+      const refused = data.status === "ready" && data.refused;
+      const badge = refused
+        ? el("span", { class: "badge badge-error", "data-unprintable": refused.code, title: refused.full },
+          texts.unprintable)
+        : el("span", { class: `badge badge-${data.status === "ready" ? "ok" : "error"}` },
+          data.status === "ready" ? texts.ready : texts.error);
       cell.replaceChildren(badge);
-      if (data.error) cell.append(" ", el("span", { class: "small muted" }, data.error));
+      const why = refused ? refused.short : data.error;
+      if (why) cell.append(" ", el("span", { class: "small muted" }, why));
       return;
     }
   })();
