@@ -126,6 +126,23 @@ def format_size(dims: Any, places: int = 1, lang: Any = None) -> str:
     return f"{numbers}\u00a0mm"
 
 
+# problems of a mesh that has no volume to speak of (an open soup or sheet that cannot be
+# closed, or nothing inside): its signed volume is no figure for people
+_NO_VOLUME_PROBLEMS = frozenset({"not_closable", "no_volume"})
+
+
+def format_volume(record: Any, lang: Any = None) -> str:
+    """The volume of an analysed mesh (an analysis record: ``mesh.volume_mm3``, ``problems``)
+    in cm³: "16,00 cm³"; BLANK when the mesh cannot be closed or its volume is not positive
+    (the API keeps the number)."""
+    record = record or {}
+    volume = (record.get("mesh") or {}).get("volume_mm3")
+    codes = {p.get("code") for p in record.get("problems") or []}
+    if _blank(volume) or float(volume) <= 0 or codes & _NO_VOLUME_PROBLEMS:
+        return BLANK
+    return f"{format_number(float(volume) / 1000, 2, lang)} cm³"
+
+
 def format_percent(value: Any, places: int = 0, lang: Any = None) -> str:
     """A percentage (12.5 means 12.5 %): "12,5 %" (de) / "12.5%" (en)."""
     if _blank(value):

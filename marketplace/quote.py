@@ -183,7 +183,7 @@ def summary(r: dict[str, Any], lang: str = "de") -> str:
         (f"  Triangles: {m['triangles']}  bodies: {m['shells']}  watertight: "
          f"{'yes' if m['watertight'] else 'no'}  units: {m['units']} ({m['units_source']})"),
         f"  {'Größe' if de else 'Size'}: {formatting.format_size(m['bbox_mm'], 1, lang)}"
-        + f"   {'Volumen' if de else 'Volume'}: {num(m['volume_mm3'] / 1000, 2)} cm³"
+        + f"   {'Volumen' if de else 'Volume'}: {formatting.format_volume(r, lang)}"
         + f"   {'Oberfläche' if de else 'Area'}: {num(m['area_mm2'] / 100, 1)} cm²",
         f"  {'Druckbar' if de else 'Printable'}: "
         + (("ja" if de else "yes") if r["printable"] else ("NEIN" if de else "NO")),

@@ -13,7 +13,7 @@ from flask import current_app
 
 from marketplace import messages
 from marketplace.engine.geometry import viewer_mesh
-from marketplace.formatting import format_mm, format_number, format_size
+from marketplace.formatting import format_mm, format_number, format_size, format_volume
 from marketplace.i18n import gettext as _
 from marketplace.models import Part
 
@@ -65,8 +65,8 @@ def part_view(part: Part) -> dict[str, Any]:
     bbox = mesh.get("bbox_mm")
     if bbox:
         figures.append((_("Abmessungen"), format_size(bbox)))
-    if mesh.get("volume_mm3") is not None:
-        figures.append((_("Volumen"), f"{format_number(mesh['volume_mm3'] / 1000, 2)} cm³"))
+    if mesh.get("volume_mm3") is not None:  # "–" for a mesh that has no volume to show
+        figures.append((_("Volumen"), format_volume(analysis)))
     if mesh.get("area_mm2") is not None:
         figures.append((_("Oberfläche"), f"{format_number(mesh['area_mm2'] / 100, 1)} cm²"))
     if mesh.get("triangles") is not None:
