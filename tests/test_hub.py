@@ -331,6 +331,9 @@ def test_hand_over_finished_orders(client, make_user, login_as):
     login_as(make_user("technician"))
     html = client.get("/hub/?tab=done").get_data(True)
     assert 'data-handover="ready_for_pickup"' in html and 'data-handover="shipped"' in html
+    # the buttons say what they do (walk finding: they read "Versendet", a state)
+    assert 'data-handover="shipped">Als versendet melden</button>' in html
+    assert 'data-handover="ready_for_pickup">Abholbereit melden</button>' in html
     client.post(f"/hub/orders/{order.public_id}/handover", data={"to": "ready_for_pickup"})
     client.post(f"/hub/orders/{shipped.public_id}/handover", data={"to": "shipped"})
     db.session.expire_all()

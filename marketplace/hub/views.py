@@ -88,7 +88,7 @@ def queue():
         choices=q.filter_choices(), tabs=TAB_LABELS, tab_states=q.TABS,
         printers=db.session.scalars(db.select(Printer).order_by(Printer.name)).all(),
         priority_range=range(q.PRIORITY_MAX, q.PRIORITY_MIN - 1, -1),
-        handover=q.handover_actions,
+        handover=q.handover_actions, handover_labels=q.HANDOVER_LABELS,
     )
 
 

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from marketplace.extensions import db
+from marketplace.i18n import N_
 from marketplace.i18n import gettext as _
 from marketplace.invoices import operations as invoices
 from marketplace.invoices.models import Invoice
@@ -583,6 +584,14 @@ def _invoice_after_handover(order: Order, actor: str) -> Invoice | None:
         return invoices.issue_if_handed_over(order, actor)
     except MissingLegalDetailsError as exc:
         raise QueueError(exc.message()) from exc
+
+
+# what the hand-over buttons say: the step as an action, not the state it leads to
+HANDOVER_LABELS = {
+    S.READY_FOR_PICKUP.value: N_("Abholbereit melden"),
+    S.SHIPPED.value: N_("Als versendet melden"),
+    S.PICKED_UP.value: N_("Als abgeholt melden"),
+}
 
 
 def handover_actions(row: QueueRow) -> list[str]:

@@ -219,11 +219,11 @@ def set_pricing_rules(data: dict[str, Any]) -> PricingRules:
     """Validate ``data`` (the shape of ``PricingRules.to_dict()``, cents) and store it."""
     merged = {**get_pricing_rules().to_dict(), **(data or {})}
     errors: dict[str, str] = {}
-    setup = _int(merged, "setup_fee_cents", errors, 0, 100_000, N_("Rüstpauschale"),
+    setup = _int(merged, "setup_fee_cents", errors, 0, 100_000, N_("Einrichtungspauschale"),
                  money=True)
     minimum = _int(merged, "minimum_order_cents", errors, 0, 1_000_000,
                    N_("Mindestbestellwert"), money=True)
-    vat = _int(merged, "vat_percent", errors, 0, 100, N_("MwSt. (%)"))
+    vat = _int(merged, "vat_percent", errors, 0, 100, N_("USt. (%)"))
     rates: dict[str, int] = {}
     raw_rates = merged.get("machine_rate_cents_per_h")
     if not isinstance(raw_rates, dict) or not raw_rates:
