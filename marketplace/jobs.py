@@ -79,6 +79,24 @@ REQUEUE_RESET = MappingProxyType({**TRY_RESET, "printer_id": None, "remote_filen
                                   "lease_owner": None, "lease_until": None})
 
 
+def piece_of(job: PrintJob) -> tuple[int, int]:
+    """(index, count) of ``job`` among the pieces of its order line: ``copy_index`` counts
+    within the line, so the count is the line's, not the order's (2 holders + 1 block: 1/2, 2/2
+    and 1/1)."""
+    siblings = job.order.jobs if job.order is not None else [job]
+    count = sum(1 for j in siblings
+                if j.quote_line_id == job.quote_line_id and j.part_id == job.part_id)
+    return job.copy_index, max(count, job.copy_index)
+
+
+def piece_label(job: PrintJob) -> str:
+    """How the hub names one piece (printers board, job page): "Gurthalter.stl 1/2", unique
+    within its order."""
+    index, count = piece_of(job)
+    name = job.part.original_name if job.part is not None else ""
+    return f"{name} {index}/{count}".strip()
+
+
 def state_values(states: Iterable[JobState]) -> tuple[str, ...]:
     """Return the values of ``states`` in JobState's order (for queries, menus and tabs)."""
     wanted = set(states)

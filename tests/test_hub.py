@@ -263,7 +263,7 @@ def test_job_page_shows_quote_vs_slicer_and_events(client, make_user, login_as):
     db.session.commit()
     login_as(make_user("technician"))
     html = client.get(f"/hub/jobs/{job.public_id}").get_data(True)
-    assert "Teil 2 von 2" in html
+    assert '<span id="piece">halter.stl 2/2</span>' in html
     assert html.index("12 offene Kanten") < html.index("Wand 0,3 mm")  # errors first
     assert re.search(r'data-figure="print_time_s".*?class="num flag">\+50 %', html, re.S)
     assert re.search(r'data-figure="material_g".*?class="num">\+5 %', html, re.S)

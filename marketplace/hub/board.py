@@ -14,7 +14,7 @@ from sqlalchemy.orm import selectinload
 
 from marketplace.extensions import db
 from marketplace.i18n import N_
-from marketplace.jobs import ON_PRINTER_STATES, JobState
+from marketplace.jobs import ON_PRINTER_STATES, JobState, piece_label, piece_of
 from marketplace.models import Order, Printer, PrintJob, utcnow
 from printers import admin as printer_admin
 
@@ -146,7 +146,8 @@ def printer_card(printer: Printer, job: PrintJob | None, stale_after_s: int,
             "firm": job.order.firm.name if job.order and job.order.firm else None,
             "part": job.part.original_name if job.part else None,
             "copy_index": job.copy_index,
-            "quantity": len(job.order.jobs) if job.order else 1,
+            "quantity": piece_of(job)[1],  # the pieces of its line (copy_index is per line)
+            "label": piece_label(job),
             "progress_percent": (None if job.progress_percent is None
                                  else round(float(job.progress_percent), 1)),
             "time_left_s": _time_left_s(status, job) if active else None,
