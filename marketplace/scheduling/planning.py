@@ -26,7 +26,7 @@ The model, in short:
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -172,6 +172,7 @@ class PrinterSlot:
     bed_clear: bool = False  # True: a job may start without anyone there
     available: bool = True  # False: maintenance or offline
     time_factor: float = 1.0  # its real print times / the slicer's (scheduling.correction)
+    printer_class: str | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,8 @@ class WorkItem:
     # the part's hull points (n, 3) mm, if its analysis has them: a printer too small for
     # ``bbox_mm`` may still take the part laid another way (:mod:`engine.geometry.fitting`)
     hull_mm: Any = field(default=None, compare=False)
+    # the printer class it was quoted (and is sliced) for; None: any printer
+    printer_class: str | None = None
 
 
 def fits(bbox_mm: Sequence[float] | None, build_mm: Sequence[float]) -> bool:
@@ -212,6 +215,9 @@ def can_print(printer: PrinterSlot, item: WorkItem) -> bool:
     if not printer.available:
         return False
     if item.printer_id is not None and item.printer_id != printer.id:
+        return False
+    if item.printer_class is not None and printer.printer_class is not None \
+            and item.printer_class != printer.printer_class:
         return False
     return item_fits(item, printer.build_mm)
 
@@ -428,6 +434,41 @@ def placement(analysis: dict | None, volumes: Iterable[Sequence[float]],
     return fitting.fits_in_any_orientation(hull, vols, preferred=rotation)
 
 
+def printer_class_for(analysis: dict | None,
+                      printers: Iterable[tuple[str, Sequence[float]]], *, default_class: str,
+                      rates: Mapping[str, int], scale: float | None = None) -> str | None:
+    """Return the printer class that will print a part, or None when no class takes it.
+
+    ``printers``: (class, build volume x, y, z mm) of each printer in service; ``rates``: the
+    machine rate of each class the hub prices (cents/h). The hub's ``default_class`` when one
+    of its printers takes the part in some orientation (:func:`placement`); else, of the other
+    priced classes whose printers take it, the cheapest, then the one with the smallest
+    printer that takes it. None: no priced class takes it (the caller keeps the default class:
+    the build volume gate refuses a part no printer takes).
+    """
+    by_class: dict[str, list[tuple[float, float, float]]] = {}
+    for klass, volume in printers:
+        by_class.setdefault(klass, []).append(tuple(float(v) for v in volume))
+    if placement(analysis, by_class.get(default_class, ()), scale) is not None:
+        return default_class
+    best: tuple[tuple, str] | None = None
+    for klass, volumes in by_class.items():
+        if klass == default_class or klass not in rates:
+            continue
+        taking = [v for v in volumes if placement(analysis, [v], scale) is not None]
+        if taking:
+            key = (int(rates[klass]), min(v[0] * v[1] * v[2] for v in taking), klass)
+            best = min(best, (key, klass)) if best is not None else (key, klass)
+    return best[1] if best is not None else None
+
+
+def volumes_of_class(printers: Iterable[tuple[str, Sequence[float]]],
+                     printer_class: str) -> list[tuple[float, float, float]]:
+    """The build volumes of the printers of ``printer_class`` among ``printers``."""
+    return [tuple(float(v) for v in volume) for klass, volume in printers
+            if klass == printer_class]
+
+
 def part_scale_to_fit(analysis: dict | None, volumes: Iterable[Sequence[float]],
                       scale: float | None = None) -> float | None:
     """Return the largest even scale-down (at most 1) with which the part fits one of the
@@ -468,6 +509,7 @@ __all__ = [
     "DEFAULT_OPENING_HOURS", "OpeningHours", "PrinterSlot", "WorkItem", "can_print",
     "carrier_delivery_date", "delivery_date", "fits", "fits_any", "item_fits",
     "largest_volume", "part_hull_mm", "part_rotation", "part_scale_to_fit", "placement",
+    "printer_class_for", "volumes_of_class",
     "scale_to_fit", "HOLIDAY_REGIONS", "plan_finish", "plan_finish_lines",
     "public_holidays",
 ]

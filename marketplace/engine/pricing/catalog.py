@@ -368,3 +368,24 @@ LARGE_PROFILE = PrintProfile(
 )
 PRINTER_CLASSES: dict[str, PrintProfile] = {"standard": STANDARD_PROFILE, "large": LARGE_PROFILE}
 DEFAULT_PROFILE = STANDARD_PROFILE
+
+
+def class_profile(printer_class: str | None) -> PrintProfile:
+    """Return the print profile of a printer class (:data:`PRINTER_CLASSES`); a class the
+    engine has no profile for (a hub's own name) is estimated with :data:`DEFAULT_PROFILE`."""
+    return PRINTER_CLASSES.get(printer_class or "", DEFAULT_PROFILE)
+
+
+def class_layer_height(profile: PrintProfile, chosen_mm: float | None) -> float:
+    """Return the layer height a part is printed with on a class with ``profile``.
+
+    The standard profile's layer height (0.2 mm, the part page's default) stands for the
+    class's own (0.3 mm on the large class's 0.6 mm nozzle); another layer height the firm
+    chose is kept while the nozzle prints it well (a quarter to three quarters of its
+    diameter), else the class's own.
+    """
+    if chosen_mm is None or abs(chosen_mm - STANDARD_PROFILE.layer_height_mm) < 1e-9:
+        return profile.layer_height_mm
+    if 0.25 * profile.nozzle_mm - 1e-9 <= chosen_mm <= 0.75 * profile.nozzle_mm + 1e-9:
+        return float(chosen_mm)
+    return profile.layer_height_mm
