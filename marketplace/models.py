@@ -180,6 +180,10 @@ class PartEstimate(LeasedWork, db.Model):
     units: Mapped[str] = mapped_column(sa.String(8))
     layer_height_um: Mapped[int] = mapped_column(sa.Integer)  # micrometres: 200 = 0.2 mm
     infill_percent: Mapped[int] = mapped_column(sa.Integer)
+    # the printer class whose profile (catalog.PRINTER_CLASSES) it was made with; rows made
+    # before classes counted were the standard profile's
+    printer_class: Mapped[str] = mapped_column(sa.String(32), default="standard",
+                                               server_default="standard")
     status: Mapped[str] = mapped_column(sa.String(16), default="pending")  # pending|ready|error
     estimate: Mapped[dict | None] = mapped_column(sa.JSON)
     summary: Mapped[dict | None] = mapped_column(sa.JSON)
@@ -190,7 +194,8 @@ class PartEstimate(LeasedWork, db.Model):
     part: Mapped[Part] = relationship()
 
     __table_args__ = (sa.UniqueConstraint("part_id", "units", "layer_height_um",
-                                          "infill_percent"),)
+                                          "infill_percent", "printer_class",
+                                          name="uq_part_estimates_options"),)
 
 
 class Quote(db.Model):
@@ -262,6 +267,9 @@ class QuoteLine(db.Model):
     net_cents: Mapped[int] = mapped_column(sa.Integer)  # the part's lines, before order lines
     breakdown: Mapped[dict] = mapped_column(sa.JSON)  # {"lines": [material, machine, ...]}
     bbox_mm: Mapped[list | None] = mapped_column(sa.JSON)  # one piece, as printed (parcels)
+    # the printer class it was priced for (its profile, nozzle, machine rate); slicing uses
+    # that class's printers. None: quoted before classes counted (the hub's default class)
+    printer_class: Mapped[str | None] = mapped_column(sa.String(32))
 
     quote: Mapped[Quote] = relationship(back_populates="lines")
     part: Mapped[Part] = relationship()
@@ -398,6 +406,9 @@ class PrintJob(db.Model):
     # which a technician may override before slicing (a JobEvent); None: ordered before
     # supports were decided (sliced without, as then)
     supports: Mapped[bool | None] = mapped_column(sa.Boolean)
+    # the printer class the quote priced it for: sliced with the profile of that class's
+    # printers; None: ordered before classes counted (the most common profile, as then)
+    printer_class: Mapped[str | None] = mapped_column(sa.String(32))
     # quote's estimate vs the slicer's figures (per piece)
     est_material_g: Mapped[float | None] = mapped_column(sa.Float)
     est_print_time_s: Mapped[int | None] = mapped_column(sa.Integer)

@@ -19,6 +19,16 @@ def _clear(engine):
         conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
 
 
+def _old_part(conn):
+    """Firm 1 and its part 1, as rows of an older schema."""
+    conn.execute(sa.text("INSERT INTO firms (id, name, country, created_at) "
+                         "VALUES (1, 'Alt GmbH', 'DE', CURRENT_TIMESTAMP)"))
+    conn.execute(sa.text(
+        "INSERT INTO parts (id, public_id, firm_id, original_name, sha256, file_format, "
+        "size_bytes, status, created_at, attempts) VALUES (1, 'p1', 1, 'Alt.stl', "
+        "'ab', 'stl', 10, 'ready', CURRENT_TIMESTAMP, 0)"))
+
+
 def test_upgrade_matches_models_and_downgrades(app):
     engine = db.engine
     _clear(engine)
@@ -82,12 +92,7 @@ def test_single_part_orders_become_orders_of_one_line(app):
     try:
         upgrade(revision="7b2f4c8d1e63")
         with engine.begin() as conn:
-            conn.execute(sa.text("INSERT INTO firms (id, name, country, created_at) "
-                                 "VALUES (1, 'Alt GmbH', 'DE', CURRENT_TIMESTAMP)"))
-            conn.execute(sa.text(
-                "INSERT INTO parts (id, public_id, firm_id, original_name, sha256, file_format, "
-                "size_bytes, status, created_at, attempts) VALUES (1, 'p1', 1, 'Alt.stl', "
-                "'ab', 'stl', 10, 'ready', CURRENT_TIMESTAMP, 0)"))
+            _old_part(conn)
             conn.execute(sa.text(
                 "INSERT INTO quotes (id, public_id, firm_id, part_id, material_code, colour, "
                 "quantity, infill_percent, layer_height_mm, units, material_g, print_time_s, "
@@ -120,6 +125,37 @@ def test_single_part_orders_become_orders_of_one_line(app):
         assert {j[0] for j in jobs} == {line[0]}
         assert order[0] == 2380 and not order[1] and order[2] is None
         assert quote[0] == "pickup" and not quote[1]
+    finally:
+        _clear(engine)
+        db.create_all()
+
+
+def test_estimates_made_before_printer_classes_are_the_standard_class(app):
+    """An estimate stored before classes counted was made with the standard profile: it keeps
+    its options and becomes the standard class's; the large class's may be stored beside it."""
+    engine = db.engine
+    _clear(engine)
+    try:
+        upgrade(revision="7d2e4f6a8b10")
+        with engine.begin() as conn:
+            _old_part(conn)
+            conn.execute(sa.text(
+                "INSERT INTO part_estimates (part_id, units, layer_height_um, infill_percent, "
+                "status, created_at, attempts) VALUES (1, 'mm', 200, 15, 'ready', "
+                "CURRENT_TIMESTAMP, 0)"))
+        upgrade()
+        with engine.begin() as conn:
+            assert conn.execute(sa.text(
+                "SELECT printer_class FROM part_estimates")).scalar_one() == "standard"
+            conn.execute(sa.text(
+                "INSERT INTO part_estimates (part_id, units, layer_height_um, infill_percent, "
+                "printer_class, status, created_at, attempts) VALUES (1, 'mm', 200, 15, "
+                "'large', 'pending', CURRENT_TIMESTAMP, 0)"))
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO part_estimates (part_id, units, layer_height_um, infill_percent, "
+                "printer_class, status, created_at, attempts) VALUES (1, 'mm', 200, 15, "
+                "'standard', 'pending', CURRENT_TIMESTAMP, 0)"))
     finally:
         _clear(engine)
         db.create_all()

@@ -56,6 +56,7 @@ def live_inputs(session, now: datetime) -> tuple[list[PrinterSlot], list[tuple[t
             bed_clear=p.state == "available" and p.id not in busy_until,
             available=p.state not in OUT_OF_SERVICE_STATES,
             time_factor=factors.get(p.id, 1.0),
+            printer_class=p.printer_class,
         )
         for p in printers
     ]
@@ -64,7 +65,7 @@ def live_inputs(session, now: datetime) -> tuple[list[PrinterSlot], list[tuple[t
         sa.select(PrintJob.id, PrintJob.priority, PrintJob.due_date, PrintJob.created_at,
                   PrintJob.part_id, PrintJob.scale, PrintJob.slicer_print_time_s,
                   PrintJob.est_print_time_s, PrintJob.material_code, PrintJob.colour,
-                  PrintJob.requested_printer_id, Part.analysis)
+                  PrintJob.requested_printer_id, PrintJob.printer_class, Part.analysis)
         .join(Part, Part.id == PrintJob.part_id)
         .where(PrintJob.state.in_(state_values(WAITING_STATES)))
     ).all()
@@ -79,7 +80,7 @@ def live_inputs(session, now: datetime) -> tuple[list[PrinterSlot], list[tuple[t
             hulls[bbox_key] = part_hull_mm(row.analysis, row.scale or 1.0)
         seconds = float(row.slicer_print_time_s or row.est_print_time_s or 0)
         item = WorkItem(seconds, row.material_code, row.colour, bboxes[bbox_key],
-                        row.requested_printer_id, hulls[bbox_key])
+                        row.requested_printer_id, hulls[bbox_key], row.printer_class)
         ahead.append((key, item))
     ahead.sort(key=lambda pair: pair[0])
     return slots, ahead
@@ -96,17 +97,20 @@ def estimate_delivery(
     now: datetime | None = None,
     priority: int = 0,
     hull_mm: object = None,
+    printer_class: str | None = None,
 ) -> date | None:
     """Return the date an order of ``quantity`` pieces would be ready, from the live queue,
     or None when no printer in service can take the part (then the hub confirms a date).
 
     ``hull_mm``: the part's hull points (its analysis' ``orientation.hull_mm``), so that a
-    printer too small for ``bbox_mm`` counts when the part fits it laid another way."""
+    printer too small for ``bbox_mm`` counts when the part fits it laid another way;
+    ``printer_class``: only that class's printers print it (None: any)."""
     now = aware_utc(now)
     hours = get_opening_hours()
     slots, ahead = live_inputs(session, now)
     bbox = tuple(float(v) for v in bbox_mm) if bbox_mm is not None else None
-    item = WorkItem(float(print_time_s), material_code, colour or "any", bbox, None, hull_mm)
+    item = WorkItem(float(print_time_s), material_code, colour or "any", bbox, None, hull_mm,
+                    printer_class)
     work_ahead = [w for key, w in ahead if -key[0] >= priority]
     finish = plan_finish(slots, work_ahead, item, quantity, hours)
     if finish is None:  # no printer in service takes it: no date is promised
@@ -126,15 +130,16 @@ def estimate_order_ready(
     when no printer in service can take one of its lines (then the hub confirms a date).
 
     Each line: ``print_time_s`` (one piece), ``quantity``, ``material_code``, ``colour``,
-    ``bbox_mm``. ``priority`` is the order's dispatch priority (express goes ahead of the
-    waiting work of lower priority); ``express``: the pieces are finished and packed the
-    working day they come off the printer (no handling days)."""
+    ``bbox_mm``, optionally ``printer_class``. ``priority`` is the order's dispatch priority
+    (express goes ahead of the waiting work of lower priority); ``express``: the pieces are
+    finished and packed the working day they come off the printer (no handling days)."""
     now = aware_utc(now)
     hours = get_opening_hours()
     slots, ahead = live_inputs(session, now)
     items = [(WorkItem(float(line["print_time_s"]), line["material_code"],
                        line.get("colour") or "any",
-                       tuple(float(v) for v in line["bbox_mm"]) if line.get("bbox_mm") else None),
+                       tuple(float(v) for v in line["bbox_mm"]) if line.get("bbox_mm") else None,
+                       printer_class=line.get("printer_class")),
               int(line["quantity"])) for line in lines]
     work_ahead = [w for key, w in ahead if -key[0] >= priority]
     finish = plan_finish_lines(slots, work_ahead, items, hours)
@@ -161,3 +166,13 @@ def service_volumes(session) -> list[tuple[float, float, float]]:
         sa.select(Printer.build_x_mm, Printer.build_y_mm, Printer.build_z_mm)
         .where(Printer.state.not_in(tuple(OUT_OF_SERVICE_STATES)))).all()
     return [(float(x), float(y), float(z)) for x, y, z in rows]
+
+
+def service_printers(session) -> list[tuple[str, tuple[float, float, float]]]:
+    """Return (printer class, build volume x, y, z mm) of each printer in service: what
+    :func:`planning.printer_class_for` chooses the class of a part from."""
+    rows = session.execute(
+        sa.select(Printer.printer_class, Printer.build_x_mm, Printer.build_y_mm,
+                  Printer.build_z_mm)
+        .where(Printer.state.not_in(tuple(OUT_OF_SERVICE_STATES)))).all()
+    return [(str(k), (float(x), float(y), float(z))) for k, x, y, z in rows]
