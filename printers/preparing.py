@@ -26,6 +26,7 @@ from marketplace.jobs import JobState
 from marketplace.models import Printer, PrintJob, Quote, QuoteLine
 from marketplace.parts import storage
 from marketplace.quotes import operations as quotes
+from marketplace.scheduling import planning
 from printers import matching, slicing
 from printers.settings import DispatcherSettings
 from printers.steps import TickReport, job_step, move
@@ -76,7 +77,8 @@ def quoted_rotation(job: PrintJob) -> list[list[float]] | None:
     line = db.session.get(QuoteLine, job.quote_line_id) if job.quote_line_id else None
     units = (line.units if line is not None else None) or job.part.units or "mm"
     turn = quotes.quoted_rotation(job.part, units=units, layer_height_mm=job.layer_height_mm,
-                                  infill_percent=job.infill_percent)
+                                  infill_percent=job.infill_percent,
+                                  printer_class=job.printer_class)
     return turn or slicing.rotation_from_analysis(job.part.analysis)
 
 
@@ -186,17 +188,36 @@ def estimates(job: PrintJob) -> tuple[float | None, int | None]:
 
 
 def choose_profile(job: PrintJob, default_profile: str) -> str:
-    """Pick the slicer profile: the requested printer's, else the most common among printers
-    that have the job's material and colour loaded, else ``default_profile``."""
+    """Pick the slicer profile: the requested printer's; else, for a job the quote priced for
+    a printer class, the most common among that class's printers that take the part (in some
+    orientation), those with the job's material and colour loaded first; else (a job without
+    a class, or no such printer) the most common among printers that have the job's material
+    and colour loaded, else ``default_profile``."""
     if job.requested_printer_id:
         printer = db.session.get(Printer, job.requested_printer_id)
         if printer is not None:
             return printer.slicer_profile
-    printers = db.session.scalars(sa.select(Printer)).all()
-    profiles = Counter(
-        p.slicer_profile for p in printers
-        if p.material_code.upper() == job.material_code.upper()
-        and matching.colour_matches(job.colour, p.colour))
-    if profiles:
-        return sorted(profiles.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-    return default_profile
+    printers = db.session.scalars(sa.select(Printer).order_by(Printer.id)).all()
+    if job.printer_class:
+        own = [p for p in printers if p.printer_class == job.printer_class and _takes(job, p)]
+        if own:
+            return _most_common([p for p in own if _loaded(job, p)] or own)
+    loaded = [p for p in printers if _loaded(job, p)]
+    return _most_common(loaded) if loaded else default_profile
+
+
+def _loaded(job: PrintJob, printer: Printer) -> bool:
+    return (printer.material_code.upper() == job.material_code.upper()
+            and matching.colour_matches(job.colour, printer.colour))
+
+
+def _takes(job: PrintJob, printer: Printer) -> bool:
+    """Whether ``printer``'s build volume takes the job's part in some orientation."""
+    volume = (printer.build_x_mm, printer.build_y_mm, printer.build_z_mm)
+    analysis = job.part.analysis if job.part is not None else None
+    return planning.placement(analysis, [volume], scale=job.scale or 1.0) is not None
+
+
+def _most_common(printers: list[Printer]) -> str:
+    profiles = Counter(p.slicer_profile for p in printers)
+    return sorted(profiles.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]

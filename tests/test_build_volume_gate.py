@@ -168,21 +168,26 @@ def test_waiting_and_delivery_planning_count_a_printer_the_part_fits_laid_anothe
     assert not planning.fits(item.bbox_mm, (250.0, 210.0, 210.0))  # as laid it does not
 
 
-@pytest.mark.slicer
-def test_a_bar_that_fits_only_diagonally_is_sliced_laid_as_quoted(
-        dispatch_settings, app, firm_user, bar):
+def sliced_job(quote: Quote, firm_user) -> PrintJob:
+    """Order ``quote``, approve it and slice its first job here (it must queue); return it."""
     from printers.preparing import slice_job
 
-    dispatch_settings.update(SLICER_DIFF_THRESHOLD=0.25, SLICER_TIME_DIFF_THRESHOLD=1000.0,
-                             DEFAULT_SLICER_PROFILE="test-fast")
-    quote = _quote(bar)
     order = orders.place_order(quote, placed_by=firm_user)
     orders.approve_order(order, "tech@hub")
     db.session.commit()
     job = order.jobs[0]
     assert slice_job(job.id) == "queued", [e.reason for e in job.events]
     db.session.expire_all()
-    job = db.session.get(PrintJob, job.id)
+    return db.session.get(PrintJob, job.id)
+
+
+@pytest.mark.slicer
+def test_a_bar_that_fits_only_diagonally_is_sliced_laid_as_quoted(
+        dispatch_settings, app, firm_user, bar):
+    dispatch_settings.update(SLICER_DIFF_THRESHOLD=0.25, SLICER_TIME_DIFF_THRESHOLD=1000.0,
+                             DEFAULT_SLICER_PROFILE="test-fast")
+    quote = _quote(bar)
+    job = sliced_job(quote, firm_user)
     assert _fits_standard(job.slicing["bbox_mm"])
     assert job.slicing["bbox_mm"] == pytest.approx(quote.lines[0].bbox_mm, abs=0.05)
     assert job.slicer_material_g == pytest.approx(quote.material_g, rel=0.25)

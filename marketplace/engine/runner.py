@@ -21,7 +21,8 @@ cannot be analysed. Jobs (``kind``):
   as PNG, drawn from the viewer's cached mesh at ``mesh_path`` (from the file at ``path`` when
   that cache is gone).
 
-``estimates`` is a list of {"layer_height_mm", "infill_percent"}; each answer item adds
+``estimates`` is a list of {"layer_height_mm", "infill_percent", optionally "printer_class"
+(its profile, :func:`catalog.class_profile`; none: the standard one)}; each answer item adds
 ``estimate`` (``Estimate.to_record()`` at the reference density, or None: nothing to slice).
 """
 
@@ -75,11 +76,11 @@ def _too_large() -> AnalysisFailedError:
 def _estimates(analysis: Any, wanted: list[dict[str, Any]],
                rotation: Any = None) -> list[dict[str, Any]]:
     from marketplace.engine import quote as engine
-    from marketplace.engine.pricing.catalog import DEFAULT_PROFILE
+    from marketplace.engine.pricing.catalog import class_profile
 
     out = []
     for item in wanted:
-        profile = DEFAULT_PROFILE.with_options(
+        profile = class_profile(item.get("printer_class")).with_options(
             infill_percent=float(item["infill_percent"]),
             layer_height_mm=float(item["layer_height_mm"]))
         est = engine.estimate_part(analysis, profile, supports=item.get("supports", "auto"),

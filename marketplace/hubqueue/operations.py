@@ -349,6 +349,7 @@ def set_supports(job: PrintJob, with_supports: bool, actor: str,
     figures = quotes.piece_figures(
         job.part, units=quote.units if quote else job.part.units,
         layer_height_mm=job.layer_height_mm, infill_percent=job.infill_percent,
+        printer_class=job.printer_class,
         material_code=job.material_code, with_supports=bool(with_supports))
     note = (note or "").strip()[:REASON_MAX] or None
     words = {True: "automatisch", False: "keine"}  # stored like the other notes' words

@@ -161,6 +161,7 @@ def place_order(
                 colour=line.colour, infill_percent=line.infill_percent,
                 layer_height_mm=line.layer_height_mm, scale=scale,
                 supports=line.with_supports,  # the decision the line was priced with
+                printer_class=line.printer_class,  # the class it was priced for
                 est_material_g=line.material_g, est_print_time_s=line.print_time_s,
             )
             jobs.record_created(job, actor=who, reason=order.number)  # no words: any language

@@ -80,6 +80,15 @@ class QuoteResult:
     bbox_mm: tuple[float, float, float] | None = None  # one piece as printed (parcels, dates)
     supports: bool = False  # the decision slicing follows: printed with supports
     supports_needed: bool = False  # automatic supports would place some (warn on "none")
+    printer_class: str = "standard"  # the class that prints it: its profile and machine rate
+    layer_height_mm: float | None = None  # as printed on that class (None: the options')
+    nozzle_mm: float = 0.4  # that class's nozzle
+    default_class: bool = True  # the hub's default class (the page then says nothing)
+
+    @property
+    def printed_layer_height_mm(self) -> float:
+        return (self.options.layer_height_mm if self.layer_height_mm is None
+                else self.layer_height_mm)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON the live price box shows."""
@@ -91,6 +100,9 @@ class QuoteResult:
             "mesh": self.mesh, "printable": self.printable,
             "supports": {"choice": self.options.supports, "with_supports": self.supports,
                          "needed": self.supports_needed},
+            "printer_class": {"name": self.printer_class, "nozzle_mm": self.nozzle_mm,
+                              "layer_height_mm": self.printed_layer_height_mm,
+                              "default": self.default_class},
         }
 
 
@@ -112,6 +124,9 @@ def price_answer(result: QuoteResult) -> dict[str, Any]:
         "delivery_note": None if result.delivery_date else gettext(DATE_BY_HUB),
         "supports_warning": (gettext(SUPPORTS_WARNING) if result.supports_needed
                              and not result.supports else None),
+        "printer_class": None if result.default_class else gettext(PRINTER_CLASS_NOTE) % {
+            "nozzle": formatting.format_number(result.nozzle_mm, 1),
+            "layer": formatting.format_number(result.printed_layer_height_mm, 2)},
         "material": formatting.format_grams(result.material_g),
         "print_time": formatting.format_duration(result.print_time_s),
         "size": formatting.format_size(result.mesh.get("bbox_mm")),
@@ -122,6 +137,9 @@ def price_answer(result: QuoteResult) -> dict[str, Any]:
     return answer
 
 
+# shown under the price when the part is priced for a class other than the hub's default
+PRINTER_CLASS_NOTE = N_("Preis für einen größeren Drucker (Düse %(nozzle)s mm, Schichthöhe "
+                        "%(layer)s mm): auf unsere Standarddrucker passt das Teil nicht.")
 # shown where a date would be when no printer in service can take the part
 DATE_BY_HUB = N_("Den Liefertermin bestätigt der Hub nach der Prüfung.")
 SUPPORTS_WARNING = N_("Dieses Teil hat Überhänge, die Stützstrukturen brauchen. Ohne Stützen "
@@ -160,10 +178,15 @@ def _layer_um(layer_height_mm: float) -> int:
     return int(round(float(layer_height_mm) * 1000))
 
 
-def _estimate_key(part_id: int, units: str, layer_um: int, infill: int) -> Any:
+STANDARD_CLASS = "standard"  # the class whose profile estimates were made with before classes
+
+
+def _estimate_key(part_id: int, units: str, layer_um: int, infill: int,
+                  printer_class: str = STANDARD_CLASS) -> Any:
     return sa.and_(PartEstimate.part_id == part_id, PartEstimate.units == units,
                    PartEstimate.layer_height_um == layer_um,
-                   PartEstimate.infill_percent == infill)
+                   PartEstimate.infill_percent == infill,
+                   PartEstimate.printer_class == printer_class)
 
 
 def record_estimates(part_id: int, units: str, summary: dict[str, Any],
@@ -171,21 +194,22 @@ def record_estimates(part_id: int, units: str, summary: dict[str, Any],
     """Store estimates a worker made (``runner`` answer items) as ready rows; caller commits."""
     for item in items:
         layer_um, infill = _layer_um(item["layer_height_mm"]), int(item["infill_percent"])
+        klass = item.get("printer_class") or STANDARD_CLASS
+        key = (part_id, units, layer_um, infill, klass)
         values = _estimate_values(summary, item.get("estimate"))
         updated = db.session.execute(
             sa.update(PartEstimate)
-            .where(_estimate_key(part_id, units, layer_um, infill),
-                   PartEstimate.status != "ready")
+            .where(_estimate_key(*key), PartEstimate.status != "ready")
             .values(lease_owner=None, lease_until=None, **values)
             .execution_options(synchronize_session=False))
         exists = updated.rowcount or db.session.scalar(
-            sa.select(PartEstimate.id).where(_estimate_key(part_id, units, layer_um, infill)))
+            sa.select(PartEstimate.id).where(_estimate_key(*key)))
         if not exists:
             try:
                 with db.session.begin_nested():
                     db.session.add(PartEstimate(part_id=part_id, units=units,
                                                 layer_height_um=layer_um, infill_percent=infill,
-                                                **values))
+                                                printer_class=klass, **values))
             except sa.exc.IntegrityError:
                 pass  # an estimate task stored it meanwhile
 
@@ -214,16 +238,20 @@ def _estimate_error(row: PartEstimate) -> Any:
     return row.error_message or row.error_code
 
 
-def estimate_for(part: Part, options: QuoteOptions) -> PartEstimate:
-    """Return the estimate row of ``part`` for ``options``; add it (pending, queued for when the
+def estimate_for(part: Part, options: QuoteOptions, *, printer_class: str = STANDARD_CLASS,
+                 layer_height_mm: float | None = None) -> PartEstimate:
+    """Return the estimate row of ``part`` for ``options`` made with ``printer_class``'s
+    profile at ``layer_height_mm`` (None: the options'); add it (pending, queued for when the
     caller commits) if there is none yet."""
     units = options.units or part.units or "mm"
-    key = (part.id, units, _layer_um(options.layer_height_mm), options.infill_percent)
+    layer = options.layer_height_mm if layer_height_mm is None else layer_height_mm
+    key = (part.id, units, _layer_um(layer), options.infill_percent, printer_class)
     row = db.session.scalar(sa.select(PartEstimate).where(_estimate_key(*key)))
     if row is not None:
         return row
     row = PartEstimate(part_id=part.id, units=units, layer_height_um=key[2],
-                       infill_percent=key[3], status="pending", queued_at=utcnow())
+                       infill_percent=key[3], printer_class=printer_class, status="pending",
+                       queued_at=utcnow())
     try:
         with db.session.begin_nested():
             db.session.add(row)
@@ -255,7 +283,8 @@ def make_estimate(estimate_id: int) -> bool:
            "filename": part.original_name, "units": row.units,
            "rotation": _estimated_turn(row),  # another orientation, when the quote needs one
            "estimates": [{"layer_height_mm": row.layer_height_um / 1000,
-                          "infill_percent": row.infill_percent}]}
+                          "infill_percent": row.infill_percent,
+                          "printer_class": row.printer_class or STANDARD_CLASS}]}
     db.session.rollback()
     try:
         answer = parts.run_engine(job, heartbeat=lambda: lease.renew(lease_s))
@@ -319,33 +348,36 @@ def compute(part: Part, options: QuoteOptions, *, now=None) -> QuoteResult:
     pending estimate row: raises EstimatePendingError until the task has made it)."""
     from marketplace.engine import quote as engine
     from marketplace.scheduling import live as scheduling
+    from marketplace.scheduling import planning
 
     if part.status != "ready":
         raise QuoteError("part", N_("Das Teil ist noch nicht analysiert."))
-    row = estimate_for(part, options)
-    if row.status == "pending":
-        raise EstimatePendingError(row.id)
-    if row.status == "error" and row.error_code != "no_volume":
-        raise QuoteError("part", N_("Das Teil konnte nicht berechnet werden: %(reason)s"),
-                         reason=_estimate_error(row))
-    materials, rules, profile = hub_catalog()
-    profile = profile.with_options(
-        infill_percent=options.infill_percent, layer_height_mm=options.layer_height_mm
-    )
-    units = row.units
-    summary = (part.analysis or {}) if units == part.units else (row.summary or {})
-    printable = bool(summary.get("printable", True))
+    materials, rules, _ = hub_catalog()
+    units = options.units or part.units or "mm"
+    summary = _summary_in(part, units)
+    if summary is None:  # nothing estimated in these units yet: the figures come with one
+        summary = _ready(estimate_for(part, options)).summary or {}
     refused = refusal(summary)
     if refused is not None:  # not printable, or no printer in service can take it
         raise refused
-    turn = print_turn(summary)
+    printable = bool(summary.get("printable", True))
+    # the class that will print it: its profile (nozzle, layers), its machine rate
+    service = scheduling.service_printers(db.session)
+    klass = planning.printer_class_for(
+        summary, service, default_class=rules.default_printer_class,
+        rates=rules.machine_rate_cents_per_h) or rules.default_printer_class
+    profile = catalog.class_profile(klass)
+    layer = catalog.class_layer_height(profile, options.layer_height_mm)
+    profile = profile.with_options(infill_percent=options.infill_percent, layer_height_mm=layer)
+    row = _ready(estimate_for(part, options, printer_class=klass, layer_height_mm=layer))
+    turn = print_turn(summary, planning.volumes_of_class(service, klass))
     if not _same_turn(turn, _estimated_turn(row)):  # estimated in another orientation
         raise EstimatePendingError(_estimate_again(row, turn))
     auto = engine.estimate_from_record(row.estimate)
     answer = engine.price_estimate(
         engine.for_support_choice(auto, options.supports),
         material=materials[options.material_code], rules=rules, profile=profile,
-        quantity=options.quantity, printable=printable,
+        quantity=options.quantity, printable=printable, printer_class=klass,
     )
     mesh = summary.get("mesh") or {}
     estimate = answer["estimate"]
@@ -357,7 +389,7 @@ def compute(part: Part, options: QuoteOptions, *, now=None) -> QuoteResult:
     delivery = scheduling.estimate_delivery(
         db.session, print_time_s=print_time_s, quantity=options.quantity,
         material_code=options.material_code, colour=options.colour, bbox_mm=bbox, now=now,
-        hull_mm=scheduling.part_hull_mm(summary),
+        hull_mm=scheduling.part_hull_mm(summary), printer_class=klass if service else None,
     )
     return QuoteResult(
         options=options, units=mesh.get("units") or units or "mm",
@@ -367,17 +399,42 @@ def compute(part: Part, options: QuoteOptions, *, now=None) -> QuoteResult:
         bbox_mm=tuple(float(v) for v in bbox) if bbox else None,
         supports=bool(estimate.get("supports")),
         supports_needed=bool(auto is not None and auto.supports),
+        printer_class=klass, layer_height_mm=layer, nozzle_mm=profile.nozzle_mm,
+        default_class=klass == rules.default_printer_class,
     )
 
 
-def print_turn(summary: dict[str, Any]) -> list[list[float]] | None:
+def _ready(row: PartEstimate) -> PartEstimate:
+    """``row`` when it is made; raise EstimatePendingError while it is being made, QuoteError
+    when it failed (a part with no volume goes on: its price says so)."""
+    if row.status == "pending":
+        raise EstimatePendingError(row.id)
+    if row.status == "error" and row.error_code != "no_volume":
+        raise QuoteError("part", N_("Das Teil konnte nicht berechnet werden: %(reason)s"),
+                         reason=_estimate_error(row))
+    return row
+
+
+def _summary_in(part: Part, units: str) -> dict[str, Any] | None:
+    """The part's figures in ``units``: its analysis in its own units, else a made estimate's
+    summary in those units (any class's); None when there is none yet."""
+    if units == part.units:
+        return part.analysis or {}
+    return _estimate_summary(part, units)
+
+
+def print_turn(summary: dict[str, Any],
+               volumes: list[tuple[float, float, float]] | None = None,
+               ) -> list[list[float]] | None:
     """The rotation a part is quoted (and printed) in when its suggested orientation fits no
-    printer in service but another orientation does (:func:`planning.placement`); None for
-    the suggestion (it fits, nothing fits, or no printer is in service)."""
+    printer in service (of its class: ``volumes``, default all) but another orientation does
+    (:func:`planning.placement`); None for the suggestion (it fits, nothing fits, or no
+    printer is in service)."""
     from marketplace.scheduling import live as scheduling
     from marketplace.scheduling import planning
 
-    volumes = scheduling.service_volumes(db.session)
+    if not volumes:
+        volumes = scheduling.service_volumes(db.session)
     fit = planning.placement(summary, volumes) if volumes else None
     suggested = planning.part_rotation(summary) or [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0],
                                                     [0.0, 0.0, 1.0]]
@@ -558,8 +615,9 @@ def store_lines(firm: Firm, items: list[tuple[Part, QuoteResult]], *, delivery: 
         lines.append(QuoteLine(
             position=position, part_id=part.id, material_code=opts.material_code,
             colour=opts.colour, quantity=opts.quantity, infill_percent=opts.infill_percent,
-            layer_height_mm=opts.layer_height_mm, units=result.units,
+            layer_height_mm=result.printed_layer_height_mm, units=result.units,
             supports=opts.supports, with_supports=result.supports,
+            printer_class=result.printer_class,
             material_g=result.material_g, print_time_s=result.print_time_s,
             net_cents=sum(line.amount_cents for line in part_lines),
             breakdown={"lines": [line.to_dict() for line in part_lines]},
@@ -595,7 +653,7 @@ def _make_terms(lines: list[QuoteLine], rules: catalog.PricingRules, drules: Any
                               for line in lines], drules)
     work = [{"print_time_s": line.print_time_s, "quantity": line.quantity,
              "material_code": line.material_code, "colour": line.colour,
-             "bbox_mm": line.bbox_mm} for line in lines]
+             "bbox_mm": line.bbox_mm, "printer_class": line.printer_class} for line in lines]
     ready = scheduling.estimate_order_ready(db.session, work, now=now)
     ready_express = scheduling.estimate_order_ready(db.session, work, now=now,
                                                     priority=drules.express_priority,
@@ -769,13 +827,14 @@ def default_options() -> dict[str, Any]:
     return {**options_schema.DEFAULTS, "material": cfg.get("DEFAULT_MATERIAL", "PLA")}
 
 
-def quoted_rotation(part: Part, *, units: str, layer_height_mm: float,
-                    infill_percent: int) -> list[list[float]] | None:
-    """Return the rotation ``part`` was estimated (so quoted) in for these options when that is
-    not the analysis' suggestion (only another orientation fits a printer in service:
-    :func:`print_turn`), else None."""
+def quoted_rotation(part: Part, *, units: str, layer_height_mm: float, infill_percent: int,
+                    printer_class: str | None = None) -> list[list[float]] | None:
+    """Return the rotation ``part`` was estimated (so quoted) in for these options and printer
+    class (None: the standard one) when that is not the analysis' suggestion (only another
+    orientation fits a printer of the class in service: :func:`print_turn`), else None."""
     row = db.session.scalar(sa.select(PartEstimate).where(_estimate_key(
-        part.id, units, _layer_um(layer_height_mm), int(infill_percent))))
+        part.id, units, _layer_um(layer_height_mm), int(infill_percent),
+        printer_class or STANDARD_CLASS)))
     return _estimated_turn(row) if row is not None and row.status == "ready" else None
 
 
@@ -784,23 +843,32 @@ def summary_for(part: Part, units: str | None) -> dict[str, Any]:
     units, else a stored estimate's summary; empty when there is none)."""
     if not units or units == part.units:
         return part.analysis or {}
+    summary = _estimate_summary(part, units)
+    return summary if summary is not None else (part.analysis or {})
+
+
+def _estimate_summary(part: Part, units: str) -> dict[str, Any] | None:
+    """The figures of ``part`` in ``units`` as a made estimate's summary holds them, or None."""
     row = db.session.scalar(sa.select(PartEstimate).where(
         PartEstimate.part_id == part.id, PartEstimate.units == units,
         PartEstimate.summary.is_not(None),
         # a failed estimate's summary holds only its error (no_volume keeps the figures)
         sa.or_(PartEstimate.status != "error", PartEstimate.error_code == "no_volume"),
     ).order_by(PartEstimate.id).limit(1))
-    return (row.summary or {}) if row is not None else (part.analysis or {})
+    return (row.summary or {}) if row is not None else None
 
 
 def piece_figures(part: Part, *, units: str, layer_height_mm: float, infill_percent: int,
-                  material_code: str, with_supports: bool) -> tuple[float, int] | None:
-    """Return grams and seconds of one piece from the part's stored estimate, printed with or
-    without supports (None while there is no ready estimate for these options)."""
+                  material_code: str, with_supports: bool,
+                  printer_class: str | None = None) -> tuple[float, int] | None:
+    """Return grams and seconds of one piece from the part's stored estimate (for
+    ``printer_class``; None: the standard one), printed with or without supports (None while
+    there is no ready estimate for these options)."""
     from marketplace.engine import quote as engine
 
     row = db.session.scalar(sa.select(PartEstimate).where(_estimate_key(
-        part.id, units or part.units or "mm", _layer_um(layer_height_mm), int(infill_percent))))
+        part.id, units or part.units or "mm", _layer_um(layer_height_mm), int(infill_percent),
+        printer_class or STANDARD_CLASS)))
     if row is None or row.status != "ready" or not row.estimate:
         return None
     est = engine.for_support_choice(engine.estimate_from_record(row.estimate),

@@ -185,7 +185,9 @@ def price_json(part: Part, result) -> dict[str, Any]:
     answer = result.to_dict()
     return {"part_id": part.public_id, "options": answer["options"], "units": answer["units"],
             "material_g": answer["material_g"], "print_time_s": answer["print_time_s"],
-            "price": money_json(answer["price"]), "delivery_date": result.delivery_date}
+            "price": money_json(answer["price"]), "delivery_date": result.delivery_date,
+            "printer_class": result.printer_class,
+            "layer_height_mm": result.printed_layer_height_mm}
 
 
 def _pending():
@@ -268,7 +270,8 @@ def quote_json(quote: Quote) -> dict[str, Any]:
         "lines": [{"position": line.position, "part_id": line.part.public_id,
                    "part_name": line.part.original_name, "options": options_json(line),
                    "material_g": round(line.material_g, 1), "print_time_s": line.print_time_s,
-                   "net_cents": line.net_cents} for line in quotes.lines_of(quote)],
+                   "net_cents": line.net_cents, "printer_class": line.printer_class}
+                  for line in quotes.lines_of(quote)],
         "delivery": quote.delivery or "pickup", "express": bool(quote.express),
         "ship_to": address_json(quote.ship_to),
         "price": money_json({**quote.breakdown, "net_cents": quote.net_cents,

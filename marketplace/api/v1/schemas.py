@@ -144,6 +144,13 @@ class PriceSchema(Schema):
     print_time_s = fields.Integer(required=True, metadata={"description": "Per piece."})
     price = fields.Nested(MoneySchema, required=True)
     delivery_date = fields.Date(required=True, allow_none=True)
+    printer_class = fields.String(required=True, metadata={
+        "description": "The printer class that prints the part and the price is for (its "
+                       "slicer profile, nozzle and machine rate): the hub's default class when "
+                       "one of its printers takes the part, else a class whose printers do."})
+    layer_height_mm = fields.Float(required=True, metadata={
+        "description": "The layer height it is printed with on that class (the default 0.2 "
+                       "mm means the class's own, e.g. 0.3 mm on a 0.6 mm nozzle)."})
 
 
 class PendingSchema(Schema):
@@ -194,6 +201,8 @@ class QuoteLineSchema(Schema):
     print_time_s = fields.Integer(required=True, metadata={"description": "Per piece."})
     net_cents = fields.Integer(required=True, metadata={
         "description": "The part's lines (all pieces), before the order's lines."})
+    printer_class = fields.String(required=True, allow_none=True, metadata={
+        "description": "The printer class it was priced for (null: quoted before classes)."})
 
 
 class VariantSchema(Schema):

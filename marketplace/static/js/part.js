@@ -112,6 +112,7 @@ async function update() {
     setText("delivery-date", shown.delivery_date);
     showNote("delivery-note", shown.delivery_note);
     showNote("supports-warning", shown.supports_warning);
+    showNote("printer-class-note", shown.printer_class);
     const sup = data.supports || {};
     showNote("supports-info", sup.with_supports ? texts.with_supports
       : (sup.needed ? null : texts.no_supports_needed));
