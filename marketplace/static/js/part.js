@@ -69,6 +69,29 @@ function setQuoteButton(enabled) {
     if (button) button.disabled = !enabled;
   }
 }
+// options the server refuses (quantity 0, infill 150, ...): no figures of the last good answer
+// stay in the box, the message stands at its top and the field it names is marked
+const FIGURES = ["price-gross", "price-net", "price-vat", "delivery-date", "est-grams", "est-time"];
+function showInvalid(error) {
+  for (const id of FIGURES) setText(id, "–");
+  document.getElementById("price-lines")?.replaceChildren();
+  for (const id of ["delivery-note", "supports-warning", "supports-info"]) showNote(id, null);
+  document.getElementById("price-result")?.classList.add("price-invalid");
+  const field = error && error.field && form.elements.namedItem(error.field);
+  if (field && field.setAttribute) {
+    field.setAttribute("aria-invalid", "true");
+    field.setAttribute("aria-describedby", "price-error");
+    field.closest(".field")?.classList.add("has-error");
+  }
+}
+function clearInvalid() {
+  document.getElementById("price-result")?.classList.remove("price-invalid");
+  for (const node of form.querySelectorAll("[aria-invalid]")) {
+    node.removeAttribute("aria-invalid");
+    node.removeAttribute("aria-describedby");
+    node.closest(".field")?.classList.remove("has-error");
+  }
+}
 async function update() {
   const mine = ++seq;
   let retrying = false;
@@ -92,11 +115,13 @@ async function update() {
       return;
     }
     const err = document.getElementById("price-error");
+    clearInvalid();
     if (!resp.ok) {
       err.textContent = (data.error && data.error.message) || texts.failed;
       err.hidden = false;
       state.error = err.textContent;
       setQuoteButton(false);
+      showInvalid(data.error);
       return;
     }
     err.hidden = true;
