@@ -56,6 +56,8 @@ def test_refused_options_clear_the_price_and_mark_the_field(live_server, browser
         for sel in FIGURES:
             assert page.text_content(sel) == "–", (field, value, sel)
         assert page.locator("#price-lines tr").count() == 0
+        for note in ("#delivery-note", "#printer-class-note", "#supports-warning"):
+            assert page.is_hidden(note), note  # notes of the last good answer go too
         error = page.locator("#price-error")
         assert error.is_visible() and error.text_content().strip()
         # the message is in the price box, above the (cleared) total, not below everything

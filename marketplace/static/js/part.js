@@ -75,7 +75,9 @@ const FIGURES = ["price-gross", "price-net", "price-vat", "delivery-date", "est-
 function showInvalid(error) {
   for (const id of FIGURES) setText(id, "–");
   document.getElementById("price-lines")?.replaceChildren();
-  for (const id of ["delivery-note", "supports-warning", "supports-info"]) showNote(id, null);
+  for (const id of ["delivery-note", "supports-warning", "supports-info", "printer-class-note"]) {
+    showNote(id, null);
+  }
   document.getElementById("price-result")?.classList.add("price-invalid");
   const field = error && error.field && form.elements.namedItem(error.field);
   if (field && field.setAttribute) {
