@@ -16,9 +16,10 @@ Printed per profile:
 - the support decision: parts where the quote says "supports" against parts PrusaSlicer
   gives support material (agreement, both ways);
 - with supports, on the parts that need them: grams (model + supports) within ±10 % and time
-  within ±15 % of PrusaSlicer's: in-sample and held out (grouped leave-one-out: the support
-  coefficients and the part model's coefficients are refitted without the part, in every
-  orientation and scale, and the part is scored with them);
+  within ±15 % of PrusaSlicer's: in-sample (the class's coefficients in model.py,
+  ``coefficients_for``) and held out (grouped leave-one-out: the support coefficients are
+  refitted without the part, in every orientation and scale, and the part is scored with them;
+  the part model's coefficients stay as in model.py);
 - without supports, on every part: the same shares (the part model alone).
 ``--fit`` refits the support coefficients on all parts and prints them for model.py.
 Targets (issue 9, held out, parts that need supports): grams ±10 % for 90 %, time ±15 % for

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -12,7 +13,12 @@ import trimesh
 
 from marketplace.engine.estimate.estimate import estimate
 from marketplace.engine.estimate.layers import layer_heights
-from marketplace.engine.pricing.catalog import DEFAULT_MATERIALS, DEFAULT_PROFILE
+from marketplace.engine.estimate.model import (
+    SUPPORT_MASS_FIELDS,
+    SUPPORT_TIME_FIELDS,
+    coefficients_for,
+)
+from marketplace.engine.pricing.catalog import DEFAULT_MATERIALS, DEFAULT_PROFILE, PRINTER_CLASSES
 
 pytestmark = pytest.mark.db_independent
 
@@ -126,6 +132,33 @@ def test_supports_add_material_for_an_overhang():
     assert not cube.supports and cube.support_g == 0 and cube.support_time_s == 0
     with pytest.raises(ValueError):
         est(part, supports="maybe")
+
+
+def test_support_estimate_golden_per_printer_class():
+    """The mushroom with automatic supports, per printer class. Each class prices supports with
+    its own coefficients (model.coefficients_for: the large class's support coefficients were
+    refitted on its own profile on 2026-11-30; before, it used the standard class's: 10.16 g,
+    1393 s). PrusaSlicer 2.5.0, the class's profile, automatic supports: standard 6.35 g /
+    2023 s, large 9.56 g / 1320 s (benchmarks/prusaslicer_refs.py on this mesh)."""
+    standard = est(mushroom(), PRINTER_CLASSES["standard"])
+    large = est(mushroom(), PRINTER_CLASSES["large"])
+    assert standard.supports and large.supports
+    # the standard class is unchanged by the large class's fit
+    assert standard.material_g == pytest.approx(7.297, abs=0.001)
+    assert standard.support_g == pytest.approx(3.862, abs=0.001)
+    assert standard.print_time_s == pytest.approx(2138.4, abs=0.1)
+    assert standard.support_time_s == pytest.approx(783.6, abs=0.1)
+    assert large.material_g == pytest.approx(10.205, abs=0.001)
+    assert large.support_g == pytest.approx(5.830, abs=0.001)
+    assert large.print_time_s == pytest.approx(1436.1, abs=0.1)
+    assert large.support_time_s == pytest.approx(673.4, abs=0.1)
+    assert large.material_g == pytest.approx(9.56, rel=0.10)
+    assert large.print_time_s == pytest.approx(1320, rel=0.15)
+    # only the support coefficients differ: the part alone is the same model in both classes
+    ours, theirs = (coefficients_for(PRINTER_CLASSES[k]) for k in ("large", "standard"))
+    support = (*SUPPORT_MASS_FIELDS, *SUPPORT_TIME_FIELDS)
+    assert ours != theirs
+    assert dataclasses.replace(ours, **{n: getattr(theirs, n) for n in support}) == theirs
 
 
 def test_supports_follow_prusaslicers_automatic_threshold():
