@@ -27,10 +27,13 @@ _VERSION: list[str] = []
 
 
 def slicer_version() -> str:
-    """PrusaSlicer's version line (part of the cache key)."""
+    """PrusaSlicer's version line (part of the cache key): the line naming PrusaSlicer, not the
+    first line, which is a time-stamped ``[trace]`` log line that changed the key on every run
+    (so no reference was ever reused)."""
     if not _VERSION:
         out = subprocess.run([SLICER, "--help"], capture_output=True, text=True, timeout=60)
-        _VERSION.append((out.stdout.splitlines() or ["?"])[0].strip())
+        lines = [ln.strip() for ln in out.stdout.splitlines() if ln.startswith("PrusaSlicer")]
+        _VERSION.append((lines or ["?"])[0])
     return _VERSION[0]
 
 
