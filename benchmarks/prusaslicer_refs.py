@@ -23,18 +23,13 @@ CACHE = ROOT / "benchmarks" / "out" / "prusaslicer"
 SLICER = "prusa-slicer"
 SUPPORT_ROLES = ("Support material", "Support material interface")
 _TIME = re.compile(r"(\d+)\s*([dhms])")
-_VERSION: list[str] = []
 
 
 def slicer_version() -> str:
-    """PrusaSlicer's version line (part of the cache key): the line naming PrusaSlicer, not the
-    first line, which is a time-stamped ``[trace]`` log line that changed the key on every run
-    (so no reference was ever reused)."""
-    if not _VERSION:
-        out = subprocess.run([SLICER, "--help"], capture_output=True, text=True, timeout=60)
-        lines = [ln.strip() for ln in out.stdout.splitlines() if ln.startswith("PrusaSlicer")]
-        _VERSION.append((lines or ["?"])[0])
-    return _VERSION[0]
+    """PrusaSlicer's version line (part of the cache key): :func:`printers.slicing.slicer_version`."""
+    from printers.slicing import slicer_version as version
+
+    return version(SLICER)
 
 
 def parse_gcode(text: str) -> dict:

@@ -276,14 +276,18 @@ def parse_duration(text: str) -> int:
 
 
 def slicer_version(slicer_bin: str) -> str:
-    """Return the slicer's version string (cached; part of the cache key)."""
+    """Return the slicer's version line, "PrusaSlicer-2.5.0+..." (cached; part of the G-code
+    cache key). Not the first line of ``--help``: that is a time-stamped ``[trace]`` log line,
+    which made the key differ in every process, so a slice was never reused."""
     if slicer_bin not in SLICER_VERSION_CACHE:
         try:
             out = subprocess.run([slicer_bin, "--help"], capture_output=True, text=True,
                                  timeout=60)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise SlicingError("no_slicer", f"PrusaSlicer cannot be run ({slicer_bin}): {exc}")
-        SLICER_VERSION_CACHE[slicer_bin] = (out.stdout.splitlines() or ["?"])[0].strip()
+        lines = [ln.strip() for ln in out.stdout.splitlines()
+                 if ln.strip().startswith(("PrusaSlicer", "SuperSlicer", "Slic3r"))]
+        SLICER_VERSION_CACHE[slicer_bin] = (lines or ["?"])[0]
     return SLICER_VERSION_CACHE[slicer_bin]
 
 
