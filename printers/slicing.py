@@ -35,6 +35,7 @@ import numpy as np
 
 from marketplace import messages
 from marketplace.engine.files import write_atomic
+from marketplace.scheduling.planning import part_rotation
 
 PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _BASE = re.compile(r"^#\s*druckhub-base:\s*(\S+)\s*$", re.MULTILINE)
@@ -228,22 +229,8 @@ def _turned(mesh: Any, turn: np.ndarray) -> Any:
     return replace(mesh, vertices=vertices,
                    rotation=tuple(tuple(float(v) for v in row) for row in total))
 
-
-def rotation_from_analysis(analysis: dict[str, Any] | None) -> list[list[float]] | None:
-    """Return the 3x3 rotation the analysis chose for printing, if it recorded one."""
-    if not analysis:
-        return None
-    orientation = analysis.get("orientation") or {}
-    for key in ("rotation", "matrix", "transform"):
-        value = orientation.get(key) if isinstance(orientation, dict) else None
-        if value is None:
-            continue
-        m = np.asarray(value, dtype=float)
-        if m.shape == (4, 4):
-            m = m[:3, :3]
-        if m.shape == (3, 3):
-            return m.tolist()
-    return None
+# the analysis' print orientation: one reader, shared with quoting and planning
+rotation_from_analysis = part_rotation
 
 
 # --- the slicer -------------------------------------------------------------------------------

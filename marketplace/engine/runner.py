@@ -211,6 +211,16 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
+def _answer_json(job: dict[str, Any]) -> str:
+    """Run ``job`` here (in the child) and return its JSON answer: the job's result, or
+    ``{"error": ...}`` when the file cannot be analysed (what :func:`_answer` reads back)."""
+    try:
+        answer: dict[str, Any] = run_job(job)
+    except AnalysisFailedError as exc:
+        answer = {"error": exc.to_dict()}
+    return json.dumps(answer, allow_nan=False)
+
+
 def _answer(output: bytes) -> dict[str, Any] | None:
     """Return a child's JSON answer, raise the error it reported, or None (no answer)."""
     try:
@@ -299,12 +309,7 @@ def run_forked(job: dict[str, Any], *, timeout_s: float = 120,
             os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
             if memory_mb:
                 _limit_memory(memory_mb)
-            try:
-                answer: dict[str, Any] = run_job(job)
-            except AnalysisFailedError as exc:
-                answer = {"error": exc.to_dict()}
-            payload = json.dumps(answer, allow_nan=False).encode()
-            view = memoryview(payload)
+            view = memoryview(_answer_json(job).encode())
             while view:
                 view = view[os.write(write_fd, view):]
             status = 0
@@ -368,12 +373,7 @@ def main() -> int:
     memory_mb = int(os.environ.get(MEMORY_ENV) or 0)
     if memory_mb:
         _limit_memory(memory_mb)
-    try:
-        job = json.loads(sys.stdin.buffer.read())
-        answer: dict[str, Any] = run_job(job)
-    except AnalysisFailedError as exc:
-        answer = {"error": exc.to_dict()}
-    sys.stdout.write(json.dumps(answer, allow_nan=False))
+    sys.stdout.write(_answer_json(json.loads(sys.stdin.buffer.read())))
     return 0
 
 

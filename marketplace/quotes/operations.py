@@ -743,12 +743,12 @@ def variant(quote: Quote, delivery: str, express: bool) -> Variant:
     ship = delivery == "shipping"
     ready = _iso_date(terms.get("ready_date" + suffix))
     when = _iso_date(terms.get("shipping_date" + suffix)) if ship else ready
+    offered = not express or express_gains(terms)
     if (quote.breakdown and delivery == (quote.delivery or "pickup")
             and bool(express) == bool(quote.express)):  # as quoted: the quoted price, exactly
         return Variant(delivery, bool(express), dict(quote.breakdown), ready,
                        quote.delivery_date or when, shippable=not ship or bool(
-                           terms.get("shipment")),
-                       offered=not express or express_gains(terms))
+                           terms.get("shipment")), offered=offered)
     drules = shipping.DeliveryRules.from_dict(terms["delivery"])
     rules = catalog.PricingRules.from_dict(terms["pricing"], base=catalog.DEFAULT_PRICING)
     lines = lines_of(quote)
@@ -759,8 +759,7 @@ def variant(quote: Quote, delivery: str, express: bool) -> Variant:
                         express=drules if express else None,
                         shipment=shipment if ship else None)
     return Variant(delivery, bool(express), price.to_dict(), ready, when,
-                   shippable=shipment is not None,
-                   offered=not express or express_gains(terms))
+                   shippable=shipment is not None, offered=offered)
 
 
 def variants(quote: Quote) -> list[Variant]:

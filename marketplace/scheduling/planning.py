@@ -28,6 +28,8 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
@@ -399,14 +401,24 @@ def part_hull_mm(analysis: dict | None, scale: float | None = None):
 
 
 def part_rotation(analysis: dict | None) -> list[list[float]] | None:
-    """Return the 3x3 rotation the analysis suggests for printing, if it recorded one."""
+    """Return the 3x3 rotation the analysis chose for printing, if it recorded one
+    (``orientation.rotation``, or a 3x3/4x4 ``matrix``/``transform``); the one reader of it
+    for planning, quoting and slicing."""
     orientation = analysis.get("orientation") if isinstance(analysis, dict) else None
-    value = orientation.get("rotation") if isinstance(orientation, dict) else None
-    try:
-        m = [[float(v) for v in row] for row in value] if value is not None else None
-    except (TypeError, ValueError):
+    if not isinstance(orientation, dict):
         return None
-    return m if m is not None and len(m) == 3 and all(len(r) == 3 for r in m) else None
+    for key in ("rotation", "matrix", "transform"):
+        value = orientation.get(key)
+        if value is None:
+            continue
+        try:
+            m = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            return None
+        if m.shape == (4, 4):
+            m = m[:3, :3]
+        return m.tolist() if m.shape == (3, 3) else None
+    return None
 
 
 def placement(analysis: dict | None, volumes: Iterable[Sequence[float]],
