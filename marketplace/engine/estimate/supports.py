@@ -144,7 +144,7 @@ def _without_bridges(over: m3d.CrossSection, cur: m3d.CrossSection, low: m3d.Cro
     # only a region wider than the perimeters has a bottom surface to bridge; the slivers
     # along sloped walls are perimeters printed over the edge (PrusaSlicer supports them)
     band = profile.external_perimeter_width_mm + (profile.perimeters - 1) * spacing
-    inner = None
+    inner = infill = None
     bridged = []
     for region in air.decompose():
         if region.area() < band * band or (region ^ over).is_empty():
@@ -154,7 +154,17 @@ def _without_bridges(over: m3d.CrossSection, cur: m3d.CrossSection, low: m3d.Cro
         if _anchored_share(region, low, spacing) >= BRIDGE_MIN_SHARE:
             if inner is None:  # the unanchored edges keep a band of support
                 inner = cur.offset(-_FREE_EDGE_MM, _SQUARE)
-            bridged.append(region ^ inner if not inner.is_empty() else region)
+                infill = cur.offset(-band, _SQUARE)
+            if not inner.is_empty():
+                bridged.append(region ^ inner)
+                continue
+            # a section too thin for the free-edge band: only its bottom surface bridges, where
+            # it is wide enough to be infill (narrower is gap fill); the perimeters over the
+            # region stay supported (PrusaSlicer removes a straight bridging perimeter only by
+            # its bridge-flow width, so slivers of contact remain beside it)
+            fill = region ^ infill
+            if not fill.is_empty() and not fill.offset(-spacing / 2, _SQUARE).is_empty():
+                bridged.append(fill)
     if not bridged:
         return over
     return over - m3d.CrossSection.batch_boolean(bridged, m3d.OpType.Add)
