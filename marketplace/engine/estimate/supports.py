@@ -12,9 +12,10 @@ Per layer, from the cross-sections (PrusaSlicer 2.5, ``SupportMaterial.cpp``, gr
    contact islands into the blocks of its support grid (line pitch = spacing + line spacing):
    here the contact grown by half a block with square corners (a point becomes one block).
 4. Columns: the contacts projected down to the bed or the part, trimmed by each layer of the
-   part (with the xy gap). The top ``interface_layers`` under a contact are dense interface,
-   so are the layers where a column stands on the part; the rest is sparse base (lines at the
-   grid pitch) with a sheath around each island.
+   part (with the xy gap). The top ``interface_layers`` under a contact are dense interface
+   where the overhang is steep (PrusaSlicer's reduced interfaces: it reaches more than 0.6
+   external perimeter widths past the layer below), so are the layers where a column stands on
+   the part; the rest is sparse base (lines at the grid pitch) with a sheath around each island.
 
 The result is per layer: base, interface and first-layer areas, sheath length, islands. What
 they cost in material and time (a few fitted coefficients) is in :mod:`model`.
@@ -93,7 +94,8 @@ def support_layers(stack: LayerStack, profile: PrintProfile,
     block = profile.support_spacing_mm + line
     same = stack.same_as_below or (False,) * n
     contacts: list[m3d.CrossSection | None] = [None] * n
-    contact_mm2 = np.zeros(n)
+    contact_mm2, dense_mm2 = np.zeros(n), np.zeros(n)
+    width = profile.external_perimeter_width_mm
     for k in range(1, n):
         if deadline is not None:
             deadline.check()
@@ -113,9 +115,27 @@ def support_layers(stack: LayerStack, profile: PrintProfile,
         # stretched into the support grid's blocks, kept clear of the part below
         grid = contact.offset(block / 2, _SQUARE)
         contacts[k] = grid - low.offset(gap, _SQUARE) if not low.is_empty() else grid
+        dense_mm2[k] = _dense_interface(over, low, contacts[k], width, gap, block)
     if not contact_mm2.any():
         return SupportLayers.empty(n)
-    return _columns(secs, contacts, contact_mm2, profile, gap)
+    return _columns(secs, contacts, contact_mm2, dense_mm2, profile, gap)
+
+
+def _dense_interface(over: m3d.CrossSection, low: m3d.CrossSection, grid: m3d.CrossSection,
+                     width: float, gap: float, block: float) -> float:
+    """Area (mm²) of a contact's dense interface: PrusaSlicer's reduced interfaces (grid style)
+    print it only under the overhang that reaches more than 0.6 external perimeter widths past
+    the layer below (its thin parts ignored): a gentle slope gets the base grid alone."""
+    if low.is_empty():
+        return grid.area()
+    reach = low.offset(-0.5 * width, _SQUARE).offset(1.1 * width, _SQUARE)
+    dense = over - reach
+    if dense.is_empty():
+        return 0.0
+    dense = (dense.offset(0.1 * width, _SQUARE) - low.offset(gap, _SQUARE)) ^ grid
+    if dense.is_empty():
+        return 0.0
+    return ((dense.offset(block / 2, _SQUARE) - low.offset(gap, _SQUARE)) ^ grid).area()
 
 
 def _overhang(cur: m3d.CrossSection, low: m3d.CrossSection,
@@ -247,7 +267,7 @@ def _share_at(region: np.ndarray, low: np.ndarray, angle: float, spacing: float)
 
 
 def _columns(secs: list[m3d.CrossSection], contacts: list, contact_mm2: np.ndarray,
-             profile: PrintProfile, gap: float) -> SupportLayers:
+             dense_mm2: np.ndarray, profile: PrintProfile, gap: float) -> SupportLayers:
     """Project the contacts down to the bed or the part; measure every support layer.
 
     The columns are walked down in blocks of a few layers (at most ~``COLUMN_STEPS`` steps):
@@ -283,11 +303,10 @@ def _columns(secs: list[m3d.CrossSection], contacts: list, contact_mm2: np.ndarr
         islands[lowest - 1: top] = column.num_contour()
         if landed > 1e-6:  # the layers over the part under a column are dense
             interface[lowest - 1: lowest - 1 + top_layers] += landed
-    # the top interface layers under each contact are dense
-    for k in np.flatnonzero(contact_mm2):
-        dense = contacts[k].area()
+    # the top interface layers under each contact are dense (where the overhang is steep)
+    for k in np.flatnonzero(dense_mm2):
         for j in range(max(0, k - top_layers), k):
-            interface[j] += dense
+            interface[j] += dense_mm2[k]
     interface = np.minimum(interface, area)
     return SupportLayers(area - interface, interface, sheath, islands, contact_mm2)
 
