@@ -187,17 +187,19 @@ def estimates(job: PrintJob) -> tuple[float | None, int | None]:
     return grams, seconds
 
 
-def choose_profile(job: PrintJob, default_profile: str) -> str:
+def choose_profile(job: PrintJob, default_profile: str,
+                   printers: list[Printer] | None = None) -> str:
     """Pick the slicer profile: the requested printer's; else, for a job the quote priced for
     a printer class, the most common among that class's printers that take the part (in some
     orientation), those with the job's material and colour loaded first; else (a job without
     a class, or no such printer) the most common among printers that have the job's material
-    and colour loaded, else ``default_profile``."""
+    and colour loaded, else ``default_profile``. ``printers``: every printer (read if None)."""
+    if printers is None:
+        printers = db.session.scalars(sa.select(Printer).order_by(Printer.id)).all()
     if job.requested_printer_id:
-        printer = db.session.get(Printer, job.requested_printer_id)
+        printer = next((p for p in printers if p.id == job.requested_printer_id), None)
         if printer is not None:
             return printer.slicer_profile
-    printers = db.session.scalars(sa.select(Printer).order_by(Printer.id)).all()
     if job.printer_class:
         own = [p for p in printers if p.printer_class == job.printer_class and _takes(job, p)]
         if own:

@@ -8,8 +8,9 @@ the first thing that holds the job back, in this order:
 2. a technician asked for a printer that cannot print it (too small, other material, ...);
 3. no printer is large enough (any state; a part not yet sliced may be laid in any
    orientation: :mod:`marketplace.engine.geometry.fitting` on its analysis' hull points);
-4. no printer that is large enough has the job's material and colour loaded;
-5. none of those has the nozzle and slicer profile the job was sliced for;
+4. no printer that is large enough has the nozzle and slicer profile the job was sliced for
+   (before slicing: the profile slicing will pick for the job's printer class, any without);
+5. none of those has the job's material and colour loaded;
 6. every printer that could print it is in maintenance, or not reachable;
 7. every printer that could print it is busy (printing, or its bed waits to be cleared);
 8. otherwise the job is on its way: awaiting approval, being sliced, or next for a free printer.
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.orm import selectinload
 
 from marketplace.extensions import db
@@ -35,6 +37,8 @@ from marketplace.models import Printer, PrintJob
 from marketplace.engine.geometry import fitting
 from marketplace.scheduling.planning import part_bbox_mm, part_hull_mm
 from printers import matching
+from printers.preparing import choose_profile
+from printers.settings import DispatcherSettings
 
 NO_PRINTER = "no_printer"
 REQUESTED_PRINTER = "requested_printer"
@@ -103,8 +107,9 @@ class PrinterView:
 def _obstacle(need: matching.JobNeed, offer: matching.PrinterOffer, sliced: bool) -> str | None:
     if sliced:
         return matching.mismatch(need, offer)
-    # before slicing: any nozzle and profile (slicing picks them), the footprint may turn
-    need = replace(need, nozzle_mm=offer.nozzle_mm, profile=offer.profile)
+    # before slicing: the profile slicing will pick (any, if it names none) with its nozzle,
+    # and the footprint may turn
+    need = replace(need, nozzle_mm=offer.nozzle_mm, profile=need.profile or offer.profile)
     found = matching.mismatch(need, offer)
     if found == matching.TOO_SMALL:
         x, y, z = need.bbox_mm
@@ -131,12 +136,18 @@ def reason_for(state: str, need: matching.JobNeed, printers: Sequence[PrinterVie
     large = [p for p in views if obstacles[p.offer.printer_id] != matching.TOO_SMALL]
     if not large:
         return Reason(TOO_LARGE)
-    loaded = [p for p in large if obstacles[p.offer.printer_id] != matching.OTHER_MATERIAL]
+    # of those, the ones with the nozzle and profile it is (or will be) sliced for; of those,
+    # the ones with its material and colour loaded (so a spool to load is named on a printer
+    # that could then print it, not on one with another nozzle)
+    kind = [p for p in large if _same_kind(need, p.offer, sliced)]
+    if not kind:
+        return Reason(NO_PROFILE, {"nozzle": f"{need.nozzle_mm:g}", "profile": need.profile})
+    loaded = [p for p in kind if _loaded(need, p.offer)]
     if not loaded:
         colour = "" if need.colour.strip().lower() in matching.ANY_COLOUR else need.colour
         return Reason(NO_MATERIAL, {"material": need.material_code, "colour": colour})
     capable = [p for p in loaded if obstacles[p.offer.printer_id] is None]
-    if not capable:
+    if not capable:  # nothing left to name: the checks above cover every mismatch
         return Reason(NO_PROFILE, {"nozzle": f"{need.nozzle_mm:g}", "profile": need.profile})
     in_service = [p for p in capable if p.state not in ("maintenance", "offline", "unknown")]
     if not in_service:
@@ -151,28 +162,53 @@ def reason_for(state: str, need: matching.JobNeed, printers: Sequence[PrinterVie
     return Reason(NEXT) if free else Reason(BUSY)
 
 
+def _same_kind(need: matching.JobNeed, offer: matching.PrinterOffer, sliced: bool) -> bool:
+    """The printer has the nozzle and profile the job is sliced for (before slicing: the
+    profile slicing will pick, any if none is named)."""
+    if not sliced:
+        return not need.profile or need.profile == offer.profile
+    return abs(need.nozzle_mm - offer.nozzle_mm) < 1e-6 and need.profile == offer.profile
+
+
+def _loaded(need: matching.JobNeed, offer: matching.PrinterOffer) -> bool:
+    return (need.material_code.upper() == offer.material_code.upper()
+            and matching.colour_matches(need.colour, offer.colour))
+
+
 # --- reading the database -----------------------------------------------------------------------
 
 
-def printer_views() -> list[PrinterView]:
+def _printers() -> list[Printer]:
+    return list(db.session.scalars(sa.select(Printer).order_by(Printer.id)))
+
+
+def printer_views(printers: list[Printer] | None = None) -> list[PrinterView]:
     """Return every printer with its state and whether a job occupies it."""
-    printers = db.session.scalars(sa.select(Printer).order_by(Printer.id)).all()
+    printers = _printers() if printers is None else printers
     occupied = set(db.session.scalars(sa.select(PrintJob.printer_id).where(
         PrintJob.state.in_(state_values(ON_PRINTER_STATES)),
         PrintJob.printer_id.is_not(None))).all())
     return [PrinterView(matching.offer_for(p), p.state, p.id in occupied) for p in printers]
 
 
-def need_of(job: PrintJob) -> tuple[matching.JobNeed, bool]:
-    """Return what ``job`` needs and whether that is as sliced (else from the part)."""
+def need_of(job: PrintJob, printers: list[Printer] | None = None
+            ) -> tuple[matching.JobNeed, bool]:
+    """Return what ``job`` needs and whether that is as sliced (else from the part: for a job
+    priced for a printer class, the profile slicing will pick, :func:`choose_profile`)."""
     sliced = matching.need_for(job) if job.state == JobState.QUEUED.value else None
     if sliced is not None:
         return sliced, True
     analysis = job.part.analysis if job.part is not None else None
     bbox = part_bbox_mm(analysis, job.scale or 1.0) or (0.0, 0.0, 0.0)
+    profile, nozzle = "", 0.0
+    if job.printer_class:
+        printers = _printers() if printers is None else printers
+        default = DispatcherSettings.from_config(current_app.config).default_slicer_profile
+        profile = choose_profile(job, default, printers)
+        nozzle = next((p.nozzle_mm for p in printers if p.slicer_profile == profile), 0.0)
     return matching.JobNeed(
         job_id=job.id, material_code=job.material_code, colour=job.colour or "any",
-        nozzle_mm=0.0, bbox_mm=tuple(bbox), profile="",
+        nozzle_mm=nozzle, bbox_mm=tuple(bbox), profile=profile,
         requested_printer_id=job.requested_printer_id,
         hull_mm=part_hull_mm(analysis, job.scale or 1.0)), False
 
@@ -180,13 +216,14 @@ def need_of(job: PrintJob) -> tuple[matching.JobNeed, bool]:
 def reasons_for(jobs: Iterable[PrintJob], views: list[PrinterView] | None = None
                 ) -> dict[int, Reason]:
     """Return the reason of each waiting job (received, approved, queued) by job id."""
-    views = printer_views() if views is None else views
+    printers = _printers()
+    views = printer_views(printers) if views is None else views
     waiting = set(state_values(WAITING_STATES))
     out: dict[int, Reason] = {}
     next_needs = []
     for job in jobs:
         if job.state in waiting:
-            need, sliced = need_of(job)
+            need, sliced = need_of(job, printers)
             out[job.id] = reason_for(job.state, need, views, sliced=sliced)
             if out[job.id].code == NEXT:
                 next_needs.append(need)

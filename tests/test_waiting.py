@@ -183,3 +183,50 @@ def test_a_part_analysed_in_inches_is_not_scaled_twice(app):
     assert need.bbox_mm == pytest.approx((50.8, 50.8, 25.4))
     transition(job, "approved", actor="test")
     assert hubqueue.assign_printer([job], printer, "test") == 1
+
+
+@pytest.mark.db_independent
+def test_the_spool_to_load_is_named_on_a_printer_of_the_jobs_kind():
+    """Only the large printer (another nozzle and profile) has PETG Schwarz: the job sliced
+    for the standard profile waits for PETG Schwarz on a standard printer (it once said "no
+    printer with nozzle 0.4 mm and profile mk3s", though two have them). Before slicing, a job
+    priced for a class needs that class's profile (as slicing will pick it); without one,
+    any printer will do."""
+    printers = [view(1, colour="Rot"), view(2, material_code="PLA"),
+                view(3, nozzle_mm=0.6, profile="large", build_mm=(400, 400, 400))]
+    assert waiting.reason_for("queued", need(), printers, sliced=True).code == waiting.NO_MATERIAL
+    standard = need(nozzle_mm=0.4, profile="mk3s")
+    assert waiting.reason_for("approved", standard, printers,
+                              sliced=False).code == waiting.NO_MATERIAL
+    anyone = need(nozzle_mm=0.0, profile="")
+    assert waiting.reason_for("approved", anyone, printers, sliced=False).code == waiting.SLICING
+    # no printer of the job's kind at all
+    assert waiting.reason_for("queued", need(profile="other"), printers,
+                              sliced=True).code == waiting.NO_PROFILE
+
+
+def test_an_unsliced_job_waits_for_its_printer_class(tech):
+    """A job priced for the standard class, approved, not sliced: the standard printer has
+    PLA loaded, the large one PETG Schwarz. It waits for PETG Schwarz on a standard printer,
+    on the queue and in the JSON (it once said it was being prepared, then after slicing
+    named a profile)."""
+    make_printer("MK3S-PLA", material_code="PLA", colour="Schwarz", state="available",
+                 printer_class="standard", slicer_profile="mk3s-pla-0.2mm", nozzle_mm=0.4)
+    make_printer("BIG-PETG", material_code="PETG", colour="Schwarz", state="available",
+                 printer_class="large", slicer_profile="large-pla-0.6n", nozzle_mm=0.6,
+                 build_x_mm=400, build_y_mm=400, build_z_mm=400)
+    order = make_order(quantity=1, material_code="PETG", colour="Schwarz")
+    job = order.jobs[0]
+    job.printer_class = "standard"
+    transition(job, "approved", actor="test")
+    db.session.commit()
+
+    data = tech.get("/api/v1/hub/queue/waiting").get_json()
+    reason = {j["id"]: j["reason"] for j in data["jobs"]}[job.public_id]
+    assert reason["code"] == "no_material"
+    assert reason["text"] == "Kein Drucker hat PETG Schwarz geladen"
+    # the same job without a class: any printer's profile will do
+    job.printer_class = None
+    db.session.commit()
+    data = tech.get("/api/v1/hub/queue/waiting").get_json()
+    assert {j["id"]: j["reason"]["code"] for j in data["jobs"]}[job.public_id] == "slicing"
