@@ -114,28 +114,33 @@ def support_layers(stack: LayerStack, profile: PrintProfile,
         contact_mm2[k] = contact.area()
         # stretched into the support grid's blocks, kept clear of the part below
         grid = contact.offset(block / 2, _SQUARE)
-        contacts[k] = grid - low.offset(gap, _SQUARE) if not low.is_empty() else grid
-        dense_mm2[k] = _dense_interface(over, low, contacts[k], width, gap, block)
+        if low.is_empty():
+            contacts[k] = grid
+            dense_mm2[k] = grid.area()
+            continue
+        clear = low.offset(gap, _SQUARE)
+        contacts[k] = grid - clear
+        dense_mm2[k] = _dense_interface(over, low, clear, contacts[k], width, block)
     if not contact_mm2.any():
         return SupportLayers.empty(n)
     return _columns(secs, contacts, contact_mm2, dense_mm2, profile, gap)
 
 
-def _dense_interface(over: m3d.CrossSection, low: m3d.CrossSection, grid: m3d.CrossSection,
-                     width: float, gap: float, block: float) -> float:
+def _dense_interface(over: m3d.CrossSection, low: m3d.CrossSection, clear: m3d.CrossSection,
+                     grid: m3d.CrossSection, width: float, block: float) -> float:
     """Area (mm²) of a contact's dense interface: PrusaSlicer's reduced interfaces (grid style)
     print it only under the overhang that reaches more than 0.6 external perimeter widths past
-    the layer below (its thin parts ignored): a gentle slope gets the base grid alone."""
-    if low.is_empty():
-        return grid.area()
+    the layer below (its thin parts ignored): a gentle slope gets the base grid alone.
+
+    ``clear``: the layer below grown by the xy gap; ``grid``: the contact's support grid."""
     reach = low.offset(-0.5 * width, _SQUARE).offset(1.1 * width, _SQUARE)
     dense = over - reach
     if dense.is_empty():
         return 0.0
-    dense = (dense.offset(0.1 * width, _SQUARE) - low.offset(gap, _SQUARE)) ^ grid
+    dense = (dense.offset(0.1 * width, _SQUARE) - clear) ^ grid
     if dense.is_empty():
         return 0.0
-    return ((dense.offset(block / 2, _SQUARE) - low.offset(gap, _SQUARE)) ^ grid).area()
+    return ((dense.offset(block / 2, _SQUARE) - clear) ^ grid).area()
 
 
 def _overhang(cur: m3d.CrossSection, low: m3d.CrossSection,
