@@ -118,29 +118,37 @@ def support_layers(stack: LayerStack, profile: PrintProfile,
             contacts[k] = grid
             dense_mm2[k] = grid.area()
             continue
-        clear = low.offset(gap, _SQUARE)
-        contacts[k] = grid - clear
-        dense_mm2[k] = _dense_interface(over, low, clear, contacts[k], width, block)
+        contacts[k] = grid - low.offset(gap, _SQUARE)
+        dense_mm2[k] = _dense_interface(over, low, contacts[k], width, block)
     if not contact_mm2.any():
         return SupportLayers.empty(n)
     return _columns(secs, contacts, contact_mm2, dense_mm2, profile, gap)
 
 
-def _dense_interface(over: m3d.CrossSection, low: m3d.CrossSection, clear: m3d.CrossSection,
-                     grid: m3d.CrossSection, width: float, block: float) -> float:
+def _dense_interface(over: m3d.CrossSection, low: m3d.CrossSection, grid: m3d.CrossSection,
+                     width: float, block: float) -> float:
     """Area (mm²) of a contact's dense interface: PrusaSlicer's reduced interfaces (grid style)
     print it only under the overhang that reaches more than 0.6 external perimeter widths past
     the layer below (its thin parts ignored): a gentle slope gets the base grid alone.
 
-    ``clear``: the layer below grown by the xy gap; ``grid``: the contact's support grid."""
-    reach = low.offset(-0.5 * width, _SQUARE).offset(1.1 * width, _SQUARE)
+    ``grid``: the contact's support grid (clear of the part below)."""
+    if over.offset(-0.3 * width, _SQUARE).is_empty():  # nowhere 0.6 widths wide: no reach
+        return 0.0
+    # the opening of the layer below, near the overhang only (exact there: what lies more
+    # than 1.6 widths away cannot reach it; offsetting the whole layer cost a third more)
+    x0, y0, x1, y1 = over.bounds()
+    m = 2.5 * width
+    window = m3d.CrossSection.square((x1 - x0 + 2 * m, y1 - y0 + 2 * m)).translate(
+        (x0 - m, y0 - m))
+    reach = (low ^ window).offset(-0.5 * width, _SQUARE).offset(1.1 * width, _SQUARE)
     dense = over - reach
     if dense.is_empty():
         return 0.0
-    dense = (dense.offset(0.1 * width, _SQUARE) - clear) ^ grid
+    # (``grid`` is already clear of the layer below grown by the xy gap)
+    dense = dense.offset(0.1 * width, _SQUARE) ^ grid
     if dense.is_empty():
         return 0.0
-    return ((dense.offset(block / 2, _SQUARE) - clear) ^ grid).area()
+    return (dense.offset(block / 2, _SQUARE) ^ grid).area()
 
 
 def _overhang(cur: m3d.CrossSection, low: m3d.CrossSection,
@@ -179,7 +187,6 @@ def _without_bridges(over: m3d.CrossSection, cur: m3d.CrossSection, low: m3d.Cro
         if _anchored_share(region, low, spacing) >= BRIDGE_MIN_SHARE:
             if inner is None:  # the unanchored edges keep a band of support
                 inner = cur.offset(-_FREE_EDGE_MM, _SQUARE)
-                infill = cur.offset(-band, _SQUARE)
             if not inner.is_empty():
                 bridged.append(region ^ inner)
                 continue
@@ -187,6 +194,8 @@ def _without_bridges(over: m3d.CrossSection, cur: m3d.CrossSection, low: m3d.Cro
             # it is wide enough to be infill (narrower is gap fill); the perimeters over the
             # region stay supported (PrusaSlicer removes a straight bridging perimeter only by
             # its bridge-flow width, so slivers of contact remain beside it)
+            if infill is None:
+                infill = cur.offset(-band, _SQUARE)
             fill = region ^ infill
             if not fill.is_empty() and not fill.offset(-spacing / 2, _SQUARE).is_empty():
                 bridged.append(fill)
