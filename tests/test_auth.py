@@ -454,6 +454,10 @@ def test_account_page_changes_name_language_and_password(client, make_user):
     login(client, "kunde@example.de", "altes-passwort")
     page = client.get("/account").get_data(as_text=True)
     assert "kunde@example.de" in page and user.firm.name in page
+    # labels that say "optional" themselves get no second "(optional)"
+    assert "E-Mail-Adresse für Rechnungen (optional)</label>" in page
+    assert "Leitweg-ID (nur öffentliche Auftraggeber, optional)</label>" in page
+    assert "optional) <span" not in page and "optional)</span> <span" not in page
     saved = client.post("/account", data={"profile-name": "Kai Kunde", "profile-language": "en",
                                           "profile-submit": "1"}, follow_redirects=True)
     assert "Your details are saved." in saved.get_data(as_text=True)

@@ -171,6 +171,8 @@ def test_reject_needs_a_reason_and_stores_it(client, make_user, login_as):
     assert missing.status_code == 400 and "Grund" in missing.get_data(True)
     db.session.expire_all()
     assert {j.state for j in _jobs(order.public_id)} == {"received"}
+    short = client.post(f"/hub/orders/{order.public_id}/reject", data={"reason": "ab"})
+    assert short.status_code == 400 and "mindestens 3 Zeichen" in short.get_data(True)
     too_long = client.post(f"/hub/orders/{order.public_id}/reject", data={"reason": "x" * 501})
     assert too_long.status_code == 400
     ok = client.post(f"/hub/orders/{order.public_id}/reject",

@@ -282,7 +282,7 @@ def clean_reason(reason: str | None) -> str:
     """Return the stripped reason or raise QueueError if it is missing or too long."""
     reason = (reason or "").strip()
     if len(reason) < 3:
-        raise QueueError(_("Bitte einen Grund angeben (die Firma sieht ihn)."))
+        raise QueueError(_("Bitte einen Grund angeben: mindestens 3 Zeichen (die Firma sieht ihn)."))
     if len(reason) > REASON_MAX:
         raise QueueError(_("Der Grund ist zu lang (höchstens %(n)s Zeichen).", n=REASON_MAX))
     return reason
