@@ -221,3 +221,25 @@ def test_two_concurrent_orders_of_one_quote_make_one(app):
     db.session.expire_all()
     assert db.session.scalar(sa.select(sa.func.count(Order.id))
                              .where(Order.quote_id == quote_id)) == 1
+
+
+def test_a_step_all_pieces_reached_is_dated_by_the_last(app):
+    """'Gedruckt (2/2)' is dated when the second piece came off the printer, not the first;
+    a step only some pieces reached is dated by the first of them."""
+    order = orders.place_order(make_quote(quantity=2), placed_by=None)
+    a, b = order.jobs
+    for job in (a, b):
+        for state in ("approved", "queued", "dispatching", "printing"):
+            jobs.transition(job, state, actor="dispatcher")
+    jobs.transition(a, "printed", actor="dispatcher")
+    jobs.transition(b, "printed", actor="dispatcher")
+    events = {e.job_id: e for e in db.session.scalars(
+        sa.select(JobEvent).where(JobEvent.to_state == "printed"))}
+    first, last = utcnow() - timedelta(hours=2), utcnow() - timedelta(minutes=5)
+    events[a.id].at, events[b.id].at = first, last
+    db.session.flush()
+    printed = _step(orders.status(order), "printed")
+    assert printed.complete and printed.at.replace(tzinfo=None) == last.replace(tzinfo=None)
+    jobs.transition(a, "ready_for_pickup", actor="tech@hub")
+    ready = _step(orders.status(order), "ready_for_pickup")
+    assert not ready.complete and ready.at is not None

@@ -255,7 +255,8 @@ class Step:
     key: str  # received|approved|printing|printed|ready_for_pickup|shipped|rejected|cancelled...
     done: int  # pieces that reached it
     total: int
-    at: datetime | None = None  # first time a piece reached it
+    at: datetime | None = None  # when it was reached: by the last piece once all have, else
+    # by the first
     current: bool = False
     progress: float | None = None  # printing: mean progress of the pieces on a printer
     reason: str | None = None  # rejected/cancelled: the technician's reason
@@ -291,6 +292,7 @@ def status(order: Order) -> OrderStatus:
     order_jobs = list(order.jobs)
     total = len(order_jobs)
     first_at: dict[str, datetime] = {}
+    last_at: dict[str, datetime] = {}
     reasons: dict[str, str] = {}
     events = db.session.scalars(
         sa.select(JobEvent).where(JobEvent.job_id.in_([j.id for j in order_jobs]))
@@ -298,6 +300,7 @@ def status(order: Order) -> OrderStatus:
     ) if order_jobs else []
     for ev in events:
         first_at.setdefault(ev.to_state, ev.at)
+        last_at[ev.to_state] = ev.at
         if ev.to_state in (S.REJECTED.value, S.CANCELLED.value, S.FAILED.value) and ev.reason:
             reasons.setdefault(ev.to_state, ev.reason)
     states = [JobState(j.state) for j in order_jobs]
@@ -310,9 +313,10 @@ def status(order: Order) -> OrderStatus:
     for index, key in enumerate(STEPS):
         done = sum(1 for s in live if _REACHED[s] >= index)
         name = last_key if key == "finished" else key
-        at = first_at.get(name) if key != "printing" else first_at.get(S.PRINTING.value)
+        when = last_at if live and done >= len(live) else first_at  # all there: the last one
+        at = when.get(name)
         if key == "finished":
-            at = first_at.get(S.READY_FOR_PICKUP.value) or first_at.get(S.SHIPPED.value)
+            at = when.get(S.READY_FOR_PICKUP.value) or when.get(S.SHIPPED.value)
         steps.append(Step(name, done, len(live), at))
     printing = [j for j in order_jobs if j.state in (S.PRINTING.value, S.PAUSED.value)]
     if printing:
