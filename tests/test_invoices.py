@@ -395,3 +395,21 @@ def test_a_rejected_order_offers_no_invoice_references(client, make_user, login_
     assert "keine Rechnung" in late.get_data(True)
     db.session.refresh(order)
     assert order.reference is None
+
+
+def test_the_hand_over_mail_names_the_invoice_and_express(app, make_user):
+    """The firm's mail on the last hand-over names the invoice just issued and where to find
+    it; its delivery line says express when express was booked (it said "Versand" alone)."""
+    from marketplace.models import Notification
+
+    order = make_priced_order(quantity=2, delivery="shipping")
+    order.express = True
+    make_user("firm", email="einkauf@firma.example", firm=order.firm)
+    print_pieces(order)
+    invoice = hubqueue.hand_over_finished(order, shipped=True, actor="tech@hub.de").invoice
+    db.session.commit()
+    mail = db.session.scalars(sa.select(Notification).where(
+        Notification.order_id == order.id, Notification.kind == "order:shipped")).one()
+    assert f"Rechnung: {invoice.number}" in mail.body
+    assert "/invoices" in mail.body
+    assert "Lieferung: Versand · Express" in mail.body

@@ -138,6 +138,16 @@ def _language(user: User) -> str:
     return user.language if user.language in ("de", "en") else "de"
 
 
+HANDED_OVER = ("shipped", "picked_up", "ready_for_pickup")  # steps after which it is invoiced
+
+
+def _invoice(order: Order):
+    """The order's invoice, if one was issued (when its last piece was handed over)."""
+    from marketplace.invoices.operations import invoice_of_order
+
+    return invoice_of_order(order)
+
+
 def render_order_mail(order: Order, state: str, reason: str | None, user: User) -> tuple[str, str]:
     """Return (subject, body) of the mail on ``order`` reaching ``state`` (user's language)."""
     from marketplace.quotes import operations as quotes
@@ -172,8 +182,10 @@ def render_order_mail(order: Order, state: str, reason: str | None, user: User) 
                          + _line(_("Farbe"), colour_label(quote.colour)))
         if quote is not None:
             lines.append(_line(_("Gesamtbetrag brutto"), format_money(order.total_gross_cents)))
-            lines.append(_line(_("Lieferung"), _("Versand") if order.delivery == "shipping"
-                               else _("Abholung im Hub")))
+            delivery = _("Versand") if order.delivery == "shipping" else _("Abholung im Hub")
+            if order.express:
+                delivery += " · " + _("Express")
+            lines.append(_line(_("Lieferung"), delivery))
         lines.append(_line(_("Stand"), label))
         if reason and state in REASONED:
             lines.append(_line(_("Begründung"), reason))
@@ -184,6 +196,10 @@ def render_order_mail(order: Order, state: str, reason: str | None, user: User) 
             lines.append(_line(_("Ihre Bestellnummer"), order.reference))
         if state == "ready_for_pickup" and (address := _pickup_address()):
             lines.append(_line(_("Abholung"), address))
+        if state in HANDED_OVER and (invoice := _invoice(order)) is not None:
+            lines.append(_line(_("Rechnung"), invoice.number))
+            if url := public_url("portal.invoices"):
+                lines.append(_line(_("Ihre Rechnungen"), url))
         lines += [
             "",
             _("Den aktuellen Stand Ihres Auftrags sehen Sie jederzeit hier:"),
