@@ -159,3 +159,23 @@ def test_single_part_flow_still_orders_one_line(client, login_as, shop):
     order = db.session.scalar(sa.select(Order))
     assert order.gross_cents == quote.gross_cents and len(order.jobs) == 2
     assert {j.quote_line_id for j in order.jobs} == {quote.lines[0].id}
+
+
+def test_the_cart_shows_its_total_for_pickup(client, login_as, shop):
+    """The cart sums its parts as one order (set-up fee and minimum once, VAT) for pickup, the
+    same total the quote then shows for pickup without express; it said nothing of a total
+    (found by a new user's walk)."""
+    user, a, b = shop
+    login_as(user)
+    assert "cart-total" not in client.get("/cart").get_data(as_text=True)  # empty cart
+    _add(client, a, quantity="4")
+    _add(client, b, material="PETG", quantity="2")
+    page = client.get("/cart").get_data(as_text=True)
+    assert "wird berechnet" not in page  # the tests' task queue makes estimates at once
+    assert 'id="cart-total"' in page and 'data-code="setup"' in page
+    gross = re.search(r'id="cart-gross">([\d.,]+)', page).group(1)
+    resp = client.post("/cart/quote", data={"delivery": "pickup", "address": "firm"})
+    quote = db.session.scalar(sa.select(Quote))
+    assert resp.status_code == 303 and quote.delivery == "pickup" and not quote.express
+    assert gross == f"{quote.gross_cents / 100:,.2f}".replace(",", "X").replace(
+        ".", ",").replace("X", ".")

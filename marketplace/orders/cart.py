@@ -103,6 +103,15 @@ def price_items(user: User) -> list[Priced]:
     return out
 
 
+def cart_total(priced: list[Priced]) -> dict[str, Any] | None:
+    """The cart as one order, picked up without express (the quote adds a delivery): the
+    parts, the set-up fee and minimum top-up once, VAT; a price's dict (``OrderPrice``).
+    None while an item has no price."""
+    if not priced or any(p.result is None for p in priced):
+        return None
+    return quotes.order_price([p.result for p in priced]).to_dict()
+
+
 def quote_cart(user: User, *, delivery: str, express: bool,
                ship_to: dict[str, Any] | None) -> Quote:
     """Quote the cart as one order with the delivery chosen and empty the cart.

@@ -49,6 +49,7 @@ def cart_page():
     form = DeliveryForm()
     return render_template(
         "portal/cart.html", priced=priced, form=form, action=ActionForm(),
+        total=cart.cart_total(priced),
         firm_address=orders.firm_address(firm),
         pending=any(p.pending for p in priced),
     )

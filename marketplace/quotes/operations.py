@@ -590,6 +590,15 @@ def _part_price_lines(result_price: Mapping[str, Any]) -> tuple[Any, ...]:
                  for line in result_price.get("lines", []) if line.get("code") in PART_CODES)
 
 
+def order_price(results: list[QuoteResult]) -> Any:
+    """The ``OrderPrice`` of computed parts as one order, picked up, without express."""
+    from marketplace.engine.pricing.price import price_order
+
+    _, rules, _ = hub_catalog()
+    return price_order([_part_price_lines(r.price) for r in results], rules,
+                       quantities=[r.options.quantity for r in results])
+
+
 def store_lines(firm: Firm, items: list[tuple[Part, QuoteResult]], *, delivery: str = "pickup",
                 express: bool = False, ship_to: dict[str, Any] | None = None,
                 now=None) -> Quote:
