@@ -151,14 +151,68 @@ def material_label(name: Any) -> str:
     return gettext(str(name)) if name else ""
 
 
+# The dispatcher's own reasons (printers/: stored in English, as its logs say them), shown in
+# the reader's language; a reason that starts with one of PREFIX_REASONS keeps its detail.
+MACHINE_REASONS = {
+    "sliced": N_("Für den Druck vorbereitet (geslict)"),
+    "select+print accepted": N_("Der Drucker hat den Druckauftrag angenommen"),
+    "the printer prints our file": N_("Der Drucker druckt unsere Datei"),
+    "the printer prints our file already": N_("Der Drucker druckt unsere Datei schon"),
+    "the printer printed our file": N_("Der Drucker hat unsere Datei gedruckt"),
+    "print finished": N_("Druck fertig"),
+    "print finished, confirming": N_("Druck fertig, wird bestätigt"),
+    "bed cleared": N_("Druckbett geräumt"),
+    "paused in the console": N_("In der Konsole pausiert"),
+    "resumed in the console": N_("In der Konsole fortgesetzt"),
+    "paused at the printer": N_("Am Drucker pausiert"),
+    "resumed at the printer": N_("Am Drucker fortgesetzt"),
+    "cancelled at the technician's request": N_("Auf Wunsch der Technik abgebrochen"),
+    "our file's print failed at the printer": N_("Der Druck unserer Datei ist am Drucker "
+                                                 "fehlgeschlagen"),
+    "print cancelled or failed at the printer": N_("Druck am Drucker abgebrochen oder "
+                                                   "fehlgeschlagen"),
+    "print interrupted: the printer lost the job (restarted or reconnected)": N_(
+        "Druck unterbrochen: der Drucker hat den Auftrag verloren (neu gestartet oder neu "
+        "verbunden)"),
+    "the printer went offline after the start command": N_("Der Drucker war nach dem "
+                                                           "Startbefehl nicht mehr erreichbar"),
+    "the job was never started on the printer": N_("Der Auftrag wurde am Drucker nie "
+                                                   "gestartet"),
+    "the print did not start": N_("Der Druck hat nicht begonnen"),
+    "API key rejected by OctoPrint": N_("OctoPrint hat den API-Schlüssel abgelehnt"),
+}
+PREFIX_REASONS = (
+    ("to printer ", N_("An Drucker %(detail)s")),
+    ("slicing failed: ", N_("Slicen fehlgeschlagen: %(detail)s")),
+    ("print interrupted: printer ", N_("Druck unterbrochen: Drucker %(detail)s")),
+    ("the printer prints another file ", N_("Der Drucker druckt eine andere Datei %(detail)s")),
+    ("the printer shows another file ", N_("Der Drucker zeigt eine andere Datei %(detail)s")),
+)
+
+
+def machine_reason(reason: str | None) -> str:
+    """A reason the dispatcher wrote, in the current language (others as they are)."""
+    if not reason:
+        return ""
+    if reason in MACHINE_REASONS:
+        return gettext(MACHINE_REASONS[reason])
+    for prefix, text in PREFIX_REASONS:
+        if reason.startswith(prefix):
+            return gettext(text, detail=reason[len(prefix):])
+    return reason
+
+
 def event_reason(event: Any) -> str:
     """A job event's reason as shown: the console's own notes (priority, printer) in the
-    current language from their data, anything a person typed as it was typed."""
+    current language from their data, the dispatcher's reasons translated
+    (:func:`machine_reason`), anything a person typed as it was typed."""
     data = event.data if isinstance(getattr(event, "data", None), dict) else {}
     if data.get("action") == "priority":
         return gettext("Priorität %(old)s → %(new)s", old=data.get("from"), new=data.get("to"))
     if data.get("action") == "assign_printer":
         return gettext("Drucker: %(name)s", name=data.get("to") or gettext("Dispatcher wählt"))
+    if getattr(event, "actor", None) == "dispatcher" or event.reason in MACHINE_REASONS:
+        return machine_reason(event.reason)
     return event.reason or ""
 
 

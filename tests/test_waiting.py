@@ -230,3 +230,24 @@ def test_an_unsliced_job_waits_for_its_printer_class(tech):
     db.session.commit()
     data = tech.get("/api/v1/hub/queue/waiting").get_json()
     assert {j["id"]: j["reason"]["code"] for j in data["jobs"]}[job.public_id] == "slicing"
+
+
+def test_the_dispatchers_reasons_are_shown_in_the_readers_language(tech):
+    """The job page's history: the dispatcher writes its reasons in English; a German
+    technician read "sliced", "the printer prints our file" (found by a new user's walk)."""
+    from marketplace.i18n import force_locale, machine_reason
+
+    order = _queued(make_order(quantity=1, material_code="PLA", colour="Schwarz"))
+    job = order.jobs[0]
+    transition(job, "dispatching", actor="dispatcher", reason="to printer MK3S-1")
+    db.session.commit()
+    page = tech.get(f"/hub/jobs/{job.public_id}").get_data(True)
+    assert "An Drucker MK3S-1" in page and "to printer MK3S-1" not in page
+    with tech.application.test_request_context():
+        assert machine_reason("sliced") == "Für den Druck vorbereitet (geslict)"
+        assert machine_reason("slicing failed: no profile") == (
+            "Slicen fehlgeschlagen: no profile")
+        assert machine_reason("Spule leer, neu gestartet") == "Spule leer, neu gestartet"
+        with force_locale("en"):
+            assert machine_reason("print finished") == "print finished"
+            assert machine_reason("to printer MK3S-1") == "to printer MK3S-1"
