@@ -176,6 +176,8 @@ def test_guest_signs_up_orders_and_gets_the_invoice(live_server, browser, browse
         hub.goto(base + "/hub/?tab=done")
         button = hub.locator(f'tr[data-order="{order.public_id}"] [data-handover]').first
         shots.append(screenshot(hub, "guest-10-ready-to-hand-over", full_page=True))
+        asked = []  # handing over the last pieces issues the invoice: the console asks first
+        hub.once("dialog", lambda d: (asked.append(d.message), d.accept()))
         button.click()
         hub.wait_for_load_state()
     finally:
@@ -183,6 +185,7 @@ def test_guest_signs_up_orders_and_gets_the_invoice(live_server, browser, browse
     db.session.rollback()
     assert {j.state for j in db.session.scalars(
         sa.select(PrintJob).where(PrintJob.order_id == order.id))} <= {"shipped", "picked_up"}
+    assert len(asked) == 1 and "Rechnung" in asked[0] and order.number in asked[0]
 
     # --- the firm downloads its invoice as PDF and as XRechnung ----------------------------
     # the firm's order page is still open: it follows the handover by itself

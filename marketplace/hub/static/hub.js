@@ -1,6 +1,11 @@
-// Hub console: auto-submitting selects, select-all, and the reject-with-reason dialog.
+// Hub console: auto-submitting selects, select-all, the reject-with-reason dialog, and a
+// question before a button with data-confirm submits (cancel a print, hand over and invoice).
 (function () {
   "use strict";
+  document.addEventListener("submit", function (ev) {
+    var btn = ev.submitter;
+    if (btn && btn.dataset.confirm && !window.confirm(btn.dataset.confirm)) { ev.preventDefault(); }
+  });
   document.addEventListener("change", function (ev) {
     var el = ev.target;
     if (el.matches("[data-autosubmit]") && el.form) { el.form.requestSubmit(); }

@@ -43,8 +43,4 @@
   }
   setTimeout(poll, every);
 
-  document.addEventListener("submit", function (ev) {
-    var btn = ev.submitter;
-    if (btn && btn.dataset.confirm && !window.confirm(btn.dataset.confirm)) { ev.preventDefault(); }
-  });
 })();
