@@ -376,3 +376,16 @@ def test_the_estimate_without_supports_is_derived_exactly():
     assert "supports" not in derived.breakdown_g and "supports" not in derived.breakdown_s
     cube = est(box(20, 20, 20))
     assert cube.without_supports() == cube
+
+
+def test_a_part_taller_than_any_printer_by_far_is_estimated_from_its_volume():
+    """A part read in the wrong unit (a 150 mm bunny in metres is 150 m tall: 750,000 layers)
+    ran the analysis out of memory, and the page said the file was too large to analyse instead
+    of that the part fits no printer. Beyond MAX_LAYERS the estimate is the volume's."""
+    from marketplace.engine.estimate.estimate import MAX_LAYERS
+
+    tall = box(10, 10, (MAX_LAYERS + 10) * DEFAULT_PROFILE.layer_height_mm)
+    e = est(tall)
+    assert e.method == "volume-budget" and e.confidence == "low"
+    assert e.material_g > 0 and e.print_time_s > 0
+    assert est(box(10, 10, 100)).method == "slices"

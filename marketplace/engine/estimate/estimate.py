@@ -173,6 +173,9 @@ def _signed_volume(v: np.ndarray, f: np.ndarray) -> float:
 SUPPORT_CHOICES = ("auto", "none")
 
 
+MAX_LAYERS = 20_000  # 4 m at 0.2 mm: more is estimated from the volume alone
+
+
 def estimate(
     vertices: np.ndarray,
     faces: np.ndarray,
@@ -219,6 +222,10 @@ def estimate(
 
     g_per_mm3 = material.density_g_cm3 / 1000.0
     fil_area = math.pi * (profile.filament_diameter_mm / 2) ** 2
+    if height / profile.layer_height_mm > MAX_LAYERS:  # taller than any printer by far (a
+        # part read in the wrong unit): its layers would not fit in memory, nor be printed
+        return replace(_volume_fallback(v, f, height, profile, g_per_mm3, fil_area),
+                       method="volume-budget")
     entry = _CACHE.get(_CACHE.key(v, f, profile, mesh_id)) if use_cache else {}
     try:
         if "stack" not in entry:
