@@ -249,4 +249,5 @@ def init_app(app: Flask) -> None:
         state_label=state_label, colour_label=colour_label, colour_choices=colour_choices,
         material_label=material_label,
         line_texts=messages.line_texts, event_reason=event_reason,
+        machine_reason=machine_reason,
     )

@@ -38,7 +38,6 @@ from marketplace.engine.geometry import fitting
 from marketplace.scheduling.planning import part_bbox_mm, part_hull_mm
 from printers import matching
 from printers.preparing import choose_profile
-from printers.settings import DispatcherSettings
 
 NO_PRINTER = "no_printer"
 REQUESTED_PRINTER = "requested_printer"
@@ -191,10 +190,11 @@ def printer_views(printers: list[Printer] | None = None) -> list[PrinterView]:
     return [PrinterView(matching.offer_for(p), p.state, p.id in occupied) for p in printers]
 
 
-def need_of(job: PrintJob, printers: list[Printer] | None = None
-            ) -> tuple[matching.JobNeed, bool]:
+def need_of(job: PrintJob, printers: list[Printer] | None = None,
+            profiles: dict | None = None) -> tuple[matching.JobNeed, bool]:
     """Return what ``job`` needs and whether that is as sliced (else from the part: for a job
-    priced for a printer class, the profile slicing will pick, :func:`choose_profile`)."""
+    priced for a printer class, the profile slicing will pick, :func:`choose_profile`).
+    ``profiles``: a cache of those picks for jobs alike (the pieces of one line)."""
     sliced = matching.need_for(job) if job.state == JobState.QUEUED.value else None
     if sliced is not None:
         return sliced, True
@@ -203,8 +203,13 @@ def need_of(job: PrintJob, printers: list[Printer] | None = None
     profile, nozzle = "", 0.0
     if job.printer_class:
         printers = _printers() if printers is None else printers
-        default = DispatcherSettings.from_config(current_app.config).default_slicer_profile
-        profile = choose_profile(job, default, printers)
+        alike = (job.part_id, job.scale, job.printer_class, job.material_code, job.colour,
+                 job.requested_printer_id)
+        profiles = {} if profiles is None else profiles
+        if alike not in profiles:
+            profiles[alike] = choose_profile(
+                job, current_app.config.get("DEFAULT_SLICER_PROFILE", ""), printers)
+        profile = profiles[alike]
         nozzle = next((p.nozzle_mm for p in printers if p.slicer_profile == profile), 0.0)
     return matching.JobNeed(
         job_id=job.id, material_code=job.material_code, colour=job.colour or "any",
@@ -221,9 +226,10 @@ def reasons_for(jobs: Iterable[PrintJob], views: list[PrinterView] | None = None
     waiting = set(state_values(WAITING_STATES))
     out: dict[int, Reason] = {}
     next_needs = []
+    profiles: dict = {}
     for job in jobs:
         if job.state in waiting:
-            need, sliced = need_of(job, printers)
+            need, sliced = need_of(job, printers, profiles)
             out[job.id] = reason_for(job.state, need, views, sliced=sliced)
             if out[job.id].code == NEXT:
                 next_needs.append(need)

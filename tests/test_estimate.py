@@ -220,6 +220,14 @@ def test_a_ledge_too_narrow_for_infill_is_supported_though_anchored():
     e = est(ledge)
     assert e.supports and e.support_g > 0.5
     assert e.material_g == pytest.approx(3.94, rel=0.15)
+    # decided per region: a wide block elsewhere in the same layers changes nothing (a 1.9 mm
+    # ledge, whose bottom surface bridges, was fully supported beside one)
+    wide = trimesh.util.concatenate([
+        box(60, 0.9, 25), box(5, 1.9, 25, at=(0, 0.9, 0)), box(5, 1.9, 25, at=(55, 0.9, 0)),
+        box(60, 2.8, 5, at=(0, 0, 25))])
+    alone = est(wide).support_g
+    beside = est(trimesh.util.concatenate([wide, box(20, 20, 30, at=(0, 40, 0))])).support_g
+    assert beside == pytest.approx(alone, rel=0.02)
 
 
 def test_open_mesh_is_handled_with_lower_confidence():
@@ -386,6 +394,13 @@ def test_a_part_taller_than_any_printer_by_far_is_estimated_from_its_volume():
 
     tall = box(10, 10, (MAX_LAYERS + 10) * DEFAULT_PROFILE.layer_height_mm)
     e = est(tall)
-    assert e.method == "volume-budget" and e.confidence == "low"
+    assert e.method == "volume-too-tall" and e.confidence == "low"
     assert e.material_g > 0 and e.print_time_s > 0
     assert est(box(10, 10, 100)).method == "slices"
+
+
+def test_an_absurdly_tall_part_is_counted_not_listed():
+    """A kilometre-high part (coordinates in the wrong unit twice over) gets its layer count
+    without a list of millions of layer heights."""
+    e = est(box(10, 10, 2e8))
+    assert e.method == "volume-too-tall" and e.layers == 1_000_000_000

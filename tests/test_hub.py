@@ -334,7 +334,10 @@ def test_hand_over_finished_orders(client, make_user, login_as):
     html = client.get("/hub/?tab=done").get_data(True)
     assert 'data-handover="ready_for_pickup"' in html and 'data-handover="shipped"' in html
     # the buttons say what they do (walk finding: they read "Versendet", a state)
-    assert 'data-handover="shipped">Als versendet melden</button>' in html
+    shipped_button = re.search(r'data-handover="shipped"([^>]*)>Als versendet melden</button>',
+                               html)
+    assert shipped_button and "data-confirm=" in shipped_button.group(1)  # it issues the invoice
+    assert shipped.number in shipped_button.group(1) and "Rechnung" in shipped_button.group(1)
     assert 'data-handover="ready_for_pickup">Abholbereit melden</button>' in html
     client.post(f"/hub/orders/{order.public_id}/handover", data={"to": "ready_for_pickup"})
     client.post(f"/hub/orders/{shipped.public_id}/handover", data={"to": "shipped"})

@@ -243,3 +243,27 @@ def test_a_step_all_pieces_reached_is_dated_by_the_last(app):
     jobs.transition(a, "ready_for_pickup", actor="tech@hub")
     ready = _step(orders.status(order), "ready_for_pickup")
     assert not ready.complete and ready.at is not None
+
+
+def test_a_resume_or_a_cancelled_piece_does_not_redate_a_step(app):
+    """The step is dated by when its last live piece first got there: a piece paused and
+    resumed later, or a cancelled piece's events, do not move it."""
+    order = orders.place_order(make_quote(quantity=3), placed_by=None)
+    a, b, c = order.jobs
+    for job in (a, b, c):
+        for state in ("approved", "queued", "dispatching", "printing"):
+            jobs.transition(job, state, actor="dispatcher")
+    jobs.transition(a, "paused", actor="tech@hub")
+    jobs.transition(a, "printing", actor="tech@hub")  # resumed: a second entry into printing
+    jobs.transition(c, "cancelling", actor="tech@hub")
+    jobs.transition(c, "cancelled", actor="dispatcher", reason="Doppelt")
+    stamp = {a.id: 1, b.id: 2, c.id: 3}
+    base = utcnow() - timedelta(hours=5)
+    for ev in db.session.scalars(sa.select(JobEvent).where(JobEvent.to_state == "printing")):
+        first = ev.id == min(e.id for e in db.session.scalars(sa.select(JobEvent).where(
+            JobEvent.job_id == ev.job_id, JobEvent.to_state == "printing")))
+        ev.at = base + timedelta(hours=stamp[ev.job_id] if first else 4)
+    db.session.flush()
+    printing = _step(orders.status(order), "printing")
+    assert printing.complete
+    assert printing.at.replace(tzinfo=None) == (base + timedelta(hours=2)).replace(tzinfo=None)

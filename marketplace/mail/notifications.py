@@ -22,7 +22,7 @@ from flask import current_app
 from marketplace import jobs
 from marketplace.extensions import db
 from marketplace.formatting import format_date, format_money
-from marketplace.i18n import N_, colour_label, force_locale, state_label
+from marketplace.i18n import N_, colour_label, force_locale, machine_reason, state_label
 from marketplace.i18n import gettext as _
 from marketplace.models import JobEvent, Notification, Order, PrintJob, User
 
@@ -188,7 +188,7 @@ def render_order_mail(order: Order, state: str, reason: str | None, user: User) 
             lines.append(_line(_("Lieferung"), delivery))
         lines.append(_line(_("Stand"), label))
         if reason and state in REASONED:
-            lines.append(_line(_("Begründung"), reason))
+            lines.append(_line(_("Begründung"), machine_reason(reason)))
         if state in ("received", "approved") and order.due_date:
             lines.append(_line(_("Voraussichtliche Lieferung") if order.delivery == "shipping"
                                else _("Abholbereit ab"), format_date(order.due_date)))

@@ -292,7 +292,7 @@ def status(order: Order) -> OrderStatus:
     order_jobs = list(order.jobs)
     total = len(order_jobs)
     first_at: dict[str, datetime] = {}
-    last_at: dict[str, datetime] = {}
+    arrived: dict[tuple[int, str], datetime] = {}  # (job, state): when the job first got there
     reasons: dict[str, str] = {}
     events = db.session.scalars(
         sa.select(JobEvent).where(JobEvent.job_id.in_([j.id for j in order_jobs]))
@@ -300,7 +300,7 @@ def status(order: Order) -> OrderStatus:
     ) if order_jobs else []
     for ev in events:
         first_at.setdefault(ev.to_state, ev.at)
-        last_at[ev.to_state] = ev.at
+        arrived.setdefault((ev.job_id, ev.to_state), ev.at)
         if ev.to_state in (S.REJECTED.value, S.CANCELLED.value, S.FAILED.value) and ev.reason:
             reasons.setdefault(ev.to_state, ev.reason)
     states = [JobState(j.state) for j in order_jobs]
@@ -309,14 +309,23 @@ def status(order: Order) -> OrderStatus:
     last_key = "shipped" if (order.delivery == "shipping" or S.SHIPPED in states) else (
         "ready_for_pickup"
     )
+    live_ids = [j.id for j in order_jobs
+                if JobState(j.state) not in (S.REJECTED, S.CANCELLED, S.FAILED)]
+
+    def last_arrival(state: str) -> datetime | None:
+        """When the last live piece first reached ``state`` (a resume or a re-slice later
+        does not move it); None if one never did."""
+        times = [arrived.get((job_id, state)) for job_id in live_ids]
+        return max(times) if times and None not in times else None
+
     steps: list[Step] = []
     for index, key in enumerate(STEPS):
         done = sum(1 for s in live if _REACHED[s] >= index)
         name = last_key if key == "finished" else key
-        when = last_at if live and done >= len(live) else first_at  # all there: the last one
-        at = when.get(name)
-        if key == "finished":
-            at = when.get(S.READY_FOR_PICKUP.value) or when.get(S.SHIPPED.value)
+        names = ((S.READY_FOR_PICKUP.value, S.SHIPPED.value) if key == "finished" else (name,))
+        at = next((first_at[n] for n in names if n in first_at), None)
+        if live and done >= len(live):  # every piece is there: dated by the last of them
+            at = next((t for n in names if (t := last_arrival(n)) is not None), at)
         steps.append(Step(name, done, len(live), at))
     printing = [j for j in order_jobs if j.state in (S.PRINTING.value, S.PAUSED.value)]
     if printing:

@@ -56,7 +56,8 @@ class Estimate:
     filament_mm : mm of filament (material_g as length)
     confidence : "high" (exact slices), "medium" (open mesh, slices closed even-odd) or
         "low" (no usable slices, or the time budget spent: estimated from the volume)
-    method : "slices", "slices-open-mesh", "volume" or "volume-budget"
+    method : "slices", "slices-open-mesh", "volume", "volume-budget" (the time budget was
+        spent) or "volume-too-tall" (more than MAX_LAYERS layers)
     """
 
     material_g: float
@@ -225,7 +226,7 @@ def estimate(
     if height / profile.layer_height_mm > MAX_LAYERS:  # taller than any printer by far (a
         # part read in the wrong unit): its layers would not fit in memory, nor be printed
         return replace(_volume_fallback(v, f, height, profile, g_per_mm3, fil_area),
-                       method="volume-budget")
+                       method="volume-too-tall")
     entry = _CACHE.get(_CACHE.key(v, f, profile, mesh_id)) if use_cache else {}
     try:
         if "stack" not in entry:
@@ -281,7 +282,12 @@ def _volume_fallback(v: np.ndarray, f: np.ndarray, height: float, profile: Print
         ext = v.max(axis=0) - v.min(axis=0)
         volume = float(np.prod(ext))
     vol = volume * _FALLBACK_FILL
-    layers = len(layer_heights(height, profile.layer_height_mm, profile.first_layer_height_mm))
+    if height / profile.layer_height_mm > MAX_LAYERS:  # counted, not listed
+        layers = 1 + math.ceil(max(0.0, height - profile.first_layer_height_mm)
+                               / profile.layer_height_mm)
+    else:
+        layers = len(layer_heights(height, profile.layer_height_mm,
+                                   profile.first_layer_height_mm))
     return Estimate(
         material_g=vol * g_per_mm3,
         print_time_s=volume * _FALLBACK_S_PER_MM3 + layers * profile.min_layer_time_s * 0.2,

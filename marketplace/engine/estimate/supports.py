@@ -134,8 +134,8 @@ def _dense_interface(over: m3d.CrossSection, low: m3d.CrossSection, grid: m3d.Cr
     ``grid``: the contact's support grid (clear of the part below)."""
     if over.offset(-0.3 * width, _SQUARE).is_empty():  # nowhere 0.6 widths wide: no reach
         return 0.0
-    # the opening of the layer below, near the overhang only (exact there: what lies more
-    # than 1.6 widths away cannot reach it; offsetting the whole layer cost a third more)
+    # the opening of the layer below, near the overhang only (what lies more than 1.6 widths
+    # away cannot reach it; offsetting the whole layer cost a third more)
     x0, y0, x1, y1 = over.bounds()
     m = 2.5 * width
     window = m3d.CrossSection.square((x1 - x0 + 2 * m, y1 - y0 + 2 * m)).translate(
@@ -187,10 +187,11 @@ def _without_bridges(over: m3d.CrossSection, cur: m3d.CrossSection, low: m3d.Cro
         if _anchored_share(region, low, spacing) >= BRIDGE_MIN_SHARE:
             if inner is None:  # the unanchored edges keep a band of support
                 inner = cur.offset(-_FREE_EDGE_MM, _SQUARE)
-            if not inner.is_empty():
-                bridged.append(region ^ inner)
+            part = region ^ inner if not inner.is_empty() else inner
+            if not part.is_empty():
+                bridged.append(part)
                 continue
-            # a section too thin for the free-edge band: only its bottom surface bridges, where
+            # a region too thin for the free-edge band: only its bottom surface bridges, where
             # it is wide enough to be infill (narrower is gap fill); the perimeters over the
             # region stay supported (PrusaSlicer removes a straight bridging perimeter only by
             # its bridge-flow width, so slivers of contact remain beside it)
