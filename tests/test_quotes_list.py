@@ -74,7 +74,10 @@ def test_firm_lists_its_quotes_with_validity_and_state(client, login_as, firm_us
     assert f'data-quote="{ordered.public_id}" data-state="ordered"' in page
     assert order.number in page and foreign.public_id not in page
     assert f"/parts/{valid.part.public_id}/thumbnail?v=" in page  # the picture of each part
-    assert valid.valid_until.strftime("%d.%m.%Y") in page
+    from marketplace.formatting import format_date
+
+    # shown in the hub's time zone (the UTC date differs from 22:00/23:00 UTC on)
+    assert format_date(valid.valid_until, "de") in page
     assert 'href="/quotes"' in client.get("/parts").get_data(as_text=True)  # in the menu
 
 
