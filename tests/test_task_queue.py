@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -115,8 +116,13 @@ def test_two_workers_take_a_burst_and_no_part_is_analysed_twice(app, firm_user, 
     assert len(statuses) == 12
     assert all(s == "ready" for s, _ in statuses.values())
     assert all(attempts == 1 for _, attempts in statuses.values()), statuses
-    runs = [workers.log(n).count("analysed: ready") for n in (0, 1)]
-    assert sum(runs) == 12, runs  # each analysis ran once, whichever worker took it
+    # a worker logs an analysis after committing it: wait (bounded) for the last line
+    def runs() -> list[int]:
+        return [workers.log(n).count("analysed: ready") for n in (0, 1)]
+
+    wait_for(lambda: sum(runs()) >= 12, 30, "both workers' logs")
+    time.sleep(1.0)  # a second run of some analysis would show up in the log by now
+    assert sum(runs()) == 12, runs()  # each analysis ran once, whichever worker took it
 
 
 def test_a_worker_process_sends_the_mail_a_commit_queued(app, smtp_server, workers):  # noqa: F811
