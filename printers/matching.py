@@ -20,7 +20,8 @@ from typing import Any
 from marketplace.engine.pricing.catalog import ANY_COLOUR, colour_matches
 
 __all__ = ["ANY_COLOUR", "JobNeed", "PrinterOffer", "assign", "can_print", "candidate_printers",
-           "colour_matches", "fits", "job_order_key", "mismatch", "need_for", "offer_for"]
+           "colour_matches", "fits", "has_loaded", "job_order_key", "mismatch", "need_for",
+           "offer_for", "same_kind"]
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,22 @@ def mismatch(job: JobNeed, printer: PrinterOffer) -> str | None:
         return OTHER_PRINTER
     if not fits(job.bbox_mm, printer.build_mm):
         return TOO_SMALL
-    if job.material_code.upper() != printer.material_code.upper() or not colour_matches(
-            job.colour, printer.colour):
+    if not has_loaded(job.material_code, job.colour, printer.material_code, printer.colour):
         return OTHER_MATERIAL
-    if abs(job.nozzle_mm - printer.nozzle_mm) >= 1e-6 or job.profile != printer.profile:
+    if not same_kind(job, printer):
         return OTHER_PROFILE
     return None
+
+
+def has_loaded(material: str, colour: str, loaded_material: str, loaded_colour: str) -> bool:
+    """Whether a printer with ``loaded_material``/``loaded_colour`` has what a job needs."""
+    return (material.upper() == loaded_material.upper()
+            and colour_matches(colour, loaded_colour))
+
+
+def same_kind(job: JobNeed, printer: PrinterOffer) -> bool:
+    """Whether ``printer`` has the nozzle and slicer profile ``job`` was sliced for."""
+    return abs(job.nozzle_mm - printer.nozzle_mm) < 1e-6 and job.profile == printer.profile
 
 
 def can_print(job: JobNeed, printer: PrinterOffer) -> bool:

@@ -209,8 +209,8 @@ def choose_profile(job: PrintJob, default_profile: str,
 
 
 def _loaded(job: PrintJob, printer: Printer) -> bool:
-    return (printer.material_code.upper() == job.material_code.upper()
-            and matching.colour_matches(job.colour, printer.colour))
+    return matching.has_loaded(job.material_code, job.colour, printer.material_code,
+                               printer.colour)
 
 
 def _takes(job: PrintJob, printer: Printer) -> bool:

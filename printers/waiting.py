@@ -166,12 +166,12 @@ def _same_kind(need: matching.JobNeed, offer: matching.PrinterOffer, sliced: boo
     profile slicing will pick, any if none is named)."""
     if not sliced:
         return not need.profile or need.profile == offer.profile
-    return abs(need.nozzle_mm - offer.nozzle_mm) < 1e-6 and need.profile == offer.profile
+    return matching.same_kind(need, offer)
 
 
 def _loaded(need: matching.JobNeed, offer: matching.PrinterOffer) -> bool:
-    return (need.material_code.upper() == offer.material_code.upper()
-            and matching.colour_matches(need.colour, offer.colour))
+    return matching.has_loaded(need.material_code, need.colour, offer.material_code,
+                               offer.colour)
 
 
 # --- reading the database -----------------------------------------------------------------------
