@@ -141,13 +141,15 @@ def _pairs(cand: np.ndarray, i0: np.ndarray, i1: np.ndarray, j0: np.ndarray, j1:
            pi: np.ndarray, nrays: int):
     """Yield (face, ray) index arrays to test: rays in the cells each face's box covers.
 
-    Falls back to every candidate face against every ray (in chunks) when the faces are
-    large compared with the grid (few big triangles: cheap anyway).
+    Every candidate face is tested against every ray instead (in chunks) when that is fewer
+    pairs than the cells the faces' boxes cover (a few big triangles, as in a CAD part or a
+    soup), or when the cells would be too many for memory.
     """
     w = (i1[cand] - i0[cand] + 1).astype(np.int64)
     h = (j1[cand] - j0[cand] + 1).astype(np.int64)
     ncell = w * h
-    if ncell.sum() > MAX_PAIRS:
+    cells = int(ncell.sum())
+    if cells > MAX_PAIRS or len(cand) * nrays <= cells:
         chunk = max(1, MAX_PAIRS // max(nrays, 1))
         for start in range(0, len(cand), chunk):
             f = cand[start : start + chunk]
