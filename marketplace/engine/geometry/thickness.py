@@ -120,8 +120,15 @@ def _cast_axis(tri: np.ndarray, normals: np.ndarray, c_lo: np.ndarray, c_hi: np.
     best = np.full(len(pts), np.inf)
     direction = -np.sign(n[:, k])
     nrays = _ray_budget(cand, i0, i1, j0, j1, len(pts))
-    for fi, ri in _pairs(cand, i0, i1, j0, j1, pi[:nrays], nrays):
-        _hits(tri, normals, fi, ri, pts, direction, k, u, v, best)
+    # a ray leaves the material through a face whose normal points its way: pair rays and
+    # faces per direction (half the pairs)
+    for sign in (1.0, -1.0):
+        rays = np.flatnonzero(direction[:nrays] == sign)
+        faces = cand[normals[cand, k] * sign > 0]
+        if len(rays) == 0 or len(faces) == 0:
+            continue
+        for fi, ri in _pairs(faces, i0, i1, j0, j1, pi[rays], len(rays)):
+            _hits(tri, normals, fi, rays[ri], pts, direction, k, u, v, best)
     cast = np.arange(len(pts)) < nrays  # the samples are random: the first ones are fair
     return best * np.abs(n[:, k]), cast
 
