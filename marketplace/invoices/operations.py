@@ -32,6 +32,7 @@ from marketplace.extensions import db
 from marketplace.i18n import N_, colour_label
 from marketplace.i18n import gettext as _
 from marketplace.invoices.models import Invoice, InvoiceCounter, InvoiceLine
+from marketplace.mail import notifications as mail
 from marketplace.jobs import DROPPED_STATES, JobState, state_values
 from marketplace.models import Firm, Order, User
 from marketplace.settings import operations as settings
@@ -303,6 +304,7 @@ def issue_invoice(order: Order, actor: str, *, today: date | None = None) -> Inv
     db.session.add(invoice)
     db.session.flush()
     webhook_events.invoice_issued(invoice)
+    mail.queue_invoice_mail(invoice)
     return invoice
 
 
@@ -357,6 +359,7 @@ def cancel_invoice(invoice: Invoice, actor: str, reason: str | None, *,
     db.session.add(note)
     db.session.flush()
     webhook_events.invoice_issued(note)
+    mail.queue_invoice_mail(note)
     return note
 
 

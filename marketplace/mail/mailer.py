@@ -60,11 +60,15 @@ def build_message(row: Notification, sender: str) -> EmailMessage:
 
 
 def add_attachments(msg: EmailMessage, row: Notification, session: Session) -> None:
-    """Attach the order confirmation (PDF) to the "order received" mail.
+    """Attach the order confirmation (PDF) to the "order received" mail and the ZUGFeRD
+    PDF to an invoice's mail.
 
     Built when the mail is sent, from this session (the one that committed the row may not
     run SQL any more). A PDF problem is logged and the mail goes out without it.
     """
+    if (row.kind or "").startswith("invoice:"):
+        _attach_invoice(msg, row, session)
+        return
     if row.kind != "order:received" or row.order_id is None:
         return
     try:
@@ -84,6 +88,23 @@ def add_attachments(msg: EmailMessage, row: Notification, session: Session) -> N
         msg.add_attachment(pdf, maintype="application", subtype="pdf", filename=filename)
     except Exception:
         log.exception("order confirmation for mail %s could not be attached", row.id)
+
+
+def _attach_invoice(msg: EmailMessage, row: Notification, session: Session) -> None:
+    """Attach the invoice the row's kind names ("invoice:RE-2026-000001") as ZUGFeRD PDF."""
+    try:
+        from marketplace.invoices import documents, einvoice
+        from marketplace.invoices.models import Invoice
+
+        number = (row.kind or "").partition(":")[2]
+        invoice = session.scalar(sa.select(Invoice).where(Invoice.number == number))
+        if invoice is None:
+            log.error("mail %s names invoice %s, which does not exist", row.id, number)
+            return
+        msg.add_attachment(einvoice.zugferd_pdf(invoice), maintype="application",
+                           subtype="pdf", filename=documents.filename_for(invoice))
+    except Exception:
+        log.exception("invoice for mail %s could not be attached", row.id)
 
 
 def _connect(config) -> smtplib.SMTP:

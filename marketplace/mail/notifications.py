@@ -275,6 +275,74 @@ def init_app(app) -> None:
     _hooks_installed = True
 
 
+def invoice_mail_kind(invoice) -> str:
+    """The outbox kind of the mail that sends ``invoice`` (one per invoice number)."""
+    return f"invoice:{invoice.number}"
+
+
+def queue_invoice_mail(invoice) -> Notification | None:
+    """Queue the mail that sends an issued invoice or credit note to the firm's invoice
+    address (the one the invoice names; caller commits). The mailer attaches the ZUGFeRD
+    PDF (the PDF with the EN 16931 XML embedded) when it sends it. None: the invoice names
+    no address.
+
+    The mail speaks the language of the firm's user with that address, else German (the
+    invoice's own language).
+    """
+    from marketplace.invoices.documents import payment_text
+
+    to = str((invoice.buyer or {}).get("email") or "").strip()
+    if "@" not in to:
+        return None
+    user = db.session.scalar(sa.select(User).where(User.firm_id == invoice.firm_id,
+                                                   User.email == to).limit(1))
+    hub = _hub()
+    corrects = invoice.corrects if invoice.kind == "credit_note" else None
+    with force_locale(_language(user) if user is not None else "de"):
+        if corrects is not None:
+            subject = _("Stornorechnung %(number)s zu Rechnung %(invoice)s",
+                        number=invoice.number, invoice=corrects.number)
+            intro = _("wir haben die Rechnung %(invoice)s storniert. Anbei erhalten Sie die "
+                      "Stornorechnung.", invoice=corrects.number)
+        else:
+            subject = _("Rechnung %(number)s zu Auftrag %(order)s", number=invoice.number,
+                        order=invoice.order_number or "–")
+            intro = _("anbei erhalten Sie unsere Rechnung zu Ihrem Auftrag %(order)s.",
+                      order=invoice.order_number or "–")
+        name = (invoice.buyer or {}).get("contact_name")
+        lines = [
+            _("Guten Tag %(name)s,", name=name) if name else _("Guten Tag,"),
+            "",
+            intro,
+            "",
+            _line(_("Stornorechnung") if corrects is not None else _("Rechnung"),
+                  invoice.number),
+            _line(_("Rechnungsdatum"), format_date(invoice.issue_date)),
+            _line(_("Auftrag"), invoice.order_number or "–"),
+        ]
+        if invoice.purchase_order:
+            lines.append(_line(_("Ihre Bestellnummer"), invoice.purchase_order))
+        lines += [
+            _line(_("Gesamtbetrag brutto"),
+                  format_money(invoice.gross_cents, currency=invoice.currency)),
+            "",
+            payment_text(invoice, corrects),
+            "",
+            _("Die angehängte PDF-Datei ist eine E-Rechnung im ZUGFeRD-Format (EN 16931): "
+              "Ihre Buchhaltung kann die eingebetteten XML-Daten direkt übernehmen."),
+        ]
+        if url := public_url("portal.invoices"):
+            lines += [_("Die XRechnung und alle Ihre Rechnungen finden Sie im Kundenportal:"),
+                      url]
+        lines += ["", _("Mit freundlichen Grüßen"), _("Ihr Team vom %(hub)s", hub=hub)]
+    row = Notification(to_address=to, subject=subject, body="\n".join(lines) + "\n",
+                       kind=invoice_mail_kind(invoice), order_id=invoice.order_id,
+                       user_id=user.id if user is not None else None)
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
 def queue_password_reset(user: User, token: str) -> Notification:
     """Queue the password-reset mail with the link for ``token`` (caller commits)."""
     hub = current_app.config.get("HUB_NAME", "Druckhub")
