@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -197,6 +198,31 @@ def test_quote_order_and_pdf(client, login_as, firm_user, cube_part):
     status = client.get(f"/orders/{order.public_id}/status").get_json()
     assert status["number"] == order.number and status["state"] == "received"
     assert [s["key"] for s in status["steps"]][-1] == "shipped"
+
+
+def test_order_form_errors_come_back_on_the_page_as_typed(client, login_as, firm_user,
+                                                         cube_part):
+    """Too long a note: the quote page again, the note's error at the note, nothing lost and
+    no order (before: a bare "400 Bitte prüfen Sie Ihre Angaben." and the typing gone)."""
+    login_as(firm_user)
+    resp = client.post(f"/parts/{cube_part.public_id}/quote",
+                       data={"material": "PLA", "quantity": "2", "infill": "20",
+                             "layer_height": "0.2"})
+    quote = db.session.scalar(sa.select(Quote))
+    resp = client.post(f"/quotes/{quote.public_id}/order",
+                       data={"delivery": "pickup", "reference": "PO-0815",
+                             "notes": "Bitte entgraten. " * 200})
+    assert resp.status_code == 400
+    page = resp.get_data(as_text=True)
+    assert "Bitte prüfen Sie die rot markierten Felder." in page
+    assert 'id="place-order"' in page and 'value="PO-0815"' in page
+    assert "Bitte entgraten." in page  # the note as typed
+    [notes] = re.findall(r'<div class="field has-error[^"]*">\s*<label for="notes">.*?</div>\s*</div>',
+                         page, re.S)
+    assert 'aria-invalid="true"' in notes
+    [error] = re.findall(r'<div class="field-error">(.*?)</div>', notes)
+    assert "2000" in error and "Zeichen" in error  # the limit, in German, at the field
+    assert db.session.scalar(sa.select(sa.func.count(Order.id))) == 0
 
 
 def test_reorder_quotes_the_same_options_again(client, login_as, firm_user, cube_part):

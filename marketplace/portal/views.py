@@ -399,10 +399,15 @@ def quote_detail(quote_id):
                      variant=f"{quote.delivery}:{int(bool(quote.express))}",
                      address="other" if other else "firm",
                      **{f"ship_{k}": v for k, v in (other or {}).items() if k != "country"})
+    return _quote_page(quote, form, order)
+
+
+def _quote_page(quote: Quote, form: OrderForm, order: Order | None = None, status: int = 200):
+    """The quote page with its order form (as filled in, with its errors after a failed post)."""
     return render_template("portal/quote.html", quote=quote, order=order, form=form,
                            lines=quotes.lines_of(quote), variants=quotes.variants(quote),
-                           firm_address=home, expired=quotes.is_expired(quote),
-                           reprice_form=ActionForm())
+                           firm_address=orders.firm_address(quote.firm),
+                           expired=quotes.is_expired(quote), reprice_form=ActionForm()), status
 
 
 
@@ -451,8 +456,9 @@ def quote_pdf(quote_id):
 def place_order(quote_id):
     quote = get_scoped_or_404(Quote, quote_id, current_user)
     form = OrderForm()
-    if not form.validate():
-        abort(400, description=_("Bitte prüfen Sie Ihre Angaben."))
+    if not form.validate():  # the page again, as filled in, each error at its field
+        order = db.session.scalar(sa.select(Order).where(Order.quote_id == quote.id))
+        return _quote_page(quote, form, order, 400)
     delivery, express = form.choice()
     try:
         order = orders.place_order(
