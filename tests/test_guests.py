@@ -126,6 +126,20 @@ def test_guest_parts_are_capped(app, client):
     assert "bis zu 2 Teile" in resp.get_json()["errors"][0]["message"]
 
 
+def test_a_guests_unreadable_files_take_no_place(app, client):
+    """A guest cannot delete parts: a broken export (analysed as "Fehler") must not use up
+    the cap that the corrected file then needs."""
+    app.config["GUEST_MAX_PARTS"] = 1
+    broken = _guest_upload(client, "leer.stl", b"solid leer\nendsolid leer\n")
+    db.session.refresh(broken)
+    assert broken.status == "error"
+    good = _guest_upload(client, "richtig.stl")  # refused with 429 before
+    db.session.refresh(good)
+    assert good.status == "ready"
+    resp = upload(client, "noch-eins.stl", cube_stl(10))
+    assert resp.status_code == 429  # the readable part counts
+
+
 def test_guest_uploads_are_rate_limited_per_address_but_not_firms(app, client, make_user):
     app.config["LIMIT_GUEST_UPLOAD_PER_IP"] = "2/hour"
     _guest_upload(client, "a.stl")

@@ -117,7 +117,10 @@ def store_upload(firm: Firm, user: User | None, filename: str | None, data: byte
         lock_firm(firm.id)
     if firm.is_guest:
         max_parts = int(cfg["GUEST_MAX_PARTS"])
-        held = db.session.scalar(sa.select(sa.func.count(Part.id)).where(Part.firm_id == firm.id))
+        # a file that could not be read at all (status "error") takes no place: a guest cannot
+        # delete parts, and a broken export followed by the good one is the usual case
+        held = db.session.scalar(sa.select(sa.func.count(Part.id)).where(
+            Part.firm_id == firm.id, Part.status != "error"))
         if held >= max_parts:
             raise UploadError(
                 "guest_limit",
