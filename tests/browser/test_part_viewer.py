@@ -95,6 +95,18 @@ def test_suggested_orientation_is_shown_on_the_model(live_server, browser_page, 
     page.wait_for_function("__price.last.options.units === 'mm'")
     assert page.text_content("#units-size") == "3,0 × 0,5 × 3,0\u00a0mm"
     assert page.evaluate("__price.last.material_g") < 1
+    # one unit on the page: the figures' "Neu analysieren" choice follows the price box, and a
+    # note says that figures, checks and 3D view still show the analysis in inch
+    assert page.input_value("#units-reanalyse") == "mm"
+    assert page.locator("#units-stale").is_visible()
+    assert "inch" in page.text_content("#units-stale")
+    page.locator("#units-stale").scroll_into_view_if_needed()
+    screenshot(page, "part-units-note")
+    page.select_option("#units-reanalyse", "inch")  # and the other way round
+    page.wait_for_function("__price.last.options.units === 'inch'")
+    assert page.input_value("#units") == "inch"
+    assert page.locator("#units-stale").is_hidden()
+    assert page.text_content("#units-size") == "76,2 × 12,7 × 76,2\u00a0mm"
 
 
 def test_part_page_waits_for_the_analysis_then_shows_the_part(live_server, browser_page,

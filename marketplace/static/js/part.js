@@ -167,6 +167,24 @@ async function update() {
   }
 }
 
+// one unit for the page: the price box's choice and the figures' re-analyse choice follow
+// each other; while they differ from the analysed unit, a note says what still shows it
+const reanalyse = document.getElementById("units-reanalyse");
+function syncUnits(value) {
+  if (form?.units && form.units.value !== value) form.units.value = value;
+  if (reanalyse && reanalyse.value !== value) reanalyse.value = value;
+  const stale = document.getElementById("units-stale");
+  if (stale && reanalyse) stale.hidden = value === reanalyse.dataset.analysed;
+}
+if (form?.units && reanalyse) {
+  syncUnits(form.units.value);
+  form.units.addEventListener("change", () => syncUnits(form.units.value));
+  reanalyse.addEventListener("change", () => {
+    syncUnits(reanalyse.value);
+    form.dispatchEvent(new Event("change")); // price the part in that unit at once
+  });
+}
+
 if (form && box) {
   form.material.addEventListener("change", fillColours);
   form.addEventListener("input", () => {
