@@ -404,3 +404,62 @@ def test_an_absurdly_tall_part_is_counted_not_listed():
     without a list of millions of layer heights."""
     e = est(box(10, 10, 2e8))
     assert e.method == "volume-too-tall" and e.layers == 1_000_000_000
+
+
+def test_supports_placed_beside_the_regions_give_the_same_estimate(monkeypatch):
+    """Big parts place their supports in a forked process while the regions are measured:
+    the same figures as one after the other, and no process left behind."""
+    import multiprocessing
+
+    from marketplace.engine.estimate import estimate as module
+
+    part = mushroom()
+    monkeypatch.setattr(module, "PARALLEL_MIN_VERTICES", 10**12)
+    serial = est(part, use_cache=False)
+    monkeypatch.setattr(module, "PARALLEL_MIN_VERTICES", 0)
+    calls = []
+    real = module._fork_context
+    monkeypatch.setattr(module, "_fork_context", lambda: calls.append(1) or real())
+    beside = est(part, use_cache=False)
+    assert calls and beside == serial and beside.supports
+    assert multiprocessing.active_children() == []
+
+
+def test_supports_beside_the_regions_recover_from_a_failing_child(monkeypatch):
+    """A child that fails (or dies) is replaced by placing the supports in this process."""
+    import os
+
+    from marketplace.engine.estimate import estimate as module
+
+    part = mushroom()
+    serial = est(part, use_cache=False)
+    parent = os.getpid()
+    real = module.support_layers
+
+    def only_here(*args, **kwargs):
+        if os.getpid() != parent:
+            raise RuntimeError("the child breaks")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "PARALLEL_MIN_VERTICES", 0)
+    monkeypatch.setattr(module, "support_layers", only_here)
+    assert est(part, use_cache=False) == serial
+
+
+def test_a_spent_budget_stops_the_supports_beside_the_regions(monkeypatch):
+    import multiprocessing
+
+    from marketplace.engine.estimate import estimate as module
+    from marketplace.engine.limits import Deadline
+
+    monkeypatch.setattr(module, "PARALLEL_MIN_VERTICES", 0)
+    slow = module.measure_layers
+
+    def spend(stack, profile, deadline=None, **kw):  # the budget runs out while measuring
+        object.__setattr__(deadline, "at", 0.0)
+        return slow(stack, profile, deadline=deadline, **kw)
+
+    monkeypatch.setattr(module, "measure_layers", spend)
+    rough = est(mushroom(), use_cache=False, deadline=Deadline.after(60.0))
+    assert rough.method == "volume-budget"
+    assert multiprocessing.active_children() == []

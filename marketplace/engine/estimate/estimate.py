@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
@@ -237,6 +238,9 @@ def estimate(
         stack = entry["stack"]
         if not any(not s.is_empty() for s in stack.sections):
             return _volume_fallback(v, f, height, profile, g_per_mm3, fil_area)
+        if supports == "auto" and "figures" not in entry and "supports" not in entry:
+            entry["figures"], entry["supports"] = _regions_and_supports(stack, profile,
+                                                                        deadline)
         if "figures" not in entry:
             entry["figures"] = measure_layers(stack, profile, deadline=deadline)
         sup = None
@@ -271,6 +275,70 @@ def estimate(
         breakdown_g=breakdown_g,
         breakdown_s=breakdown_s,
     )
+
+
+# Support placement runs in a forked process beside the region work once the outlines are big
+# enough for that to pay (a fork costs a few milliseconds): both halves are polygon work that
+# holds the GIL, and PrusaSlicer, the yardstick, uses every core too.
+PARALLEL_MIN_VERTICES = 20_000
+
+
+def _fork_context():
+    """multiprocessing's fork context, or None where processes cannot be forked."""
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    return multiprocessing.get_context("fork")
+
+
+def _supports_child(conn, stack, profile: PrintProfile, deadline: Deadline | None) -> None:
+    """The forked process' share: place the supports and send them (or what stopped it)."""
+    try:
+        conn.send(("ok", support_layers(stack, profile, deadline)))
+    except BudgetExceededError:
+        conn.send(("budget", None))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which decides
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def _regions_and_supports(stack, profile: PrintProfile, deadline: Deadline | None):
+    """Return (measure_layers, support_layers) of ``stack``, the supports placed in a forked
+    process meanwhile when the part is big enough (same figures as one after the other).
+
+    The child touches nothing but the inherited stack and a pipe, and ends with the parent's
+    answer: a child that fails or dies is replaced by placing the supports here; a child still
+    working when the budget ends is stopped (BudgetExceededError, as the serial path raises).
+    """
+    ctx = _fork_context()
+    vertices = sum(s.num_vert() for s in stack.sections)
+    if ctx is None or vertices < PARALLEL_MIN_VERTICES:
+        return (measure_layers(stack, profile, deadline=deadline),
+                support_layers(stack, profile, deadline))
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_supports_child, args=(send, stack, profile, deadline),
+                        daemon=True)
+    child.start()
+    send.close()
+    try:
+        figures = measure_layers(stack, profile, deadline=deadline)
+        wait = None if deadline is None else max(0.0, deadline.at - time.monotonic()) + 1.0
+        answer = receive.recv() if receive.poll(wait) else ("late", None)
+    except EOFError:  # the child died without an answer
+        answer = ("lost", None)
+    finally:
+        if child.is_alive():
+            child.terminate()
+        child.join(5)
+        receive.close()
+    status, sup = answer
+    if status in ("budget", "late"):
+        raise BudgetExceededError("the quote's time budget is spent")
+    if status != "ok":
+        sup = support_layers(stack, profile, deadline)
+    return figures, sup
 
 
 def _volume_fallback(v: np.ndarray, f: np.ndarray, height: float, profile: PrintProfile,
