@@ -121,10 +121,13 @@ class PartAnalysis:
 
     def oriented_vertices(self, rotation: Any = None) -> np.ndarray:
         """Return vertices (n, 3) mm turned to ``rotation`` (3, 3) (default: the suggested
-        orientation), bbox min at 0."""
+        orientation), bbox min at 0; float32 where the analysis measured in float32 (a big
+        mesh, see ``BIG_MESH``), else float64."""
         turn = self.suggested.rotation if rotation is None else rotation
-        pts = geometry.rotate(self.vertices, np.asarray(turn, dtype=np.float64).reshape(3, 3))
-        pts -= geometry.bbox(pts)[0]
+        dtype = np.float32 if self.vertices.dtype == np.float32 else np.float64
+        pts = geometry.rotate(self.vertices, np.asarray(turn, dtype=np.float64).reshape(3, 3),
+                              dtype)
+        pts -= geometry.bbox(pts)[0].astype(dtype)
         return pts
 
     def to_dict(self) -> dict[str, Any]:

@@ -168,7 +168,7 @@ _CACHE = _GeometryCache()
 
 def _signed_volume(v: np.ndarray, f: np.ndarray) -> float:
     """Signed volume (mm³) of a triangle mesh by the divergence theorem."""
-    tri = v[f]
+    tri = v[f].astype(np.float64, copy=False)
     return float(np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6.0)
 
 
@@ -210,7 +210,8 @@ def estimate(
     """
     if supports not in SUPPORT_CHOICES:
         raise ValueError(f"supports must be one of {SUPPORT_CHOICES}, not {supports!r}")
-    v = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
+    v = np.asarray(vertices)  # float32 stays float32 (a big mesh: half the memory traffic)
+    v = (v if v.dtype == np.float32 else v.astype(np.float64, copy=False)).reshape(-1, 3)
     f = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     if len(v) == 0 or len(f) == 0:
         raise NoPrintableVolumeError("the mesh has no triangles")

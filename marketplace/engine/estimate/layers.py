@@ -75,11 +75,12 @@ def slice_mesh(
         three: the analysis' corners) whose pairing the caller knows; without it the pairing
         is computed from ``faces``
     """
-    v = np.asarray(vertices, dtype=np.float64)
+    v = np.asarray(vertices)
+    v = v if v.dtype == np.float32 else v.astype(np.float64, copy=False)
     f = np.asarray(faces, dtype=np.int64)
     z_min = float(v[:, 2].min())
     if z_min != 0.0:
-        v = v - np.array([0.0, 0.0, z_min])
+        v = v - np.array([0.0, 0.0, z_min], dtype=v.dtype)
     height = float(v[:, 2].max())
     tops = layer_heights(height, layer_mm, first_mm)
     planes = _slice_planes(tops, first_mm, height)

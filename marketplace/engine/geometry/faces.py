@@ -47,10 +47,11 @@ def project(points: np.ndarray, direction: np.ndarray) -> np.ndarray:
     return points[:, 0] * d[0] + points[:, 1] * d[1] + points[:, 2] * d[2]
 
 
-def rotate(points: np.ndarray, rot: np.ndarray) -> np.ndarray:
-    """Return points (n, 3) turned by rot (3, 3): points @ rot.T, column by column."""
+def rotate(points: np.ndarray, rot: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """Return points (n, 3) turned by rot (3, 3): points @ rot.T, column by column, as
+    ``dtype`` (float32 halves the memory a big mesh's corners take)."""
     rot = np.asarray(rot, dtype=np.float64)
-    out = np.empty((len(points), 3), dtype=np.float64)
+    out = np.empty((len(points), 3), dtype=dtype)
     for k in range(3):
         out[:, k] = project(points, rot[k])
     return out
