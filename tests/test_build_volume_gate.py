@@ -15,6 +15,7 @@ from octoprint_farm import dispatch_settings  # noqa: F401  (fixture)
 from portal_helpers import firm_user, store_part  # noqa: F401  (fixture)
 from quote_shapes import box_stl
 
+from marketplace import formatting
 from marketplace.extensions import db
 from marketplace.models import Part, PartEstimate, Printer, PrintJob, Quote
 from marketplace.orders import operations as orders
@@ -65,6 +66,12 @@ def _too_large(client, part) -> str:
     return error["message"]
 
 
+def row_bbox(part: Part) -> list[float]:
+    """The box (mm) of the part as its estimate laid it."""
+    row = db.session.scalar(sa.select(PartEstimate).where(PartEstimate.part_id == part.id))
+    return row.summary["placement"]["bbox_mm"]
+
+
 def _laid(part: Part, rotation) -> np.ndarray:
     hull = planning.part_hull_mm(part.analysis)
     q = hull @ np.asarray(rotation, dtype=float).T
@@ -100,6 +107,11 @@ def test_a_bar_that_fits_only_diagonally_is_priced_and_estimated_laid_that_way(
     # the estimate was made again in an orientation that fits the printer in service
     turn = quotes.quoted_rotation(bar, units="mm", layer_height_mm=0.2, infill_percent=15)
     assert turn is not None and _fits_standard(_laid(bar, turn))
+    # the price box says so, and gives the turn to the 3D view's "show orientation"
+    assert answer["orientation"] == {"rotation": turn, "as_suggested": False}
+    note = answer["display"]["orientation_note"]
+    assert "passt das Teil auf keinen Drucker in Betrieb" in note
+    assert formatting.format_size(row_bbox(bar)) in note
     row = db.session.scalar(sa.select(PartEstimate).where(PartEstimate.part_id == bar.id))
     assert row.status == "ready" and _fits_standard(row.summary["placement"]["bbox_mm"])
     # grams of the same solid, however it lies (20 x 20 x 300 mm)
@@ -114,6 +126,8 @@ def test_a_bar_that_fits_only_diagonally_is_priced_and_estimated_laid_that_way(
     db.session.commit()
     again = _price(client, bar).get_json()
     assert again["price"]["gross_cents"] > 0
+    assert again["orientation"] == {"rotation": None, "as_suggested": True}
+    assert again["display"]["orientation_note"] is None
     assert quotes.quoted_rotation(bar, units="mm", layer_height_mm=0.2,
                                   infill_percent=15) is None
 

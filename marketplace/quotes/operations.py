@@ -84,6 +84,9 @@ class QuoteResult:
     layer_height_mm: float | None = None  # as printed on that class (None: the options')
     nozzle_mm: float = 0.4  # that class's nozzle
     default_class: bool = True  # the hub's default class (the page then says nothing)
+    # the turn (3 x 3) it is estimated and printed in when the analysis' suggestion fits no
+    # printer in service (:func:`print_turn`); None: as suggested
+    rotation: list[list[float]] | None = None
 
     @property
     def printed_layer_height_mm(self) -> float:
@@ -103,6 +106,7 @@ class QuoteResult:
             "printer_class": {"name": self.printer_class, "nozzle_mm": self.nozzle_mm,
                               "layer_height_mm": self.printed_layer_height_mm,
                               "default": self.default_class},
+            "orientation": {"rotation": self.rotation, "as_suggested": self.rotation is None},
         }
 
 
@@ -127,6 +131,8 @@ def price_answer(result: QuoteResult) -> dict[str, Any]:
         "printer_class": None if result.default_class else gettext(PRINTER_CLASS_NOTE) % {
             "nozzle": formatting.format_number(result.nozzle_mm, 1),
             "layer": formatting.format_number(result.printed_layer_height_mm, 2)},
+        "orientation_note": None if result.rotation is None else gettext(ORIENTATION_NOTE) % {
+            "size": formatting.format_size(result.bbox_mm)},
         "material": formatting.format_grams(result.material_g),
         "print_time": formatting.format_duration(result.print_time_s),
         "size": formatting.format_size(result.mesh.get("bbox_mm")),
@@ -140,6 +146,10 @@ def price_answer(result: QuoteResult) -> dict[str, Any]:
 # shown under the price when the part is priced for a class other than the hub's default
 PRINTER_CLASS_NOTE = N_("Preis für einen größeren Drucker (Düse %(nozzle)s mm, Schichthöhe "
                         "%(layer)s mm): auf unsere Standarddrucker passt das Teil nicht.")
+# shown under the price when the part is priced (and printed) laid another way than suggested
+ORIENTATION_NOTE = N_("So wie empfohlen hingelegt passt das Teil auf keinen Drucker in Betrieb; "
+                      "Preis und Termin gelten für eine andere Lage (%(size)s), in der es auch "
+                      "gedruckt wird. „Ausrichtung im Modell zeigen“ zeigt sie.")
 # shown where a date would be when no printer in service can take the part
 DATE_BY_HUB = N_("Den Liefertermin bestätigt der Hub nach der Prüfung.")
 SUPPORTS_WARNING = N_("Dieses Teil hat Überhänge, die Stützstrukturen brauchen. Ohne Stützen "
@@ -400,7 +410,7 @@ def compute(part: Part, options: QuoteOptions, *, now=None) -> QuoteResult:
         supports=bool(estimate.get("supports")),
         supports_needed=bool(auto is not None and auto.supports),
         printer_class=klass, layer_height_mm=layer, nozzle_mm=profile.nozzle_mm,
-        default_class=klass == rules.default_printer_class,
+        default_class=klass == rules.default_printer_class, rotation=turn,
     )
 
 

@@ -174,3 +174,44 @@ def test_staff_see_the_parts_list_without_the_upload_form(live_server, browser_p
     assert page.locator("#upload-form").count() == 0
     assert page.locator("#parts-table tbody tr").count() == 1
     assert page.console_errors == []
+
+
+def test_the_model_shows_the_orientation_the_part_is_priced_in(live_server, browser_page,
+                                                               screenshot, make_user,
+                                                               tmp_path, monkeypatch):
+    """A 300 mm bar fits the only printer in service (250 x 210 mm) only corner to corner:
+    the price box says it is priced laid that way, and "show orientation" shows that, not the
+    suggestion (flat along x, for a large printer in maintenance)."""
+    import numpy as np
+    from quote_shapes import box_stl
+
+    from config import Config
+    from marketplace.extensions import db
+    from tests.hub_factories import make_printer
+
+    volumes = "250x210x210,350x350x400"
+    monkeypatch.setenv("PRINTER_BUILD_VOLUMES_MM", volumes)
+    monkeypatch.setattr(Config, "PRINTER_BUILD_VOLUMES_MM", volumes)
+    make_printer(build_x_mm=250, build_y_mm=210, build_z_mm=210)
+    make_printer(state="maintenance", build_x_mm=350, build_y_mm=350, build_z_mm=400)
+    db.session.commit()
+    bar = tmp_path / "leiste.stl"
+    bar.write_bytes(box_stl(300, 20, 20))
+    user = make_user("firm", password="Druck-2026-sicher")
+    page = browser_page
+    open_part(page, live_server, user, bar)
+    page.wait_for_function("__price.last && __price.last.orientation")
+    turn = page.evaluate("__price.last.orientation.rotation")
+    assert turn is not None
+    assert page.locator("#orientation-note").is_visible()
+    assert "keinen Drucker in Betrieb" in page.text_content("#orientation-note")
+    assert page.evaluate("__viewer.printRotation") == turn
+    button = page.locator("#show-orientation")
+    button.click()
+    placed = page.evaluate("__viewer.placedBox()")["size"]
+    corners = np.array([[x, y, z] for x in (0, 300) for y in (0, 20) for z in (0, 20)], float)
+    laid = corners @ np.asarray(turn).T
+    assert placed == pytest.approx((laid.max(axis=0) - laid.min(axis=0)).tolist(), abs=0.05)
+    assert placed[0] <= 250.05 and placed[1] <= 210.05  # on the standard bed, not 300 long
+    screenshot(page, "part-priced-orientation")
+    assert page.console_errors == []

@@ -75,7 +75,8 @@ const FIGURES = ["price-gross", "price-net", "price-vat", "delivery-date", "est-
 function showInvalid(error) {
   for (const id of FIGURES) setText(id, "–");
   document.getElementById("price-lines")?.replaceChildren();
-  for (const id of ["delivery-note", "supports-warning", "supports-info", "printer-class-note"]) {
+  for (const id of ["delivery-note", "supports-warning", "supports-info", "printer-class-note",
+    "orientation-note"]) {
     showNote(id, null);
   }
   document.getElementById("price-result")?.classList.add("price-invalid");
@@ -140,6 +141,7 @@ async function update() {
     showNote("delivery-note", shown.delivery_note);
     showNote("supports-warning", shown.supports_warning);
     showNote("printer-class-note", shown.printer_class);
+    showNote("orientation-note", shown.orientation_note);
     const sup = data.supports || {};
     showNote("supports-info", sup.with_supports ? texts.with_supports
       : (sup.needed ? null : texts.no_supports_needed));
@@ -160,6 +162,9 @@ async function update() {
     }
     state.answers += 1;
     state.last = data;
+    // the 3D view's "show orientation" follows the orientation the part is priced in
+    document.dispatchEvent(new CustomEvent("print-rotation",
+      { detail: (data.orientation && data.orientation.rotation) || null }));
   } catch (e) {
     if (mine === seq) state.error = String(e);
   } finally {

@@ -178,27 +178,44 @@ async function main() {
       render();
     });
   }
-  const rotation = rotationOf(analysis.orientation);
+  const suggested = rotationOf(analysis.orientation);
   const orientButton = document.getElementById("show-orientation");
-  if (orientButton && rotation && analysis.orientation.changed !== false) {
-    let oriented = false;
-    orientButton.hidden = false;
+  // the orientation shown: the suggestion, or the one the price box says the part is priced
+  // (and printed) in when the suggestion fits no printer in service (part.js)
+  let rotation = suggested;
+  let oriented = false;
+  const place = () => {
+    if (!rotation) return;
+    group.matrixAutoUpdate = true;
+    group.rotation.set(0, 0, 0);
+    group.position.set(0, 0, 0);
+    group.updateMatrix();
+    if (oriented) group.applyMatrix4(rotation);
+    group.updateMatrixWorld(true); // the box below reads world matrices
+    const b = new THREE.Box3().setFromObject(part);
+    const c = b.getCenter(new THREE.Vector3());
+    group.position.x -= c.x; group.position.y -= c.y; group.position.z -= b.min.z;
+    controls.target.set(0, 0, (b.max.z - b.min.z) / 2);
+    controls.update();
+    orientButton.setAttribute("aria-pressed", String(oriented));
+    render();
+  };
+  const printedIn = (matrix) => {
+    rotation = matrix ? rotationOf({ rotation: matrix }) : suggested;
+    state.printRotation = matrix || null;
+    if (orientButton) {
+      orientButton.hidden = !rotation || (!matrix && analysis.orientation.changed === false);
+    }
+    if (oriented) place();
+  };
+  if (orientButton) {
     orientButton.addEventListener("click", () => {
       oriented = !oriented;
-      group.matrixAutoUpdate = true;
-      group.rotation.set(0, 0, 0);
-      group.position.set(0, 0, 0);
-      group.updateMatrix();
-      if (oriented) group.applyMatrix4(rotation);
-      group.updateMatrixWorld(true); // the box below reads world matrices
-      const b = new THREE.Box3().setFromObject(part);
-      const c = b.getCenter(new THREE.Vector3());
-      group.position.x -= c.x; group.position.y -= c.y; group.position.z -= b.min.z;
-      controls.target.set(0, 0, (b.max.z - b.min.z) / 2);
-      controls.update();
-      orientButton.setAttribute("aria-pressed", String(oriented));
-      render();
+      place();
     });
+    printedIn((window.__price && window.__price.last && window.__price.last.orientation
+      && window.__price.last.orientation.rotation) || null);
+    document.addEventListener("print-rotation", (event) => printedIn(event.detail));
   }
 
   resize();
