@@ -420,8 +420,13 @@ def test_supports_placed_beside_the_regions_give_the_same_estimate(monkeypatch):
     calls = []
     real = module._fork_context
     monkeypatch.setattr(module, "_fork_context", lambda: calls.append(1) or real())
+    here = []  # supports placed in this process (none: the helper's answer is used)
+    real_supports = module.support_layers
+    monkeypatch.setattr(module, "support_layers",
+                        lambda *a, **k: here.append(1) or real_supports(*a, **k))
     beside = est(part, use_cache=False)
     assert calls and beside == serial and beside.supports
+    assert here == []
     assert multiprocessing.active_children() == []
 
 
@@ -463,3 +468,122 @@ def test_a_spent_budget_stops_the_supports_beside_the_regions(monkeypatch):
     rough = est(mushroom(), use_cache=False, deadline=Deadline.after(60.0))
     assert rough.method == "volume-budget"
     assert multiprocessing.active_children() == []
+
+
+def _in_helper_only(monkeypatch, module, behave):
+    """Make support placement do ``behave()`` in the forked helper only."""
+    import os
+
+    parent = os.getpid()
+    real = module.support_layers
+
+    def placed(*args, **kwargs):
+        if os.getpid() != parent:
+            behave()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "PARALLEL_MIN_VERTICES", 0)
+    monkeypatch.setattr(module, "support_layers", placed)
+
+
+def test_a_helper_that_finds_the_budget_spent_gives_the_rough_estimate(monkeypatch):
+    from marketplace.engine.estimate import estimate as module
+    from marketplace.engine.limits import BudgetExceededError, Deadline
+
+    def spent():
+        raise BudgetExceededError("spent")
+
+    _in_helper_only(monkeypatch, module, spent)
+    rough = est(mushroom(), use_cache=False, deadline=Deadline.after(60.0))
+    assert rough.method == "volume-budget"
+
+
+def test_a_helper_still_working_when_the_budget_ends_is_stopped(monkeypatch):
+    import multiprocessing
+    import time
+
+    from marketplace.engine.estimate import estimate as module
+    from marketplace.engine.limits import Deadline
+
+    _in_helper_only(monkeypatch, module, lambda: time.sleep(60))
+    t0 = time.monotonic()
+    rough = est(mushroom(), use_cache=False, deadline=Deadline.after(1.0))
+    assert rough.method == "volume-budget"
+    assert time.monotonic() - t0 < 10  # the budget and a second, not the helper's minute
+    assert multiprocessing.active_children() == []
+
+
+def test_a_helper_that_hangs_without_a_budget_is_replaced(monkeypatch):
+    import multiprocessing
+    import time
+
+    from marketplace.engine.estimate import estimate as module
+
+    serial = est(mushroom(), use_cache=False)
+    _in_helper_only(monkeypatch, module, lambda: time.sleep(60))
+    monkeypatch.setattr(module, "SUPPORTS_WAIT_MIN_S", 0.5)
+    t0 = time.monotonic()
+    assert est(mushroom(), use_cache=False) == serial
+    assert time.monotonic() - t0 < 10
+    assert multiprocessing.active_children() == []
+
+
+def test_the_helper_dies_with_its_process(tmp_path):
+    """A worker that kills a timed-out analysis leaves no helper behind (and its pipe ends)."""
+    import os
+    import select
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    pid_file = tmp_path / "helper.pid"
+    script = f"""
+import os, sys, time
+sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
+sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+from marketplace.engine.estimate import estimate as module
+import test_estimate
+parent = os.getpid()
+real = module.support_layers
+def placed(*a, **k):
+    if os.getpid() != parent:
+        open({str(pid_file)!r}, "w").write(str(os.getpid()))
+        time.sleep(120)
+    return real(*a, **k)
+module.support_layers = placed
+module.PARALLEL_MIN_VERTICES = 0
+test_estimate.est(test_estimate.mushroom(), use_cache=False)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    helper = None
+    try:
+        for _ in range(300):  # bounded: up to 30 s for the helper to start
+            if pid_file.exists() and pid_file.read_text():
+                break
+            time.sleep(0.1)
+        helper = int(pid_file.read_text())
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        # EOF at once: the helper does not hold the pipe (a worker reading the answer of a
+        # killed analysis would otherwise wait for the helper)
+        assert select.select([proc.stdout], [], [], 10)[0], "the helper holds the pipe"
+        assert proc.stdout.read() == b""
+        for _ in range(100):  # bounded: up to 10 s for the helper to go
+            try:
+                os.kill(helper, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the helper outlived its process")
+        helper = None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if helper is not None:  # a failed run leaves nothing behind either
+            try:
+                os.kill(helper, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

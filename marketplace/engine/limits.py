@@ -6,6 +6,7 @@ the web app use the same numbers. The web app may pass the hub's real printers i
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -94,3 +95,17 @@ class Deadline:
         seconds are left (for a step that cannot be interrupted)."""
         if time.monotonic() + needs_s > self.at:
             raise BudgetExceededError("the quote's time budget is spent")
+
+
+def die_with_parent(parent: int | None) -> None:
+    """Ask Linux to kill this (child) process when its parent dies, so a killed worker or a
+    timed-out analysis leaves no orphan; exit at once if ``parent`` (its pid) is gone already."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if parent and os.getppid() != int(parent):  # the parent died before the prctl
+        os._exit(1)

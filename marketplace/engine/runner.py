@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from marketplace.engine.files import write_atomic
+from marketplace.engine.limits import die_with_parent
 from marketplace.engine.meshio.load import MeshInputError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -199,16 +200,8 @@ def _limit_memory(memory_mb: int) -> None:
 
 def _die_with_parent() -> None:
     """Ask Linux to kill this child when its parent dies (a killed worker leaves no orphan)."""
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
     parent = os.environ.get(PARENT_ENV)
-    if parent and os.getppid() != int(parent):  # the parent died before the prctl
-        os._exit(1)
+    die_with_parent(int(parent) if parent else None)
 
 
 def _answer_json(job: dict[str, Any]) -> str:

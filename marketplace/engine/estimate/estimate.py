@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -282,19 +283,40 @@ def estimate(
 # enough for that to pay (a fork costs a few milliseconds): both halves are polygon work that
 # holds the GIL, and PrusaSlicer, the yardstick, uses every core too.
 PARALLEL_MIN_VERTICES = 20_000
+# without a time budget, how long the region work's duration (times this, at least
+# SUPPORTS_WAIT_MIN_S) the supports may take beyond it before they are placed here instead
+SUPPORTS_WAIT_FACTOR = 10.0
+SUPPORTS_WAIT_MIN_S = 30.0
 
 
 def _fork_context():
-    """multiprocessing's fork context, or None where processes cannot be forked."""
+    """multiprocessing's fork context, or None where this process cannot fork a helper (no
+    fork on the platform; a daemonic multiprocessing worker may have no children)."""
     import multiprocessing
 
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if ("fork" not in multiprocessing.get_all_start_methods()
+            or multiprocessing.current_process().daemon):
         return None
     return multiprocessing.get_context("fork")
 
 
-def _supports_child(conn, stack, profile: PrintProfile, deadline: Deadline | None) -> None:
-    """The forked process' share: place the supports and send them (or what stopped it)."""
+def _supports_child(conn, parent: int, stack, profile: PrintProfile,
+                    deadline: Deadline | None) -> None:
+    """The forked process' share: place the supports and send them (or what stopped it).
+
+    It dies with its parent (a timed-out analysis leaves no orphan), holds none of the
+    parent's standard streams (a runner's pipe ends when the runner does) and ends on SIGTERM
+    whatever handler the parent had.
+    """
+    import signal
+
+    from marketplace.engine.limits import die_with_parent
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    die_with_parent(parent)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
     try:
         conn.send(("ok", support_layers(stack, profile, deadline)))
     except BudgetExceededError:
@@ -305,37 +327,67 @@ def _supports_child(conn, stack, profile: PrintProfile, deadline: Deadline | Non
         conn.close()
 
 
+def _start_supports(stack, profile: PrintProfile, deadline: Deadline | None):
+    """Fork the helper that places the supports; return (process, pipe end) or None when
+    this process cannot fork one (the caller places them itself)."""
+    ctx = _fork_context()
+    if ctx is None:
+        return None
+    receive = send = None
+    try:
+        receive, send = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=_supports_child,
+                            args=(send, os.getpid(), stack, profile, deadline), daemon=True)
+        child.start()
+    except (OSError, AssertionError, ValueError):  # no fork (limits, memory): serial
+        for end in (receive, send):
+            if end is not None:
+                end.close()
+        return None
+    send.close()
+    return child, receive
+
+
+def _stop(child) -> None:
+    """End the helper (asked, then forced) and reap it."""
+    if child.is_alive():
+        child.terminate()
+        child.join(5)
+        if child.is_alive():
+            child.kill()
+    child.join()
+
+
 def _regions_and_supports(stack, profile: PrintProfile, deadline: Deadline | None):
     """Return (measure_layers, support_layers) of ``stack``, the supports placed in a forked
-    process meanwhile when the part is big enough (same figures as one after the other).
+    process meanwhile when the part is big enough (the same figures as one after the other).
 
-    The child touches nothing but the inherited stack and a pipe, and ends with the parent's
-    answer: a child that fails or dies is replaced by placing the supports here; a child still
-    working when the budget ends is stopped (BudgetExceededError, as the serial path raises).
+    A helper that fails, dies or takes far longer than the regions (no budget given) is
+    replaced by placing the supports here; one still working when the budget ends is stopped
+    and BudgetExceededError raised, as the serial path raises it.
     """
-    ctx = _fork_context()
     vertices = sum(s.num_vert() for s in stack.sections)
-    if ctx is None or vertices < PARALLEL_MIN_VERTICES:
+    started = _start_supports(stack, profile, deadline) if vertices >= PARALLEL_MIN_VERTICES \
+        else None
+    if started is None:
         return (measure_layers(stack, profile, deadline=deadline),
                 support_layers(stack, profile, deadline))
-    receive, send = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_supports_child, args=(send, stack, profile, deadline),
-                        daemon=True)
-    child.start()
-    send.close()
+    child, receive = started
     try:
+        t0 = time.monotonic()
         figures = measure_layers(stack, profile, deadline=deadline)
-        wait = None if deadline is None else max(0.0, deadline.at - time.monotonic()) + 1.0
+        if deadline is not None:
+            wait = max(0.0, deadline.at - time.monotonic()) + 1.0
+        else:
+            wait = max(SUPPORTS_WAIT_MIN_S, SUPPORTS_WAIT_FACTOR * (time.monotonic() - t0))
         answer = receive.recv() if receive.poll(wait) else ("late", None)
-    except EOFError:  # the child died without an answer
+    except EOFError:  # the helper died without an answer
         answer = ("lost", None)
     finally:
-        if child.is_alive():
-            child.terminate()
-        child.join(5)
+        _stop(child)
         receive.close()
     status, sup = answer
-    if status in ("budget", "late"):
+    if status == "budget" or (status == "late" and deadline is not None):
         raise BudgetExceededError("the quote's time budget is spent")
     if status != "ok":
         sup = support_layers(stack, profile, deadline)
