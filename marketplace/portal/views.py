@@ -451,6 +451,11 @@ def quote_pdf(quote_id):
                 documents.filename_for(quote))
 
 
+# an order refused for a choice of the form: the field whose place on the page shows why
+ORDER_ERROR_FIELDS = {"ship_to": "address", "bad_delivery": "variant", "not_shippable": "variant",
+                      "express_no_gain": "variant", "bad_leitweg_id": "leitweg_id"}
+
+
 @bp.post("/quotes/<quote_id>/order")
 @role_required("firm")
 def place_order(quote_id):
@@ -470,8 +475,13 @@ def place_order(quote_id):
         db.session.rollback()
         if exc.code == "not_printable":  # never an order for a part we cannot print
             abort(409, description=_(exc.message))
-        flash(_(exc.message), "error")
-        return redirect(url_for("portal.quote_detail", quote_id=quote.public_id), 303)
+        target = ORDER_ERROR_FIELDS.get(exc.code)
+        if target is None:  # the quote's state (ordered, expired): its page says what now
+            flash(_(exc.message), "error")
+            return redirect(url_for("portal.quote_detail", quote_id=quote.public_id), 303)
+        # a choice of the form: the page again as filled in, the reason at that choice
+        getattr(form, target).errors.append(_(exc.message))
+        return _quote_page(quote, form, None, 400)
     db.session.commit()
     flash(_("Vielen Dank! Ihr Auftrag %(number)s ist eingegangen.", number=order.number),
           "success")
