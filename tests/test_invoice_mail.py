@@ -108,4 +108,60 @@ def test_the_mail_speaks_the_language_of_the_user_with_that_address(legal, make_
     [row] = invoice_mails()
     assert row.user_id == user.id
     assert row.subject == f"Invoice {invoice.number} for order {order.number}"
-    assert "Dear Max Muster," in row.body and "ZUGFeRD format" in row.body
+    assert row.body.startswith(f"Dear {user.name},") and "ZUGFeRD format" in row.body
+
+
+def test_a_credit_note_goes_where_the_firms_invoices_go_now(legal, make_user):
+    """Invoiced to the person who ordered (no invoice address then); the firm has since set
+    one: the credit note goes there, greeting the firm's contact, not the former address."""
+    user = make_user("firm")
+    firm = user.firm
+    firm.contact_name, firm.invoice_email = "Max Muster", None
+    order = make_priced_order(firm, quantity=1)
+    order.placed_by_id = user.id
+    print_pieces(order)
+    invoice = hubqueue.hand_over_finished(order, shipped=False, actor="technik").invoice
+    db.session.commit()
+    assert invoice_mails()[-1].to_address == user.email
+    firm.invoice_email = "rechnung@kunde.example"
+    db.session.commit()
+    note = invoices.cancel_invoice(invoice, "buchhaltung@druckhub.de", "Falsche Anschrift")
+    db.session.commit()
+    row = invoice_mails()[-1]
+    assert row.kind == f"invoice:{note.number}" and row.to_address == "rechnung@kunde.example"
+    assert row.body.startswith("Guten Tag Max Muster,")
+
+
+def test_no_address_no_invoice_mail(legal):
+    order = make_priced_order(make_firm(invoice_email=None), quantity=1)  # nobody to write to
+    print_pieces(order)
+    assert hubqueue.hand_over_finished(order, shipped=False, actor="t").invoice is not None
+    db.session.commit()
+    assert invoice_mails() == []
+
+
+def test_an_invoice_that_cannot_be_built_is_not_mailed_without_it(legal, smtp_server,  # noqa: F811
+                                                                  monkeypatch):
+    """The mail exists to deliver the invoice: it is not sent without it, the attempt counts
+    and it goes out, with the PDF, once the document can be built."""
+    from marketplace.invoices import einvoice
+    from marketplace.mail import mailer
+
+    real = einvoice.zugferd_pdf
+    monkeypatch.setattr(einvoice, "zugferd_pdf", lambda invoice: 1 / 0)
+    order = make_priced_order(quantity=1)
+    print_pieces(order)
+    invoice = hubqueue.hand_over_finished(order, shipped=False, actor="t").invoice
+    db.session.commit()  # the mail task runs now (immediate in the tests)
+    db.session.expire_all()
+    [row] = invoice_mails()
+    assert row.sent_at is None and row.attempts == 1
+    assert row.last_error.startswith("AttachmentError") and "ZeroDivisionError" in row.last_error
+    assert not [m for m in smtp_server.messages if m["X-Druckhub-Kind"] == row.kind]
+    monkeypatch.setattr(einvoice, "zugferd_pdf", real)
+    row.next_attempt_at = None  # the back-off is over
+    db.session.commit()
+    assert mailer.send_pending().sent == 1
+    [message] = [m for m in smtp_server.wait_for(1) if m["X-Druckhub-Kind"] == row.kind]
+    [pdf] = list(message.iter_attachments())
+    assert pdf.get_filename() == f"Rechnung-{invoice.number}.pdf"

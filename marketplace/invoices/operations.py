@@ -359,7 +359,9 @@ def cancel_invoice(invoice: Invoice, actor: str, reason: str | None, *,
     db.session.add(note)
     db.session.flush()
     webhook_events.invoice_issued(note)
-    mail.queue_invoice_mail(note)
+    # to where the firm's invoices go now (the invoice's address may have changed or gone)
+    order = db.session.get(Order, invoice.order_id)
+    mail.queue_invoice_mail(note, to=buyer_email(db.session.get(Firm, note.firm_id), order))
     return note
 
 

@@ -90,21 +90,30 @@ def add_attachments(msg: EmailMessage, row: Notification, session: Session) -> N
         log.exception("order confirmation for mail %s could not be attached", row.id)
 
 
-def _attach_invoice(msg: EmailMessage, row: Notification, session: Session) -> None:
-    """Attach the invoice the row's kind names ("invoice:RE-2026-000001") as ZUGFeRD PDF."""
-    try:
-        from marketplace.invoices import documents, einvoice
-        from marketplace.invoices.models import Invoice
+class AttachmentError(Exception):
+    """The document a mail exists to deliver could not be built: the mail is not sent (the
+    attempt counts, and it is tried again after the back-off)."""
 
-        number = (row.kind or "").partition(":")[2]
+
+def _attach_invoice(msg: EmailMessage, row: Notification, session: Session) -> None:
+    """Attach the invoice the row's kind names ("invoice:RE-2026-000001") as ZUGFeRD PDF;
+    raise AttachmentError when it cannot be (the mail says it is attached)."""
+    from marketplace.invoices import documents, einvoice
+    from marketplace.invoices.models import Invoice
+
+    number = (row.kind or "").partition(":")[2]
+    try:
         invoice = session.scalar(sa.select(Invoice).where(Invoice.number == number))
         if invoice is None:
-            log.error("mail %s names invoice %s, which does not exist", row.id, number)
-            return
-        msg.add_attachment(einvoice.zugferd_pdf(invoice), maintype="application",
-                           subtype="pdf", filename=documents.filename_for(invoice))
-    except Exception:
-        log.exception("invoice for mail %s could not be attached", row.id)
+            raise AttachmentError(f"invoice {number} does not exist")
+        pdf = einvoice.zugferd_pdf(invoice)
+    except AttachmentError:
+        raise
+    except Exception as exc:
+        log.exception("invoice %s for mail %s could not be built", number, row.id)
+        raise AttachmentError(f"invoice {number}: {type(exc).__name__}: {exc}") from exc
+    msg.add_attachment(pdf, maintype="application", subtype="pdf",
+                       filename=documents.filename_for(invoice))
 
 
 def _connect(config) -> smtplib.SMTP:
@@ -201,7 +210,15 @@ def _send(session: Session, rows) -> SendReport:
                     if smtp is None:
                         smtp = _connect(config)
                     msg = build_message(row, config["SMTP_SENDER"])
-                    add_attachments(msg, row, session)
+                    try:
+                        add_attachments(msg, row, session)
+                    except AttachmentError as exc:  # this mail only: the next may go out
+                        session.rollback()
+                        row = session.get(Notification, row_id)
+                        row.last_error = f"AttachmentError: {exc}"[:2000]
+                        report.failed += 1
+                        session.commit()
+                        continue
                     smtp.send_message(msg)
                     report.sent += 1
                 row.sent_at, row.last_error = utcnow(), None

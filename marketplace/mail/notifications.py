@@ -280,22 +280,32 @@ def invoice_mail_kind(invoice) -> str:
     return f"invoice:{invoice.number}"
 
 
-def queue_invoice_mail(invoice) -> Notification | None:
-    """Queue the mail that sends an issued invoice or credit note to the firm's invoice
-    address (the one the invoice names; caller commits). The mailer attaches the ZUGFeRD
-    PDF (the PDF with the EN 16931 XML embedded) when it sends it. None: the invoice names
-    no address.
+def queue_invoice_mail(invoice, to: str | None = None) -> Notification | None:
+    """Queue the mail that sends an issued invoice or credit note to ``to`` (default: the
+    address the invoice names, the firm's invoice address when it was issued; caller
+    commits). The mailer attaches the ZUGFeRD PDF (the PDF with the EN 16931 XML embedded)
+    when it sends it. None: no address.
 
     The mail speaks the language of the firm's user with that address, else German (the
-    invoice's own language).
+    invoice's own language), and greets that user, or the firm's contact at its invoice
+    address.
     """
     from marketplace.invoices.documents import payment_text
+    from marketplace.models import Firm
 
-    to = str((invoice.buyer or {}).get("email") or "").strip()
+    to = str(to if to is not None else (invoice.buyer or {}).get("email") or "").strip()
     if "@" not in to:
         return None
     user = db.session.scalar(sa.select(User).where(User.firm_id == invoice.firm_id,
-                                                   User.email == to).limit(1))
+                                                   User.email == to, User.active.is_(True))
+                             .limit(1))
+    firm = db.session.get(Firm, invoice.firm_id)
+    if user is not None:
+        name = user.name
+    elif firm is not None and firm.invoice_email == to:
+        name = (invoice.buyer or {}).get("contact_name") or firm.contact_name
+    else:
+        name = None
     hub = _hub()
     corrects = invoice.corrects if invoice.kind == "credit_note" else None
     with force_locale(_language(user) if user is not None else "de"):
@@ -309,7 +319,6 @@ def queue_invoice_mail(invoice) -> Notification | None:
                         order=invoice.order_number or "–")
             intro = _("anbei erhalten Sie unsere Rechnung zu Ihrem Auftrag %(order)s.",
                       order=invoice.order_number or "–")
-        name = (invoice.buyer or {}).get("contact_name")
         lines = [
             _("Guten Tag %(name)s,", name=name) if name else _("Guten Tag,"),
             "",
