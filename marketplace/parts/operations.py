@@ -116,17 +116,7 @@ def store_upload(firm: Firm, user: User | None, filename: str | None, data: byte
     if firm.id is not None:
         lock_firm(firm.id)
     if firm.is_guest:
-        max_parts = int(cfg["GUEST_MAX_PARTS"])
-        # a file that could not be read at all (status "error") takes no place: a guest cannot
-        # delete parts, and a broken export followed by the good one is the usual case
-        held = db.session.scalar(sa.select(sa.func.count(Part.id)).where(
-            Part.firm_id == firm.id, Part.status != "error"))
-        if held >= max_parts:
-            raise UploadError(
-                "guest_limit",
-                N_("Ohne Konto können Sie bis zu %(count)s Teile hochladen. Registrieren Sie "
-                   "sich kostenlos, um weitere Teile hochzuladen und zu bestellen."),
-                status=429, count=max_parts)
+        check_guest_cap(firm)
     max_pending = int(cfg.get("ANALYSIS_MAX_PENDING_PER_FIRM", 20))
     pending = db.session.scalar(
         sa.select(sa.func.count(Part.id)).where(Part.firm_id == firm.id, Part.status == "pending")
@@ -147,6 +137,24 @@ def store_upload(firm: Firm, user: User | None, filename: str | None, data: byte
     if queue:
         _queue(part)
     return part
+
+
+def check_guest_cap(firm: Firm) -> None:
+    """Raise UploadError (429) when a guest's workspace holds ``GUEST_MAX_PARTS`` parts.
+
+    A part whose analysis failed (status "error") takes no place: a guest cannot delete
+    parts, and a broken export followed by the good one is the usual case. Analysing such a
+    part again (:func:`reanalyse`) asks for its place back.
+    """
+    max_parts = int(current_app.config["GUEST_MAX_PARTS"])
+    held = db.session.scalar(sa.select(sa.func.count(Part.id)).where(
+        Part.firm_id == firm.id, Part.status != "error"))
+    if held >= max_parts:
+        raise UploadError(
+            "guest_limit",
+            N_("Ohne Konto können Sie bis zu %(count)s Teile hochladen. Registrieren Sie "
+               "sich kostenlos, um weitere Teile hochzuladen und zu bestellen."),
+            status=429, count=max_parts)
 
 
 def lock_firm(firm_id: int) -> None:
@@ -176,6 +184,10 @@ def reanalyse(part: Part, units: str) -> Part:
     """
     if units not in USER_UNITS:
         raise UploadError("bad_units", N_("Unbekannte Einheit."))
+    firm = db.session.get(Firm, part.firm_id)
+    if part.status == "error" and firm is not None and firm.is_guest:
+        lock_firm(firm.id)
+        check_guest_cap(firm)  # a failed part takes no place until it is analysed again
     part.units = units
     part.status = "pending"
     part.attempts = 0

@@ -282,7 +282,9 @@ def part_units(part_id):
     try:
         parts.reanalyse(part, request.form.get("units", ""))
     except parts.UploadError as exc:
-        abort(400, description=_(exc.message))
+        db.session.rollback()
+        flash(_(exc.message, **exc.params), "error")
+        return redirect(url_for("portal.part_detail", part_id=part.public_id), 303)
     db.session.commit()
     return redirect(url_for("portal.part_detail", part_id=part.public_id), 303)
 
