@@ -115,8 +115,11 @@ def line_texts(line: Mapping[str, Any], lang: Any = None) -> tuple[str, str]:
     lang = formatting.normalise_language(lang) or formatting.current_language()
     code = f"line.{line.get('code')}"
     if "params" in line and code in TEXTS:
-        detail = render(f"{code}.detail", line.get("params") or {}, lang) if (
-            f"{code}.detail" in TEXTS) else ""
+        params = dict(line.get("params") or {})
+        klass = params.get("printer_class")
+        if isinstance(klass, str) and f"class.{klass}" in TEXTS:  # stored as the class's key
+            params["printer_class"] = {"msg": f"class.{klass}"}
+        detail = render(f"{code}.detail", params, lang) if f"{code}.detail" in TEXTS else ""
         return render(code, {}, lang), detail
     # quotes stored before lines had codes: German words as they were
     label = str(line.get("label") or line.get("code") or "")

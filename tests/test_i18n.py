@@ -136,3 +136,17 @@ def test_filters_in_templates(app):
         app.preprocess_request()
         text = render_template_string("{{ 123456|money }} | {{ _('Abmelden') }}")
     assert text == "€1,234.56 | Sign out"
+
+
+def test_the_machine_line_names_the_printer_class_in_words(app):
+    """Walk finding: "3,00 €/h (standard))" showed the class's key in nested brackets."""
+    from marketplace import messages
+
+    line = {"code": "machine", "amount_cents": 100,
+            "params": {"quantity": 2, "time": {"duration": 1800}, "rate": {"money": 300},
+                       "printer_class": "large"}}
+    assert messages.line_texts(line, "de") == (
+        "Maschinenzeit", "2 × 30\u00a0min × 3,00\u00a0€/h, Großformatdrucker")
+    assert messages.line_texts(line, "en")[1].endswith("€3.00/h, large-format printer")
+    line["params"]["printer_class"] = "Harz-Drucker"  # a hub's own class: as it is named
+    assert messages.line_texts(line, "de")[1].endswith("/h, Harz-Drucker")

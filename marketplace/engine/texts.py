@@ -82,7 +82,10 @@ TEXTS: dict[str, str] = {
     "line.material": N_("Material"),
     "line.material.detail": N_("%(material)s: %(quantity)s × %(grams)s g × %(price_per_kg)s/kg"),
     "line.machine": N_("Maschinenzeit"),
-    "line.machine.detail": N_("%(quantity)s × %(time)s × %(rate)s/h (%(printer_class)s)"),
+    "line.machine.detail": N_("%(quantity)s × %(time)s × %(rate)s/h, %(printer_class)s"),
+    # printer classes in a price line (a hub's own class name is shown as it is)
+    "class.standard": N_("Standarddrucker"),
+    "class.large": N_("Großformatdrucker"),
     "line.setup": N_("Einrichtungspauschale"),
     "line.setup.detail": N_("einmal je Auftrag"),
     "line.discount": N_("Mengenrabatt"),
@@ -147,10 +150,10 @@ TEXTS: dict[str, str] = {
     "problem.topple_risk": N_(
         "Das Teil ist hoch (%(height)s mm) und steht auf einer schmalen Fläche (%(base)s mm). Es "
         "kann beim Drucken umkippen; wir drucken es mit einem Rand (Brim) oder liegend."),
-    # units of a file, as words in a sentence
-    "unit.mm": N_("Millimeter"),
-    "unit.cm": N_("Zentimeter"),
-    "unit.m": N_("Meter"),
+    # units of a file, as words in a sentence ("in %(unit)s gelesen": German dative plural)
+    "unit.mm": N_("Millimetern"),
+    "unit.cm": N_("Zentimetern"),
+    "unit.m": N_("Metern"),
     "unit.inch": N_("Zoll (inch)"),
     # the suggested orientation: one sentence each (findings.orientation_dict)
     "orientation.best": N_("Die hochgeladene Lage ist schon die günstigste."),

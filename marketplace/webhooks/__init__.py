@@ -17,7 +17,7 @@ FIRM_EVENTS: dict[str, str] = {
     "order.placed": N_("Ein Auftrag wurde erteilt."),
     "order.status_changed": N_("Der Stand eines Auftrags hat sich geändert."),
     "order.shipped": N_("Ein Auftrag wurde versendet."),
-    "invoice.issued": N_("Eine Rechnung oder Gutschrift wurde ausgestellt."),
+    "invoice.issued": N_("Eine Rechnung oder Stornorechnung wurde ausgestellt."),
 }
 HUB_EVENTS: dict[str, str] = {
     "job.needs_attention": N_("Ein Druckjob muss geprüft werden."),
