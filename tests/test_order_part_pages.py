@@ -77,3 +77,25 @@ def test_part_can_be_renamed_and_deleted_unless_ordered(client, make_user, login
     login_as(other)
     assert client.post(f"/parts/{ordered.part.public_id}/rename",
                        data={"name": "x.stl"}).status_code == 404
+
+
+def test_a_picked_up_order_ends_with_abgeholt_and_no_ready_date(client, make_user, login_as):
+    """Walk finding: after pick-up the timeline still ended at "Abholbereit" as the current
+    step and the page still said "Abholbereit ab ..."."""
+    from datetime import date
+
+    from marketplace import jobs
+
+    user = make_user("firm")
+    order = make_order(user.firm, quantity=1)
+    order.due_date = date(2026, 12, 24)
+    db.session.commit()
+    for state in ("approved", "queued", "dispatching", "printing", "printed",
+                  "ready_for_pickup", "picked_up"):
+        jobs.transition(order.jobs[0], state, actor="tech@hub")
+    db.session.commit()
+    login_as(user)
+    page = client.get(f"/orders/{order.public_id}").get_data(True)
+    assert 'id="order-due"' not in page and "24.12.2026" not in page
+    last = page[page.rindex("<li", 0, page.index("</ol>")):page.index("</ol>")]
+    assert 'data-step="picked_up"' in last and "Abgeholt" in last

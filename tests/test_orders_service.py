@@ -143,6 +143,12 @@ def test_timeline_follows_the_jobs(app):
     assert _step(st, "ready_for_pickup").complete
     cancelled = _step(st, "cancelled")
     assert (cancelled.done, cancelled.reason) == (1, "Doppelt bestellt")
+    # picked up: the last step says so, dated by the pick-up (walk: it stayed "Abholbereit")
+    jobs.transition(a, "picked_up", actor="tech@hub")
+    st = orders.status(order)
+    assert st.state == "picked_up" and st.steps[4].key == "picked_up"
+    picked = [e.at for e in a.events if e.to_state == "picked_up"]
+    assert st.steps[4].complete and st.steps[4].at == picked[0]
 
 
 def test_rejected_order_shows_the_reason(app):

@@ -252,7 +252,7 @@ _REACHED = {
 class Step:
     """One step of the order timeline, counted in pieces."""
 
-    key: str  # received|approved|printing|printed|ready_for_pickup|shipped|rejected|cancelled...
+    key: str  # received|approved|printing|printed|ready_for_pickup|picked_up|shipped|rejected...
     done: int  # pieces that reached it
     total: int
     at: datetime | None = None  # when it was reached: by the last piece once all have, else
@@ -306,9 +306,12 @@ def status(order: Order) -> OrderStatus:
     states = [JobState(j.state) for j in order_jobs]
     stopped = [s for s in states if s in (S.REJECTED, S.CANCELLED, S.FAILED)]
     live = [s for s in states if s not in (S.REJECTED, S.CANCELLED, S.FAILED)]
-    last_key = "shipped" if (order.delivery == "shipping" or S.SHIPPED in states) else (
-        "ready_for_pickup"
-    )
+    if order.delivery == "shipping" or S.SHIPPED in states:
+        last_key = "shipped"
+    elif live and all(s == S.PICKED_UP for s in live):  # the last step, once it is taken
+        last_key = "picked_up"
+    else:
+        last_key = "ready_for_pickup"
     live_ids = [j.id for j in order_jobs
                 if JobState(j.state) not in (S.REJECTED, S.CANCELLED, S.FAILED)]
 
@@ -322,7 +325,8 @@ def status(order: Order) -> OrderStatus:
     for index, key in enumerate(STEPS):
         done = sum(1 for s in live if _REACHED[s] >= index)
         name = last_key if key == "finished" else key
-        names = ((S.READY_FOR_PICKUP.value, S.SHIPPED.value) if key == "finished" else (name,))
+        names = ((last_key, S.READY_FOR_PICKUP.value, S.SHIPPED.value) if key == "finished"
+                 else (name,))
         at = next((first_at[n] for n in names if n in first_at), None)
         if live and done >= len(live):  # every piece is there: dated by the last of them
             at = next((t for n in names if (t := last_arrival(n)) is not None), at)
