@@ -107,6 +107,12 @@ def test_suggested_orientation_is_shown_on_the_model(live_server, browser_page, 
     assert page.input_value("#units") == "inch"
     assert page.locator("#units-stale").is_hidden()
     assert page.text_content("#units-size") == "76,2 × 12,7 × 76,2\u00a0mm"
+    # read in metres it fits no printer: the refusal speaks of 3 m, and the size line does
+    # not keep showing the inch size (walk finding)
+    page.select_option("#units", "m")
+    page.wait_for_function("__price.error !== null")
+    assert "3.000,0 × 500,0 × 3.000,0" in page.text_content("#price-error")
+    assert page.text_content("#units-size") == "–"
 
 
 def test_part_page_waits_for_the_analysis_then_shows_the_part(live_server, browser_page,

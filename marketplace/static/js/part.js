@@ -80,6 +80,9 @@ function showInvalid(error) {
     showNote(id, null);
   }
   document.getElementById("price-result")?.classList.add("price-invalid");
+  // the part itself cannot be priced so (too large in that unit, ...): its size of the last
+  // good answer is not the size the message speaks of
+  if (error && error.field === "part") setText("units-size", "–");
   const field = error && error.field && form.elements.namedItem(error.field);
   if (field && field.setAttribute) {
     field.setAttribute("aria-invalid", "true");
