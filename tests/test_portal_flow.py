@@ -359,3 +359,21 @@ def test_a_failed_estimate_says_why_in_the_readers_language(app, client, login_a
     assert "länger als 0.001 s" in german.get_json()["error"]["message"]
     row = db.session.scalar(sa.select(PartEstimate).where(PartEstimate.layer_height_um == 100))
     assert row.status == "error" and row.summary["error"]["code"] == "analysis_timeout"
+
+
+def test_bodies_are_counted_as_the_problems_count_them(app):
+    """Walk finding: "Körper: 5" beside "2 getrennte Körper" (3 of the 5 shells are the inner
+    skins of hollows)."""
+    from marketplace.i18n import force_locale
+
+    part = Part(original_name="x.stl", analysis={"mesh": {"shells": 5, "cavities": 3},
+                                                  "problems": []})
+    with force_locale("de"):
+        assert ("Körper", "2 (mit 3 Hohlräumen)") in meshes.part_view(part)["figures"]
+    part.analysis = {"mesh": {"shells": 2, "cavities": 1}, "problems": []}
+    with force_locale("en"):
+        figures = dict(meshes.part_view(part)["figures"])
+    assert "1 (with 1 cavity)" in figures.values()
+    part.analysis = {"mesh": {"shells": 1, "cavities": 0}, "problems": []}
+    with force_locale("de"):
+        assert ("Körper", "1") in meshes.part_view(part)["figures"]

@@ -15,6 +15,7 @@ from marketplace import messages
 from marketplace.engine.geometry import viewer_mesh
 from marketplace.formatting import format_mm, format_number, format_size, format_volume
 from marketplace.i18n import gettext as _
+from marketplace.i18n import ngettext
 from marketplace.models import Part
 
 MAX_MARKS = 20_000  # per kind: a broken scan may have 100 000 open edges; a sample is enough
@@ -71,8 +72,11 @@ def part_view(part: Part) -> dict[str, Any]:
         figures.append((_("Oberfläche"), f"{format_number(mesh['area_mm2'] / 100, 1)} cm²"))
     if mesh.get("triangles") is not None:
         figures.append((_("Dreiecke"), format_number(mesh["triangles"])))
-    if mesh.get("shells") is not None:
-        figures.append((_("Körper"), format_number(mesh["shells"])))
+    if mesh.get("shells") is not None:  # the bodies, not their hollows' inner skins
+        cavities = int(mesh.get("cavities") or 0)
+        bodies = format_number(max(1, int(mesh["shells"]) - cavities))
+        figures.append((_("Körper"), bodies if not cavities else bodies + " " + ngettext(
+            "(mit %(num)d Hohlraum)", "(mit %(num)d Hohlräumen)", cavities)))
     if mesh.get("watertight") is not None:
         figures.append((_("Geschlossen (wasserdicht)"), _("ja") if mesh["watertight"] else _("nein")))
     if mesh.get("units"):
