@@ -24,6 +24,7 @@ templates' filters. Engine messages (codes with parameters) are rendered by
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -154,7 +155,7 @@ def material_label(name: Any) -> str:
 # The dispatcher's own reasons (printers/: stored in English, as its logs say them), shown in
 # the reader's language; a reason that starts with one of PREFIX_REASONS keeps its detail.
 MACHINE_REASONS = {
-    "sliced": N_("Für den Druck vorbereitet (geslict)"),
+    "sliced": N_("Für den Druck vorbereitet (gesliced)"),
     "select+print accepted": N_("Der Drucker hat den Druckauftrag angenommen"),
     "the printer prints our file": N_("Der Drucker druckt unsere Datei"),
     "the printer prints our file already": N_("Der Drucker druckt unsere Datei schon"),
@@ -190,12 +191,35 @@ PREFIX_REASONS = (
 )
 
 
+# "job <public id>[: reason]": a printer's state reason naming the job it took or finished
+_JOB_REASON = re.compile(r"job ([0-9a-f]{32})(?:: (.+))?", re.S)
+# OctoPrint's state texts (its own English), as a technician reads them
+OCTOPRINT_STATES = {
+    "Operational": N_("bereit"), "Printing": N_("druckt"), "Printing from SD": N_("druckt von SD"),
+    "Paused": N_("pausiert"), "Pausing": N_("pausiert gerade"), "Resuming": N_("setzt fort"),
+    "Cancelling": N_("bricht ab"), "Finishing": N_("schließt ab"), "Starting": N_("startet"),
+    "Offline": N_("offline"), "Error": N_("Fehler"), "Closed": N_("getrennt"),
+    "Connecting": N_("verbindet"), "Opening serial connection": N_("öffnet die Verbindung"),
+    "Detecting serial connection": N_("sucht die Verbindung"),
+}
+
+
+def octoprint_state(text: str | None) -> str:
+    """OctoPrint's state text in the current language (one it does not know as it is)."""
+    if not text:
+        return ""
+    return gettext(OCTOPRINT_STATES[text]) if text in OCTOPRINT_STATES else str(text)
+
+
 def machine_reason(reason: str | None) -> str:
     """A reason the dispatcher wrote, in the current language (others as they are)."""
     if not reason:
         return ""
     if reason in MACHINE_REASONS:
         return gettext(MACHINE_REASONS[reason])
+    if job := _JOB_REASON.fullmatch(reason):  # the job by the short id the pages show
+        text = gettext("Auftrag %(id)s", id=job.group(1)[:8].upper())
+        return text + (": " + machine_reason(job.group(2)) if job.group(2) else "")
     for prefix, text in PREFIX_REASONS:
         if reason.startswith(prefix):
             return gettext(text, detail=reason[len(prefix):])
@@ -249,5 +273,5 @@ def init_app(app: Flask) -> None:
         state_label=state_label, colour_label=colour_label, colour_choices=colour_choices,
         material_label=material_label,
         line_texts=messages.line_texts, event_reason=event_reason,
-        machine_reason=machine_reason,
+        machine_reason=machine_reason, octoprint_state=octoprint_state,
     )

@@ -244,7 +244,17 @@ def test_the_dispatchers_reasons_are_shown_in_the_readers_language(tech):
     page = tech.get(f"/hub/jobs/{job.public_id}").get_data(True)
     assert "An Drucker MK3S-1" in page and "to printer MK3S-1" not in page
     with tech.application.test_request_context():
-        assert machine_reason("sliced") == "Für den Druck vorbereitet (geslict)"
+        assert machine_reason("sliced") == "Für den Druck vorbereitet (gesliced)"
+        # a printer's reason naming its job, by the short id the pages show (walk finding:
+        # "job fab48214904b445ca2982fb312702133: print finished" on the printers page)
+        assert machine_reason(f"job {job.public_id}: print finished") == (
+            f"Auftrag {job.public_id[:8].upper()}: Druck fertig")
+        assert machine_reason(f"job {job.public_id}") == f"Auftrag {job.public_id[:8].upper()}"
+        from marketplace.i18n import octoprint_state
+
+        assert octoprint_state("Operational") == "bereit"
+        assert octoprint_state("Printing") == "druckt"
+        assert octoprint_state("Some new state") == "Some new state"
         assert machine_reason("slicing failed: no profile") == (
             "Slicen fehlgeschlagen: no profile")
         assert machine_reason("Spule leer, neu gestartet") == "Spule leer, neu gestartet"
