@@ -223,6 +223,9 @@ def test_assign_printer_and_leave_it_to_the_dispatcher(client, make_user, login_
     unknown = client.post(f"/hub/orders/{order.public_id}/printer", data={"printer": "zzz"},
                           follow_redirects=True)
     assert "Unbekannter Drucker" in unknown.get_data(True)
+    # the printer choice names the colour loaded too (walk: "PLA" alone, Weiß or Schwarz?)
+    page = client.get("/hub/").get_data(True)
+    assert re.search(rf'value="{big.public_id}"[^>]*>[^<]*· PLA {big.colour}<', page)
 
 
 def test_filters(client, make_user, login_as):
