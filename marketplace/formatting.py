@@ -229,7 +229,16 @@ def format_list(items: list[str], lang: Any = None) -> str:
     return babel_list([str(i) for i in items], locale=locale_for(lang)) if items else ""
 
 
+def format_iban(value: Any) -> str:
+    """An IBAN as people read it, in groups of four ("DE89 3704 0044 0532 0130 00"); it is
+    stored, and written into the e-invoices, without spaces."""
+    from stdnum import iban
+
+    return iban.format(str(value)) if value else ""
+
+
 FILTERS = {
+    "iban": format_iban,
     "money": format_money,
     "number": format_number,
     "mm": format_mm,

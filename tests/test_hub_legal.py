@@ -73,7 +73,7 @@ def test_order_pdf_carries_the_legal_details_and_production_refuses_without(
     complete_legal_details()
     text = pdf_text(client.get(f"/orders/{order.public_id}/pdf").data)
     for expected in ("Amtsgericht Lüneburg HRB 123456", "Erika Mustermann", "DE136695976",
-                     "IBAN DE89370400440532013000", "Druckhub Lüneburg GmbH"):
+                     "IBAN DE89 3704 0044 0532 0130 00", "Druckhub Lüneburg GmbH"):
         assert expected in text
     db.session.execute(db.delete(s.Setting).where(s.Setting.key == s.LEGAL_KEY))
     db.session.commit()

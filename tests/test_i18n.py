@@ -150,3 +150,9 @@ def test_the_machine_line_names_the_printer_class_in_words(app):
     assert messages.line_texts(line, "en")[1].endswith("€3.00/h, large-format printer")
     line["params"]["printer_class"] = "Harz-Drucker"  # a hub's own class: as it is named
     assert messages.line_texts(line, "de")[1].endswith("/h, Harz-Drucker")
+
+
+def test_iban_in_groups_of_four_for_people():
+    """DIN 5008: an IBAN is printed in groups of four (stored and in the XML without)."""
+    assert formatting.format_iban("DE89370400440532013000") == "DE89 3704 0044 0532 0130 00"
+    assert formatting.format_iban("") == ""

@@ -119,7 +119,7 @@ def test_invoice_pdf_has_what_an_invoice_must_state(legal):
             "Muster Maschinenbau GmbH", "Bahnhofstraße 5", "Ihre USt-IdNr.",
             "Unsere USt-IdNr.", "DE136695976", "Halter.stl", "12 Stück", "Einrichtungspauschale",
             "Mengenrabatt", "Summe netto", "Umsatzsteuer 19", "Gesamtbetrag",
-            "Zahlbar ohne Abzug bis", "IBAN DE89370400440532013000",
+            "Zahlbar ohne Abzug bis", "IBAN DE89 3704 0044 0532 0130 00",
             "Amtsgericht Lüneburg HRB 123456", "Geschäftsführung: Erika Mustermann",
             "Druckhub Lüneburg GmbH"):
         assert expected in text, expected

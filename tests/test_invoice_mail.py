@@ -44,7 +44,7 @@ def test_picked_up_order_mails_its_invoice_to_the_invoice_address(legal, smtp_se
     assert row.to_address == "buchhaltung@kunde.example"
     assert row.subject == f"Rechnung {invoice.number} zu Auftrag {order.number}"
     for expected in ("Guten Tag Max Muster,", invoice.number, order.number, "PO-4711",
-                     "Zahlbar ohne Abzug bis", "IBAN DE89370400440532013000", "ZUGFeRD",
+                     "Zahlbar ohne Abzug bis", "IBAN DE89 3704 0044 0532 0130 00", "ZUGFeRD",
                      "https://druckhub.example/"):
         assert expected in row.body, expected
 

@@ -14,7 +14,7 @@ from marketplace.quotes import operations as quotes
 from marketplace.settings import operations as settings
 
 LEGAL_TEXTS = ("Druckhub Lüneburg GmbH", "Amtsgericht Lüneburg HRB 123456", "Erika Mustermann",
-               "DE136695976", "IBAN DE89370400440532013000")
+               "DE136695976", "IBAN DE89 3704 0044 0532 0130 00")
 
 
 def _quote_and_order(user):

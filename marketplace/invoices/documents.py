@@ -39,7 +39,13 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from marketplace.formatting import format_date, format_money, format_percent, format_unit_price
+from marketplace.formatting import (
+    format_date,
+    format_iban,
+    format_money,
+    format_percent,
+    format_unit_price,
+)
 from marketplace.i18n import gettext as _
 from marketplace.invoices.models import Invoice
 from marketplace.orders.documents import footer_painter
@@ -122,7 +128,7 @@ def payment_text(invoice: Invoice, corrects: Invoice | None = None) -> str:
         text += " " + _("Bitte überweisen Sie %(amount)s unter Angabe der Rechnungsnummer "
                         "%(number)s auf das Konto IBAN %(iban)s%(bic)s%(bank)s.",
                         amount=format_money(invoice.gross_cents, currency=invoice.currency),
-                        number=invoice.number, iban=seller["iban"],
+                        number=invoice.number, iban=format_iban(seller["iban"]),
                         bic=f", BIC {seller['bic']}" if seller.get("bic") else "",
                         bank=f" ({seller['bank_name']})" if seller.get("bank_name") else "")
     return text

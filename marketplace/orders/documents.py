@@ -26,6 +26,7 @@ from marketplace.formatting import (
     format_date,
     format_duration,
     format_grams,
+    format_iban,
     format_mm,
     format_money,
     format_percent,
@@ -86,7 +87,7 @@ def legal_footer_lines(hub: dict[str, Any]) -> list[str]:
     if hub.get("tax_number"):
         second.append(_("St.-Nr.") + f" {hub['tax_number']}")
     bank = [x for x in (hub.get("bank_name"),
-                        f"IBAN {hub['iban']}" if hub.get("iban") else "",
+                        f"IBAN {format_iban(hub['iban'])}" if hub.get("iban") else "",
                         f"BIC {hub['bic']}" if hub.get("bic") else "") if x]
     return [" · ".join(line) for line in (first, second, bank) if line]
 
