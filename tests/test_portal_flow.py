@@ -221,7 +221,7 @@ def test_order_form_errors_come_back_on_the_page_as_typed(client, login_as, firm
                          page, re.S)
     assert 'aria-invalid="true"' in notes
     [error] = re.findall(r'<div class="field-error">(.*?)</div>', notes)
-    assert "2000" in error and "Zeichen" in error  # the limit, in German, at the field
+    assert error == "Höchstens 2000 Zeichen (jetzt 3400)."  # the limit and the length
     assert db.session.scalar(sa.select(sa.func.count(Order.id))) == 0
     # an address the order cannot ship to (the service's check): the same, the reason in the
     # address's fieldset, the choices as made (before: the form reset to pickup, all gone)

@@ -64,15 +64,19 @@ class DeliveryForm(Form):
                 "country": "DE"}
 
 
+# a text too long: the limit and the length typed (WTForms' own words name neither plainly)
+TOO_LONG = _l("Höchstens %(max)d Zeichen (jetzt %(length)d).")
+
+
 class OrderForm(DeliveryForm):
     """Accept a quote: delivery, the firm's reference (PO number), a note for the hub."""
 
     reference = StringField(_l("Ihre Bestellnummer (optional)"),
-                            validators=[Optional(), Length(max=100)])
+                            validators=[Optional(), Length(max=100, message=TOO_LONG)])
     leitweg_id = StringField(_l("Leitweg-ID (nur öffentliche Auftraggeber, optional)"),
-                             validators=[Optional(), Length(max=50)])
+                             validators=[Optional(), Length(max=50, message=TOO_LONG)])
     notes = TextAreaField(_l("Hinweis an den Hub (optional)"),
-                          validators=[Optional(), Length(max=2000)])
+                          validators=[Optional(), Length(max=2000, message=TOO_LONG)])
 
 
 class ReferencesForm(Form):
