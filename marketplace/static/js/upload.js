@@ -59,7 +59,7 @@ async function follow(ui, part) {
     const data = await resp.json();
     if (data.status !== "pending") {
       finish(ui, data.status === "ready", data.status === "ready"
-        ? (data.refused ? `${texts.unprintable}: ${data.refused.short}` : "")
+        ? (data.refused ? `${texts.unprintable}: ${data.refused.short}` : texts.ready)
         : data.error || texts.failed);
       ui.li.dataset.status = data.status;
       return;
@@ -103,7 +103,7 @@ function send(file) {
       const link = el("a", { href: part.url, class: "btn btn-small btn-secondary open-part" }, texts.open);
       ui.li.querySelector(".row").append(link);
       if (part.status === "pending") follow(ui, part);
-      else finish(ui, part.status === "ready", part.error || "");
+      else finish(ui, part.status === "ready", part.status === "ready" ? texts.ready : part.error || "");
       ui.li.dataset.status = part.status;
     } else {
       const err = (data.errors || [])[0];
