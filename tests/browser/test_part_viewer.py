@@ -221,3 +221,19 @@ def test_the_model_shows_the_orientation_the_part_is_priced_in(live_server, brow
     assert placed[0] <= 250.05 and placed[1] <= 210.05  # on the standard bed, not 300 long
     screenshot(page, "part-priced-orientation")
     assert page.console_errors == []
+
+
+@pytest.mark.parametrize("name", ["cube_20mm.stl", "trimesh__teapot.stl"])
+def test_the_whole_part_is_in_the_picture(live_server, browser_page, screenshot, make_user,
+                                          name):
+    """Walk finding: the camera stood so close that the bottom of the 20 mm cube was cut off."""
+    from pathlib import Path
+
+    user = make_user("firm", password="Druck-2026-sicher")
+    page = browser_page
+    path = (Path(__file__).resolve().parents[1] / "data" / name if name.startswith("cube")
+            else CORPUS_MODELS / name)
+    open_part(page, live_server, user, path)
+    assert page.evaluate("__viewer.framed()")
+    page.locator("#viewer").scroll_into_view_if_needed()
+    screenshot(page, f"part-framed-{Path(name).stem}")

@@ -145,7 +145,15 @@ async function main() {
 
   const controls = new OrbitControls(camera, renderer.domElement);
   controls.target.set(0, 0, size.z / 2);
-  camera.position.set(diag * 0.75, -diag * 0.95, diag * 0.65);
+  // far enough that the part's bounding sphere fits the narrower of the view's two angles
+  // (with a margin), seen from the front right and a little above
+  const aspect = (root.clientWidth || 640) / (root.clientHeight || 480);
+  const half = THREE.MathUtils.degToRad(camera.fov / 2);
+  const narrow = Math.min(half, Math.atan(Math.tan(half) * aspect));
+  const away = new THREE.Vector3(0.75, -0.95, 0.65).normalize()
+    .multiplyScalar((1.15 * diag / 2) / Math.sin(narrow));
+  camera.aspect = aspect;
+  camera.position.copy(controls.target).add(away);
   sun.position.set(diag, -diag, diag * 2);
   controls.update();
 
@@ -228,6 +236,16 @@ async function main() {
     edges: marks.edges.length, points: marks.points.length, overhangFaces: marks.faces.size,
   };
   state.snapshot = () => { render(); return renderer.domElement.toDataURL("image/png"); };
+  state.framed = () => { // whether every corner of the part's box is in the picture
+    group.updateMatrixWorld(true);
+    camera.updateMatrixWorld(true);
+    const b = new THREE.Box3().setFromObject(part);
+    const corners = [];
+    for (const x of [b.min.x, b.max.x]) for (const y of [b.min.y, b.max.y]) {
+      for (const z of [b.min.z, b.max.z]) corners.push(new THREE.Vector3(x, y, z).project(camera));
+    }
+    return corners.every((c) => Math.abs(c.x) <= 1 && Math.abs(c.y) <= 1);
+  };
   state.placedBox = () => { // the part's box on the plate (mm): tests check the orientation
     group.updateMatrixWorld(true);
     const b = new THREE.Box3().setFromObject(part);
