@@ -361,7 +361,7 @@ def cancel_invoice(invoice: Invoice, actor: str, reason: str | None, *,
     webhook_events.invoice_issued(note)
     # to where the firm's invoices go now (the invoice's address may have changed or gone)
     order = db.session.get(Order, invoice.order_id)
-    mail.queue_invoice_mail(note, to=buyer_email(db.session.get(Firm, note.firm_id), order))
+    mail.queue_invoice_mail(note, to=buyer_email(order.firm, order))
     return note
 
 

@@ -102,13 +102,11 @@ def _attach_invoice(msg: EmailMessage, row: Notification, session: Session) -> N
     from marketplace.invoices.models import Invoice
 
     number = (row.kind or "").partition(":")[2]
+    invoice = session.scalar(sa.select(Invoice).where(Invoice.number == number))
+    if invoice is None:
+        raise AttachmentError(f"invoice {number} does not exist")
     try:
-        invoice = session.scalar(sa.select(Invoice).where(Invoice.number == number))
-        if invoice is None:
-            raise AttachmentError(f"invoice {number} does not exist")
         pdf = einvoice.zugferd_pdf(invoice)
-    except AttachmentError:
-        raise
     except Exception as exc:
         log.exception("invoice %s for mail %s could not be built", number, row.id)
         raise AttachmentError(f"invoice {number}: {type(exc).__name__}: {exc}") from exc

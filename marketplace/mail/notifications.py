@@ -24,7 +24,7 @@ from marketplace.extensions import db
 from marketplace.formatting import format_date, format_money
 from marketplace.i18n import N_, colour_label, force_locale, machine_reason, state_label
 from marketplace.i18n import gettext as _
-from marketplace.models import JobEvent, Notification, Order, PrintJob, User
+from marketplace.models import Firm, JobEvent, Notification, Order, PrintJob, User
 
 # jobs that no longer count when deciding whether "all pieces" reached a step
 DROPPED = frozenset(jobs.state_values(jobs.DROPPED_STATES))
@@ -291,7 +291,6 @@ def queue_invoice_mail(invoice, to: str | None = None) -> Notification | None:
     address.
     """
     from marketplace.invoices.documents import payment_text
-    from marketplace.models import Firm
 
     to = str(to if to is not None else (invoice.buyer or {}).get("email") or "").strip()
     if "@" not in to:
@@ -302,7 +301,7 @@ def queue_invoice_mail(invoice, to: str | None = None) -> Notification | None:
     firm = db.session.get(Firm, invoice.firm_id)
     if user is not None:
         name = user.name
-    elif firm is not None and firm.invoice_email == to:
+    elif firm.invoice_email == to:
         name = (invoice.buyer or {}).get("contact_name") or firm.contact_name
     else:
         name = None

@@ -184,10 +184,9 @@ def reanalyse(part: Part, units: str) -> Part:
     """
     if units not in USER_UNITS:
         raise UploadError("bad_units", N_("Unbekannte Einheit."))
-    firm = db.session.get(Firm, part.firm_id)
-    if part.status == "error" and firm is not None and firm.is_guest:
-        lock_firm(firm.id)
-        check_guest_cap(firm)  # a failed part takes no place until it is analysed again
+    if part.status == "error" and part.firm.is_guest:
+        lock_firm(part.firm_id)
+        check_guest_cap(part.firm)  # a failed part takes no place until it is analysed again
     part.units = units
     part.status = "pending"
     part.attempts = 0

@@ -394,21 +394,23 @@ def quotes_list():
 @login_required
 def quote_detail(quote_id):
     quote = get_scoped_or_404(Quote, quote_id, current_user)
-    order = db.session.scalar(sa.select(Order).where(Order.quote_id == quote.id))
     home = orders.firm_address(quote.firm)
     other = quote.ship_to if quote.ship_to and quote.ship_to != home else None
     form = OrderForm(leitweg_id=quote.firm.leitweg_id,
                      variant=f"{quote.delivery}:{int(bool(quote.express))}",
                      address="other" if other else "firm",
                      **{f"ship_{k}": v for k, v in (other or {}).items() if k != "country"})
-    return _quote_page(quote, form, order)
+    return _quote_page(quote, form, home=home)
 
 
-def _quote_page(quote: Quote, form: OrderForm, order: Order | None = None, status: int = 200):
-    """The quote page with its order form (as filled in, with its errors after a failed post)."""
+def _quote_page(quote: Quote, form: OrderForm, status: int = 200, *,
+                home: dict | None = None):
+    """The quote page with its order form (as filled in, with its errors after a failed post)
+    and the order placed on it, if any; ``home``: the firm's address, when known already."""
+    order = db.session.scalar(sa.select(Order).where(Order.quote_id == quote.id))
     return render_template("portal/quote.html", quote=quote, order=order, form=form,
                            lines=quotes.lines_of(quote), variants=quotes.variants(quote),
-                           firm_address=orders.firm_address(quote.firm),
+                           firm_address=home or orders.firm_address(quote.firm),
                            expired=quotes.is_expired(quote), reprice_form=ActionForm()), status
 
 
@@ -464,8 +466,7 @@ def place_order(quote_id):
     quote = get_scoped_or_404(Quote, quote_id, current_user)
     form = OrderForm()
     if not form.validate():  # the page again, as filled in, each error at its field
-        order = db.session.scalar(sa.select(Order).where(Order.quote_id == quote.id))
-        return _quote_page(quote, form, order, 400)
+        return _quote_page(quote, form, 400)
     delivery, express = form.choice()
     try:
         order = orders.place_order(
@@ -483,7 +484,7 @@ def place_order(quote_id):
             return redirect(url_for("portal.quote_detail", quote_id=quote.public_id), 303)
         # a choice of the form: the page again as filled in, the reason at that choice
         getattr(form, target).errors.append(_(exc.message))
-        return _quote_page(quote, form, None, 400)
+        return _quote_page(quote, form, 400)
     db.session.commit()
     flash(_("Vielen Dank! Ihr Auftrag %(number)s ist eingegangen.", number=order.number),
           "success")
