@@ -69,8 +69,12 @@ def test_firm_adds_an_endpoint_and_replays_a_delivery(live_server, browser_page,
         wait_for(lambda: len(receiver.requests) == 2)
         assert (receiver.requests[1].headers["webhook-id"]
                 == receiver.requests[0].headers["webhook-id"])
-        page.reload()
-        page.wait_for_function(
-            "document.querySelectorAll('tr[data-state=succeeded]').length == 2")
+        # the worker records the delivery just after the receiver answered: reload until the
+        # page shows it (bounded; one reload raced the commit once on CI)
+        def both_shown():
+            page.reload()
+            return page.locator("tr[data-state=succeeded]").count() == 2
+
+        wait_for(both_shown)
         screenshot(page, "firm-webhook-endpoint", full_page=True)
     assert page.console_errors == []
