@@ -430,6 +430,58 @@ def test_supports_placed_beside_the_regions_give_the_same_estimate(monkeypatch):
     assert multiprocessing.active_children() == []
 
 
+@pytest.mark.parametrize("name", ["originalpr__z_axis_bottom.stl", "originalpr__x_end_idler.stl",
+                                  "prusaslice__bunny.stl", "prusaslice__20mmbox_CRLF.stl"])
+def test_regions_measured_in_layer_ranges_add_up_to_the_whole(corpus, name):
+    """The regions of layers [a, b) measured alone are exactly those of the whole measure
+    (shells, bridges and prismatic stretches across the cut included), for any cut."""
+    from marketplace.engine.estimate.regions import measure_layers
+
+    mesh = load(corpus, name)
+    large = PRINTER_CLASSES["large"]
+    for profile in (DEFAULT_PROFILE, dataclasses.replace(large, top_layers=7, bottom_layers=2)):
+        stack = slice_mesh(mesh.vertices, mesh.faces, profile.layer_height_mm,
+                           profile.first_layer_height_mm)
+        whole = measure_layers(stack, profile)
+        n = whole.n
+        for cuts in ([n // 2], [1, n // 3, n - 1], list(range(5, min(n, 12)))):
+            edges = [0, *sorted({c for c in cuts if 0 < c < n}), n]
+            total = measure_layers(stack, profile, owned=(edges[0], edges[1]))
+            for a, b in zip(edges[1:-1], edges[2:]):
+                total = total.add(measure_layers(stack, profile, owned=(a, b)))
+            for field in dataclasses.fields(whole):
+                value = getattr(whole, field.name)
+                if isinstance(value, np.ndarray):
+                    assert np.array_equal(getattr(total, field.name), value), (
+                        name, cuts, field.name)
+        assert whole.solid_mm2.sum() > 0 and whole.t_ext_s.sum() > 0
+
+
+def test_regions_beside_this_process_recover_from_a_failing_child(monkeypatch):
+    """The helper measuring the upper layers fails: they are measured here instead."""
+    import os
+
+    from marketplace.engine.estimate import estimate as module
+
+    part = mushroom()
+    serial = est(part, use_cache=False)
+    parent, owned = os.getpid(), []
+    real = module.measure_layers
+
+    def only_here(*args, **kwargs):
+        if os.getpid() != parent:
+            raise RuntimeError("the child breaks")
+        owned.append(kwargs.get("owned"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "PARALLEL_MIN_VERTICES", 0)
+    monkeypatch.setattr(module, "measure_layers", only_here)
+    assert est(part, use_cache=False) == serial
+    n = serial.layers
+    assert len(owned) == 2 and owned[0][0] == 0 and owned[0][1] == owned[1][0]
+    assert owned[1][1] == n and 0 < owned[0][1] < n
+
+
 def test_supports_beside_the_regions_recover_from_a_failing_child(monkeypatch):
     """A child that fails (or dies) is replaced by placing the supports in this process."""
     import os
@@ -521,7 +573,7 @@ def test_a_helper_that_hangs_without_a_budget_is_replaced(monkeypatch):
 
     serial = est(mushroom(), use_cache=False)
     _in_helper_only(monkeypatch, module, lambda: time.sleep(60))
-    monkeypatch.setattr(module, "SUPPORTS_WAIT_MIN_S", 0.5)
+    monkeypatch.setattr(module, "HELPER_WAIT_MIN_S", 0.5)
     t0 = time.monotonic()
     assert est(mushroom(), use_cache=False) == serial
     assert time.monotonic() - t0 < 10

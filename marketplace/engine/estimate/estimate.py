@@ -279,14 +279,17 @@ def estimate(
     )
 
 
-# Support placement runs in a forked process beside the region work once the outlines are big
-# enough for that to pay (a fork costs a few milliseconds): both halves are polygon work that
-# holds the GIL, and PrusaSlicer, the yardstick, uses every core too.
-PARALLEL_MIN_VERTICES = 20_000
-# without a time budget, how long the region work's duration (times this, at least
-# SUPPORTS_WAIT_MIN_S) the supports may take beyond it before they are placed here instead
-SUPPORTS_WAIT_FACTOR = 10.0
-SUPPORTS_WAIT_MIN_S = 30.0
+# Once the outlines are big enough for it to pay (a fork costs a few milliseconds), the layers'
+# regions are measured in two halves, the upper one in a forked helper, and the supports are
+# placed in a second helper meanwhile: all three are polygon work that holds the GIL, and
+# PrusaSlicer, the yardstick, uses every core too.
+PARALLEL_MIN_VERTICES = 3_000
+# without a time budget, how long the parent's own share's duration (times this, at least
+# HELPER_WAIT_MIN_S) the helpers may take beyond it before their work is done here instead
+HELPER_WAIT_FACTOR = 10.0
+HELPER_WAIT_MIN_S = 30.0
+# a layer's weight when the regions are split: its outline's vertices plus this
+LAYER_WEIGHT_VERTICES = 50
 
 
 def _fork_context():
@@ -300,9 +303,8 @@ def _fork_context():
     return multiprocessing.get_context("fork")
 
 
-def _supports_child(conn, parent: int, stack, profile: PrintProfile,
-                    deadline: Deadline | None) -> None:
-    """The forked process' share: place the supports and send them (or what stopped it).
+def _helper(conn, parent: int, work, args: tuple, kwargs: dict) -> None:
+    """The forked process' share: ``work(*args, **kwargs)``, sent back with how it went.
 
     It dies with its parent (a timed-out analysis leaves no orphan), holds none of the
     parent's standard streams (a runner's pipe ends when the runner does) and ends on SIGTERM
@@ -318,7 +320,7 @@ def _supports_child(conn, parent: int, stack, profile: PrintProfile,
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     try:
-        conn.send(("ok", support_layers(stack, profile, deadline)))
+        conn.send(("ok", work(*args, **kwargs)))
     except BudgetExceededError:
         conn.send(("budget", None))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which decides
@@ -327,17 +329,17 @@ def _supports_child(conn, parent: int, stack, profile: PrintProfile,
         conn.close()
 
 
-def _start_supports(stack, profile: PrintProfile, deadline: Deadline | None):
-    """Fork the helper that places the supports; return (process, pipe end) or None when
-    this process cannot fork one (the caller places them itself)."""
+def _start_helper(work, *args, **kwargs):
+    """Fork a helper that runs ``work(*args, **kwargs)``; return (process, pipe end) or None
+    when this process cannot fork one (the caller does the work itself)."""
     ctx = _fork_context()
     if ctx is None:
         return None
     receive = send = None
     try:
         receive, send = ctx.Pipe(duplex=False)
-        child = ctx.Process(target=_supports_child,
-                            args=(send, os.getpid(), stack, profile, deadline), daemon=True)
+        child = ctx.Process(target=_helper, args=(send, os.getpid(), work, args, kwargs),
+                            daemon=True)
         child.start()
     except (OSError, AssertionError, ValueError):  # no fork (limits, memory): serial
         for end in (receive, send):
@@ -348,50 +350,80 @@ def _start_supports(stack, profile: PrintProfile, deadline: Deadline | None):
     return child, receive
 
 
-def _stop(child) -> None:
-    """End the helper (asked, then forced) and reap it."""
+def _answer(started, until: float) -> tuple[str, Any]:
+    """The helper's (status, result), waiting for it until ``until`` (monotonic): "ok",
+    "budget" (it found the budget spent), "error", "lost" (it died), "late" (no answer by
+    then) or "none" (no helper)."""
+    if started is None:
+        return "none", None
+    _, receive = started
+    try:
+        return receive.recv() if receive.poll(max(0.0, until - time.monotonic())) \
+            else ("late", None)
+    except EOFError:  # the helper died without an answer
+        return "lost", None
+
+
+def _stop(started) -> None:
+    """End the helper (asked, then forced), reap it and close its pipe."""
+    if started is None:
+        return
+    child, receive = started
     if child.is_alive():
         child.terminate()
         child.join(5)
         if child.is_alive():
             child.kill()
     child.join()
+    receive.close()
+
+
+def _split_layer(stack) -> int:
+    """The layer where the regions' work is split in two halves of about the same weight."""
+    weight = np.array([s.num_vert() for s in stack.sections], dtype=np.float64)
+    weight += LAYER_WEIGHT_VERTICES
+    cum = np.cumsum(weight)
+    return int(np.searchsorted(cum, cum[-1] / 2))
 
 
 def _regions_and_supports(stack, profile: PrintProfile, deadline: Deadline | None):
-    """Return (measure_layers, support_layers) of ``stack``, the supports placed in a forked
-    process meanwhile when the part is big enough (the same figures as one after the other).
+    """Return (measure_layers, support_layers) of ``stack``; when the part is big enough the
+    upper half of the regions and the supports are worked out in forked helpers meanwhile
+    (the same figures as all of it here, one after the other).
 
-    A helper that fails, dies or takes far longer than the regions (no budget given) is
-    replaced by placing the supports here; one still working when the budget ends is stopped
-    and BudgetExceededError raised, as the serial path raises it.
+    A helper that fails, dies or takes far longer than this process' share (no budget given)
+    is replaced by doing its work here; one still working when the budget ends is stopped and
+    BudgetExceededError raised, as the serial path raises it.
     """
+    n = len(stack.sections)
     vertices = sum(s.num_vert() for s in stack.sections)
-    started = _start_supports(stack, profile, deadline) if vertices >= PARALLEL_MIN_VERTICES \
-        else None
-    if started is None:
+    split = _split_layer(stack) if vertices >= PARALLEL_MIN_VERTICES else 0
+    if not 0 < split < n:
         return (measure_layers(stack, profile, deadline=deadline),
                 support_layers(stack, profile, deadline))
-    child, receive = started
+    upper = _start_helper(measure_layers, stack, profile, deadline=deadline, owned=(split, n))
+    helper = _start_helper(support_layers, stack, profile, deadline)
     try:
         t0 = time.monotonic()
-        figures = measure_layers(stack, profile, deadline=deadline)
+        figures = measure_layers(stack, profile, deadline=deadline,
+                                 owned=(0, split) if upper is not None else None)
         if deadline is not None:
-            wait = max(0.0, deadline.at - time.monotonic()) + 1.0
+            until = max(time.monotonic(), deadline.at) + 1.0
         else:
-            wait = max(SUPPORTS_WAIT_MIN_S, SUPPORTS_WAIT_FACTOR * (time.monotonic() - t0))
-        answer = receive.recv() if receive.poll(wait) else ("late", None)
-    except EOFError:  # the helper died without an answer
-        answer = ("lost", None)
+            until = time.monotonic() + max(HELPER_WAIT_MIN_S,
+                                           HELPER_WAIT_FACTOR * (time.monotonic() - t0))
+        above = _answer(upper, until)
+        sup = _answer(helper, until)
     finally:
-        _stop(child)
-        receive.close()
-    status, sup = answer
-    if status == "budget" or (status == "late" and deadline is not None):
-        raise BudgetExceededError("the quote's time budget is spent")
-    if status != "ok":
-        sup = support_layers(stack, profile, deadline)
-    return figures, sup
+        _stop(upper)
+        _stop(helper)
+    for status, _ in (above, sup):
+        if status == "budget" or (status == "late" and deadline is not None):
+            raise BudgetExceededError("the quote's time budget is spent")
+    if upper is not None:
+        figures = figures.add(above[1] if above[0] == "ok" else measure_layers(
+            stack, profile, deadline=deadline, owned=(split, n)))
+    return figures, sup[1] if sup[0] == "ok" else support_layers(stack, profile, deadline)
 
 
 def _volume_fallback(v: np.ndarray, f: np.ndarray, height: float, profile: PrintProfile,

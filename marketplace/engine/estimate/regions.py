@@ -17,7 +17,7 @@ speeds) that ``estimate_model`` turns into grams and seconds.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import manifold3d as m3d
 import numpy as np
@@ -59,6 +59,12 @@ class LayerFigures:
     def n(self) -> int:
         """Number of layers."""
         return len(self.thickness_mm)
+
+    def add(self, other: LayerFigures) -> LayerFigures:
+        """The figures of two measures of disjoint layer ranges of one stack, together."""
+        sums = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)
+                if f.name not in ("thickness_mm", "exact")}
+        return LayerFigures(thickness_mm=self.thickness_mm, exact=self.exact, **sums)
 
 
 def _poly_stats(cs: m3d.CrossSection) -> tuple[list[np.ndarray], float]:
@@ -137,16 +143,41 @@ def _area(cs: m3d.CrossSection) -> float:
     return float(cs.area()) if not cs.is_empty() else 0.0
 
 
+def layer_windows(n: int, profile: PrintProfile, owned: tuple[int, int]
+                  ) -> tuple[range, range, range]:
+    """The layers each pass of :func:`measure_layers` must cover for the figures of the
+    ``owned`` layers [a, b): (offsets, surfaces, regions), each a range of layer indices.
+
+    Regions of layer k read the surfaces of the top (bottom) shell layers above (below) it and
+    the sparse area of layer k - 1; surfaces of layer j read the fill areas of half a shell
+    above and below it.
+    """
+    a, b = owned
+    regions = range(max(0, a - 1), b)
+    surfaces = range(max(0, regions.start - profile.bottom_layers + 1),
+                     min(n, b + profile.top_layers - 1))
+    n_up, n_down = max(1, profile.top_layers // 2), max(1, profile.bottom_layers // 2)
+    offsets = range(max(0, surfaces.start - n_down - 1), min(n, surfaces.stop + n_up + 1))
+    return offsets, surfaces, regions
+
+
 def measure_layers(stack: LayerStack, profile: PrintProfile,
                    surface_margin_mm: float = 3.0, vertical_shells: bool = True,
-                   deadline: Deadline | None = None) -> LayerFigures:
+                   deadline: Deadline | None = None,
+                   owned: tuple[int, int] | None = None) -> LayerFigures:
     """Classify every layer of ``stack`` into regions and measure them for ``profile``.
 
     deadline : raise BudgetExceededError when it passes (checked layer by layer)
+    owned : only the layers [a, b): their figures are exactly those of the whole stack's
+        measure (the layers around them that they depend on are worked through too, see
+        :func:`layer_windows`); every other layer's figures are 0. The figures of disjoint
+        ranges covering the stack add up to the whole (:meth:`LayerFigures.add`).
     """
     check = deadline.check if deadline is not None else (lambda: None)
     secs = stack.sections
     n = len(secs)
+    first, stop = owned if owned is not None else (0, n)
+    pass1, pass2, pass3 = layer_windows(n, profile, (first, stop))
     h = profile.layer_height_mm
     s_ext = spacing(profile.external_perimeter_width_mm, h)
     s_per = spacing(profile.extrusion_width_mm, h)
@@ -156,28 +187,34 @@ def measure_layers(stack: LayerStack, profile: PrintProfile,
     fill_inset = band - profile.infill_overlap_percent / 100 * profile.extrusion_width_mm
     first_speed = profile.first_layer_speed
 
-    fill: list[m3d.CrossSection] = []
+    empty = m3d.CrossSection()
+    # per layer; layers outside a pass' window stay None (never read, see layer_windows)
+    fill: list[m3d.CrossSection | None] = [None] * n
     polys: list[np.ndarray] = []
     meta: list[tuple[int, float, float]] = []  # (group: layer, or n + layer if inner; v; a)
     same = list(stack.same_as_below) or same_as_previous(secs)
+    # a layer like the one below reuses its figures, unless that one is outside the window
+    # (then measured afresh: the same outline gives the same figures)
+    reuse = [same[k] and k > 1 and k > pass1.start for k in range(n)]
     out = {k: np.zeros(n) for k in (
         "area", "fill", "t_ext", "t_per", "len_per", "contours")}
-    for k, cs in enumerate(secs):
+    for k in pass1:
+        cs = secs[k]
         check()
         out["area"][k] = _area(cs)
         if cs.is_empty():
-            fill.append(cs)
+            fill[k] = cs
             continue
-        if same[k] and k > 1:
+        if reuse[k]:
             # prismatic stretch: the same outline as the layer below, reuse its figures
             for key in ("fill", "contours"):
                 out[key][k] = out[key][k - 1]
-            fill.append(fill[k - 1])
+            fill[k] = fill[k - 1]
             continue
         out["contours"][k] = cs.num_contour()
         acc = profile.first_layer_acceleration if k == 0 else profile.perimeter_acceleration
         inner = cs.offset(-fill_inset, _MITER)
-        fill.append(inner)
+        fill[k] = inner
         out["fill"][k] = _area(inner)
         # loop 0 is the external perimeter; the innermost loop is timed on the fill outline
         # (0.14 mm further in: one offset less per layer, the coefficient absorbs it)
@@ -202,31 +239,30 @@ def measure_layers(stack: LayerStack, profile: PrintProfile,
         out["t_ext"] += t[:n]
         out["t_per"] += t[n:]
         out["len_per"] += ln[:n] + ln[n:]
-        for k in range(2, n):  # reused prismatic layers
-            if same[k] and not secs[k].is_empty():
+        for k in pass1:  # reused prismatic layers
+            if reuse[k] and not secs[k].is_empty():
                 for key in ("t_ext", "t_per", "len_per"):
                     out[key][k] = out[key][k - 1]
 
-    empty = m3d.CrossSection()
     # Exposed top / bottom surfaces, widened into the fill area.
     # Vertical shells look half the top/bottom shell up and down: with the propagated top and
     # bottom surfaces this matches PrusaSlicer's solid infill on sloped parts (sphere, torus,
     # bunny: per-role extrusion in reference.csv); the full count doubles it.
     n_up = max(1, profile.top_layers // 2)
     n_down = max(1, profile.bottom_layers // 2)
-    tops, bottoms, exposed_top, vshell = [], [], [], []
-    for k in range(n):
+    tops: list[m3d.CrossSection | None] = [None] * n
+    bottoms, exposed_top, vshell = list(tops), list(tops), list(tops)
+    for k in pass2:
         check()
         f = fill[k]
         if f.is_empty():
-            tops.append(empty), bottoms.append(empty), exposed_top.append(empty)
-            vshell.append(empty)
+            tops[k] = bottoms[k] = exposed_top[k] = vshell[k] = empty
             continue
         above = secs[k + 1] if k + 1 < n else empty
         below = secs[k - 1] if k > 0 else empty
         t = empty if k + 1 < n and same[k + 1] else f - above
         b = empty if same[k] else f - below
-        exposed_top.append(t)
+        exposed_top[k] = t
         if surface_margin_mm > 0:
             t = t.offset(surface_margin_mm, _MITER) ^ f if not t.is_empty() else t
             b = b.offset(surface_margin_mm, _MITER) ^ f if not b.is_empty() else b
@@ -239,9 +275,8 @@ def measure_layers(stack: LayerStack, profile: PrintProfile,
         if vertical_shells and k >= n_down and not same[k]:
             down = fill[k - n_down: k]
             vs.append(f - m3d.CrossSection.batch_boolean(down, m3d.OpType.Intersect))
-        vshell.append(m3d.CrossSection.batch_boolean(vs, m3d.OpType.Add) if vs else empty)
-        tops.append(t)
-        bottoms.append(b)
+        vshell[k] = m3d.CrossSection.batch_boolean(vs, m3d.OpType.Add) if vs else empty
+        tops[k], bottoms[k] = t, b
 
     solid_mm2, top_mm2, bridge_mm2, sparse_mm2 = (np.zeros(n) for _ in range(4))
     regions, sparse_chord, solid_chord = np.zeros(n), np.zeros(n), np.zeros(n)
@@ -249,7 +284,7 @@ def measure_layers(stack: LayerStack, profile: PrintProfile,
     prev_plain = None  # fill area of the layer below if it had no top/bottom shells
     solid_area_min = profile.solid_infill_below_area_mm2
     arrays = (solid_mm2, top_mm2, bridge_mm2, sparse_mm2, regions, sparse_chord, solid_chord)
-    for k in range(n):
+    for k in pass3:
         check()
         f = fill[k]
         if f.is_empty():
@@ -295,6 +330,10 @@ def measure_layers(stack: LayerStack, profile: PrintProfile,
         regions[k] = n_reg
         prev_sparse = sparse
 
+    if (first, stop) != (0, n):  # the window's other layers are only partly measured
+        for arr in (*out.values(), *arrays):
+            arr[:first] = 0.0
+            arr[stop:] = 0.0
     return LayerFigures(
         thickness_mm=stack.thickness_mm.copy(),
         area_mm2=out["area"], fill_mm2=out["fill"], solid_mm2=solid_mm2, top_mm2=top_mm2,

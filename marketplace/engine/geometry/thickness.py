@@ -148,9 +148,10 @@ def _pairs(cand: np.ndarray, i0: np.ndarray, i1: np.ndarray, j0: np.ndarray, j1:
            pi: np.ndarray, nrays: int):
     """Yield (face, ray) index arrays to test: rays in the cells each face's box covers.
 
-    Every candidate face is tested against every ray instead (in chunks) when that is fewer
+    Every candidate face is compared with every ray instead (in chunks) when that is fewer
     pairs than the cells the faces' boxes cover (a few big triangles, as in a CAD part or a
-    soup), or when the cells would be too many for memory.
+    soup), or when the cells would be too many for memory; only the pairs whose ray lies in
+    the face's box of cells (one cell to spare each side) are yielded.
     """
     w = (i1[cand] - i0[cand] + 1).astype(np.int64)
     h = (j1[cand] - j0[cand] + 1).astype(np.int64)
@@ -158,9 +159,13 @@ def _pairs(cand: np.ndarray, i0: np.ndarray, i1: np.ndarray, j0: np.ndarray, j1:
     cells = int(ncell.sum())
     if cells > MAX_PAIRS or len(cand) * nrays <= cells:
         chunk = max(1, MAX_PAIRS // max(nrays, 1))
+        ru, rv = pi[:nrays, 0], pi[:nrays, 1]
         for start in range(0, len(cand), chunk):
             f = cand[start : start + chunk]
-            yield np.repeat(f, nrays), np.tile(np.arange(nrays), len(f))
+            near = (i0[f, None] <= ru + 1) & (ru - 1 <= i1[f, None])
+            near &= (j0[f, None] <= rv + 1) & (rv - 1 <= j1[f, None])
+            face, ray = np.nonzero(near)
+            yield f[face], ray
         return
     rep = np.repeat(np.arange(len(cand)), ncell)
     off = np.arange(len(rep)) - np.repeat(np.cumsum(ncell) - ncell, ncell)
