@@ -141,3 +141,30 @@ def test_hull_points_are_bounded_and_keep_the_box():
         assert np.all(thin <= full + 1e-9) and np.all(thin >= 0.97 * full)
     flat = np.array([[0, 0, 0], [30, 0, 0], [0, 20, 0], [30, 20, 0], [15, 10, 0]], float)
     assert np.ptp(fitting.hull_points(flat), axis=0) == pytest.approx((30, 20, 0))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_points_inside_the_extremes_hull_are_dropped_and_the_hull_stays(seed):
+    """The analysis thins a part's corners before looking for its hull (Akl-Toussaint): the
+    hull's vertices and the box in any direction are those of all corners, and a solid's
+    inner points are gone."""
+    from scipy.spatial import ConvexHull
+
+    from marketplace.engine.analysis.analyse import _hull_points, _outer_points
+
+    rng = np.random.default_rng(seed)
+    cloud = np.concatenate([rng.uniform(-1, 1, (20_000, 3)) * (40, 25, 10),
+                            rng.normal(size=(500, 3)) * (30, 30, 30)])
+    outer = _outer_points(cloud)
+    assert len(outer) < len(cloud) / 4
+    full, thin = ConvexHull(cloud), ConvexHull(outer)
+    assert {tuple(p) for p in cloud[full.vertices]} == {tuple(p) for p in outer[thin.vertices]}
+    assert thin.volume == pytest.approx(full.volume, rel=1e-12)
+    turn = fitting.rotation_to_bed(rng.normal(size=3))
+    for pts in (outer, _hull_points(cloud)):
+        q, ref = pts @ turn.T, cloud @ turn.T
+        assert np.allclose(q.max(axis=0) - q.min(axis=0), ref.max(axis=0) - ref.min(axis=0),
+                           atol=0.02 * 80)
+    flat = cloud.copy()
+    flat[:, 2] = 0.0  # no volume: nothing is strictly inside, nothing is dropped
+    assert len(_outer_points(flat)) == len(flat)

@@ -389,6 +389,9 @@ def _hull_points(corners: np.ndarray, directions: int = 128, sample: int = 50_00
         pts = pts[np.concatenate([pick, ext])]
     if len(pts) <= 2 * directions:
         return pts
+    pts = _outer_points(pts)
+    if len(pts) <= 2 * directions:
+        return pts
     k = np.arange(directions) + 0.5
     phi = np.arccos(1 - 2 * k / directions)
     theta = np.pi * (1 + 5**0.5) * k
@@ -410,8 +413,38 @@ def _hull_record(corners: np.ndarray) -> np.ndarray:
     """The hull points the analysis records (:mod:`geometry.fitting`): the convex hull's
     vertices of a small mesh, the extremes along 256 directions of a bigger one."""
     if len(corners) <= fitting.EXACT_CORNERS:
-        return fitting.hull_points(corners)
+        return fitting.hull_points(_outer_points(corners))
     return _hull_points(corners, directions=256)
+
+
+# 13 axes: the box's axes, its faces' and its body's diagonals (Akl and Toussaint's heuristic)
+_AXES = np.array([(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (1, -1, 0), (1, 0, 1), (1, 0, -1),
+                  (0, 1, 1), (0, 1, -1), (1, 1, 1), (1, 1, -1), (1, -1, 1), (-1, 1, 1)], float)
+
+
+def _outer_points(pts: np.ndarray) -> np.ndarray:
+    """Return ``pts`` (n, 3) without the points strictly inside the hull of their extremes
+    along 13 axes, in their order: no such point is a vertex of the convex hull or extreme in
+    any direction, so every hull and extreme found from the rest is the same (a CAD part
+    keeps a small share of its corners)."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    cols = [np.ascontiguousarray(pts[:, k], dtype=np.float64) for k in range(3)]
+    found = []
+    for d in _AXES:
+        proj = d[0] * cols[0] + d[1] * cols[1] + d[2] * cols[2]
+        found += [int(proj.argmax()), int(proj.argmin())]
+    core = pts[np.unique(found)].astype(np.float64)
+    try:
+        planes = ConvexHull(core).equations  # a·p + b <= 0 inside
+    except (QhullError, ValueError):  # flat or a line: nothing is strictly inside
+        return pts
+    size = float(np.abs(core).max()) + float(np.ptp(core, axis=0).max())
+    margin = 1e-9 * size  # points this close to the extremes' hull are kept
+    inside = np.ones(len(pts), bool)
+    for a, b, c, off in planes:
+        inside &= a * cols[0] + b * cols[1] + c * cols[2] + off < -margin
+    return pts[~inside]
 
 
 def _exact_extents(p: orientation.Placement, corners: np.ndarray,

@@ -59,7 +59,7 @@ def hull_points(corners: np.ndarray, limit: int = MAX_POINTS) -> np.ndarray:
 
     pts = np.asarray(corners, dtype=np.float64).reshape(-1, 3)
     try:
-        pts = pts[ConvexHull(pts).vertices]
+        pts = pts[np.sort(ConvexHull(pts).vertices)]  # in input order
     except (QhullError, ValueError):  # flat, a line or a point: the extremes below
         pass
     if len(pts) > limit:
