@@ -216,6 +216,27 @@ def _loops_to_sections(points: np.ndarray, succ: np.ndarray, layer: np.ndarray,
             for loops in by_plane]
 
 
+def outline_lengths(polys: list[np.ndarray], group: np.ndarray | None = None,
+                    n_groups: int = 1) -> np.ndarray:
+    """Boundary length (mm) per group of closed polygons, (n_groups,) float.
+
+    polys : (k, 2) float mm each (``CrossSection.to_polygons()``); group : (len(polys),) int
+    group of each polygon (default: all in group 0). One vectorised pass, however many.
+    """
+    group = np.zeros(len(polys), np.int64) if group is None else np.asarray(group, np.int64)
+    counts = np.fromiter((len(p) for p in polys), np.int64, len(polys))
+    if not counts.any():
+        return np.zeros(n_groups)
+    pts = np.concatenate([p for p in polys if len(p)])
+    group, counts = group[counts > 0], counts[counts > 0]
+    ends = np.cumsum(counts)
+    nxt = np.arange(1, len(pts) + 1)
+    nxt[ends - 1] = ends - counts  # each polygon's last point back to its first
+    d = pts[nxt] - pts
+    lengths = np.hypot(d[:, 0], d[:, 1])
+    return np.bincount(np.repeat(group, counts), weights=lengths, minlength=n_groups)
+
+
 def same_as_previous(secs: list[m3d.CrossSection]) -> list[bool]:
     """For each layer: is its outline exactly the one of the layer below? (layer 0: False)"""
     same = [False] * len(secs)

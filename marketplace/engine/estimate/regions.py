@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields
 import manifold3d as m3d
 import numpy as np
 
-from marketplace.engine.estimate.layers import LayerStack, same_as_previous
+from marketplace.engine.estimate.layers import LayerStack, outline_lengths, same_as_previous
 from marketplace.engine.limits import Deadline
 from marketplace.engine.pricing.catalog import PrintProfile
 
@@ -65,20 +65,6 @@ class LayerFigures:
         sums = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)
                 if f.name not in ("thickness_mm", "exact")}
         return LayerFigures(thickness_mm=self.thickness_mm, exact=self.exact, **sums)
-
-
-def _poly_stats(cs: m3d.CrossSection) -> tuple[list[np.ndarray], float]:
-    """Polygons of a section and their total boundary length (mm)."""
-    polys = [np.asarray(p) for p in cs.to_polygons()]
-    if not polys:
-        return polys, 0.0
-    # every closed polygon at once: each point to the next one, the last back to the first
-    counts = np.array([len(p) for p in polys])
-    pts = np.concatenate(polys)
-    nxt = np.arange(1, len(pts) + 1)
-    nxt[np.cumsum(counts) - 1] = np.cumsum(counts) - counts
-    d = pts[nxt] - pts
-    return polys, float(np.hypot(d[:, 0], d[:, 1]).sum())
 
 
 def loop_times(polys: list[np.ndarray], group: np.ndarray, speed: np.ndarray, accel: np.ndarray,
@@ -283,7 +269,11 @@ def measure_layers(stack: LayerStack, profile: PrintProfile,
     prev_sparse = empty
     prev_plain = None  # fill area of the layer below if it had no top/bottom shells
     solid_area_min = profile.solid_infill_below_area_mm2
-    arrays = (solid_mm2, top_mm2, bridge_mm2, sparse_mm2, regions, sparse_chord, solid_chord)
+    arrays = (solid_mm2, top_mm2, bridge_mm2, sparse_mm2, regions)
+    # the regions' outlines, measured together after the loop: group k sparse, n + k solid
+    outlines: list[np.ndarray] = []
+    outline_group: list[int] = []
+    copied: list[int] = []  # layers with the regions of the layer below
     for k in pass3:
         check()
         f = fill[k]
@@ -297,6 +287,7 @@ def measure_layers(stack: LayerStack, profile: PrintProfile,
         if not shells and k > 1 and f is prev_plain:
             for arr in arrays:  # same fill area, no shells: same regions as the layer below
                 arr[k] = arr[k - 1]
+            copied.append(k)
             continue
         prev_plain = f if not shells and k > 0 else None
         if k == 0 or profile.infill_percent >= 99.99:
@@ -321,17 +312,26 @@ def measure_layers(stack: LayerStack, profile: PrintProfile,
             over_sparse = solid ^ prev_sparse if not prev_sparse.is_empty() else empty
             bridge_mm2[k] = _area(over_air) + _area(over_sparse)
         n_reg = 0
-        for cs, chord in ((sparse, sparse_chord), (solid, solid_chord)):
+        for cs, group in ((sparse, k), (solid, n + k)):
             if cs.is_empty():
                 continue
-            _, perim = _poly_stats(cs)
-            chord[k] = math.pi * _area(cs) / max(perim, 1e-9)
+            polys = cs.to_polygons()
+            outlines += polys
+            outline_group += [group] * len(polys)
             n_reg += cs.num_contour()
         regions[k] = n_reg
         prev_sparse = sparse
+    # mean chord of the sparse and the solid regions: pi A / P
+    perimeter = outline_lengths(outlines, np.array(outline_group, np.int64), 2 * n)
+    for chord, area, per in ((sparse_chord, sparse_mm2, perimeter[:n]),
+                             (solid_chord, solid_mm2, perimeter[n:])):
+        has = per > 0
+        chord[has] = math.pi * area[has] / np.maximum(per[has], 1e-9)
+        for k in copied:  # in ascending order: a stretch copies from its first layer up
+            chord[k] = chord[k - 1]
 
     if (first, stop) != (0, n):  # the window's other layers are only partly measured
-        for arr in (*out.values(), *arrays):
+        for arr in (*out.values(), *arrays, sparse_chord, solid_chord):
             arr[:first] = 0.0
             arr[stop:] = 0.0
     return LayerFigures(

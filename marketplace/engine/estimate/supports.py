@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import manifold3d as m3d
 import numpy as np
 
-from marketplace.engine.estimate.layers import LayerStack
+from marketplace.engine.estimate.layers import LayerStack, outline_lengths
 from marketplace.engine.limits import Deadline
 from marketplace.engine.pricing.catalog import PrintProfile
 
@@ -314,7 +314,7 @@ def _columns(secs: list[m3d.CrossSection], contacts: list, contact_mm2: np.ndarr
             column = m3d.CrossSection()
             continue
         area[lowest - 1: top] = a
-        sheath[lowest - 1: top] = _outline(column)
+        sheath[lowest - 1: top] = outline_lengths(column.to_polygons())[0]
         islands[lowest - 1: top] = column.num_contour()
         if landed > 1e-6:  # the layers over the part under a column are dense
             interface[lowest - 1: lowest - 1 + top_layers] += landed
@@ -326,10 +326,3 @@ def _columns(secs: list[m3d.CrossSection], contacts: list, contact_mm2: np.ndarr
     return SupportLayers(area - interface, interface, sheath, islands, contact_mm2)
 
 
-def _outline(cs: m3d.CrossSection) -> float:
-    total = 0.0
-    for p in cs.to_polygons():
-        p = np.asarray(p, dtype=np.float64)
-        d = np.diff(np.vstack([p, p[:1]]), axis=0)
-        total += float(np.hypot(d[:, 0], d[:, 1]).sum())
-    return total
