@@ -468,3 +468,20 @@ def test_closed_components_label_faces_like_the_public_traversal():
     k, expected = connected_components(graph, directed=False)
     assert k == 3 and (labels == expected).all()
     assert sorted(np.bincount(labels).tolist()) == [12, 12, 12]
+
+
+@pytest.mark.parametrize("corners", [1, 1023, 1024, 5000, 300_001])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bounding_box_of_any_size_and_layout(corners, dtype):
+    """geometry.bbox (blocked for speed) gives numpy's plain per-coordinate extremes."""
+    from marketplace.engine.geometry.faces import bbox
+
+    pts = (np.random.default_rng(corners).normal(size=(corners, 3)) * (100, 5, 0.1)
+           + (-50, 7, 3)).astype(dtype)
+    for points in (pts, pts[::2], pts[: corners // 3 * 3].reshape(-1, 3, 3)):
+        if len(points) == 0:
+            continue
+        lo, hi = bbox(points)
+        flat = points.reshape(-1, 3)
+        assert np.array_equal(lo, flat.min(axis=0).astype(np.float64))
+        assert np.array_equal(hi, flat.max(axis=0).astype(np.float64))

@@ -109,6 +109,19 @@ def test_ascii_stl_with_garbage_numbers_and_nan():
         "non_finite_coordinates"
 
 
+def test_ascii_stl_number_forms_and_short_vertex_lines():
+    """The vertex words are read as C floats ("+2E+01", "-.0", tabs); a vertex line with two
+    numbers, or a number glued to a word, is malformed, whatever follows it."""
+    facet = ("facet normal 0 0 1\n outer loop\n  vertex {}\n  vertex 0 20 0\n"
+             "  vertex\t0\t0\t+2E+01\n endloop\nendfacet\n")
+    good = "solid x\n" + facet.format("-.0 +0.0e0 0")
+    raw = mesh_io.read_mesh(good.encode(), "x.stl")
+    assert raw.triangles.tolist()[0] == [[0.0, 0.0, 0.0], [0.0, 20.0, 0.0], [0.0, 0.0, 20.0]]
+    for bad in ("0 0", "0 0 1x", "0 0 1,5"):
+        text = "solid x\n" + facet.format(bad)
+        assert error_of(text.encode(), "x.stl").code == "stl_ascii_malformed", bad
+
+
 def test_ascii_stl_with_crlf_and_upper_case():
     text = meshes.stl_ascii(CUBE).decode().upper().replace("\n", "\r\n")
     a = engine.analyse_file(text.encode(), "x.stl")

@@ -252,11 +252,12 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
         choice = choose_unit(tuple(hi - lo), user=units, file_hint=raw.unit_hint,
                              max_build_mm=max_build)
         lo_mm, hi_mm = lo * choice.scale, hi * choice.scale
-        tri = meas = None
+        tri = meas = hull = None
         half_edges = None
         if future is not None:  # optimistic: most uploads need no repair
             tri = _working(raw, tri32, None, choice.scale)
             meas = _measure(tri, hi_mm - lo_mm, limits, layer_mm, check_walls)
+            hull = _hull_record(tri.reshape(-1, 3))  # while the topology is still at work
         sha256 = hashlib.sha256(data).hexdigest()
         if future is not None:
             hv, pairs = paired.result()
@@ -281,6 +282,8 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
     flip = topo.flip[kept]
     if tri is None or len(kept) != m or flip.any():
         tri = _working(raw, tri32, None if len(kept) == m else kept, choice.scale)
+        if len(kept) != m:  # fewer corners, another hull (faces turned over keep theirs)
+            hull = None
         if flip.any():
             tri[flip] = tri[flip][:, [0, 2, 1]]
         meas = None
@@ -329,7 +332,7 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
         min_wall_mm=None if walls is None or not np.isfinite(walls.thickness_mm).any()
         else float(walls.thickness_mm[np.isfinite(walls.thickness_mm)].min()),
         vertices=corners, faces=np.arange(len(corners), dtype=np.int64).reshape(-1, 3),
-        half_edges=half_edges, hull_mm=_hull_record(corners),
+        half_edges=half_edges, hull_mm=_hull_record(corners) if hull is None else hull,
     )
 
 
@@ -413,8 +416,11 @@ def _hull_record(corners: np.ndarray) -> np.ndarray:
     """The hull points the analysis records (:mod:`geometry.fitting`): the convex hull's
     vertices of a small mesh, the extremes along 256 directions of a bigger one."""
     if len(corners) <= fitting.EXACT_CORNERS:
-        return fitting.hull_points(_outer_points(corners))
-    return _hull_points(corners, directions=256)
+        pts = fitting.hull_points(_outer_points(corners))
+    else:
+        pts = _hull_points(corners, directions=256)
+    # sorted: the same points in the same order, however the faces' corners were listed
+    return pts[np.lexsort(pts.T[::-1])]
 
 
 # 13 axes: the box's axes, its faces' and its body's diagonals (Akl and Toussaint's heuristic)
