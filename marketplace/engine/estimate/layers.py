@@ -196,13 +196,22 @@ def _loops_to_sections(points: np.ndarray, succ: np.ndarray, layer: np.ndarray,
                        n_planes: int) -> list[m3d.CrossSection]:
     """Follow the successor permutation ``succ`` into loops and build one section per plane."""
     from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import depth_first_order
+    from scipy.sparse.csgraph import connected_components, depth_first_order
 
     k = len(succ)
-    # a root joined to every point: depth-first from it walks loop after loop, each in order
-    cols = np.concatenate([succ, np.arange(k)])
-    ptr = np.concatenate([np.arange(k + 1), [2 * k]])
-    graph = csr_matrix((np.ones(2 * k, dtype=np.int8), cols, ptr), shape=(k + 1, k + 1))
+    # the loops, and the first point of each: scipy numbers them as it meets them in order
+    loops, label = connected_components(
+        csr_matrix((np.ones(k, dtype=np.int8), succ, np.arange(k + 1)), shape=(k, k)),
+        directed=True, connection="weak")
+    heads = np.flatnonzero(np.diff(np.maximum.accumulate(label), prepend=-1) > 0)
+    if len(heads) != loops:  # numbered otherwise: the first point of each label
+        heads = np.sort(np.unique(label, return_index=True)[1])
+    # a root joined to each loop's first point: depth-first from it walks loop after loop,
+    # each in order (a root joined to every point costs as much as points times loops: scipy
+    # scans the root's list from its start after each loop)
+    cols = np.concatenate([succ, heads])
+    ptr = np.concatenate([np.arange(k + 1), [k + len(heads)]])
+    graph = csr_matrix((np.ones(len(cols), dtype=np.int8), cols, ptr), shape=(k + 1, k + 1))
     order, pred = depth_first_order(graph, k, directed=True, return_predecessors=True)
     order = order[1:]
     bounds = np.append(np.flatnonzero(pred[order] == k), k)  # where each loop starts
