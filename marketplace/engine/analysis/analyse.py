@@ -430,9 +430,9 @@ _AXES = np.array([(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (1, -1, 0), (1, 0,
 
 def _outer_points(pts: np.ndarray) -> np.ndarray:
     """Return ``pts`` (n, 3) without the points strictly inside the hull of their extremes
-    along 13 axes, in their order: no such point is a vertex of the convex hull or extreme in
-    any direction, so every hull and extreme found from the rest is the same (a CAD part
-    keeps a small share of its corners)."""
+    along 13 axes and without repeats, in their order: no such point is a vertex of the
+    convex hull or extreme in any direction, so every hull and extreme found from the rest is
+    the same (a CAD part keeps a small share of its corners)."""
     from scipy.spatial import ConvexHull, QhullError
 
     cols = [np.ascontiguousarray(pts[:, k], dtype=np.float64) for k in range(3)]
@@ -450,7 +450,14 @@ def _outer_points(pts: np.ndarray) -> np.ndarray:
     inside = np.ones(len(pts), bool)
     for a, b, c, off in planes:
         inside &= a * cols[0] + b * cols[1] + c * cols[2] + off < -margin
-    return pts[~inside]
+    outer = np.ascontiguousarray(pts[~inside], dtype=np.float64)
+    # each point once (a corner is shared by about six faces), first occurrences in order:
+    # by a hash of the coordinates' bits, checked (a collision keeps every point)
+    key = topology._vertex_hash(outer.view(np.uint64))
+    _, first, again = np.unique(key, return_index=True, return_inverse=True)
+    if not np.array_equal(outer[first][again], outer):
+        return outer
+    return outer[np.sort(first)]
 
 
 def _exact_extents(p: orientation.Placement, corners: np.ndarray,
