@@ -491,7 +491,7 @@ def test_supports_beside_the_regions_recover_from_a_failing_child(monkeypatch):
     part = mushroom()
     serial = est(part, use_cache=False)
     parent = os.getpid()
-    real = module.support_layers
+    real = module.support_columns
 
     def only_here(*args, **kwargs):
         if os.getpid() != parent:
@@ -499,8 +499,39 @@ def test_supports_beside_the_regions_recover_from_a_failing_child(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(module, "PARALLEL_MIN_VERTICES", 0)
-    monkeypatch.setattr(module, "support_layers", only_here)
+    monkeypatch.setattr(module, "support_columns", only_here)
     assert est(part, use_cache=False) == serial
+
+
+@pytest.mark.parametrize("failure", ["contacts fail", "helper dies"])
+def test_the_upper_contacts_are_found_again_when_their_helper_fails(monkeypatch, failure):
+    """The helper that finds the upper layers' support contacts (the mushroom's cap) fails to
+    hand them over, or dies: the supports helper finds them itself (and this process measures
+    the upper regions): the same estimate as all of it in one process."""
+    import multiprocessing
+    import os
+
+    from marketplace.engine.estimate import estimate as module
+
+    part = mushroom()
+    serial = est(part, use_cache=False)
+    assert serial.supports and serial.support_g > 0
+    real = module._upper_share
+
+    def failing(*args, **kwargs):  # runs in the helper: its own copy of the module
+        if failure == "helper dies":
+            os._exit(3)
+
+        def broken(*a, **k):
+            raise RuntimeError("no contacts")
+
+        module.support_contacts = broken
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "PARALLEL_MIN_VERTICES", 0)
+    monkeypatch.setattr(module, "_upper_share", failing)
+    assert est(part, use_cache=False) == serial
+    assert multiprocessing.active_children() == []
 
 
 def test_a_spent_budget_stops_the_supports_beside_the_regions(monkeypatch):
@@ -527,7 +558,7 @@ def _in_helper_only(monkeypatch, module, behave):
     import os
 
     parent = os.getpid()
-    real = module.support_layers
+    real = module.support_columns
 
     def placed(*args, **kwargs):
         if os.getpid() != parent:
@@ -535,7 +566,7 @@ def _in_helper_only(monkeypatch, module, behave):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(module, "PARALLEL_MIN_VERTICES", 0)
-    monkeypatch.setattr(module, "support_layers", placed)
+    monkeypatch.setattr(module, "support_columns", placed)
 
 
 def test_a_helper_that_finds_the_budget_spent_gives_the_rough_estimate(monkeypatch):
@@ -598,13 +629,13 @@ sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
 from marketplace.engine.estimate import estimate as module
 import test_estimate
 parent = os.getpid()
-real = module.support_layers
+real = module.support_columns
 def placed(*a, **k):
     if os.getpid() != parent:
         open({str(pid_file)!r}, "w").write(str(os.getpid()))
         time.sleep(120)
     return real(*a, **k)
-module.support_layers = placed
+module.support_columns = placed
 module.PARALLEL_MIN_VERTICES = 0
 test_estimate.est(test_estimate.mushroom(), use_cache=False)
 """

@@ -25,7 +25,11 @@ import numpy as np
 from marketplace.engine.estimate.layers import layer_heights, slice_mesh
 from marketplace.engine.estimate.model import Coefficients, coefficients_for, evaluate
 from marketplace.engine.estimate.regions import measure_layers
-from marketplace.engine.estimate.supports import support_layers
+from marketplace.engine.estimate.supports import (
+    support_columns,
+    support_contacts,
+    support_layers,
+)
 from marketplace.engine.limits import BudgetExceededError, Deadline
 from marketplace.engine.pricing.catalog import MaterialSpec, PrintProfile
 
@@ -280,9 +284,9 @@ def estimate(
 
 
 # Once the outlines are big enough for it to pay (a fork costs a few milliseconds), the layers'
-# regions are measured in two halves, the upper one in a forked helper, and the supports are
-# placed in a second helper meanwhile: all three are polygon work that holds the GIL, and
-# PrusaSlicer, the yardstick, uses every core too.
+# regions and supports are worked out by this process and two forked helpers (see
+# _regions_and_supports): polygon work holds the GIL, and PrusaSlicer, the yardstick, uses every
+# core too.
 PARALLEL_MIN_VERTICES = 3_000
 # without a time budget, how long the parent's own share's duration (times this, at least
 # HELPER_WAIT_MIN_S) the helpers may take beyond it before their work is done here instead
@@ -290,6 +294,12 @@ HELPER_WAIT_FACTOR = 10.0
 HELPER_WAIT_MIN_S = 30.0
 # a layer's weight when the regions are split: its outline's vertices plus this
 LAYER_WEIGHT_VERTICES = 50
+# The shares of the layers' weight (below the split) that this process measures the regions
+# of, and that the supports helper finds the contacts of before it places the columns: on the
+# corpus the contacts take about half as long as the regions and the columns a third as long
+# as the contacts, so these shares give the three processes about the same work
+REGIONS_SHARE = 0.57
+CONTACTS_SHARE = 0.73
 
 
 def _fork_context():
@@ -303,7 +313,7 @@ def _fork_context():
     return multiprocessing.get_context("fork")
 
 
-def _helper(conn, parent: int, work, args: tuple, kwargs: dict) -> None:
+def _helper(conn, parent: int, work, args: tuple, kwargs: dict, close=None) -> None:
     """The forked process' share: ``work(*args, **kwargs)``, sent back with how it went.
 
     It dies with its parent (a timed-out analysis leaves no orphan), holds none of the
@@ -316,6 +326,8 @@ def _helper(conn, parent: int, work, args: tuple, kwargs: dict) -> None:
 
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     die_with_parent(parent)
+    if close is not None:  # the other helper's end of a pipe between the two
+        close.close()
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
@@ -329,17 +341,18 @@ def _helper(conn, parent: int, work, args: tuple, kwargs: dict) -> None:
         conn.close()
 
 
-def _start_helper(work, *args, **kwargs):
+def _start_helper(work, *args, _close=None, **kwargs):
     """Fork a helper that runs ``work(*args, **kwargs)``; return (process, pipe end) or None
-    when this process cannot fork one (the caller does the work itself)."""
+    when this process cannot fork one (the caller does the work itself). ``_close``: a
+    connection the helper closes at its start (one it inherits but must not hold)."""
     ctx = _fork_context()
     if ctx is None:
         return None
     receive = send = None
     try:
         receive, send = ctx.Pipe(duplex=False)
-        child = ctx.Process(target=_helper, args=(send, os.getpid(), work, args, kwargs),
-                            daemon=True)
+        child = ctx.Process(target=_helper,
+                            args=(send, os.getpid(), work, args, kwargs, _close), daemon=True)
         child.start()
     except (OSError, AssertionError, ValueError):  # no fork (limits, memory): serial
         for end in (receive, send):
@@ -378,18 +391,56 @@ def _stop(started) -> None:
     receive.close()
 
 
-def _split_layer(stack) -> int:
-    """The layer where the regions' work is split in two halves of about the same weight."""
+def _split_layer(stack, share: float) -> int:
+    """The layer below which lies about ``share`` of the layers' weight."""
     weight = np.array([s.num_vert() for s in stack.sections], dtype=np.float64)
     weight += LAYER_WEIGHT_VERTICES
     cum = np.cumsum(weight)
-    return int(np.searchsorted(cum, cum[-1] / 2))
+    return int(np.searchsorted(cum, cum[-1] * share))
+
+
+def _upper_share(stack, profile: PrintProfile, deadline: Deadline | None, split: int,
+                 cut: int, to_supports) -> Any:
+    """The first helper's share: the upper layers' support contacts, sent to the other
+    helper at once (whatever happens, it gets an answer or an end of file), then the upper
+    layers' regions (its result)."""
+    n = len(stack.sections)
+    try:
+        to_supports.send(("ok", support_contacts(stack, profile, deadline, (cut, n))))
+    except BudgetExceededError:
+        to_supports.send(("budget", None))
+        raise
+    except Exception as exc:  # noqa: BLE001 - the other helper finds them itself
+        to_supports.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        to_supports.close()
+    return measure_layers(stack, profile, deadline=deadline, owned=(split, n))
+
+
+def _supports_share(stack, profile: PrintProfile, deadline: Deadline | None, split: int,
+                    from_upper, wait_s: float) -> Any:
+    """The second helper's share: the lower layers' support contacts, the upper ones from the
+    first helper (found here if it sends none within ``wait_s``), then the columns."""
+    n = len(stack.sections)
+    contacts = support_contacts(stack, profile, deadline, (0, split))
+    try:
+        status, upper = from_upper.recv() if from_upper.poll(wait_s) else ("late", None)
+    except EOFError:  # the first helper died first
+        status, upper = "lost", None
+    if status == "budget":
+        raise BudgetExceededError("the quote's time budget is spent")
+    if status != "ok":
+        upper = support_contacts(stack, profile, deadline, (split, n))
+    return support_columns(stack, profile, contacts.add(upper))
 
 
 def _regions_and_supports(stack, profile: PrintProfile, deadline: Deadline | None):
-    """Return (measure_layers, support_layers) of ``stack``; when the part is big enough the
-    upper half of the regions and the supports are worked out in forked helpers meanwhile
-    (the same figures as all of it here, one after the other).
+    """Return (measure_layers, support_layers) of ``stack``; when the part is big enough two
+    forked helpers work meanwhile (the same figures as all of it here, one after the other):
+    this process measures the regions of the lower layers (``REGIONS_SHARE``); one helper finds
+    the support contacts of the upper layers (above ``CONTACTS_SHARE``), hands them to the
+    other and measures the upper layers' regions; the other finds the lower layers' contacts
+    and places the columns under all of them.
 
     A helper that fails, dies or takes far longer than this process' share (no budget given)
     is replaced by doing its work here; one still working when the budget ends is stopped and
@@ -397,12 +448,22 @@ def _regions_and_supports(stack, profile: PrintProfile, deadline: Deadline | Non
     """
     n = len(stack.sections)
     vertices = sum(s.num_vert() for s in stack.sections)
-    split = _split_layer(stack) if vertices >= PARALLEL_MIN_VERTICES else 0
-    if not 0 < split < n:
+    split = _split_layer(stack, REGIONS_SHARE) if vertices >= PARALLEL_MIN_VERTICES else 0
+    cut = min(max(1, _split_layer(stack, CONTACTS_SHARE)), n)
+    ctx = _fork_context() if 0 < split < n else None
+    if ctx is None:
         return (measure_layers(stack, profile, deadline=deadline),
                 support_layers(stack, profile, deadline))
-    upper = _start_helper(measure_layers, stack, profile, deadline=deadline, owned=(split, n))
-    helper = _start_helper(support_layers, stack, profile, deadline)
+    from_upper, to_supports = ctx.Pipe(duplex=False)
+    wait_s = (max(0.0, deadline.at - time.monotonic()) + 1.0 if deadline is not None
+              else HELPER_WAIT_MIN_S)
+    # each helper holds its own end only, so either sees the other's end as end of file
+    upper = _start_helper(_upper_share, stack, profile, deadline, split, cut, to_supports,
+                          _close=from_upper)
+    helper = _start_helper(_supports_share, stack, profile, deadline, cut, from_upper, wait_s,
+                           _close=to_supports)
+    to_supports.close()
+    from_upper.close()
     try:
         t0 = time.monotonic()
         figures = measure_layers(stack, profile, deadline=deadline,

@@ -78,25 +78,51 @@ def allowed_step_mm(profile: PrintProfile) -> float:
     return 0.5 * profile.external_perimeter_width_mm
 
 
+@dataclass(frozen=True)
+class Contacts:
+    """What the supports of some layers hold up (picklable: a helper process sends them).
+
+    outlines : {layer: contact grid polygons, (k, 2) float mm each}
+    contact_mm2 : (n_layers,) contact area per layer (the overhang itself)
+    dense_mm2 : (n_layers,) dense interface area under each layer's contact
+    """
+
+    outlines: dict[int, list[np.ndarray]]
+    contact_mm2: np.ndarray
+    dense_mm2: np.ndarray
+
+    def add(self, other: Contacts) -> Contacts:
+        """The contacts of two disjoint layer ranges together."""
+        return Contacts({**self.outlines, **other.outlines},
+                        self.contact_mm2 + other.contact_mm2, self.dense_mm2 + other.dense_mm2)
+
+
 def support_layers(stack: LayerStack, profile: PrintProfile,
                    deadline: Deadline | None = None) -> SupportLayers:
     """Place automatic grid supports under the overhangs of a sliced part.
 
     deadline : raise BudgetExceededError when it passes (checked layer by layer)
     """
+    return support_columns(stack, profile, support_contacts(stack, profile, deadline))
+
+
+def support_contacts(stack: LayerStack, profile: PrintProfile,
+                     deadline: Deadline | None = None,
+                     owned: tuple[int, int] | None = None) -> Contacts:
+    """Find what needs support in the layers [a, b) of ``owned`` (default: all), each layer
+    from its own section and the one below (so ranges can be worked out apart)."""
     secs = stack.sections
     n = len(secs)
-    if n < 2:
-        return SupportLayers.empty(n)
+    first, stop = owned if owned is not None else (0, n)
     step = allowed_step_mm(profile)
     gap = profile.support_xy_spacing_mm
     line = profile.support_width_mm - profile.layer_height_mm * (1 - math.pi / 4)
     block = profile.support_spacing_mm + line
     same = stack.same_as_below or (False,) * n
-    contacts: list[m3d.CrossSection | None] = [None] * n
+    outlines: dict[int, list[np.ndarray]] = {}
     contact_mm2, dense_mm2 = np.zeros(n), np.zeros(n)
     width = profile.external_perimeter_width_mm
-    for k in range(1, n):
+    for k in range(max(1, first), stop):
         if deadline is not None:
             deadline.check()
         cur, low = secs[k], secs[k - 1]
@@ -115,14 +141,25 @@ def support_layers(stack: LayerStack, profile: PrintProfile,
         # stretched into the support grid's blocks, kept clear of the part below
         grid = contact.offset(block / 2, _SQUARE)
         if low.is_empty():
-            contacts[k] = grid
             dense_mm2[k] = grid.area()
-            continue
-        contacts[k] = grid - low.offset(gap, _SQUARE)
-        dense_mm2[k] = _dense_interface(over, low, contacts[k], width, block)
-    if not contact_mm2.any():
+        else:
+            grid = grid - low.offset(gap, _SQUARE)
+            dense_mm2[k] = _dense_interface(over, low, grid, width, block)
+        outlines[k] = [np.asarray(p) for p in grid.to_polygons()]
+    return Contacts(outlines, contact_mm2, dense_mm2)
+
+
+def support_columns(stack: LayerStack, profile: PrintProfile,
+                    contacts: Contacts) -> SupportLayers:
+    """The supports under ``contacts`` (of every layer), layer by layer."""
+    n = len(stack.sections)
+    if n < 2 or not contacts.contact_mm2.any():
         return SupportLayers.empty(n)
-    return _columns(secs, contacts, contact_mm2, dense_mm2, profile, gap)
+    grids: list[m3d.CrossSection | None] = [None] * n
+    for k, polys in contacts.outlines.items():
+        grids[k] = m3d.CrossSection(polys, m3d.FillRule.Positive)
+    return _columns(stack.sections, grids, contacts.contact_mm2, contacts.dense_mm2, profile,
+                    profile.support_xy_spacing_mm)
 
 
 def _dense_interface(over: m3d.CrossSection, low: m3d.CrossSection, grid: m3d.CrossSection,
