@@ -329,6 +329,9 @@ def _columns(secs: list[m3d.CrossSection], contacts: list, contact_mm2: np.ndarr
     n = len(secs)
     top_layers = max(1, profile.support_interface_layers)
     area, interface, sheath, islands = (np.zeros(n) for _ in range(4))
+    outlines: list[np.ndarray] = []
+    owner: list[int] = []  # the block of each outline polygon
+    blocks: list[tuple[int, int]] = []  # the layers [a, b) of each block with a column
     column = m3d.CrossSection()
     step = max(1, math.ceil(n / COLUMN_STEPS))
     # support for layer k's overhang is printed in the layers below k
@@ -351,7 +354,10 @@ def _columns(secs: list[m3d.CrossSection], contacts: list, contact_mm2: np.ndarr
             column = m3d.CrossSection()
             continue
         area[lowest - 1: top] = a
-        sheath[lowest - 1: top] = outline_lengths(column.to_polygons())[0]
+        polys = column.to_polygons()  # its outline, measured with all others after the walk
+        outlines += polys
+        owner += [len(blocks)] * len(polys)
+        blocks.append((lowest - 1, top))
         islands[lowest - 1: top] = column.num_contour()
         if landed > 1e-6:  # the layers over the part under a column are dense
             interface[lowest - 1: lowest - 1 + top_layers] += landed
@@ -360,6 +366,9 @@ def _columns(secs: list[m3d.CrossSection], contacts: list, contact_mm2: np.ndarr
         for j in range(max(0, k - top_layers), k):
             interface[j] += dense_mm2[k]
     interface = np.minimum(interface, area)
+    lengths = outline_lengths(outlines, np.array(owner, np.int64), len(blocks))
+    for (first, stop), length in zip(blocks, lengths.tolist()):
+        sheath[first:stop] = length
     return SupportLayers(area - interface, interface, sheath, islands, contact_mm2)
 
 
