@@ -248,15 +248,19 @@ def outline_lengths(polys: list[np.ndarray], group: np.ndarray | None = None,
 
 def same_as_previous(secs: list[m3d.CrossSection]) -> list[bool]:
     """For each layer: is its outline exactly the one of the layer below? (layer 0: False)"""
+    def points(cs: m3d.CrossSection) -> np.ndarray:
+        return np.concatenate([np.asarray(p) for p in cs.to_polygons()])
+
     same = [False] * len(secs)
-    prev_key, prev_pts = None, None
+    prev_key, prev_cs, prev_pts = None, None, None
     for k, cs in enumerate(secs):
         key = (cs.num_vert(), round(cs.area(), 9)) if not cs.is_empty() else None
         pts = None
-        if key is not None:
-            pts = np.concatenate([np.asarray(p) for p in cs.to_polygons()])
-            same[k] = key == prev_key and prev_pts is not None and np.array_equal(pts, prev_pts)
-        prev_key, prev_pts = key, pts
+        if key is not None and key == prev_key:  # the points only when the cheap key agrees
+            prev_pts = points(prev_cs) if prev_pts is None else prev_pts
+            pts = points(cs)
+            same[k] = np.array_equal(pts, prev_pts)
+        prev_key, prev_cs, prev_pts = key, cs, pts
     return same
 
 

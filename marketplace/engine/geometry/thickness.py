@@ -96,7 +96,6 @@ def _cast_axis(tri: np.ndarray, normals: np.ndarray, c_lo: np.ndarray, c_hi: np.
     pi = p_cell[:, [u, v]]
     occ = np.zeros((GRID + 2, GRID + 2), np.int64)  # +1 border each side: no bound checks
     np.add.at(occ, (pi[:, 0] + 1, pi[:, 1] + 1), 1)
-    sat = occ.cumsum(0).cumsum(1)
     # ray cells spread one cell down in both directions: a face box of at most 2 x 2 cells
     # that meets a ray cell finds it at its low corner (one lookup; a box of 1 x 1, 1 x 2 or
     # 2 x 1 cells may be kept needlessly: :func:`_pairs` matches it to no ray then)
@@ -111,7 +110,8 @@ def _cast_axis(tri: np.ndarray, normals: np.ndarray, c_lo: np.ndarray, c_hi: np.
     flat += GRID + 3
     hit = near.ravel()[flat]
     big = np.flatnonzero(~one)
-    if len(big):
+    if len(big):  # rays in a box of cells: from the summed-area table of the ray counts
+        sat = occ.cumsum(0).cumsum(1)
         a0, a1, b0, b1 = i0[big], i1[big], j0[big], j1[big]
         count = sat[a1 + 1, b1 + 1] - sat[a0, b1 + 1] - sat[a1 + 1, b0] + sat[a0, b0]
         hit[big] = (a1 >= a0) & (b1 >= b0) & (count > 0)
