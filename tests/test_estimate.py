@@ -439,7 +439,9 @@ def test_regions_measured_in_layer_ranges_add_up_to_the_whole(corpus, name):
 
     mesh = load(corpus, name)
     large = PRINTER_CLASSES["large"]
-    for profile in (DEFAULT_PROFILE, dataclasses.replace(large, top_layers=7, bottom_layers=2)):
+    for profile in (DEFAULT_PROFILE, dataclasses.replace(large, top_layers=7, bottom_layers=2),
+                    dataclasses.replace(DEFAULT_PROFILE, top_layers=0, bottom_layers=3),
+                    dataclasses.replace(DEFAULT_PROFILE, top_layers=4, bottom_layers=0)):
         stack = slice_mesh(mesh.vertices, mesh.faces, profile.layer_height_mm,
                            profile.first_layer_height_mm)
         whole = measure_layers(stack, profile)
@@ -454,7 +456,7 @@ def test_regions_measured_in_layer_ranges_add_up_to_the_whole(corpus, name):
                 if isinstance(value, np.ndarray):
                     assert np.array_equal(getattr(total, field.name), value), (
                         name, cuts, field.name)
-        assert whole.solid_mm2.sum() > 0 and whole.t_ext_s.sum() > 0
+        assert whole.solid_mm2.sum() > 0 and whole.t_ext_s.sum() > 0, profile
 
 
 def test_regions_beside_this_process_recover_from_a_failing_child(monkeypatch):
@@ -501,6 +503,31 @@ def test_supports_beside_the_regions_recover_from_a_failing_child(monkeypatch):
     monkeypatch.setattr(module, "PARALLEL_MIN_VERTICES", 0)
     monkeypatch.setattr(module, "support_columns", only_here)
     assert est(part, use_cache=False) == serial
+
+
+def test_upper_contacts_bigger_than_a_pipe_holds_are_handed_over(monkeypatch):
+    """A wide funnel overhangs on every layer: the upper layers' contacts fill more than a
+    pipe's 64 KB, so their helper sends them while it measures (no stall, no loss)."""
+    import multiprocessing
+    import pickle
+
+    from marketplace.engine.estimate import estimate as module
+    from marketplace.engine.estimate.layers import slice_mesh as cut
+    from marketplace.engine.estimate.supports import support_contacts
+
+    funnel = trimesh.creation.cone(radius=40.0, height=20.0, sections=512)
+    funnel.apply_transform(trimesh.transformations.rotation_matrix(np.pi, [1, 0, 0]))
+    funnel.apply_translation([0, 0, 20.0])
+    monkeypatch.setattr(module, "PARALLEL_MIN_VERTICES", 10**12)
+    serial = est(funnel, use_cache=False)
+    stack = cut(funnel.vertices, funnel.faces, DEFAULT_PROFILE.layer_height_mm,
+                DEFAULT_PROFILE.first_layer_height_mm)
+    cut_at = module._split_layer(stack, module.CONTACTS_SHARE)
+    upper = support_contacts(stack, DEFAULT_PROFILE, None, (cut_at, len(stack.sections)))
+    assert len(pickle.dumps(("ok", upper))) > 65_536
+    monkeypatch.setattr(module, "PARALLEL_MIN_VERTICES", 0)
+    assert est(funnel, use_cache=False) == serial and serial.supports
+    assert multiprocessing.active_children() == []
 
 
 @pytest.mark.parametrize("failure", ["contacts fail", "helper dies"])

@@ -282,8 +282,7 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
     flip = topo.flip[kept]
     if tri is None or len(kept) != m or flip.any():
         tri = _working(raw, tri32, None if len(kept) == m else kept, choice.scale)
-        if len(kept) != m:  # fewer corners, another hull (faces turned over keep theirs)
-            hull = None
+        hull = None  # (a big mesh's hull is found from a sample of the corners, by index)
         if flip.any():
             tri[flip] = tri[flip][:, [0, 2, 1]]
         meas = None

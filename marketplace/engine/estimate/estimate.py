@@ -373,7 +373,7 @@ def _answer(started, until: float) -> tuple[str, Any]:
     try:
         return receive.recv() if receive.poll(max(0.0, until - time.monotonic())) \
             else ("late", None)
-    except EOFError:  # the helper died without an answer
+    except (EOFError, OSError):  # the helper died without an answer (or in the middle of it)
         return "lost", None
 
 
@@ -400,21 +400,37 @@ def _split_layer(stack, share: float) -> int:
 
 
 def _upper_share(stack, profile: PrintProfile, deadline: Deadline | None, split: int,
-                 cut: int, to_supports) -> Any:
+                 cut: int, to_supports, wait_s: float) -> Any:
     """The first helper's share: the upper layers' support contacts, sent to the other
     helper at once (whatever happens, it gets an answer or an end of file), then the upper
     layers' regions (its result)."""
     n = len(stack.sections)
     try:
-        to_supports.send(("ok", support_contacts(stack, profile, deadline, (cut, n))))
+        answer = ("ok", support_contacts(stack, profile, deadline, (cut, n)))
     except BudgetExceededError:
-        to_supports.send(("budget", None))
-        raise
+        answer = ("budget", None)
     except Exception as exc:  # noqa: BLE001 - the other helper finds them itself
-        to_supports.send(("error", f"{type(exc).__name__}: {exc}"))
+        answer = ("error", f"{type(exc).__name__}: {exc}")
+    # sent beside the regions: a pipe holds 64 KB, and the other helper reads only once its
+    # own contacts are found
+    sender = threading.Thread(target=_send_and_close, args=(to_supports, answer), daemon=True)
+    sender.start()
+    if answer[0] == "budget":
+        sender.join(wait_s)
+        raise BudgetExceededError("the quote's time budget is spent")
+    figures = measure_layers(stack, profile, deadline=deadline, owned=(split, n))
+    sender.join(wait_s)  # (a helper that gave up reading leaves it blocked: ends with us)
+    return figures
+
+
+def _send_and_close(conn, message) -> None:
+    """Send ``message`` and close ``conn``; a reader that is gone is no error here."""
+    try:
+        conn.send(message)
+    except OSError:
+        pass
     finally:
-        to_supports.close()
-    return measure_layers(stack, profile, deadline=deadline, owned=(split, n))
+        conn.close()
 
 
 def _supports_share(stack, profile: PrintProfile, deadline: Deadline | None, split: int,
@@ -425,7 +441,7 @@ def _supports_share(stack, profile: PrintProfile, deadline: Deadline | None, spl
     contacts = support_contacts(stack, profile, deadline, (0, split))
     try:
         status, upper = from_upper.recv() if from_upper.poll(wait_s) else ("late", None)
-    except EOFError:  # the first helper died first
+    except (EOFError, OSError):  # the first helper died first (maybe in the middle of it)
         status, upper = "lost", None
     if status == "budget":
         raise BudgetExceededError("the quote's time budget is spent")
@@ -459,7 +475,7 @@ def _regions_and_supports(stack, profile: PrintProfile, deadline: Deadline | Non
               else HELPER_WAIT_MIN_S)
     # each helper holds its own end only, so either sees the other's end as end of file
     upper = _start_helper(_upper_share, stack, profile, deadline, split, cut, to_supports,
-                          _close=from_upper)
+                          wait_s, _close=from_upper)
     helper = _start_helper(_supports_share, stack, profile, deadline, cut, from_upper, wait_s,
                            _close=to_supports)
     to_supports.close()

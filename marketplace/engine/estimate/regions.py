@@ -140,8 +140,8 @@ def layer_windows(n: int, profile: PrintProfile, owned: tuple[int, int]
     """
     a, b = owned
     regions = range(max(0, a - 1), b)
-    surfaces = range(max(0, regions.start - profile.bottom_layers + 1),
-                     min(n, b + profile.top_layers - 1))
+    surfaces = range(max(0, regions.start - max(0, profile.bottom_layers - 1)),
+                     min(n, b + max(0, profile.top_layers - 1)))
     n_up, n_down = max(1, profile.top_layers // 2), max(1, profile.bottom_layers // 2)
     offsets = range(max(0, surfaces.start - n_down - 1), min(n, surfaces.stop + n_up + 1))
     return offsets, surfaces, regions
