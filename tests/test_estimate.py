@@ -522,7 +522,7 @@ def test_upper_contacts_bigger_than_a_pipe_holds_are_handed_over(monkeypatch):
     serial = est(funnel, use_cache=False)
     stack = cut(funnel.vertices, funnel.faces, DEFAULT_PROFILE.layer_height_mm,
                 DEFAULT_PROFILE.first_layer_height_mm)
-    cut_at = module._split_layer(stack, module.CONTACTS_SHARE)
+    cut_at = module._split_layer(module._layer_weights(stack), module.CONTACTS_SHARE)
     upper = support_contacts(stack, DEFAULT_PROFILE, None, (cut_at, len(stack.sections)))
     assert len(pickle.dumps(("ok", upper))) > 65_536
     monkeypatch.setattr(module, "PARALLEL_MIN_VERTICES", 0)

@@ -150,7 +150,7 @@ def test_the_points_inside_the_extremes_hull_are_dropped_and_the_hull_stays(seed
     inner points are gone."""
     from scipy.spatial import ConvexHull
 
-    from marketplace.engine.analysis.analyse import _hull_points, _outer_points
+    from marketplace.engine.analysis.analyse import _hull_candidates, _hull_points, _outer_points
 
     rng = np.random.default_rng(seed)
     cloud = np.concatenate([rng.uniform(-1, 1, (20_000, 3)) * (40, 25, 10),
@@ -161,7 +161,7 @@ def test_the_points_inside_the_extremes_hull_are_dropped_and_the_hull_stays(seed
     assert {tuple(p) for p in cloud[full.vertices]} == {tuple(p) for p in outer[thin.vertices]}
     assert thin.volume == pytest.approx(full.volume, rel=1e-12)
     turn = fitting.rotation_to_bed(rng.normal(size=3))
-    for pts in (outer, _hull_points(cloud)):
+    for pts in (outer, _hull_points(_hull_candidates(cloud))):
         q, ref = pts @ turn.T, cloud @ turn.T
         assert np.allclose(q.max(axis=0) - q.min(axis=0), ref.max(axis=0) - ref.min(axis=0),
                            atol=0.02 * 80)

@@ -175,6 +175,7 @@ class _Measures:
     current: orientation.Placement
     suggested: orientation.Placement
     walls: thickness.Thickness | None
+    hull_candidates: np.ndarray  # the corners the hull is among (:func:`_hull_candidates`)
 
 
 def _measure(tri: np.ndarray, extents: np.ndarray, limits: AnalysisLimits, layer_mm: float,
@@ -186,12 +187,14 @@ def _measure(tri: np.ndarray, extents: np.ndarray, limits: AnalysisLimits, layer
     """
     geo = geometry.face_geometry(tri, centre)
     corners = tri.reshape(-1, 3)
-    current, best = orientation.choose(_hull_points(corners), tri, geo.normals, geo.areas_mm2,
-                                       limits.build_volumes_mm, layer_mm)[:2]
+    candidates = _hull_candidates(corners)
+    current, best = orientation.choose(_hull_points(candidates), tri, geo.normals,
+                                       geo.areas_mm2, limits.build_volumes_mm, layer_mm)[:2]
     best = _exact_extents(best, corners, extents)
     walls = thickness.measure(tri, geo.normals, geo.areas_mm2) if check_walls else None
     return _Measures(geo, float(geo.volumes_mm3.sum(dtype=np.float64)),
-                     float(geo.areas_mm2.sum(dtype=np.float64)), current, best, walls)
+                     float(geo.areas_mm2.sum(dtype=np.float64)), current, best, walls,
+                     candidates)
 
 
 def _topology_start(bits: np.ndarray, paired: Future, claim: threading.Lock,
@@ -257,7 +260,7 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
         if future is not None:  # optimistic: most uploads need no repair
             tri = _working(raw, tri32, None, choice.scale)
             meas = _measure(tri, hi_mm - lo_mm, limits, layer_mm, check_walls)
-            hull = _hull_record(tri.reshape(-1, 3))  # while the topology is still at work
+            hull = _hull_record(meas, len(tri))  # while the topology is still at work
         sha256 = hashlib.sha256(data).hexdigest()
         if future is not None:
             hv, pairs = paired.result()
@@ -282,7 +285,7 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
     flip = topo.flip[kept]
     if tri is None or len(kept) != m or flip.any():
         tri = _working(raw, tri32, None if len(kept) == m else kept, choice.scale)
-        hull = None  # (a big mesh's hull is found from a sample of the corners, by index)
+        hull = None  # measured again below (a big mesh's hull is among sampled corners)
         if flip.any():
             tri[flip] = tri[flip][:, [0, 2, 1]]
         meas = None
@@ -331,7 +334,7 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
         min_wall_mm=None if walls is None or not np.isfinite(walls.thickness_mm).any()
         else float(walls.thickness_mm[np.isfinite(walls.thickness_mm)].min()),
         vertices=corners, faces=np.arange(len(corners), dtype=np.int64).reshape(-1, 3),
-        half_edges=half_edges, hull_mm=_hull_record(corners) if hull is None else hull,
+        half_edges=half_edges, hull_mm=_hull_record(meas, len(tri)) if hull is None else hull,
     )
 
 
@@ -378,53 +381,67 @@ def _group_min(labels: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def _hull_points(corners: np.ndarray, directions: int = 128, sample: int = 50_000) -> np.ndarray:
-    """Return a few hundred points whose boxes in any rotation match the part's (nearly).
-
-    The extreme corners along ``directions`` evenly spread directions (a Fibonacci sphere)
-    are vertices of the convex hull; big meshes are sampled first (plus their axis extremes).
+def _hull_candidates(corners: np.ndarray, sample: int = 50_000, few: int = 256) -> np.ndarray:
+    """Return the corners the convex hull is looked for among: a big mesh's sampled first (plus
+    its axis extremes), then, unless ``few`` or fewer, without those inside (:func:`_outer_points`).
     """
     pts = corners
     if len(pts) > sample:
         pick = np.random.default_rng(1).integers(0, len(pts), sample)  # (a shuffle is slow)
         ext = [int(f(pts[:, k])) for k in range(3) for f in (np.argmin, np.argmax)]
         pts = pts[np.concatenate([pick, ext])]
-    if len(pts) <= 2 * directions:
-        return pts
-    pts = _outer_points(pts)
-    if len(pts) <= 2 * directions:
-        return pts
+    return pts if len(pts) <= few else _outer_points(pts)
+
+
+def _hull_points(candidates: np.ndarray, directions: int = 128) -> np.ndarray:
+    """Return a few hundred points whose boxes in any rotation match the part's (nearly).
+
+    The extreme ``candidates`` (:func:`_hull_candidates`) along ``directions`` evenly spread
+    directions (a Fibonacci sphere) are vertices of the convex hull.
+    """
+    if len(candidates) <= 2 * directions:
+        return candidates
     k = np.arange(directions) + 0.5
     phi = np.arccos(1 - 2 * k / directions)
     theta = np.pi * (1 + 5**0.5) * k
     dirs = np.stack([np.cos(theta) * np.sin(phi), np.sin(theta) * np.sin(phi), np.cos(phi)])
-    # (directions, n) without BLAS, 32 directions at a time (small temporaries, reused);
-    # row-wise arg-extremes are fast
-    cols = [np.ascontiguousarray(pts[:, k], dtype=np.float64) for k in range(3)]
+    return candidates[_extremes(_columns(candidates), dirs)]
+
+
+def _hull_record(meas: _Measures, faces: int) -> np.ndarray:
+    """The hull points the analysis records (:mod:`geometry.fitting`) for a mesh of ``faces``
+    measured as ``meas``: the convex hull's vertices of a small mesh, the extremes along 256
+    directions of a bigger one."""
+    if 3 * faces <= fitting.EXACT_CORNERS:
+        pts = fitting.hull_points(meas.hull_candidates)
+    else:
+        pts = _hull_points(meas.hull_candidates, directions=256)
+    # sorted: the same points in the same order, however the faces' corners were listed
+    return pts[np.lexsort(pts.T[::-1])]
+
+
+def _columns(pts: np.ndarray) -> list[np.ndarray]:
+    """The x, y and z of points (n, 3) as three contiguous float64 arrays."""
+    return [np.ascontiguousarray(pts[:, k], dtype=np.float64) for k in range(3)]
+
+
+def _extremes(cols: list[np.ndarray], dirs: np.ndarray) -> np.ndarray:
+    """Sorted indices of the points (:func:`_columns`) farthest along and against each of the
+    directions (3, k): (k, n) projections without BLAS, 32 directions at a time (small
+    temporaries, reused); row-wise arg-extremes are fast."""
     found = []
-    for start in range(0, directions, 32):
+    for start in range(0, dirs.shape[1], 32):
         d = dirs[:, start:start + 32]
         proj = d[0][:, None] * cols[0]
         proj += d[1][:, None] * cols[1]
         proj += d[2][:, None] * cols[2]
         found += [proj.argmax(axis=1), proj.argmin(axis=1)]
-    return pts[np.unique(np.concatenate(found))]
-
-
-def _hull_record(corners: np.ndarray) -> np.ndarray:
-    """The hull points the analysis records (:mod:`geometry.fitting`): the convex hull's
-    vertices of a small mesh, the extremes along 256 directions of a bigger one."""
-    if len(corners) <= fitting.EXACT_CORNERS:
-        pts = fitting.hull_points(_outer_points(corners))
-    else:
-        pts = _hull_points(corners, directions=256)
-    # sorted: the same points in the same order, however the faces' corners were listed
-    return pts[np.lexsort(pts.T[::-1])]
+    return np.unique(np.concatenate(found))
 
 
 # 13 axes: the box's axes, its faces' and its body's diagonals (Akl and Toussaint's heuristic)
 _AXES = np.array([(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (1, -1, 0), (1, 0, 1), (1, 0, -1),
-                  (0, 1, 1), (0, 1, -1), (1, 1, 1), (1, 1, -1), (1, -1, 1), (-1, 1, 1)], float)
+                  (0, 1, 1), (0, 1, -1), (1, 1, 1), (1, 1, -1), (1, -1, 1), (-1, 1, 1)], float).T
 
 
 def _outer_points(pts: np.ndarray) -> np.ndarray:
@@ -434,12 +451,8 @@ def _outer_points(pts: np.ndarray) -> np.ndarray:
     the same (a CAD part keeps a small share of its corners)."""
     from scipy.spatial import ConvexHull, QhullError
 
-    cols = [np.ascontiguousarray(pts[:, k], dtype=np.float64) for k in range(3)]
-    found = []
-    for d in _AXES:
-        proj = d[0] * cols[0] + d[1] * cols[1] + d[2] * cols[2]
-        found += [int(proj.argmax()), int(proj.argmin())]
-    core = pts[np.unique(found)].astype(np.float64)
+    cols = _columns(pts)
+    core = pts[_extremes(cols, _AXES)].astype(np.float64)
     try:
         planes = ConvexHull(core).equations  # a·p + b <= 0 inside
     except (QhullError, ValueError):  # flat or a line: nothing is strictly inside

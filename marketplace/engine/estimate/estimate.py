@@ -332,13 +332,20 @@ def _helper(conn, parent: int, work, args: tuple, kwargs: dict, close=None) -> N
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     try:
-        conn.send(("ok", work(*args, **kwargs)))
-    except BudgetExceededError:
-        conn.send(("budget", None))
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which decides
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        conn.send(_outcome(work, *args, **kwargs))
     finally:
         conn.close()
+
+
+def _outcome(work, *args, **kwargs) -> tuple[str, Any]:
+    """(status, result) of ``work(*args, **kwargs)``: "ok" and its result, "budget" (it found
+    the budget spent) or "error" and what went wrong (the receiver decides)."""
+    try:
+        return "ok", work(*args, **kwargs)
+    except BudgetExceededError:
+        return "budget", None
+    except BaseException as exc:  # noqa: BLE001 - reported to the receiver
+        return "error", f"{type(exc).__name__}: {exc}"
 
 
 def _start_helper(work, *args, _close=None, **kwargs):
@@ -369,11 +376,16 @@ def _answer(started, until: float) -> tuple[str, Any]:
     then) or "none" (no helper)."""
     if started is None:
         return "none", None
-    _, receive = started
+    return _receive(started[1], until)
+
+
+def _receive(conn, until: float) -> tuple[str, Any]:
+    """The (status, result) sent on ``conn`` (see :func:`_outcome`), waiting until ``until``
+    (monotonic): "lost" if the sender died without it (or in the middle of it), "late" if it
+    has not come by then."""
     try:
-        return receive.recv() if receive.poll(max(0.0, until - time.monotonic())) \
-            else ("late", None)
-    except (EOFError, OSError):  # the helper died without an answer (or in the middle of it)
+        return conn.recv() if conn.poll(max(0.0, until - time.monotonic())) else ("late", None)
+    except (EOFError, OSError):
         return "lost", None
 
 
@@ -391,11 +403,14 @@ def _stop(started) -> None:
     receive.close()
 
 
-def _split_layer(stack, share: float) -> int:
-    """The layer below which lies about ``share`` of the layers' weight."""
-    weight = np.array([s.num_vert() for s in stack.sections], dtype=np.float64)
-    weight += LAYER_WEIGHT_VERTICES
-    cum = np.cumsum(weight)
+def _layer_weights(stack) -> np.ndarray:
+    """Cumulative work weight of the layers, (n,): outline vertices plus a constant each."""
+    return np.cumsum(np.array([s.num_vert() for s in stack.sections], dtype=np.float64)
+                     + LAYER_WEIGHT_VERTICES)
+
+
+def _split_layer(cum: np.ndarray, share: float) -> int:
+    """The layer below which lies about ``share`` of the weight (``_layer_weights``)."""
     return int(np.searchsorted(cum, cum[-1] * share))
 
 
@@ -405,12 +420,7 @@ def _upper_share(stack, profile: PrintProfile, deadline: Deadline | None, split:
     helper at once (whatever happens, it gets an answer or an end of file), then the upper
     layers' regions (its result)."""
     n = len(stack.sections)
-    try:
-        answer = ("ok", support_contacts(stack, profile, deadline, (cut, n)))
-    except BudgetExceededError:
-        answer = ("budget", None)
-    except Exception as exc:  # noqa: BLE001 - the other helper finds them itself
-        answer = ("error", f"{type(exc).__name__}: {exc}")
+    answer = _outcome(support_contacts, stack, profile, deadline, (cut, n))
     # sent beside the regions: a pipe holds 64 KB, and the other helper reads only once its
     # own contacts are found
     sender = threading.Thread(target=_send_and_close, args=(to_supports, answer), daemon=True)
@@ -433,20 +443,17 @@ def _send_and_close(conn, message) -> None:
         conn.close()
 
 
-def _supports_share(stack, profile: PrintProfile, deadline: Deadline | None, split: int,
+def _supports_share(stack, profile: PrintProfile, deadline: Deadline | None, cut: int,
                     from_upper, wait_s: float) -> Any:
-    """The second helper's share: the lower layers' support contacts, the upper ones from the
+    """The second helper's share: the support contacts below ``cut``, the upper ones from the
     first helper (found here if it sends none within ``wait_s``), then the columns."""
     n = len(stack.sections)
-    contacts = support_contacts(stack, profile, deadline, (0, split))
-    try:
-        status, upper = from_upper.recv() if from_upper.poll(wait_s) else ("late", None)
-    except (EOFError, OSError):  # the first helper died first (maybe in the middle of it)
-        status, upper = "lost", None
+    contacts = support_contacts(stack, profile, deadline, (0, cut))
+    status, upper = _receive(from_upper, time.monotonic() + wait_s)
     if status == "budget":
         raise BudgetExceededError("the quote's time budget is spent")
     if status != "ok":
-        upper = support_contacts(stack, profile, deadline, (split, n))
+        upper = support_contacts(stack, profile, deadline, (cut, n))
     return support_columns(stack, profile, contacts.add(upper))
 
 
@@ -463,13 +470,14 @@ def _regions_and_supports(stack, profile: PrintProfile, deadline: Deadline | Non
     BudgetExceededError raised, as the serial path raises it.
     """
     n = len(stack.sections)
-    vertices = sum(s.num_vert() for s in stack.sections)
-    split = _split_layer(stack, REGIONS_SHARE) if vertices >= PARALLEL_MIN_VERTICES else 0
-    cut = min(max(1, _split_layer(stack, CONTACTS_SHARE)), n)
+    cum = _layer_weights(stack)
+    vertices = float(cum[-1]) - n * LAYER_WEIGHT_VERTICES if n else 0.0
+    split = _split_layer(cum, REGIONS_SHARE) if vertices >= PARALLEL_MIN_VERTICES else 0
     ctx = _fork_context() if 0 < split < n else None
     if ctx is None:
         return (measure_layers(stack, profile, deadline=deadline),
                 support_layers(stack, profile, deadline))
+    cut = min(max(1, _split_layer(cum, CONTACTS_SHARE)), n)
     from_upper, to_supports = ctx.Pipe(duplex=False)
     wait_s = (max(0.0, deadline.at - time.monotonic()) + 1.0 if deadline is not None
               else HELPER_WAIT_MIN_S)

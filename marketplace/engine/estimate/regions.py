@@ -142,9 +142,18 @@ def layer_windows(n: int, profile: PrintProfile, owned: tuple[int, int]
     regions = range(max(0, a - 1), b)
     surfaces = range(max(0, regions.start - max(0, profile.bottom_layers - 1)),
                      min(n, b + max(0, profile.top_layers - 1)))
-    n_up, n_down = max(1, profile.top_layers // 2), max(1, profile.bottom_layers // 2)
+    n_up, n_down = _shell_reach(profile)
     offsets = range(max(0, surfaces.start - n_down - 1), min(n, surfaces.stop + n_up + 1))
     return offsets, surfaces, regions
+
+
+def _shell_reach(profile: PrintProfile) -> tuple[int, int]:
+    """How many layers up and down the vertical shells look: half the top (bottom) shell.
+
+    With the propagated top and bottom surfaces this matches PrusaSlicer's solid infill on
+    sloped parts (sphere, torus, bunny: per-role extrusion in reference.csv); the full count
+    doubles it."""
+    return max(1, profile.top_layers // 2), max(1, profile.bottom_layers // 2)
 
 
 def measure_layers(stack: LayerStack, profile: PrintProfile,
@@ -230,12 +239,8 @@ def measure_layers(stack: LayerStack, profile: PrintProfile,
                 for key in ("t_ext", "t_per", "len_per"):
                     out[key][k] = out[key][k - 1]
 
-    # Exposed top / bottom surfaces, widened into the fill area.
-    # Vertical shells look half the top/bottom shell up and down: with the propagated top and
-    # bottom surfaces this matches PrusaSlicer's solid infill on sloped parts (sphere, torus,
-    # bunny: per-role extrusion in reference.csv); the full count doubles it.
-    n_up = max(1, profile.top_layers // 2)
-    n_down = max(1, profile.bottom_layers // 2)
+    # Exposed top / bottom surfaces, widened into the fill area, and vertical shells.
+    n_up, n_down = _shell_reach(profile)
     tops: list[m3d.CrossSection | None] = [None] * n
     bottoms, exposed_top, vshell = list(tops), list(tops), list(tops)
     for k in pass2:
