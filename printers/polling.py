@@ -3,8 +3,11 @@
 A printer that hangs must not delay the others: each poll runs in a thread of a long-lived
 pool, ``poll_all`` waits at most ``deadline_s`` and reports a printer whose poll has not
 finished as unanswered (its state is then unknown, never idle). A printer that hung in the
-last pass (no answer in time) is not waited for at all (only the others are); a printer whose previous poll
-is still running is not polled again until that one ends, so a hung printer ties up one thread.
+last pass (no answer in time) is not waited for at all (only the others are); a printer whose
+previous poll is still running is not polled again until that one ends, so a hung printer ties
+up one thread. A poll that missed its pass's deadline and has ended since is that printer's
+answer in the next pass (no new poll is started for it then): so a printer that comes back is
+seen as soon as one of its polls ends, even while it answers more slowly than the others.
 
 The polls only talk to the network; the dispatcher writes the results to the database.
 """
@@ -127,7 +130,8 @@ class Poller:
         self.timeouts = timeouts
         self.deadline_s = deadline_s
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="poll")
-        self._running: dict[int, Future] = {}
+        # each printer's poll that has not been reported yet, with what it polls
+        self._running: dict[int, tuple[PollTarget, Future]] = {}
         self._suspects: set[int] = set()  # printers that did not answer in the last pass
         self._lock = threading.Lock()
 
@@ -135,13 +139,19 @@ class Poller:
         """Poll ``targets``; return a result for each (unanswered ones after the deadline)."""
         futures: dict[int, Future] = {}
         with self._lock:
+            wanted = {target.printer_id: target for target in targets}
+            for printer_id, (target, future) in list(self._running.items()):
+                if future.done() and wanted.get(printer_id) != target:
+                    del self._running[printer_id]  # a late answer to another question: stale
             for target in targets:
                 previous = self._running.get(target.printer_id)
-                if previous is not None and not previous.done():
-                    futures[target.printer_id] = previous  # still hanging from a pass before
+                if previous is not None:
+                    # still hanging from a pass before, or ended since it missed that pass's
+                    # deadline: then its answer is this pass's
+                    futures[target.printer_id] = previous[1]
                     continue
                 future = self._pool.submit(poll_printer, target, self.timeouts)
-                self._running[target.printer_id] = future
+                self._running[target.printer_id] = (target, future)
                 futures[target.printer_id] = future
         # Wait for the printers that answered last time; one that hung (a suspect) gets no
         # extra wait: its result is taken if it is there when the others are done.
@@ -149,9 +159,12 @@ class Poller:
         wait(healthy or list(futures.values()), timeout=self.deadline_s)
         results: dict[int, PollResult] = {}
         for printer_id, future in futures.items():
-            if future.done():
+            asked = self._running[printer_id][0]
+            if future.done() and asked == wanted[printer_id]:
                 results[printer_id] = future.result()
-            else:
+                with self._lock:
+                    del self._running[printer_id]  # reported
+            else:  # (an answer to an earlier question is dropped in the next pass)
                 results[printer_id] = PollResult(
                     printer_id, error_kind="timeout",
                     error=f"no answer within {self.deadline_s:g} s")

@@ -210,8 +210,8 @@ def stop_farm(servers: list[OctoPrintServer]) -> None:
 class FaultProxy:
     """A small HTTP proxy on 127.0.0.1 in front of a real server, one request per connection.
 
-    ``mode`` is "pass" (forward), "hang" (read the request, never answer) or "refuse" (close at
-    once). ``once(method, path_prefix, action)`` arms a one-shot fault for the next matching
+    ``mode`` is "pass" (forward), "slow" (forward each request ``delay_s`` late), "hang" (read
+    the request, never answer) or "refuse" (close at once). ``once(method, path_prefix, action)`` arms a one-shot fault for the next matching
     request: ``("cut", fraction)`` forwards only that share of the request body and then breaks
     both connections off; ``("before", fn)`` calls ``fn()`` and then forwards the request;
     ``("swallow",)`` forwards it but never passes the answer back (the client times out).
@@ -220,6 +220,7 @@ class FaultProxy:
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.mode = "pass"
+        self.delay_s = 0.0
         self.hits: list[tuple[str, str]] = []
         self._rules: list[tuple[str, str, tuple]] = []
         self._lock = threading.Lock()
@@ -292,6 +293,8 @@ class FaultProxy:
             with self._lock:
                 self._held.append(client)
             return  # never answer; the client's read timeout fires
+        if self.mode == "slow":
+            time.sleep(self.delay_s)
         length = 0
         headers = []
         for line in header_lines:
@@ -541,11 +544,13 @@ def tick_until(dispatcher, predicate, timeout_s: float = 60.0, what: str = "cond
 
     deadline = time.monotonic() + timeout_s
     while True:
-        dispatcher.tick()
+        report = dispatcher.tick()
         db.session.expire_all()
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}; "
+                                 f"last pass: {report.summary()}; printers: "
+                                 f"{report.printer_states}")
         time.sleep(pause_s)

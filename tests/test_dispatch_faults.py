@@ -33,6 +33,7 @@ from marketplace.extensions import db
 from marketplace.models import DispatchAttempt, JobEvent, Printer, PrintJob
 from printers import admin as printer_admin
 from printers.dispatcher import Dispatcher
+from printers.polling import Poller, PollTarget, Timeouts
 
 # the dispatcher's guard holds a connection of its own; a dispatcher may run in a subprocess
 pytestmark = [pytest.mark.octoprint, pytest.mark.slicer, pytest.mark.commits]
@@ -237,6 +238,35 @@ def test_a_job_on_a_printer_that_stops_answering_is_not_sent_elsewhere(
     proxy.set_mode("pass")
     tick_until(dispatcher, lambda: reload(job).state == "printed", 90, "printed")
     assert successes(idle_farm, job) == 1 and reload(job).attempt == 1
+
+
+def test_a_printer_back_from_a_hang_is_seen_even_if_slower_than_the_others(
+        idle_farm, fault_proxy):
+    """A printer that hung is not waited for; once it answers again, more slowly than the
+    others, its poll that ended after a pass is that printer's answer in the next pass (its
+    polls used to lose the race for ever, and the printer stayed unknown)."""
+    proxy = fault_proxy(idle_farm[0])
+    behind = PollTarget(1, "Behind proxy", proxy.url, API_KEY)
+    quick = PollTarget(2, "Quick", idle_farm[1].url, API_KEY)
+    poller = Poller(Timeouts(connect_s=1.0, read_s=2.0), deadline_s=2.5)
+    try:
+        assert poller.poll_all([behind, quick])[1].answered
+        proxy.set_mode("hang")
+        assert not poller.poll_all([behind, quick])[1].answered
+        proxy.delay_s = 0.3  # about 1 s a poll: within the deadline, after the quick printer
+        proxy.set_mode("slow")
+        passes = []
+        for _ in range(6):
+            results = poller.poll_all([behind, quick])
+            passes.append(results[1].answered)
+            assert results[2].answered
+            if results[1].answered:
+                break
+            time.sleep(1.5)  # the dispatcher's interval: the slow poll ends meanwhile
+        assert passes[-1] and len(passes) <= 3, passes
+        assert poller.poll_all([behind, quick])[1].answered  # no longer a suspect: waited for
+    finally:
+        poller.shutdown()
 
 
 def test_wrong_api_key(idle_farm, add_printer, make_job, dispatcher, caplog):
