@@ -485,3 +485,24 @@ def test_bounding_box_of_any_size_and_layout(corners, dtype):
         flat = points.reshape(-1, 3)
         assert np.array_equal(lo, flat.min(axis=0).astype(np.float64))
         assert np.array_equal(hi, flat.max(axis=0).astype(np.float64))
+
+
+@pytest.mark.parametrize("corners", [1, 1023, 1024, 5000, 300_001])
+@pytest.mark.parametrize("ties", [False, True])
+def test_extreme_corners_are_numpys_first_extremes(corners, ties):
+    """geometry.extreme_corners (blocked for speed) finds the same corner as numpy's argmin
+    and argmax per axis: the first of equal extremes, in whole rows or the tail, also when
+    the extreme value occurs everywhere (a flat base) or only in a late row."""
+    from marketplace.engine.geometry.faces import extreme_corners
+
+    rng = np.random.default_rng(corners)
+    pts = (rng.integers(0, 4, size=(corners, 3)).astype(np.float32) if ties
+           else rng.normal(size=(corners, 3)).astype(np.float32))
+    late = pts.copy()
+    late[-1] = (-9, 9, -9)  # in the tail (or the last row)
+    base = pts.copy()
+    base[:, 2] = 0.0
+    for points in (pts, late, base, pts[::2]):
+        low, high = extreme_corners(points)
+        assert low.tolist() == [int(points[:, k].argmin()) for k in range(3)]
+        assert high.tolist() == [int(points[:, k].argmax()) for k in range(3)]

@@ -382,15 +382,17 @@ def _group_min(labels: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
 
 
 def _hull_candidates(corners: np.ndarray, sample: int = 50_000, few: int = 256) -> np.ndarray:
-    """Return the corners the convex hull is looked for among: a big mesh's sampled first (plus
-    its axis extremes), then, unless ``few`` or fewer, without those inside (:func:`_outer_points`).
+    """Return the corners the convex hull is looked for among: a big mesh's sample (plus its
+    axis extremes) as they are, a smaller mesh's corners without those inside unless ``few``
+    or fewer (:func:`_outer_points`: its qhull import, 0.2 s in a fresh process, costs a big
+    mesh more than the sample's directions do).
     """
-    pts = corners
-    if len(pts) > sample:
-        pick = np.random.default_rng(1).integers(0, len(pts), sample)  # (a shuffle is slow)
-        ext = [int(f(pts[:, k])) for k in range(3) for f in (np.argmin, np.argmax)]
-        pts = pts[np.concatenate([pick, ext])]
-    return pts if len(pts) <= few else _outer_points(pts)
+    if len(corners) > sample:
+        pick = np.random.default_rng(1).integers(0, len(corners), sample)  # (shuffle: slow)
+        low, high = geometry.extreme_corners(corners)
+        ext = np.stack([low, high], axis=1).reshape(-1)  # min x, max x, min y, ...
+        return corners[np.concatenate([pick, ext])]
+    return corners if len(corners) <= few else _outer_points(corners)
 
 
 def _hull_points(candidates: np.ndarray, directions: int = 128) -> np.ndarray:

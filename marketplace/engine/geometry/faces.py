@@ -29,25 +29,53 @@ _BBOX_ROW = 3 * 1024  # corners' coordinates per row of the blocked reduction
 def bbox(tri: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return (min (3,), max (3,)) over all corners of (m, 3, 3) triangles (or (n, 3) points).
 
-    numpy's axis-0 reduction of an (n, 3) array is slow (3 values per inner loop), and so are
-    strided columns: a contiguous array is reduced as rows of 1024 corners (one long
-    vectorised inner loop), then the 1024 minima (maxima) of each coordinate.
+    The coordinates of the corners :func:`extreme_corners` finds (float64).
     """
     flat = tri.reshape(-1, 3)
+    low, high = extreme_corners(flat)
+    axes = np.arange(3)
+    return (flat[low, axes].astype(np.float64), flat[high, axes].astype(np.float64))
+
+
+def extreme_corners(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (low (3,), high (3,)) int: for each axis the index of a point (n, 3), n >= 1,
+    lowest (highest) along it, the first such point.
+
+    numpy's axis-0 reduction of an (n, 3) array is slow (3 values per inner loop), and so are
+    strided columns: a contiguous array is reduced as rows of 1024 points (one long
+    vectorised inner loop) to the minima (maxima) of each of the 3072 positions, then each
+    axis' extreme position is looked up in its one column.
+    """
+    flat = points.reshape(-1, 3)
     whole = len(flat) * 3 // _BBOX_ROW * _BBOX_ROW
     if not flat.flags.c_contiguous or whole == 0:
-        lo = np.array([flat[:, k].min() for k in range(3)], dtype=np.float64)
-        hi = np.array([flat[:, k].max() for k in range(3)], dtype=np.float64)
-        return lo, hi
-    values = flat.reshape(-1)
-    rows = values[:whole].reshape(-1, _BBOX_ROW)
-    lo = rows.min(axis=0).reshape(-1, 3).min(axis=0).astype(np.float64)
-    hi = rows.max(axis=0).reshape(-1, 3).max(axis=0).astype(np.float64)
-    rest = values[whole:].reshape(-1, 3)
-    if len(rest):
-        lo = np.minimum(lo, rest.min(axis=0))
-        hi = np.maximum(hi, rest.max(axis=0))
-    return lo, hi
+        low = np.array([flat[:, k].argmin() for k in range(3)], dtype=np.int64)
+        high = np.array([flat[:, k].argmax() for k in range(3)], dtype=np.int64)
+        return low, high
+    rows = flat.reshape(-1)[:whole].reshape(-1, _BBOX_ROW)
+    per_row = _BBOX_ROW // 3
+    tail = len(rows) * per_row  # the points after the whole rows
+    found = []
+    for reduce, pick, better in ((np.min, np.argmin, np.less), (np.max, np.argmax, np.greater)):
+        best = reduce(rows, axis=0).reshape(-1, 3)  # (1024, 3): per position in a row
+        out = np.empty(3, dtype=np.int64)
+        for k in range(3):
+            value = best[int(pick(best[:, k])), k]
+            positions = 3 * np.flatnonzero(best[:, k] == value) + k  # where it occurs
+            for start in range(0, len(rows), 64):  # the first row that has it (a few rows
+                hits = rows[start:start + 64, positions] == value  # when it is everywhere)
+                if hits.any():
+                    row = int(hits.any(axis=1).argmax())
+                    break
+            index = (start + row) * per_row + int(positions[hits[row].argmax()]) // 3
+            if tail < len(flat):
+                rest = flat[tail:, k]
+                j = int(pick(rest))
+                if better(rest[j], value):
+                    index = tail + j
+            out[k] = index
+        found.append(out)
+    return found[0], found[1]
 
 
 def project(points: np.ndarray, direction: np.ndarray) -> np.ndarray:
