@@ -457,10 +457,12 @@ def test_closed_components_label_faces_like_the_public_traversal():
     tri = np.concatenate([box((10, 10, 10), (x, 0, 0)) for x in (0, 20, 40)]).astype(np.float32)
     bits = topology.corner_bits(tri)
     p, q = topology._fast_pairs(bits, topology._vertex_hash(bits), len(tri))
-    labels, n = shells.closed_components(p, q, len(tri))
+    across = shells.faces_across(p, q, len(tri))
+    labels, n = shells.closed_components(across)
     assert n == 3
     nb = np.empty(3 * len(tri), dtype=np.int32)
     nb[p], nb[q] = q // 3, p // 3
+    assert np.array_equal(across, nb)
     from scipy.sparse import csr_matrix
 
     graph = csr_matrix((np.ones(len(nb), np.int8), nb, np.arange(0, len(nb) + 1, 3)),

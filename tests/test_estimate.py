@@ -330,7 +330,7 @@ def test_chained_sections_equal_manifold3d_slices(corpus, name):
     planes = layers._slice_planes(layers.layer_heights(height, 0.2, 0.2), 0.2, height)
     partner = layers.half_edge_partners(f)
     assert partner is not None
-    ours = layers.chained_sections(v, f, partner, planes)
+    ours = layers.chained_sections(v, f, partner // 3, planes)
     solid = layers._to_manifold(v, f)
     assert ours is not None and solid is not None
     for z, a in zip(planes, ours, strict=True):
@@ -353,7 +353,8 @@ def test_a_mesh_that_does_not_chain_is_sliced_as_a_solid():
 
 def test_a_big_clean_mesh_is_estimated_as_its_soup_with_the_analysis_pairing():
     """Above the analysis' thread threshold the estimate slices the analysed triangles with
-    the topology's half-edge pairing (no corner merge): the same figures as the merged mesh."""
+    the topology's pairing (the face across each half-edge, no corner merge): the same
+    figures as the merged mesh."""
     from marketplace.engine import quote as engine
     from marketplace.engine.meshio.write import binary_stl
 
@@ -361,7 +362,7 @@ def test_a_big_clean_mesh_is_estimated_as_its_soup_with_the_analysis_pairing():
     sphere.apply_translation([0, 0, 15.0])
     data = binary_stl(sphere.vertices, sphere.faces)
     part = engine.analyse_file(data, "sphere.stl", check_walls=False)
-    assert part.half_edges is not None and part.half_edge_partners() is not None
+    assert part.faces_across is not None and part.faces_across.dtype == np.int32
     fast = engine.estimate_part(part, DEFAULT_PROFILE)
     v, f = part.oriented_indexed()
     merged = estimate(v, f, DEFAULT_PROFILE, DEFAULT_MATERIALS["PLA"].__class__(

@@ -90,15 +90,15 @@ def estimate_part(analysis: PartAnalysis, profile: Any, *, supports: str = "auto
     reference = MaterialSpec("REF", "reference", REFERENCE_DENSITY_G_CM3, 0)
     turn = analysis.suggested.rotation if rotation is None else tuple(
         tuple(float(v) for v in row) for row in np.asarray(rotation, dtype=float).reshape(3, 3))
-    partner = analysis.half_edge_partners()
-    if partner is not None:  # a big clean mesh: sliced as it is, no merging of corners
+    across = analysis.faces_across
+    if across is not None:  # a big clean mesh: sliced as it is, no merging of corners
         vertices, faces = analysis.oriented_vertices(turn), analysis.faces
     else:
         vertices, faces = analysis.oriented_indexed(turn)
     mesh_id = f"{analysis.sha256}:{analysis.units.scale!r}:{turn!r}"
     try:
         return estimate(vertices, faces, profile, reference, supports=supports,
-                        deadline=deadline, partner=partner, mesh_id=mesh_id)
+                        deadline=deadline, across=across, mesh_id=mesh_id)
     except NoPrintableVolumeError:  # any other error is a bug and propagates
         return None
 

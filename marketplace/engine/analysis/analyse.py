@@ -60,9 +60,9 @@ class PartAnalysis:
     min_wall_mm: float | None
     vertices: np.ndarray = field(repr=False)
     faces: np.ndarray = field(repr=False)
-    # the topology's pairing of a clean closed mesh (half-edge p[i] runs against q[i]; half-edge
-    # e from corner e to the next corner of face e // 3), else None
-    half_edges: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    # a clean closed mesh's face across each half-edge, (3m,) int32 (half-edge e runs from
+    # corner e to the next corner of face e // 3; the topology's pairing), else None
+    faces_across: np.ndarray | None = field(default=None, repr=False)
     # points of the convex hull (at most 1024; mm, this frame): whether the part fits a
     # printer in any orientation, asked later without the mesh (:mod:`geometry.fitting`)
     hull_mm: np.ndarray | None = field(default=None, repr=False)
@@ -107,17 +107,6 @@ class PartAnalysis:
         pts = geometry.rotate(verts, np.asarray(turn, dtype=np.float64).reshape(3, 3))
         pts -= geometry.bbox(pts)[0]
         return pts, faces
-
-    def half_edge_partners(self) -> np.ndarray | None:
-        """Return (3m,) int64, the half-edge across each half-edge of ``vertices``/``faces``
-        (see :func:`estimate.layers.half_edge_partners`), when the analysis paired them."""
-        if self.half_edges is None:
-            return None
-        p, q = self.half_edges
-        partner = np.empty(3 * len(self.faces), dtype=np.int64)
-        partner[p] = q
-        partner[q] = p
-        return partner
 
     def oriented_vertices(self, rotation: Any = None) -> np.ndarray:
         """Return vertices (n, 3) mm turned to ``rotation`` (3, 3) (default: the suggested
@@ -256,7 +245,7 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
                              max_build_mm=max_build)
         lo_mm, hi_mm = lo * choice.scale, hi * choice.scale
         tri = meas = hull = None
-        half_edges = None
+        across = None
         if future is not None:  # optimistic: most uploads need no repair
             tri = _working(raw, tri32, None, choice.scale)
             meas = _measure(tri, hi_mm - lo_mm, limits, layer_mm, check_walls)
@@ -273,7 +262,7 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
             pending = future.result()
             topo = topology.topology_finish(tri32, bits, pending, agree)
             if pending.pairs is not None and agree:  # the fast path: a clean closed mesh
-                half_edges = pending.pairs
+                across = pending.across
         else:
             topo = topology.topology_of(tri32, bits)
     finally:
@@ -296,7 +285,7 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
     shell_vol[topo.open_shells] = 0.0  # an open shell's sign says nothing about its winding
     inverted, cavities = _negative_shells(tri, labels, shell_vol)
     if len(kept) != m or flip.any() or len(inverted):
-        half_edges = None  # the pairing no longer describes the corners
+        across = None  # the pairing no longer describes the corners
     if len(inverted):
         bad = np.isin(labels, inverted)
         tri[bad] = tri[bad][:, [0, 2, 1]]
@@ -334,7 +323,7 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
         min_wall_mm=None if walls is None or not np.isfinite(walls.thickness_mm).any()
         else float(walls.thickness_mm[np.isfinite(walls.thickness_mm)].min()),
         vertices=corners, faces=np.arange(len(corners), dtype=np.int64).reshape(-1, 3),
-        half_edges=half_edges, hull_mm=_hull_record(meas, len(tri)) if hull is None else hull,
+        faces_across=across, hull_mm=_hull_record(meas, len(tri)) if hull is None else hull,
     )
 
 

@@ -193,7 +193,7 @@ def estimate(
     coefficients: Coefficients | None = None,
     use_cache: bool = True,
     deadline: Deadline | None = None,
-    partner: np.ndarray | None = None,
+    across: np.ndarray | None = None,
     mesh_id: str | None = None,
 ) -> Estimate:
     """Estimate grams and print time of one piece.
@@ -205,8 +205,8 @@ def estimate(
     use_cache : reuse the layer figures of a recent call for the same mesh and layer settings
     deadline : the quote's time budget; once spent, the rough estimate from the volume is
         given instead (``method`` "volume-budget", ``confidence`` "low")
-    partner : (3m,) int, for a triangle soup (``faces`` is ``arange(3m)`` in rows of three)
-        whose pairing the caller knows: the half-edge across each half-edge
+    across : (3m,) int, for a triangle soup (``faces`` is ``arange(3m)`` in rows of three)
+        whose pairing the caller knows: the face across each half-edge
         (:func:`layers.slice_mesh`); it is then sliced without merging corners
     mesh_id : names the mesh for the cache (instead of a digest of its arrays)
     Raises NoPrintableVolumeError for an empty or flat mesh, ValueError for coordinates or
@@ -240,7 +240,7 @@ def estimate(
             if deadline is not None:  # cutting the layers cannot be interrupted
                 deadline.check(needs_s=len(f) * SLICE_S_PER_TRIANGLE)
             entry["stack"] = slice_mesh(v, f, profile.layer_height_mm,
-                                        profile.first_layer_height_mm, partner)
+                                        profile.first_layer_height_mm, across)
         stack = entry["stack"]
         if not any(not s.is_empty() for s in stack.sections):
             return _volume_fallback(v, f, height, profile, g_per_mm3, fil_area)

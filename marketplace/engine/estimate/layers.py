@@ -64,16 +64,16 @@ def _slice_planes(tops: np.ndarray, first_mm: float, height_mm: float) -> np.nda
 
 def slice_mesh(
     vertices: np.ndarray, faces: np.ndarray, layer_mm: float, first_mm: float,
-    partner: np.ndarray | None = None,
+    across: np.ndarray | None = None,
 ) -> LayerStack:
     """Place the mesh on z = 0 and cut it into layers.
 
     vertices : (n, 3) float, mm
     faces : (m, 3) int
-    partner : (3m,) int, optional: the half-edge across each half-edge (see
-        :func:`half_edge_partners`) of a triangle soup (``faces`` is ``arange(3m)`` in rows of
-        three: the analysis' corners) whose pairing the caller knows; without it the pairing
-        is computed from ``faces``
+    across : (3m,) int, optional: the face across each half-edge (half-edge e runs from
+        corner e % 3 of face e // 3 to its next corner) of a triangle soup (``faces`` is
+        ``arange(3m)`` in rows of three: the analysis' corners) whose pairing the caller
+        knows; without it the pairing is computed from ``faces`` (:func:`half_edge_partners`)
     """
     v = np.asarray(vertices)
     v = v if v.dtype == np.float32 else v.astype(np.float64, copy=False)
@@ -86,10 +86,11 @@ def slice_mesh(
     planes = _slice_planes(tops, first_mm, height)
     thick = np.diff(np.concatenate([[0.0], tops]))
 
-    soup = partner is not None
-    if partner is None:
+    soup = across is not None
+    if across is None:
         partner = half_edge_partners(f)
-    sections = chained_sections(v, f, partner, planes, soup) if partner is not None else None
+        across = None if partner is None else partner // 3
+    sections = chained_sections(v, f, across, planes, soup) if across is not None else None
     exact = sections is not None
     if sections is None:
         manifold = _to_manifold(v, f)
@@ -126,12 +127,13 @@ def half_edge_partners(faces: np.ndarray) -> np.ndarray | None:
     return order[pos]
 
 
-def chained_sections(v: np.ndarray, f: np.ndarray, partner: np.ndarray,
+def chained_sections(v: np.ndarray, f: np.ndarray, across: np.ndarray,
                      planes: np.ndarray, soup: bool = False) -> list[m3d.CrossSection] | None:
     """Cross-sections of a closed mesh at ``planes`` (z, ascending), or None if the segments
-    do not close into loops (then the mesh is not what ``partner`` says).
+    do not close into loops (then the mesh is not what ``across`` says).
 
-    v (n, 3) float mm, f (m, 3) int, partner (3m,) int: see :func:`half_edge_partners`.
+    v (n, 3) float mm, f (m, 3) int, across (3m,) int: the face across each half-edge (the
+    face of its partner, see :func:`half_edge_partners`).
     soup : ``f`` is ``arange(3m).reshape(m, 3)`` (corner 3t + j of face t is ``v[3t + j]``)
     Heights are compared as float32, like the STL the slicer reads (and manifold3d's
     vertices), and a corner counts as above a plane when it is strictly above it, so a corner
@@ -155,9 +157,39 @@ def chained_sections(v: np.ndarray, f: np.ndarray, partner: np.ndarray,
     if k == 0:
         return [m3d.CrossSection() for _ in planes]
     first = np.zeros(m, dtype=np.int64)  # index of each face's first crossing
-    first[tri] = np.cumsum(c) - c
+    ends = np.cumsum(c)
+    first[tri] = ends - c
+    start = np.empty((k, 2))
+    layer = np.empty(k, dtype=np.int64)
+    succ = np.empty(k, dtype=np.int64)
+    # the crossings of a block of faces at a time: small temporaries, reused and in cache
+    for j0 in range(0, len(tri), _FACE_BLOCK):
+        j1 = min(j0 + _FACE_BLOCK, len(tri))
+        s0, s1 = int(ends[j0] - c[j0]), int(ends[j1 - 1])
+        if not _cross(v, f, across, planes, zv, zf, lo, hi, first, tri[j0:j1], c[j0:j1],
+                      soup, start[s0:s1], layer[s0:s1], succ[s0:s1]):
+            return None
+    if (np.bincount(succ, minlength=k) != 1).any():
+        return None
+    return _loops_to_sections(start, succ, layer, len(planes))
+
+
+_NEXT = np.array([1, 2, 0])
+_FACE_BLOCK = 1 << 16  # faces whose crossings are worked out together
+
+
+def _cross(v: np.ndarray, f: np.ndarray, across: np.ndarray, planes: np.ndarray,
+           zv: np.ndarray, zf: np.ndarray, lo: np.ndarray, hi: np.ndarray, first: np.ndarray,
+           tri: np.ndarray, c: np.ndarray, soup: bool, start: np.ndarray, layer: np.ndarray,
+           succ: np.ndarray) -> bool:
+    """Work out the crossings of faces ``tri`` (``c`` planes each, numbered from
+    ``first[tri]`` on, see :func:`chained_sections`): each one's layer, the point where its
+    segment starts and the crossing it leads to (written into ``start``, ``layer`` and
+    ``succ``, the block's slices); False if a segment leads nowhere (the mesh does not chain).
+    """
     tid = np.repeat(tri, c)
-    layer = lo[tid] + (np.arange(k) - first[tid])
+    offset = int(first[tri[0]])
+    layer[:] = lo[tid] + (np.arange(offset, offset + len(tid)) - first[tid])
     zp = planes[layer]
     above = zf[tid] > zp[:, None]
     alone_up = above.sum(axis=1) == 1
@@ -176,20 +208,14 @@ def chained_sections(v: np.ndarray, f: np.ndarray, partner: np.ndarray,
     za, zb = zv[ia].astype(np.float64), zv[ib].astype(np.float64)
     t = (zp - za) / (zb - za)
     pa, pb = v[ia], v[ib]
-    start = np.empty((k, 2))
     start[:, 0] = pa[:, 0] + t * (pb[:, 0] - pa[:, 0])
     start[:, 1] = pa[:, 1] + t * (pb[:, 1] - pa[:, 1])
-    nb = partner[base + np.where(alone_up, prv, i)] // 3  # across the edge it leaves on
+    nb = across[base + np.where(alone_up, prv, i)]  # across the edge it leaves on
     lo_nb = lo[nb]
     if not ((lo_nb <= layer) & (layer < hi[nb])).all():
-        return None
-    succ = first[nb] + (layer - lo_nb)
-    if (np.bincount(succ, minlength=k) != 1).any():
-        return None
-    return _loops_to_sections(start, succ, layer, len(planes))
-
-
-_NEXT = np.array([1, 2, 0])
+        return False
+    succ[:] = first[nb] + (layer - lo_nb)
+    return True
 
 
 def _loops_to_sections(points: np.ndarray, succ: np.ndarray, layer: np.ndarray,

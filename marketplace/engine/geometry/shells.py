@@ -30,26 +30,31 @@ def face_components(a: np.ndarray, b: np.ndarray, m: int) -> tuple[np.ndarray, i
     return labels.astype(np.int32), int(n)
 
 
-def closed_components(p: np.ndarray, q: np.ndarray, m: int) -> tuple[np.ndarray, int]:
-    """Label faces of a closed manifold mesh whose half-edges p[i] and q[i] are partners.
-
-    Half-edge e belongs to face e // 3 and every face has exactly three neighbours, so the
-    adjacency is built straight into CSR form (no sorting).
-    """
-    nb = np.empty(3 * m, dtype=np.int32)
+def faces_across(p: np.ndarray, q: np.ndarray, m: int) -> np.ndarray:
+    """Return (3m,) int32: the face across each half-edge of a closed manifold mesh of ``m``
+    faces whose half-edges p[i] and q[i] are partners (half-edge e belongs to face e // 3)."""
+    across = np.empty(3 * m, dtype=np.int32)
     # e // 3 via a float reciprocal: integer division is several times slower in numpy
-    nb[p] = (q * (1.0 / 3.0) + 1e-7).astype(np.int32)
-    nb[q] = (p * (1.0 / 3.0) + 1e-7).astype(np.int32)
+    across[p] = (q * (1.0 / 3.0) + 1e-7).astype(np.int32)
+    across[q] = (p * (1.0 / 3.0) + 1e-7).astype(np.int32)
+    return across
+
+
+def closed_components(across: np.ndarray) -> tuple[np.ndarray, int]:
+    """Label the faces of a closed manifold mesh by shell, given the face across each
+    half-edge (:func:`faces_across`).
+
+    Every face has exactly three neighbours, so ``across`` is the adjacency in CSR form
+    already (no sorting).
+    """
+    m = len(across) // 3
+    indptr = np.arange(0, 3 * m + 1, 3, dtype=np.int32)
     if _connected_components_undirected is not None:
         # the adjacency is symmetric already: it is its own transpose
-        indptr = np.arange(0, 3 * m + 1, 3, dtype=np.int32)
         labels = np.full(m, -1, dtype=np.int32)
-        n = _connected_components_undirected(nb, indptr, nb, indptr, labels)
+        n = _connected_components_undirected(across, indptr, across, indptr, labels)
         return labels, int(n)
-    graph = csr_matrix(
-        (np.ones(3 * m, dtype=np.int8), nb, np.arange(0, 3 * m + 1, 3, dtype=np.int32)),
-        shape=(m, m),
-    )
+    graph = csr_matrix((np.ones(3 * m, dtype=np.int8), across, indptr), shape=(m, m))
     n, labels = connected_components(graph, directed=False)
     return labels, int(n)
 

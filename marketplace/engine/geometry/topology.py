@@ -88,13 +88,13 @@ def topology_of(tri: np.ndarray, bits: np.ndarray) -> Topology:
 
 @dataclass(frozen=True, eq=False)
 class Pending:
-    """The fast path's pairing and shells; ``checked``: the pairing was checked already."""
+    """The fast path's pairing (and the face across each half-edge) and shells."""
 
     hv: np.ndarray
     pairs: tuple[np.ndarray, np.ndarray] | None
     labels: np.ndarray | None = None
     n_shells: int = 0
-    checked: bool = False
+    across: np.ndarray | None = None  # (3m,) int32, see shells.faces_across
 
 
 def topology_start(bits: np.ndarray, paired: Future | None = None) -> Pending:
@@ -121,8 +121,9 @@ def topology_start(bits: np.ndarray, paired: Future | None = None) -> Pending:
     # thread's numpy work instead of delaying the start of every analysis
     from marketplace.engine.geometry import shells as shells_mod
 
-    labels, n = shells_mod.closed_components(pairs[0], pairs[1], m)
-    return Pending(hv, pairs, labels, n)
+    across = shells_mod.faces_across(pairs[0], pairs[1], m)
+    labels, n = shells_mod.closed_components(across)
+    return Pending(hv, pairs, labels, n, across)
 
 
 def topology_finish(tri: np.ndarray, bits: np.ndarray, pending: Pending,
