@@ -432,10 +432,9 @@ def test_two_thread_topology_takes_the_exact_path_for_a_flipped_face(checker, mo
     from marketplace.engine.analysis import analyse as analysis
     from marketplace.engine.geometry import topology
 
-    if checker == "measuring thread":  # the pairing thread never claims the check
+    if checker == "measuring thread":  # the pairing thread never helps with the check
         monkeypatch.setattr(analysis, "_topology_start",
-                            lambda bits, paired, claim, agreed:
-                            topology.topology_start(bits, paired))
+                            lambda bits, paired: topology.topology_start(bits, paired))
     tri = box()
     tri[3] = tri[3][[0, 2, 1]]
     monkeypatch.setattr(analysis, "THREAD_MIN", 0)
@@ -508,3 +507,53 @@ def test_extreme_corners_are_numpys_first_extremes(corners, ties):
         low, high = extreme_corners(points)
         assert low.tolist() == [int(points[:, k].argmin()) for k in range(3)]
         assert high.tolist() == [int(points[:, k].argmax()) for k in range(3)]
+
+
+def test_a_topology_thread_that_fails_before_pairing_fails_the_analysis(monkeypatch):
+    """The measuring thread waits for the pairing or for the other thread's end, whichever
+    comes first: a failure there is raised, never waited on for ever."""
+    from marketplace.engine.analysis import analyse as analysis
+
+    def broken(bits, paired):
+        raise RuntimeError("topology thread broke")
+
+    monkeypatch.setattr(analysis, "_topology_start", broken)
+    monkeypatch.setattr(analysis, "THREAD_MIN", 0)
+    with pytest.raises(RuntimeError, match="topology thread broke"):
+        engine.analyse_file(stl_binary(box()), "cube.stl")
+
+
+def test_the_pairing_check_is_shared_by_chunks_between_threads(monkeypatch):
+    """PairCheck: two threads take its chunks in turn; every pair is checked once, one pair
+    running the wrong way in any chunk makes it disagree, and a chunk's error reaches the
+    thread that waits for the answer."""
+    import threading
+
+    from marketplace.engine.geometry import topology
+
+    monkeypatch.setattr(topology.PairCheck, "CHUNK", 4)
+    tri = np.concatenate([box((10, 10, 10), (x, 0, 0)) for x in (0, 20, 40)]).astype(np.float32)
+    bits = topology.corner_bits(tri)
+    hv = topology._vertex_hash(bits)
+    p, q = topology._fast_pairs(bits, hv, len(tri), check=False)
+    checked = []
+    real = topology.PairCheck._check
+
+    def counting(self, part):
+        checked.append((part.start, part.stop))
+        return real(self, part)
+
+    monkeypatch.setattr(topology.PairCheck, "_check", counting)
+    check = topology.PairCheck(hv, p, q)
+    helper = threading.Thread(target=check.help)
+    helper.start()
+    assert check.agree() is True
+    helper.join()
+    assert sorted(checked) == [(i, i + 4) for i in range(0, len(p), 4)]
+    for wrong in (0, len(p) - 1):  # in the first or the last chunk: a half-edge paired
+        # with itself (it runs the same way as its partner)
+        assert not topology.pairs_agree(hv, p, np.where(np.arange(len(q)) == wrong, p, q))
+    monkeypatch.setattr(topology.PairCheck, "_check",
+                        lambda self, part: (_ for _ in ()).throw(MemoryError()))
+    with pytest.raises(MemoryError):
+        topology.PairCheck(hv, p, q).agree()

@@ -8,8 +8,7 @@ volumes in mm³ (after the unit choice). Problem texts: :mod:`findings`.
 from __future__ import annotations
 
 import hashlib
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -186,17 +185,13 @@ def _measure(tri: np.ndarray, extents: np.ndarray, limits: AnalysisLimits, layer
                      candidates)
 
 
-def _topology_start(bits: np.ndarray, paired: Future, claim: threading.Lock,
-                    agreed: Future) -> topology.Pending:
-    """The second thread's share: :func:`topology.topology_start`, then the check of the
-    pairing too if the measuring thread has not claimed it yet (whichever is free first)."""
+def _topology_start(bits: np.ndarray, paired: Future) -> topology.Pending:
+    """The second thread's share: :func:`topology.topology_start`, then its share of the
+    pairing's check (the measuring thread takes the rest when it is done)."""
     pending = topology.topology_start(bits, paired)
-    if pending.pairs is not None and claim.acquire(blocking=False):
-        try:
-            agreed.set_result(topology.pairs_agree(pending.hv, *pending.pairs))
-        except BaseException as exc:
-            agreed.set_exception(exc)
-            raise
+    check = paired.result()
+    if check is not None:
+        check.help()
     return pending
 
 
@@ -232,8 +227,7 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
     bits = topology.corner_bits(tri32, owned=True)  # flushes coordinate noise in tri32
     pool = ThreadPoolExecutor(1) if m >= THREAD_MIN else None
     paired: Future = Future()
-    claim, agreed = threading.Lock(), Future()
-    future = pool.submit(_topology_start, bits, paired, claim, agreed) if pool else None
+    future = pool.submit(_topology_start, bits, paired) if pool else None
     try:
         if future is not None:
             # scipy's import (~0.3 s CPU) here, at once: the other thread labels the shells
@@ -252,13 +246,11 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
             hull = _hull_record(meas, len(tri))  # while the topology is still at work
         sha256 = hashlib.sha256(data).hexdigest()
         if future is not None:
-            hv, pairs = paired.result()
-            if pairs is None:
-                agree = False
-            elif claim.acquire(blocking=False):  # the other thread is still labelling shells
-                agree = topology.pairs_agree(hv, *pairs)
-            else:  # the other thread was free first and checks the pairing
-                agree = agreed.result()
+            wait([paired, future], return_when=FIRST_COMPLETED)
+            if not paired.done():  # the thread failed before it paired anything
+                future.result()
+            check = paired.result()  # (helping with the check of the pairing)
+            agree = False if check is None else check.agree()
             pending = future.result()
             topo = topology.topology_finish(tri32, bits, pending, agree)
             if pending.pairs is not None and agree:  # the fast path: a clean closed mesh

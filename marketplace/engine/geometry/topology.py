@@ -12,6 +12,7 @@ All arrays are in file units; nothing here knows about millimetres.
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -100,10 +101,10 @@ class Pending:
 def topology_start(bits: np.ndarray, paired: Future | None = None) -> Pending:
     """First half of :func:`topology_of`: hash, pair (one sort) and label the shells.
 
-    With ``paired`` the pairing is handed over (``(hv, pairs)``) as soon as it exists, before
-    the shells are labelled: another thread can then check it with :func:`pairs_agree`
-    meanwhile and pass the answer to :func:`topology_finish`. ``paired`` always gets a
-    result or an exception, so nobody waits on it forever.
+    With ``paired`` the pairing's check (a :class:`PairCheck`, or None: no pairing) is handed
+    over as soon as the pairing exists, before the shells are labelled: another thread can
+    then check it meanwhile and pass the answer to :func:`topology_finish`. ``paired``
+    always gets a result or an exception, so nobody waits on it forever.
     """
     try:
         m = len(bits) // 3
@@ -114,7 +115,7 @@ def topology_start(bits: np.ndarray, paired: Future | None = None) -> Pending:
             paired.set_exception(exc)
         raise
     if paired is not None:
-        paired.set_result((hv, pairs))
+        paired.set_result(None if pairs is None else PairCheck(hv, *pairs))
     if pairs is None:
         return Pending(hv, None)
     # imported here, not at the top: scipy's import (~0.25 s) then overlaps the other
@@ -195,14 +196,59 @@ def pairs_agree(hv: np.ndarray, p: np.ndarray, q: np.ndarray) -> bool:
 
     Anything else (same direction, a collapsed face, a collision of the short key) means the
     exact path. Two distinct corners share a 64-bit hash with a probability of about 1e-8
-    for a 2-million-triangle file.
+    for a 2-million-triangle file. (:class:`PairCheck` in this thread alone.)
     """
-    hv3 = hv.reshape(-1, 3)
-    nxt = np.empty_like(hv3)  # hash of each half-edge's end corner
-    nxt[:, 0], nxt[:, 1], nxt[:, 2] = hv3[:, 1], hv3[:, 2], hv3[:, 0]
-    nxt = nxt.reshape(-1)
-    hp, hpe = hv[p], nxt[p]
-    return bool(((hp == nxt[q]) & (hpe == hv[q]) & (hp != hpe)).all())
+    return PairCheck(hv, p, q).agree()
+
+
+class PairCheck:
+    """:func:`pairs_agree` in chunks that every thread free to help takes in turn (small
+    temporaries, no copy of the hashes): ``help()`` checks chunks until none is left to take
+    (or one disagreed); ``agree()`` helps, waits for the chunks the others took and says
+    whether every chunk agrees (raising what a chunk raised)."""
+
+    CHUNK = 1 << 18  # pairs
+
+    def __init__(self, hv: np.ndarray, p: np.ndarray, q: np.ndarray) -> None:
+        self.hv, self.p, self.q = hv, p, q
+        self._chunks = max(1, -(-len(p) // self.CHUNK))
+        self._taken = self._done = 0
+        self._agree = True
+        self._error: BaseException | None = None
+        self._cond = threading.Condition()
+
+    def help(self) -> None:
+        while True:
+            with self._cond:
+                if self._taken == self._chunks or not self._agree or self._error:
+                    return
+                i = self._taken
+                self._taken += 1
+            ok, error = False, None
+            try:
+                ok = self._check(slice(i * self.CHUNK, (i + 1) * self.CHUNK))
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever waits
+                error = exc
+            with self._cond:
+                self._done += 1
+                self._agree = self._agree and ok
+                self._error = self._error or error
+                self._cond.notify_all()
+            if error is not None:
+                raise error
+
+    def agree(self) -> bool:
+        self.help()
+        with self._cond:
+            self._cond.wait_for(lambda: self._done == self._taken)
+            if self._error is not None:
+                raise self._error
+            return self._agree
+
+    def _check(self, part: slice) -> bool:
+        p, q, hv = self.p[part], self.q[part], self.hv
+        hp, hpe = hv[p], hv[_next_corner_fast(p)]
+        return bool(((hp == hv[_next_corner_fast(q)]) & (hpe == hv[q]) & (hp != hpe)).all())
 
 
 def _same_key(a: np.ndarray, b: np.ndarray, shift: int) -> np.ndarray:
