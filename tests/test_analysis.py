@@ -434,7 +434,7 @@ def test_two_thread_topology_takes_the_exact_path_for_a_flipped_face(checker, mo
 
     if checker == "measuring thread":  # the pairing thread never helps with the check
         monkeypatch.setattr(analysis, "_topology_start",
-                            lambda bits, paired: topology.topology_start(bits, paired))
+                            lambda bits, paired, digest: topology.topology_start(bits, paired))
     tri = box()
     tri[3] = tri[3][[0, 2, 1]]
     monkeypatch.setattr(analysis, "THREAD_MIN", 0)
@@ -514,7 +514,7 @@ def test_a_topology_thread_that_fails_before_pairing_fails_the_analysis(monkeypa
     comes first: a failure there is raised, never waited on for ever."""
     from marketplace.engine.analysis import analyse as analysis
 
-    def broken(bits, paired):
+    def broken(bits, paired, digest):
         raise RuntimeError("topology thread broke")
 
     monkeypatch.setattr(analysis, "_topology_start", broken)

@@ -8,6 +8,7 @@ volumes in mm³ (after the unit choice). Problem texts: :mod:`findings`.
 from __future__ import annotations
 
 import hashlib
+import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -58,7 +59,6 @@ class PartAnalysis:
     suggested: orientation.Placement
     min_wall_mm: float | None
     vertices: np.ndarray = field(repr=False)
-    faces: np.ndarray = field(repr=False)
     # a clean closed mesh's face across each half-edge, (3m,) int32 (half-edge e runs from
     # corner e to the next corner of face e // 3; the topology's pairing), else None
     faces_across: np.ndarray | None = field(default=None, repr=False)
@@ -81,6 +81,11 @@ class PartAnalysis:
     def estimable(self) -> bool:
         """The mesh is a solid one can estimate (not a soup or sheet that cannot be closed)."""
         return not any(p.code in UNESTIMABLE for p in self.problems)
+
+    @cached_property
+    def faces(self) -> np.ndarray:
+        """(m, 3) int64: each face's three corners in ``vertices`` (rows 3t, 3t + 1, 3t + 2)."""
+        return np.arange(len(self.vertices), dtype=np.int64).reshape(-1, 3)
 
     @cached_property
     def indexed(self) -> tuple[np.ndarray, np.ndarray]:
@@ -185,13 +190,34 @@ def _measure(tri: np.ndarray, extents: np.ndarray, limits: AnalysisLimits, layer
                      candidates)
 
 
-def _topology_start(bits: np.ndarray, paired: Future) -> topology.Pending:
+class _EitherThread:
+    """A job that whichever thread is free for it first does (the other waits for it)."""
+
+    def __init__(self, fn, *args) -> None:
+        self._fn, self._args = fn, args
+        self._claim = threading.Lock()
+        self._result: Future = Future()
+
+    def run(self) -> Any:
+        if self._claim.acquire(blocking=False):
+            try:
+                self._result.set_result(self._fn(*self._args))
+            except BaseException as exc:  # noqa: BLE001 - raised to whoever waits for it
+                self._result.set_exception(exc)
+        return self._result.result()
+
+
+def _topology_start(bits: np.ndarray, paired: Future,
+                    digest: _EitherThread | None = None) -> topology.Pending:
     """The second thread's share: :func:`topology.topology_start`, then its share of the
-    pairing's check (the measuring thread takes the rest when it is done)."""
+    pairing's check (the measuring thread takes the rest when it is done), then the file's
+    digest unless the measuring thread was free for it first."""
     pending = topology.topology_start(bits, paired)
     check = paired.result()
     if check is not None:
         check.help()
+    if digest is not None:
+        digest.run()
     return pending
 
 
@@ -227,7 +253,8 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
     bits = topology.corner_bits(tri32, owned=True)  # flushes coordinate noise in tri32
     pool = ThreadPoolExecutor(1) if m >= THREAD_MIN else None
     paired: Future = Future()
-    future = pool.submit(_topology_start, bits, paired) if pool else None
+    digest = _EitherThread(hashlib.sha256, data)
+    future = pool.submit(_topology_start, bits, paired, digest) if pool else None
     try:
         if future is not None:
             # scipy's import (~0.3 s CPU) here, at once: the other thread labels the shells
@@ -244,18 +271,19 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
             tri = _working(raw, tri32, None, choice.scale)
             meas = _measure(tri, hi_mm - lo_mm, limits, layer_mm, check_walls)
             hull = _hull_record(meas, len(tri))  # while the topology is still at work
-        sha256 = hashlib.sha256(data).hexdigest()
         if future is not None:
             wait([paired, future], return_when=FIRST_COMPLETED)
             if not paired.done():  # the thread failed before it paired anything
                 future.result()
             check = paired.result()  # (helping with the check of the pairing)
             agree = False if check is None else check.agree()
+            sha256 = digest.run().hexdigest()  # (unless the other thread was free first)
             pending = future.result()
             topo = topology.topology_finish(tri32, bits, pending, agree)
             if pending.pairs is not None and agree:  # the fast path: a clean closed mesh
                 across = pending.across
         else:
+            sha256 = digest.run().hexdigest()
             topo = topology.topology_of(tri32, bits)
     finally:
         if pool:
@@ -314,7 +342,7 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
         problems=tuple(problems), current=current, suggested=best,
         min_wall_mm=None if walls is None or not np.isfinite(walls.thickness_mm).any()
         else float(walls.thickness_mm[np.isfinite(walls.thickness_mm)].min()),
-        vertices=corners, faces=np.arange(len(corners), dtype=np.int64).reshape(-1, 3),
+        vertices=corners,
         faces_across=across, hull_mm=_hull_record(meas, len(tri)) if hull is None else hull,
     )
 
