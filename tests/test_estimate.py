@@ -373,6 +373,29 @@ def test_a_big_clean_mesh_is_estimated_as_its_soup_with_the_analysis_pairing():
     assert fast.support_g == pytest.approx(merged.support_g, rel=1e-6, abs=1e-6)
 
 
+def test_a_soup_without_faces_is_estimated_as_its_rows():
+    """faces None means a triangle soup (corner 3t + j is corner j of face t): with or
+    without the pairing, and where the pairing does not chain (then sliced as a solid), the
+    figures are those of the same soup with its faces written out."""
+    from marketplace.engine.estimate import layers
+    from marketplace.engine.geometry.faces import soup_faces
+
+    mesh = box(20, 10, 8)
+    soup = mesh.vertices[mesh.faces].reshape(-1, 3)
+    rows = soup_faces(len(soup))
+    across = layers.half_edge_partners(mesh.faces) // 3  # the indexed mesh's pairing is the
+    # soup's: half-edge e is corner e of both
+    ref = estimate(soup, rows, DEFAULT_PROFILE, PLA, use_cache=False)
+    for faces, pairing in ((None, across), (None, None), (rows, across)):
+        got = estimate(soup, faces, DEFAULT_PROFILE, PLA, across=pairing, use_cache=False)
+        assert (got.material_g, got.print_time_s) == (ref.material_g, ref.print_time_s)
+    wrong = np.roll(across, 1)  # a pairing that does not chain: sliced as a solid instead
+    stack = layers.slice_mesh(soup, None, 0.2, 0.2, wrong)
+    assert stack.exact and stack.sections[5].area() == pytest.approx(200.0, rel=1e-6)
+    with pytest.raises(ValueError, match="three corners"):
+        estimate(soup[:-1], None, DEFAULT_PROFILE, PLA, use_cache=False)
+
+
 def test_the_estimate_without_supports_is_derived_exactly():
     """The part page prices "Stützstrukturen: keine" from the stored automatic estimate."""
     part = mushroom()

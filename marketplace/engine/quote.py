@@ -91,8 +91,8 @@ def estimate_part(analysis: PartAnalysis, profile: Any, *, supports: str = "auto
     turn = analysis.suggested.rotation if rotation is None else tuple(
         tuple(float(v) for v in row) for row in np.asarray(rotation, dtype=float).reshape(3, 3))
     across = analysis.faces_across
-    if across is not None:  # a big clean mesh: sliced as it is, no merging of corners
-        vertices, faces = analysis.oriented_vertices(turn), analysis.faces
+    if across is not None:  # a big clean mesh: sliced as it is (a soup), no merging
+        vertices, faces = analysis.oriented_vertices(turn), None
     else:
         vertices, faces = analysis.oriented_indexed(turn)
     mesh_id = f"{analysis.sha256}:{analysis.units.scale!r}:{turn!r}"

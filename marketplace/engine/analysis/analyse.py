@@ -85,7 +85,7 @@ class PartAnalysis:
     @cached_property
     def faces(self) -> np.ndarray:
         """(m, 3) int64: each face's three corners in ``vertices`` (rows 3t, 3t + 1, 3t + 2)."""
-        return np.arange(len(self.vertices), dtype=np.int64).reshape(-1, 3)
+        return geometry.soup_faces(len(self.vertices))
 
     @cached_property
     def indexed(self) -> tuple[np.ndarray, np.ndarray]:

@@ -147,11 +147,11 @@ class _GeometryCache:
         self._size = size
 
     @staticmethod
-    def key(v: np.ndarray, f: np.ndarray, profile: PrintProfile,
+    def key(v: np.ndarray, f: np.ndarray | None, profile: PrintProfile,
             mesh_id: str | None = None) -> tuple:
         if mesh_id is None:
             digest = hashlib.blake2b(v.tobytes(), digest_size=16)
-            digest.update(f.tobytes())
+            digest.update(b"soup" if f is None else f.tobytes())
             mesh_id = digest.hexdigest()
         solid = profile.infill_percent >= 99.99
         return mesh_id, replace(profile, infill_percent=100.0 if solid else 0.0)
@@ -171,9 +171,9 @@ class _GeometryCache:
 _CACHE = _GeometryCache()
 
 
-def _signed_volume(v: np.ndarray, f: np.ndarray) -> float:
-    """Signed volume (mm³) of a triangle mesh by the divergence theorem."""
-    tri = v[f].astype(np.float64, copy=False)
+def _signed_volume(v: np.ndarray, f: np.ndarray | None) -> float:
+    """Signed volume (mm³) of a triangle mesh (f None: a soup) by the divergence theorem."""
+    tri = (v.reshape(-1, 3, 3) if f is None else v[f]).astype(np.float64, copy=False)
     return float(np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6.0)
 
 
@@ -185,7 +185,7 @@ MAX_LAYERS = 20_000  # 4 m at 0.2 mm: more is estimated from the volume alone
 
 def estimate(
     vertices: np.ndarray,
-    faces: np.ndarray,
+    faces: np.ndarray | None,
     profile: PrintProfile,
     material: MaterialSpec,
     *,
@@ -199,14 +199,15 @@ def estimate(
     """Estimate grams and print time of one piece.
 
     vertices : (n, 3) float, mm (placed on z = 0 here)
-    faces : (m, 3) int, indices into vertices
+    faces : (m, 3) int, indices into vertices; None: ``vertices`` is a triangle soup (corner
+        3t + j is corner j of face t)
     supports : "auto": supports wherever PrusaSlicer's automatic supports at the profile's
         threshold put them (``Estimate.supports`` says whether there are any); "none": none
     use_cache : reuse the layer figures of a recent call for the same mesh and layer settings
     deadline : the quote's time budget; once spent, the rough estimate from the volume is
         given instead (``method`` "volume-budget", ``confidence`` "low")
-    across : (3m,) int, for a triangle soup (``faces`` is ``arange(3m)`` in rows of three)
-        whose pairing the caller knows: the face across each half-edge
+    across : (3m,) int, for a triangle soup (``faces`` None or ``arange(3m)`` in rows of
+        three) whose pairing the caller knows: the face across each half-edge
         (:func:`layers.slice_mesh`); it is then sliced without merging corners
     mesh_id : names the mesh for the cache (instead of a digest of its arrays)
     Raises NoPrintableVolumeError for an empty or flat mesh, ValueError for coordinates or
@@ -217,12 +218,15 @@ def estimate(
         raise ValueError(f"supports must be one of {SUPPORT_CHOICES}, not {supports!r}")
     v = np.asarray(vertices)  # float32 stays float32 (a big mesh: half the memory traffic)
     v = (v if v.dtype == np.float32 else v.astype(np.float64, copy=False)).reshape(-1, 3)
-    f = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
-    if len(v) == 0 or len(f) == 0:
+    if faces is None and len(v) % 3:
+        raise ValueError("a triangle soup has three corners a face")
+    f = None if faces is None else np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    triangles = len(v) // 3 if f is None else len(f)
+    if len(v) == 0 or (f is not None and len(f) == 0):
         raise NoPrintableVolumeError("the mesh has no triangles")
     if not np.isfinite(v).all():
         raise ValueError("the mesh has non-finite coordinates")
-    if f.min() < 0 or f.max() >= len(v):
+    if f is not None and (f.min() < 0 or f.max() >= len(v)):
         raise ValueError("face indices out of range")
     height = float(v[:, 2].max() - v[:, 2].min())
     if height <= 0:
@@ -238,7 +242,7 @@ def estimate(
     try:
         if "stack" not in entry:
             if deadline is not None:  # cutting the layers cannot be interrupted
-                deadline.check(needs_s=len(f) * SLICE_S_PER_TRIANGLE)
+                deadline.check(needs_s=triangles * SLICE_S_PER_TRIANGLE)
             entry["stack"] = slice_mesh(v, f, profile.layer_height_mm,
                                         profile.first_layer_height_mm, across)
         stack = entry["stack"]
@@ -511,7 +515,7 @@ def _regions_and_supports(stack, profile: PrintProfile, deadline: Deadline | Non
     return figures, sup[1] if sup[0] == "ok" else support_layers(stack, profile, deadline)
 
 
-def _volume_fallback(v: np.ndarray, f: np.ndarray, height: float, profile: PrintProfile,
+def _volume_fallback(v: np.ndarray, f: np.ndarray | None, height: float, profile: PrintProfile,
                      g_per_mm3: float, fil_area: float) -> Estimate:
     """Rough estimate from the mesh volume when no layer has a usable cross-section."""
     volume = abs(_signed_volume(v, f))

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import manifold3d as m3d
 import numpy as np
 
+from marketplace.engine.geometry.faces import soup_faces
+
 SIMPLIFY_MM = 0.01
 
 
@@ -69,15 +71,18 @@ def slice_mesh(
     """Place the mesh on z = 0 and cut it into layers.
 
     vertices : (n, 3) float, mm
-    faces : (m, 3) int
+    faces : (m, 3) int; None: the vertices are a triangle soup (corner 3t + j is corner j of
+        face t: the analysis' corners)
     across : (3m,) int, optional: the face across each half-edge (half-edge e runs from
-        corner e % 3 of face e // 3 to its next corner) of a triangle soup (``faces`` is
-        ``arange(3m)`` in rows of three: the analysis' corners) whose pairing the caller
-        knows; without it the pairing is computed from ``faces`` (:func:`half_edge_partners`)
+        corner e % 3 of face e // 3 to its next corner) of a triangle soup (``faces`` None
+        or ``arange(3m)`` in rows of three) whose pairing the caller knows; without it the
+        pairing is computed from ``faces`` (:func:`half_edge_partners`)
     """
     v = np.asarray(vertices)
     v = v if v.dtype == np.float32 else v.astype(np.float64, copy=False)
-    f = np.asarray(faces, dtype=np.int64)
+    if faces is None and across is None:  # a soup without its pairing: paired from its rows
+        faces = soup_faces(len(v))
+    f = None if faces is None else np.asarray(faces, dtype=np.int64)
     z_min = float(v[:, 2].min())
     if z_min != 0.0:
         v = v - np.array([0.0, 0.0, z_min], dtype=v.dtype)
@@ -92,6 +97,8 @@ def slice_mesh(
         across = None if partner is None else partner // 3
     sections = chained_sections(v, f, across, planes, soup) if across is not None else None
     exact = sections is not None
+    if sections is None and f is None:  # a soup that does not chain after all
+        f = soup_faces(len(v))
     if sections is None:
         manifold = _to_manifold(v, f)
         if manifold is not None:
@@ -132,8 +139,8 @@ def chained_sections(v: np.ndarray, f: np.ndarray, across: np.ndarray,
     """Cross-sections of a closed mesh at ``planes`` (z, ascending), or None if the segments
     do not close into loops (then the mesh is not what ``across`` says).
 
-    v (n, 3) float mm, f (m, 3) int, across (3m,) int: the face across each half-edge (the
-    face of its partner, see :func:`half_edge_partners`).
+    v (n, 3) float mm, f (m, 3) int (None with ``soup``), across (3m,) int: the face across
+    each half-edge (the face of its partner, see :func:`half_edge_partners`).
     soup : ``f`` is ``arange(3m).reshape(m, 3)`` (corner 3t + j of face t is ``v[3t + j]``)
     Heights are compared as float32, like the STL the slicer reads (and manifold3d's
     vertices), and a corner counts as above a plane when it is strictly above it, so a corner
@@ -141,7 +148,7 @@ def chained_sections(v: np.ndarray, f: np.ndarray, across: np.ndarray,
     counter-clockwise (seen from above) as the triangles' winding says, holes clockwise;
     overlapping bodies are joined (positive fill rule), like manifold3d's slices.
     """
-    m = len(f)
+    m = len(v) // 3 if f is None else len(f)
     zv = v[:, 2].astype(np.float32)
     # a triangle soup (corner 3t + j is corner j of face t) needs no lookups through f
     soup = soup and len(v) == 3 * m

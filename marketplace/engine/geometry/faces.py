@@ -23,6 +23,12 @@ class FaceGeometry:
     volumes_mm3: np.ndarray
 
 
+def soup_faces(corners: int) -> np.ndarray:
+    """(corners // 3, 3) int64: the faces of a triangle soup (corner 3t + j is corner j of
+    face t)."""
+    return np.arange(corners, dtype=np.int64).reshape(-1, 3)
+
+
 _BBOX_ROW = 3 * 1024  # corners' coordinates per row of the blocked reduction
 
 
