@@ -108,34 +108,51 @@ def rotate(points: np.ndarray, rot: np.ndarray, dtype=np.float64) -> np.ndarray:
 
 
 def face_geometry(tri: np.ndarray, centre: np.ndarray | None = None) -> FaceGeometry:
-    """Compute per-face normals, areas, signed volumes and centroids of (m, 3, 3) triangles."""
+    """Compute per-face normals, areas, signed volumes and centroids of (m, 3, 3) triangles.
+
+    A block of faces at a time: the edge vectors and products are small temporaries, reused
+    (fresh memory costs more than the arithmetic on a big mesh).
+    """
     if centre is None:
         lo, hi = bbox(tri)
         centre = ((lo + hi) / 2).astype(tri.dtype)
+    m = len(tri)
+    normals = np.empty((m, 3), dtype=tri.dtype)
+    double_area = np.empty(m, dtype=tri.dtype)
+    volumes = np.empty(m, dtype=tri.dtype)
+    for a in range(0, m, _FACE_BLOCK):
+        _face_block(tri[a:a + _FACE_BLOCK], centre, normals[a:a + _FACE_BLOCK],
+                    double_area[a:a + _FACE_BLOCK], volumes[a:a + _FACE_BLOCK])
+    return FaceGeometry(normals, double_area / 2.0, volumes)
+
+
+_FACE_BLOCK = 1 << 16  # faces measured together
+
+
+def _face_block(tri: np.ndarray, centre: np.ndarray, cross: np.ndarray,
+                double_area: np.ndarray, volumes: np.ndarray) -> None:
+    """:func:`face_geometry` of a block of faces, written into its slices of the outputs."""
     e1 = tri[:, 1, :] - tri[:, 0, :]
     e2 = tri[:, 2, :] - tri[:, 0, :]
-    cross = np.empty_like(e1)  # the columns are written in place: no stacking copy
-    cx, cy, cz = cross[:, 0], cross[:, 1], cross[:, 2]
+    cx, cy, cz = cross[:, 0], cross[:, 1], cross[:, 2]  # written in place: no stacking copy
     np.multiply(e1[:, 1], e2[:, 2], out=cx)
     cx -= e1[:, 2] * e2[:, 1]
     np.multiply(e1[:, 2], e2[:, 0], out=cy)
     cy -= e1[:, 0] * e2[:, 2]
     np.multiply(e1[:, 0], e2[:, 1], out=cz)
     cz -= e1[:, 1] * e2[:, 0]
-    del e1, e2
-    double_area = cx * cx
+    np.multiply(cx, cx, out=double_area)
     double_area += cy * cy
     double_area += cz * cz
     np.sqrt(double_area, out=double_area)
     # signed volume of the tetrahedron (centre, face): (v0 - centre) · cross / 6
-    volumes = (tri[:, 0, 0] - centre[0]) * cx
+    np.multiply(tri[:, 0, 0] - centre[0], cx, out=volumes)
     volumes += (tri[:, 0, 1] - centre[1]) * cy
     volumes += (tri[:, 0, 2] - centre[2]) * cz
     volumes /= 6.0
     with np.errstate(invalid="ignore", divide="ignore"):
         cross /= double_area[:, None]
     cross[double_area == 0] = 0.0
-    return FaceGeometry(cross, double_area / 2.0, volumes)
 
 
 def centroids(tri: np.ndarray, faces: np.ndarray | None = None) -> np.ndarray:

@@ -18,6 +18,7 @@ AXIS_COS = 0.9
 GRID = 256
 EPS_MM = 1e-4
 MAX_PAIRS = 4_000_000
+_FACE_BLOCK = 1 << 16  # faces whose boxes are found together
 BRUTE_PAIRS = 600_000  # per axis, when faces are too big for the grid: fewer rays, not more time
 
 
@@ -67,12 +68,15 @@ def measure(tri: np.ndarray, normals: np.ndarray, areas: np.ndarray, samples: in
     # (3, m) layout: each coordinate's cells are contiguous for the per-axis passes
     c_lo = np.empty((3, len(tri)), dtype=np.int32)
     c_hi = np.empty((3, len(tri)), dtype=np.int32)
-    for c in range(3):
-        t = tri[:, :, c]
-        c_lo[c] = _cell(np.minimum(np.minimum(t[:, 0], t[:, 1]), t[:, 2]), lo[c], cell[c], 0,
-                        GRID)
-        c_hi[c] = _cell(np.maximum(np.maximum(t[:, 0], t[:, 1]), t[:, 2]), lo[c], cell[c], -1,
-                        GRID - 1)
+    # each face's box from its three corners' rows at once (twice as fast as per coordinate),
+    # a block of faces at a time (small temporaries, reused)
+    for a in range(0, len(tri), _FACE_BLOCK):
+        t = tri[a:a + _FACE_BLOCK]
+        face_lo = np.minimum(np.minimum(t[:, 0], t[:, 1]), t[:, 2])
+        face_hi = np.maximum(np.maximum(t[:, 0], t[:, 1]), t[:, 2])
+        for c in range(3):
+            c_lo[c, a:a + len(t)] = _cell(face_lo[:, c], lo[c], cell[c], 0, GRID)
+            c_hi[c, a:a + len(t)] = _cell(face_hi[:, c], lo[c], cell[c], -1, GRID - 1)
     p_cell = ((pts - lo) / cell).astype(np.int64).clip(0, GRID - 1)
     cast = np.zeros(len(pts), bool)
     for k in range(3):
