@@ -211,9 +211,9 @@ class FaultProxy:
     """A small HTTP proxy on 127.0.0.1 in front of a real server, one request per connection.
 
     ``mode`` is "pass" (forward), "slow" (forward each request ``delay_s`` late), "hang" (read
-    the request, never answer) or "refuse" (close at once). ``once(method, path_prefix, action)`` arms a one-shot fault for the next matching
-    request: ``("cut", fraction)`` forwards only that share of the request body and then breaks
-    both connections off; ``("before", fn)`` calls ``fn()`` and then forwards the request;
+    the request, never answer) or "refuse" (close at once). ``once(method, path_prefix,
+    action)`` arms a one-shot fault for the next matching request: ``("cut", fraction)``
+    forwards only that share of the request body and then breaks both connections off; ``("before", fn)`` calls ``fn()`` and then forwards the request;
     ``("swallow",)`` forwards it but never passes the answer back (the client times out).
     """
 

@@ -153,13 +153,19 @@ def chained_sections(v: np.ndarray, f: np.ndarray, across: np.ndarray,
     # a triangle soup (corner 3t + j is corner j of face t) needs no lookups through f
     soup = soup and len(v) == 3 * m
     zf = zv.reshape(m, 3) if soup else zv[f]
-    z0, z1, z2 = zf[:, 0], zf[:, 1], zf[:, 2]
-    lo = np.searchsorted(planes, np.minimum(np.minimum(z0, z1), z2).astype(np.float64))
-    hi = np.searchsorted(planes, np.maximum(np.maximum(z0, z1), z2).astype(np.float64))
-    count = hi - lo  # planes p with zmin <= p < zmax
-    del z0, z1, z2
+    # the planes each face spans: lo <= p < hi (zmin <= plane < zmax), a block at a time
+    lo = np.empty(m, dtype=np.int32)
+    hi = np.empty(m, dtype=np.int32)
+    for a in range(0, m, _FACE_BLOCK):
+        block = zf[a:a + _FACE_BLOCK]
+        z0, z1, z2 = block[:, 0], block[:, 1], block[:, 2]
+        lo[a:a + len(z0)] = np.searchsorted(
+            planes, np.minimum(np.minimum(z0, z1), z2).astype(np.float64))
+        hi[a:a + len(z0)] = np.searchsorted(
+            planes, np.maximum(np.maximum(z0, z1), z2).astype(np.float64))
+    count = hi - lo
     tri = np.flatnonzero(count)
-    c = count[tri]
+    c = count[tri].astype(np.int64)
     k = int(c.sum())
     if k == 0:
         return [m3d.CrossSection() for _ in planes]
