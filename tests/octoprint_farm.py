@@ -213,8 +213,9 @@ class FaultProxy:
     ``mode`` is "pass" (forward), "slow" (forward each request ``delay_s`` late), "hang" (read
     the request, never answer) or "refuse" (close at once). ``once(method, path_prefix,
     action)`` arms a one-shot fault for the next matching request: ``("cut", fraction)``
-    forwards only that share of the request body and then breaks both connections off; ``("before", fn)`` calls ``fn()`` and then forwards the request;
-    ``("swallow",)`` forwards it but never passes the answer back (the client times out).
+    forwards only that share of the request body and then breaks both connections off;
+    ``("before", fn)`` calls ``fn()`` and then forwards the request; ``("swallow",)`` forwards
+    it but never passes the answer back (the client times out).
     """
 
     def __init__(self, upstream_port: int) -> None:
