@@ -4,7 +4,8 @@
   (octorest itself never passes one and blocks forever on a hung server).
 - No network call in the constructor (octorest's checks the API key with a GET when given one,
   so the key goes into the session headers instead).
-- HTTP errors become our exceptions by status code; transport errors become PrinterUnreachable.
+- HTTP errors become our exceptions by status code; transport errors become PrinterUnreachable;
+  an API answer that is not JSON (a web page where OctoPrint should be) becomes PrinterError.
   A wrong key on a POST comes back as 400 "CSRF validation failed", which is an auth error too.
 - octorest's upload drops select/print/userdata (they go as ``json=`` next to ``files=``), so the
   upload is a raw multipart POST here, verified afterwards (size and sha1 from OctoPrint, our
@@ -100,6 +101,12 @@ class OctoPrintSession(requests.Session):
                                      f"{type(exc).__name__}") from exc
         if response.status_code >= 400:
             raise _error_for(response)
+        kind = response.headers.get("Content-Type", "")
+        path = requests.utils.urlparse(url).path
+        if path.startswith("/api/") and response.content and "json" not in kind:
+            # something answers at that address, but not OctoPrint's API (a router's page)
+            raise PrinterError(f"{method} {path}: not an OctoPrint answer "
+                               f"({kind.split(';')[0] or 'no type'})", response.status_code)
         return response
 
 

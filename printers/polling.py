@@ -123,8 +123,23 @@ def poll_printer(target: PollTarget, timeouts: Timeouts) -> PollResult:
         client.close()
 
 
+def _outcome(printer_id: int, future: Future) -> PollResult:
+    """The result of an ended poll; a poll that raised (an answer no printer error covers,
+    say a web page where the API should be) is an error of that printer, never the pass's."""
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 - one printer's failure, reported as its state
+        log.warning("poll of printer %s failed: %s: %s", printer_id, type(exc).__name__, exc)
+        return PollResult(printer_id, error_kind="error",
+                          error=f"{type(exc).__name__}: {exc}"[:300])
+
+
 class Poller:
-    """Polls printers concurrently; remembers polls still running from an earlier pass."""
+    """Polls printers concurrently; remembers the polls of an earlier pass that had not ended
+    by its deadline (still running, or ended since with an answer for the next pass).
+
+    ``poll_all`` is called by one thread (the dispatcher's pass) at a time.
+    """
 
     def __init__(self, timeouts: Timeouts, deadline_s: float, max_workers: int = 16) -> None:
         self.timeouts = timeouts
@@ -141,13 +156,16 @@ class Poller:
         with self._lock:
             wanted = {target.printer_id: target for target in targets}
             for printer_id, (target, future) in list(self._running.items()):
-                if future.done() and wanted.get(printer_id) != target:
-                    del self._running[printer_id]  # a late answer to another question: stale
+                if future.done() and (wanted.get(printer_id) != target
+                                      or not _outcome(printer_id, future).answered):
+                    # a late answer to another question, or a late failure: a fresh poll
+                    # says more
+                    del self._running[printer_id]
             for target in targets:
                 previous = self._running.get(target.printer_id)
                 if previous is not None:
-                    # still hanging from a pass before, or ended since it missed that pass's
-                    # deadline: then its answer is this pass's
+                    # still hanging from a pass before, or answered since it missed that
+                    # pass's deadline: then its answer is this pass's
                     futures[target.printer_id] = previous[1]
                     continue
                 future = self._pool.submit(poll_printer, target, self.timeouts)
@@ -161,9 +179,9 @@ class Poller:
         for printer_id, future in futures.items():
             asked = self._running[printer_id][0]
             if future.done() and asked == wanted[printer_id]:
-                results[printer_id] = future.result()
                 with self._lock:
                     del self._running[printer_id]  # reported
+                results[printer_id] = _outcome(printer_id, future)
             else:  # (an answer to an earlier question is dropped in the next pass)
                 results[printer_id] = PollResult(
                     printer_id, error_kind="timeout",

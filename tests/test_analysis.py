@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -503,7 +504,9 @@ def test_extreme_corners_are_numpys_first_extremes(corners, ties):
     late[-1] = (-9, 9, -9)  # in the tail (or the last row)
     base = pts.copy()
     base[:, 2] = 0.0
-    for points in (pts, late, base, pts[::2]):
+    nan = pts.copy()
+    nan[len(nan) // 2, 1] = np.nan  # no reader lets one through; still numpy's answer
+    for points in (pts, late, base, pts[::2], nan):
         low, high = extreme_corners(points)
         assert low.tolist() == [int(points[:, k].argmin()) for k in range(3)]
         assert high.tolist() == [int(points[:, k].argmax()) for k in range(3)]
@@ -540,7 +543,8 @@ def test_the_pairing_check_is_shared_by_chunks_between_threads(monkeypatch):
     real = topology.PairCheck._check
 
     def counting(self, part):
-        checked.append((part.start, part.stop))
+        checked.append((part.start, part.stop, threading.get_ident()))
+        time.sleep(0.002)  # long enough for both threads to take chunks
         return real(self, part)
 
     monkeypatch.setattr(topology.PairCheck, "_check", counting)
@@ -549,7 +553,22 @@ def test_the_pairing_check_is_shared_by_chunks_between_threads(monkeypatch):
     helper.start()
     assert check.agree() is True
     helper.join()
-    assert sorted(checked) == [(i, i + 4) for i in range(0, len(p), 4)]
+    assert sorted(c[:2] for c in checked) == [(i, i + 4) for i in range(0, len(p), 4)]
+    assert len({c[2] for c in checked}) == 2  # both threads checked chunks
+
+    def failing_there(self, part):  # the other thread's chunk fails while this one waits
+        if threading.current_thread() is not threading.main_thread():
+            raise MemoryError
+        time.sleep(0.01)
+        return real(self, part)
+
+    monkeypatch.setattr(topology.PairCheck, "_check", failing_there)
+    check = topology.PairCheck(hv, p, q)
+    helper = threading.Thread(target=lambda: pytest.raises(MemoryError, check.help))
+    helper.start()
+    with pytest.raises(MemoryError):
+        check.agree()
+    helper.join()
     for wrong in (0, len(p) - 1):  # in the first or the last chunk: a half-edge paired
         # with itself (it runs the same way as its partner)
         assert not topology.pairs_agree(hv, p, np.where(np.arange(len(q)) == wrong, p, q))

@@ -394,6 +394,8 @@ def test_a_soup_without_faces_is_estimated_as_its_rows():
     assert stack.exact and stack.sections[5].area() == pytest.approx(200.0, rel=1e-6)
     with pytest.raises(ValueError, match="three corners"):
         estimate(soup[:-1], None, DEFAULT_PROFILE, PLA, use_cache=False)
+    with pytest.raises(ValueError, match="three corners"):
+        layers.slice_mesh(soup[:-1], None, 0.2, 0.2, across)
 
 
 def test_the_estimate_without_supports_is_derived_exactly():

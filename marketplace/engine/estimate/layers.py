@@ -65,7 +65,7 @@ def _slice_planes(tops: np.ndarray, first_mm: float, height_mm: float) -> np.nda
 
 
 def slice_mesh(
-    vertices: np.ndarray, faces: np.ndarray, layer_mm: float, first_mm: float,
+    vertices: np.ndarray, faces: np.ndarray | None, layer_mm: float, first_mm: float,
     across: np.ndarray | None = None,
 ) -> LayerStack:
     """Place the mesh on z = 0 and cut it into layers.
@@ -80,6 +80,8 @@ def slice_mesh(
     """
     v = np.asarray(vertices)
     v = v if v.dtype == np.float32 else v.astype(np.float64, copy=False)
+    if faces is None and len(v) % 3:
+        raise ValueError("a triangle soup has three corners a face")
     if faces is None and across is None:  # a soup without its pairing: paired from its rows
         faces = soup_faces(len(v))
     f = None if faces is None else np.asarray(faces, dtype=np.int64)
@@ -134,7 +136,7 @@ def half_edge_partners(faces: np.ndarray) -> np.ndarray | None:
     return order[pos]
 
 
-def chained_sections(v: np.ndarray, f: np.ndarray, across: np.ndarray,
+def chained_sections(v: np.ndarray, f: np.ndarray | None, across: np.ndarray,
                      planes: np.ndarray, soup: bool = False) -> list[m3d.CrossSection] | None:
     """Cross-sections of a closed mesh at ``planes`` (z, ascending), or None if the segments
     do not close into loops (then the mesh is not what ``across`` says).

@@ -67,6 +67,9 @@ def extreme_corners(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         out = np.empty(3, dtype=np.int64)
         for k in range(3):
             value = best[int(pick(best[:, k])), k]
+            if value != value:  # NaN (no reader lets one through): numpy's own answer
+                out[k] = int(pick(flat[:, k]))
+                continue
             positions = 3 * np.flatnonzero(best[:, k] == value) + k  # where it occurs
             for start in range(0, len(rows), 64):  # the first row that has it (a few rows
                 hits = rows[start:start + 64, positions] == value  # when it is everywhere)
@@ -115,7 +118,8 @@ def face_geometry(tri: np.ndarray, centre: np.ndarray | None = None) -> FaceGeom
     """
     if centre is None:
         lo, hi = bbox(tri)
-        centre = ((lo + hi) / 2).astype(tri.dtype)
+        centre = (lo + hi) / 2
+    centre = np.asarray(centre).astype(tri.dtype)  # the sums stay in the triangles' type
     m = len(tri)
     normals = np.empty((m, 3), dtype=tri.dtype)
     double_area = np.empty(m, dtype=tri.dtype)

@@ -152,7 +152,7 @@ def _fast_pairs(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Pair the half-edges of a clean closed mesh, or return None if it is not one.
 
-    check=False leaves the check on the vertex hashes (:func:`_pairs_agree`) to the caller.
+    check=False leaves the check on the vertex hashes (:func:`pairs_agree`) to the caller.
     """
     n = 3 * m
     shift = max(int(n).bit_length(), 1)
