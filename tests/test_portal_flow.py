@@ -134,6 +134,10 @@ def test_a_part_no_printer_can_take_gets_no_price_but_the_reason(client, login_a
     error = resp.get_json()["error"]
     assert error["field"] == "part" and "passt in keiner Lage" in error["message"]
     assert "508,0" in error["message"]
+    # and what else can be done: the scale at which it fits (210 mm of 508 mm high: 41 %)
+    assert "auf höchstens 41 % verkleinern" in error["message"], error["message"]
+    en = client.post(url + "?lang=en", json={"material": "PLA", "units": "inch"})
+    assert "scale the part down to at most 41 %" in en.get_json()["error"]["message"]
 
 
 def test_units_override_rescales(client, login_as, firm_user, cube_part):

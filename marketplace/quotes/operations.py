@@ -25,6 +25,7 @@ from flask import current_app
 from marketplace import formatting, messages, taskqueue
 from marketplace.engine import options as options_schema
 from marketplace.engine import runner
+from marketplace.engine.limits import AnalysisLimits
 from marketplace.engine.options import QuoteOptions
 from marketplace.engine.pricing import catalog
 from marketplace.extensions import db
@@ -509,12 +510,20 @@ TOO_LARGE_ANY = N_("Das Teil (%(size)s) passt in keiner Lage auf einen unserer D
                    "passen.")
 
 
+# the analysis found the part larger than every build volume: its reason (the size, the
+# largest volume, the unit it was read in) and what else can be done
+TOO_LARGE_UNPRINTABLE = N_("Das Teil ist so nicht druckbar: %(reason)s Was Sie sonst tun "
+                           "können: das Teil auf höchstens %(percent)s %% verkleinern oder es "
+                           "in Stücken hochladen, die einzeln passen.")
+
+
 def refusal(summary: dict[str, Any]) -> QuoteError | None:
     """Why a part with this analysis (``Part.analysis`` or an estimate's summary) gets no
     price and cannot be ordered, or None.
 
     Not printable (a problem of severity "error": no closed solid, too small, larger than
-    every build volume of the configuration ...), or larger than every printer in service
+    every build volume of the configuration ...; the last with the scale at which it would fit
+    a printer in service, or one of the configuration), or larger than every printer in service
     (not in maintenance, not offline) in every orientation (:func:`planning.placement`; an
     analysis without hull points: as laid, footprint turned or not). A hub with no printer in
     service checks only the former.
@@ -523,6 +532,14 @@ def refusal(summary: dict[str, Any]) -> QuoteError | None:
     from marketplace.scheduling import planning
 
     errors = [p for p in summary.get("problems") or [] if p.get("severity") == "error"]
+    if errors and all(p.get("code") == "too_large" for p in errors):
+        volumes = (scheduling.service_volumes(db.session)
+                   or list(AnalysisLimits.from_config(current_app.config).build_volumes_mm))
+        factor = planning.part_scale_to_fit(summary, volumes)
+        if factor:
+            return QuoteError("part", TOO_LARGE_UNPRINTABLE,
+                              reason=messages.LazyMessage(errors[0], "problem."),
+                              percent=str(max(1, int(factor * 100)))).with_code("not_printable")
     if errors or not summary.get("printable", True):
         if not errors:
             return QuoteError("part", N_("Das Teil ist so nicht druckbar.")).with_code(
