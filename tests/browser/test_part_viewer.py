@@ -112,7 +112,8 @@ def test_suggested_orientation_is_shown_on_the_model(live_server, browser_page, 
     page.select_option("#units", "m")
     page.wait_for_function("__price.error !== null")
     assert "3.000,0 × 500,0 × 3.000,0" in page.text_content("#price-error")
-    assert page.text_content("#units-size") == "–"
+    assert page.text_content("#units-size") == "–" and page.is_hidden("#units-size")
+    assert page.is_visible("#price-error")  # (no refusal of the page says it already)
 
 
 def test_part_page_waits_for_the_analysis_then_shows_the_part(live_server, browser_page,

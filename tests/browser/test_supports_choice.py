@@ -67,6 +67,9 @@ def test_no_price_and_no_buttons_for_a_part_we_cannot_print(live_server, browser
     refused = page.text_content("#price-refused")
     assert "200,0 × 100,0 × 20,0" in refused and "150,0 × 150,0 × 150,0" in refused
     assert page.text_content("#price-gross") == "–"
+    # said once (the price answer's refusal is the page's own), no empty size line
+    page.wait_for_function("__price.error !== null")
+    assert page.is_hidden("#price-error") and page.is_hidden("#units-size")
     screenshot(page, "part-too-large")
     _open(page, live_server, user, tmp_path, "soup.stl", soup_stl(), sign_in=False)
     assert page.is_disabled("#make-quote")

@@ -81,14 +81,21 @@ function showInvalid(error) {
   }
   document.getElementById("price-result")?.classList.add("price-invalid");
   // the part itself cannot be priced so (too large in that unit, ...): its size of the last
-  // good answer is not the size the message speaks of
-  if (error && error.field === "part") setText("units-size", "–");
+  // good answer is not the size the message speaks of (which names the size): no size line
+  if (error && error.field === "part") {
+    setText("units-size", "–");
+    sizeLine(false);
+  }
   const field = error && error.field && form.elements.namedItem(error.field);
   if (field && field.setAttribute) {
     field.setAttribute("aria-invalid", "true");
     field.setAttribute("aria-describedby", "price-error");
     field.closest(".field")?.classList.add("has-error");
   }
+}
+function sizeLine(shown) {
+  const line = document.getElementById("units-size")?.parentElement;
+  if (line) line.hidden = !shown;
 }
 function clearInvalid() {
   document.getElementById("price-result")?.classList.remove("price-invalid");
@@ -124,7 +131,10 @@ async function update() {
     clearInvalid();
     if (!resp.ok) {
       err.textContent = (data.error && data.error.message) || texts.failed;
-      err.hidden = false;
+      // the page's own refusal says the same already: once at the top of the box is enough
+      const refusedNow = document.getElementById("price-refused");
+      err.hidden = Boolean(refusedNow && !refusedNow.hidden
+        && refusedNow.textContent.trim() === err.textContent.trim());
       state.error = err.textContent;
       setQuoteButton(false);
       showInvalid(data.error);
@@ -151,6 +161,7 @@ async function update() {
     setText("est-grams", shown.material);
     setText("est-time", shown.print_time);
     setText("units-size", shown.size);
+    sizeLine(true);
     const table = document.getElementById("price-lines");
     table.replaceChildren();
     for (const line of shown.lines) {
