@@ -93,16 +93,15 @@ class OctoPrintSession(requests.Session):
 
     def request(self, method, url, *args, **kwargs):  # noqa: D102 (requests' signature)
         kwargs.setdefault("timeout", self.timeout)
+        path = requests.utils.urlparse(url).path
         try:
             response = super().request(method, url, *args, **kwargs)
         except requests.RequestException as exc:
             # The exception text names host and port only; headers (the key) are never in it.
-            raise PrinterUnreachable(f"{method} {requests.utils.urlparse(url).path}: "
-                                     f"{type(exc).__name__}") from exc
+            raise PrinterUnreachable(f"{method} {path}: {type(exc).__name__}") from exc
         if response.status_code >= 400:
             raise _error_for(response)
         kind = response.headers.get("Content-Type", "")
-        path = requests.utils.urlparse(url).path
         if path.startswith("/api/") and response.content and "json" not in kind:
             # something answers at that address, but not OctoPrint's API (a router's page)
             raise PrinterError(f"{method} {path}: not an OctoPrint answer "

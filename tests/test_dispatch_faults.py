@@ -28,6 +28,8 @@ from octoprint_farm import (  # noqa: F401  (fixtures)
     wait_for,
 )
 
+from webhook_receiver import Answer, WebhookReceiver
+
 from marketplace import jobs
 from marketplace.extensions import db
 from marketplace.models import DispatchAttempt, JobEvent, Printer, PrintJob
@@ -269,65 +271,31 @@ def test_a_printer_back_from_a_hang_is_seen_even_if_slower_than_the_others(
         poller.shutdown()
 
 
-@pytest.fixture
-def not_octoprint():
-    """A web server on 127.0.0.1 that is not OctoPrint: ``make(body, content_type)`` starts
-    one answering every GET with 200 and that body; returns (url, paths asked for)."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    servers = []
-
-    def make(body: bytes, content_type: str):
-        asked: list[str] = []
-
-        class Page(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server's name)
-                asked.append(self.path)
-                self.send_response(200)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}", asked
-
-    yield make
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.mark.parametrize("body, content_type, error", [
     (b"<html><body>Router login</body></html>", "text/html", "not an OctoPrint answer"),
     (b"[]", "application/json", "AttributeError"),  # another JSON API at that address
 ])
 def test_something_else_where_octoprint_should_be_is_that_printers_error(
-        idle_farm, not_octoprint, body, content_type, error):
+        idle_farm, body, content_type, error):
     """A printer's address that answers, but not as OctoPrint (a web page, another JSON
     API): that printer's error in every pass, a fresh poll each time, the others polled as
     ever (a poll that raised used to fail the whole pass, and then every pass after it)."""
-    url, asked = not_octoprint(body, content_type)
-    odd = PollTarget(1, "Not a printer", url, API_KEY)
-    real = PollTarget(2, "Real", idle_farm[0].url, API_KEY)
+    answer = Answer(200, body, headers={"Content-Type": content_type})
     poller = Poller(Timeouts(connect_s=1.0, read_s=2.0), deadline_s=2.5)
-    try:
-        seen = []
-        for _ in range(3):
-            results = poller.poll_all([odd, real])
-            assert not results[1].answered and results[1].error_kind == "error"
-            assert error in results[1].error
-            assert results[2].answered
-            seen.append(len(asked))
-        assert seen[0] >= 1 and seen[1] > seen[0] and seen[2] > seen[1]  # polled each pass
-    finally:
-        poller.shutdown()
+    with WebhookReceiver(answer) as other:
+        odd = PollTarget(1, "Not a printer", f"http://127.0.0.1:{other.port}", API_KEY)
+        real = PollTarget(2, "Real", idle_farm[0].url, API_KEY)
+        try:
+            seen = []
+            for _ in range(3):
+                results = poller.poll_all([odd, real])
+                assert not results[1].answered and results[1].error_kind == "error"
+                assert error in results[1].error
+                assert results[2].answered
+                seen.append(len(other.requests))
+            assert seen[0] >= 1 and seen[1] > seen[0] and seen[2] > seen[1]  # each pass
+        finally:
+            poller.shutdown()
 
 
 def test_a_poll_that_failed_after_its_pass_is_not_taken_as_the_next_answer(

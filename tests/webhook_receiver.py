@@ -1,4 +1,5 @@
-"""A real HTTP server on 127.0.0.1 that receives webhooks and answers as a test tells it to.
+"""A real HTTP server on 127.0.0.1 that receives webhooks (or any GET) and answers as a test
+tells it to.
 
     with WebhookReceiver() as receiver:              # answers 204 unless told otherwise
         receiver.answers = [Answer(500), Answer(delay_s=2), Answer(200)]   # then the default
@@ -55,6 +56,8 @@ class WebhookReceiver:
                     self.wfile.write(answer.body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a time-out test)
+
+            do_GET = do_POST  # (a GET has no body: content-length 0)  # noqa: N815
 
             def log_message(self, *args):
                 pass

@@ -208,7 +208,7 @@ class _EitherThread:
 
 
 def _topology_start(bits: np.ndarray, paired: Future,
-                    digest: _EitherThread | None = None) -> topology.Pending:
+                    digest: _EitherThread) -> topology.Pending:
     """The second thread's share: :func:`topology.topology_start`, then its share of the
     pairing's check (the measuring thread takes the rest when it is done), then the file's
     digest unless the measuring thread was free for it first."""
@@ -216,8 +216,7 @@ def _topology_start(bits: np.ndarray, paired: Future,
     check = paired.result()
     if check is not None:
         check.help()
-    if digest is not None:
-        digest.run()
+    digest.run()
     return pending
 
 

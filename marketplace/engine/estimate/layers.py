@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import manifold3d as m3d
 import numpy as np
 
-from marketplace.engine.geometry.faces import soup_faces
+from marketplace.engine.geometry.faces import FACE_BLOCK, soup_faces
 
 SIMPLIFY_MM = 0.01
 
@@ -158,8 +158,8 @@ def chained_sections(v: np.ndarray, f: np.ndarray | None, across: np.ndarray,
     # the planes each face spans: lo <= p < hi (zmin <= plane < zmax), a block at a time
     lo = np.empty(m, dtype=np.int32)
     hi = np.empty(m, dtype=np.int32)
-    for a in range(0, m, _FACE_BLOCK):
-        block = zf[a:a + _FACE_BLOCK]
+    for a in range(0, m, FACE_BLOCK):
+        block = zf[a:a + FACE_BLOCK]
         z0, z1, z2 = block[:, 0], block[:, 1], block[:, 2]
         lo[a:a + len(z0)] = np.searchsorted(
             planes, np.minimum(np.minimum(z0, z1), z2).astype(np.float64))
@@ -178,8 +178,8 @@ def chained_sections(v: np.ndarray, f: np.ndarray | None, across: np.ndarray,
     layer = np.empty(k, dtype=np.int64)
     succ = np.empty(k, dtype=np.int64)
     # the crossings of a block of faces at a time: small temporaries, reused and in cache
-    for j0 in range(0, len(tri), _FACE_BLOCK):
-        j1 = min(j0 + _FACE_BLOCK, len(tri))
+    for j0 in range(0, len(tri), FACE_BLOCK):
+        j1 = min(j0 + FACE_BLOCK, len(tri))
         s0, s1 = int(ends[j0] - c[j0]), int(ends[j1 - 1])
         if not _cross(v, f, across, planes, zv, zf, lo, hi, first, tri[j0:j1], c[j0:j1],
                       soup, start[s0:s1], layer[s0:s1], succ[s0:s1]):
@@ -190,7 +190,6 @@ def chained_sections(v: np.ndarray, f: np.ndarray | None, across: np.ndarray,
 
 
 _NEXT = np.array([1, 2, 0])
-_FACE_BLOCK = 1 << 16  # faces whose crossings are worked out together
 
 
 def _cross(v: np.ndarray, f: np.ndarray, across: np.ndarray, planes: np.ndarray,

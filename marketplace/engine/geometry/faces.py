@@ -23,6 +23,11 @@ class FaceGeometry:
     volumes_mm3: np.ndarray
 
 
+# faces worked on together by the passes over a big mesh: small temporaries, reused and in
+# cache (fresh memory costs a big mesh more than the arithmetic on it)
+FACE_BLOCK = 1 << 16
+
+
 def soup_faces(corners: int) -> np.ndarray:
     """(corners // 3, 3) int64: the faces of a triangle soup (corner 3t + j is corner j of
     face t)."""
@@ -124,13 +129,10 @@ def face_geometry(tri: np.ndarray, centre: np.ndarray | None = None) -> FaceGeom
     normals = np.empty((m, 3), dtype=tri.dtype)
     double_area = np.empty(m, dtype=tri.dtype)
     volumes = np.empty(m, dtype=tri.dtype)
-    for a in range(0, m, _FACE_BLOCK):
-        _face_block(tri[a:a + _FACE_BLOCK], centre, normals[a:a + _FACE_BLOCK],
-                    double_area[a:a + _FACE_BLOCK], volumes[a:a + _FACE_BLOCK])
+    for a in range(0, m, FACE_BLOCK):
+        _face_block(tri[a:a + FACE_BLOCK], centre, normals[a:a + FACE_BLOCK],
+                    double_area[a:a + FACE_BLOCK], volumes[a:a + FACE_BLOCK])
     return FaceGeometry(normals, double_area / 2.0, volumes)
-
-
-_FACE_BLOCK = 1 << 16  # faces measured together
 
 
 def _face_block(tri: np.ndarray, centre: np.ndarray, cross: np.ndarray,

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from marketplace.engine.geometry.faces import FACE_BLOCK
+
 AXIS_COS = 0.9
 GRID = 256
 EPS_MM = 1e-4
 MAX_PAIRS = 4_000_000
-_FACE_BLOCK = 1 << 16  # faces whose boxes are found together
 BRUTE_PAIRS = 600_000  # per axis, when faces are too big for the grid: fewer rays, not more time
 
 
@@ -70,8 +71,8 @@ def measure(tri: np.ndarray, normals: np.ndarray, areas: np.ndarray, samples: in
     c_hi = np.empty((3, len(tri)), dtype=np.int32)
     # each face's box from its three corners' rows at once (twice as fast as per coordinate),
     # a block of faces at a time (small temporaries, reused)
-    for a in range(0, len(tri), _FACE_BLOCK):
-        t = tri[a:a + _FACE_BLOCK]
+    for a in range(0, len(tri), FACE_BLOCK):
+        t = tri[a:a + FACE_BLOCK]
         face_lo = np.minimum(np.minimum(t[:, 0], t[:, 1]), t[:, 2])
         face_hi = np.maximum(np.maximum(t[:, 0], t[:, 1]), t[:, 2])
         for c in range(3):
