@@ -260,6 +260,25 @@ def test_tall_thin_part_may_topple():
                             limits=AnalysisLimits(build_volumes_mm=((140, 140, 210),)))
     assert a.suggested.extents_mm[2] == pytest.approx(205.0)
     assert "topple_risk" in codes(a)
+    (topple,) = [p for p in a.problems if p.code == "topple_risk"]
+    assert render_message(topple.to_dict(), "de", prefix="problem.") == (
+        "In der empfohlenen Lage ist das Teil 205,0 mm hoch und steht auf einer nur 4,0 mm "
+        "breiten Fläche. Es kann beim Drucken umkippen; wir drucken es mit einem Rand (Brim).")
+    assert "stands on a base only 4.0 mm wide" in render_message(topple.to_dict(), "en",
+                                                                 prefix="problem.")
+
+
+def test_a_part_standing_on_an_edge_is_said_to_stand_on_an_edge(corpus):
+    # the wing's recommended orientation stands it on its trailing edge (0.002 mm across):
+    # the warning said "auf einer schmalen Fläche (0,0 mm)"
+    name = "openscad__bad_stl_wing.stl"
+    a = engine.analyse_file((corpus / "models" / name).read_bytes(), name)
+    (topple,) = [p for p in a.problems if p.code == "topple_risk"]
+    assert topple.data["base_mm"] < 0.5
+    text = render_message(topple.to_dict(), "de", prefix="problem.")
+    assert text.startswith("In der empfohlenen Lage ist das Teil 54,6 mm hoch und steht auf "
+                           "einer Kante oder Spitze.")
+    assert "0,0" not in text
 
 
 def test_to_dict_is_json_safe_and_has_the_contract_keys():

@@ -148,8 +148,11 @@ TEXTS: dict[str, str] = {
         "Überhänge steiler als 45° brauchen Stützmaterial: etwa %(area)s cm² (in der "
         "vorgeschlagenen Lage). Stützen kosten Material und hinterlassen raue Stellen."),
     "problem.topple_risk": N_(
-        "Das Teil ist hoch (%(height)s mm) und steht auf einer schmalen Fläche (%(base)s mm). Es "
-        "kann beim Drucken umkippen; wir drucken es mit einem Rand (Brim) oder liegend."),
+        "In der empfohlenen Lage ist das Teil %(height)s mm hoch und steht auf %(base)s. Es kann "
+        "beim Drucken umkippen; wir drucken es mit einem Rand (Brim)."),
+    # what a tall part stands on (problem.topple_risk's base)
+    "topple.narrow": N_("einer nur %(width)s mm breiten Fläche"),
+    "topple.edge": N_("einer Kante oder Spitze"),
     # units of a file, as words in a sentence ("in %(unit)s gelesen": German dative plural)
     "unit.mm": N_("Millimetern"),
     "unit.cm": N_("Zentimetern"),

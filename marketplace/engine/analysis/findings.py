@@ -182,6 +182,9 @@ def _print_problems(c: Context) -> list[Problem]:
     return out
 
 
+EDGE_MM = 0.5  # a footprint narrower than this is an edge or a point
+
+
 def _topple(c: Context) -> Problem | None:
     """Warn about a tall part standing on a small footprint (in the suggested orientation)."""
     rot = np.array(c.suggested.rotation)
@@ -193,10 +196,12 @@ def _topple(c: Context) -> Problem | None:
     fx, fy = project(foot, rot[0]), project(foot, rot[1])
     width = float(min(np.ptp(fx), np.ptp(fy))) if len(foot) else 0.0
     if height > 20.0 and height > 5.0 * max(width, 1e-6):
-        return problem(
-            "topple_risk", "warning",
-            params={"height": texts.num(height, 1), "base": texts.num(width, 1)},
-            height_mm=round(height, 1), base_mm=round(width, 1))
+        # narrower than a perimeter line: it stands on an edge or a point, not on a face
+        base = (texts.msg("topple.edge") if width < EDGE_MM
+                else texts.msg("topple.narrow", width=texts.num(width, 1)))
+        return problem("topple_risk", "warning", params={"height": texts.num(height, 1),
+                                                          "base": base},
+                       height_mm=round(height, 1), base_mm=round(width, 1))
     return None
 
 
