@@ -70,6 +70,12 @@ def _fixed(value: Any, places: int) -> Decimal:
     return Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
+def figure(value: Any, places: int) -> float:
+    """A figure for JSON rounded the way pages show it (half up): an API's 34.3 g is the
+    page's "34,3 g" (Python's round gives 34.2 for 34.25)."""
+    return float(_fixed(value, places))
+
+
 def _pattern(places: int) -> str:
     return "#,##0" + ("." + "0" * places if places > 0 else "")
 

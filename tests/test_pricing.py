@@ -209,3 +209,19 @@ def test_default_profile_matches_the_corpus_prusaslicer_profile(corpus):
         assert ours == theirs, (field_name, key, ours, ini[key])
     assert DEFAULT_PROFILE.bed_mm == (250.0, 210.0, float(ini["max_print_height"]))
     assert DEFAULT_MATERIALS["PLA"].density_g_cm3 == float(ini["filament_density"])
+
+
+@pytest.mark.parametrize("grams,shown", [(34.2451, "34,3 g"), (34.2449, "34,2 g"),
+                                         (34.25, "34,3 g"), (0.044, "0,0 g")])
+def test_the_material_line_shows_the_grams_the_summary_shows(grams, shown):
+    # the line rounded the raw grams (34.2451 -> 34,2 g) while the summary beside it shows the
+    # estimate's figure (0.01 g: 34.25 -> 34,3 g); the API gave Python's round (34.2)
+    from marketplace import formatting, messages
+    from marketplace.engine.estimate.estimate import Estimate
+
+    p = price(_Est(grams, 3600), DEFAULT_MATERIALS["PLA"], DEFAULT_PRICING, 1)
+    detail = messages.line_texts(p.lines[0].to_dict(), "de")[1].replace("\u00a0", " ")
+    figure = Estimate(material_g=grams, print_time_s=3600, layers=1).to_dict()["material_g"]
+    assert formatting.format_grams(figure, lang="de").replace("\u00a0", " ") == shown
+    assert detail.endswith(f"{shown} × 40,00 €/kg")
+    assert formatting.format_number(formatting.figure(figure, 1), 1, "de") + " g" == shown

@@ -47,6 +47,16 @@ def num(value: float, places: int = 1) -> dict[str, Any]:
     return {"num": round(float(value), places + 3), "places": places}
 
 
+GRAMS_PLACES = 2  # a mass in figures (JSON, records shown to people): to 0.01 g
+
+
+def grams(value: float) -> dict[str, Any]:
+    """A mass in grams as the figures give it (:data:`GRAMS_PLACES`), shown with one decimal:
+    a price line then reads like the summary beside it (34.2451 g is 34.25 g, shown 34,3 g
+    in both, not 34,2 g in one of them)."""
+    return num(round(float(value), GRAMS_PLACES), 1)
+
+
 def money(cents: int) -> dict[str, int]:
     """An amount in euro cents."""
     return {"money": int(cents)}

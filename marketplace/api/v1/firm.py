@@ -12,7 +12,7 @@ from flask import current_app, request, send_file, url_for
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from marketplace import audit, messages
+from marketplace import audit, formatting, messages
 from marketplace.api.v1 import schemas as s
 from marketplace.api.v1.core import (
     Problem,
@@ -269,7 +269,7 @@ def quote_json(quote: Quote) -> dict[str, Any]:
         "id": quote.public_id,
         "lines": [{"position": line.position, "part_id": line.part.public_id,
                    "part_name": line.part.original_name, "options": options_json(line),
-                   "material_g": round(line.material_g, 1), "print_time_s": line.print_time_s,
+                   "material_g": formatting.figure(line.material_g, 1), "print_time_s": line.print_time_s,
                    "net_cents": line.net_cents, "printer_class": line.printer_class}
                   for line in quotes.lines_of(quote)],
         "delivery": quote.delivery or "pickup", "express": bool(quote.express),

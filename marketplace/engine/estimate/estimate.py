@@ -32,6 +32,7 @@ from marketplace.engine.estimate.supports import (
 )
 from marketplace.engine.limits import BudgetExceededError, Deadline
 from marketplace.engine.pricing.catalog import MaterialSpec, PrintProfile
+from marketplace.engine.texts import GRAMS_PLACES
 
 # The fallback for meshes without usable cross-sections: grams per mm³ of part volume and
 # seconds per mm³, the corpus medians of PrusaSlicer's figures (rough, flagged "low").
@@ -84,12 +85,12 @@ class Estimate:
         """Return a JSON-safe dict (grams to 0.01 g, seconds whole)."""
         d = asdict(self)
         for key in ("material_g", "support_g", "model_g"):
-            d[key] = round(d[key], 2)
+            d[key] = round(d[key], GRAMS_PLACES)
         for key in ("print_time_s", "support_time_s"):
             d[key] = int(round(d[key]))
         d["filament_mm"] = round(d["filament_mm"], 1)
         d["height_mm"] = round(d["height_mm"], 3)
-        d["breakdown_g"] = {k: round(v, 2) for k, v in self.breakdown_g.items()}
+        d["breakdown_g"] = {k: round(v, GRAMS_PLACES) for k, v in self.breakdown_g.items()}
         d["breakdown_s"] = {k: int(round(v)) for k, v in self.breakdown_s.items()}
         return d
 

@@ -143,7 +143,7 @@ def part_lines(
     machine_cents = _to_cents(seconds / 3600 * rate * qty)
     lines = [
         PriceLine("material", material_cents, {
-            "material": material.code, "quantity": quantity, "grams": texts.num(grams, 1),
+            "material": material.code, "quantity": quantity, "grams": texts.grams(grams),
             "price_per_kg": texts.money(material.price_per_kg_cents)}),
         PriceLine("machine", machine_cents, {
             "quantity": quantity, "time": texts.duration(seconds), "rate": texts.money(rate),
