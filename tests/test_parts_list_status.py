@@ -1,6 +1,6 @@
 """The parts list's status badge: a part whose analysis is not printable (a triangle soup) or
 that fits no printer in service says "Nicht druckbar" with the reason, not the green
-"Analysiert" of a part that can be priced; the status JSON the list's script follows says the
+"Druckbar" of a part that can be priced; the status JSON the list's script follows says the
 same."""
 
 from __future__ import annotations
@@ -33,22 +33,22 @@ def test_unprintable_parts_get_their_own_badge_with_the_reason(client, login_as,
     page = client.get("/parts").get_data(as_text=True)
 
     good = _row(page, made["gut.stl"])
-    assert "Analysiert" in good and "Nicht druckbar" not in good
+    assert "Druckbar" in good and "Nicht druckbar" not in good
 
     soup = _row(page, made["suppe.stl"])
-    assert "Analysiert" not in soup
+    assert "Druckbar" not in soup
     assert re.search(r'<span class="badge badge-error" data-unprintable="not_printable" '
                      r'title="Das Teil ist so nicht druckbar[^"]*">Nicht druckbar</span>', soup)
     assert "data-unprintable-reason" in soup
 
     # larger than every build volume the hub is configured for: the analysis says so
     huge = _row(page, made["riesig.stl"])
-    assert 'data-unprintable="not_printable"' in huge and "Analysiert" not in huge
+    assert 'data-unprintable="not_printable"' in huge and "Druckbar" not in huge
     reason = re.search(r'data-unprintable-reason>([^<]*)<', huge).group(1)
     assert "304,0" in reason, reason
     # fits the configuration, but no printer in service
     large = _row(page, made["platte.stl"])
-    assert 'data-unprintable="too_large"' in large and "Analysiert" not in large
+    assert 'data-unprintable="too_large"' in large and "Druckbar" not in large
     assert "Passt auf keinen Drucker (200,0 × 100,0 × 20,0\u00a0mm" in large
     assert "größter Bauraum 150,0 × 150,0 × 150,0\u00a0mm" in large
 

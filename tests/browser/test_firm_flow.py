@@ -232,7 +232,7 @@ def test_several_files_dropped_at_once(live_server, browser_page, screenshot):
     assert "Dateityp nicht unterstützt" in page.text_content("#uploads li.failed")
     # a part analysed says so (walk: a green bar and no word)
     assert page.locator("#uploads li[data-status=ready] .status").all_text_contents() == [
-        "Analysiert", "Analysiert"]
+        "Druckbar", "Druckbar"]
     screenshot(page, "firm-07-drop-several")
     page.reload()
     names = page.locator("#parts-table tbody td:nth-child(2)").all_text_contents()  # 1: picture
