@@ -121,7 +121,14 @@ def seed_demo_command() -> None:
     Refused under DRUCKHUB_ENV=production: the demo passwords are printed in the README.
     """
     from marketplace.accounts import operations as accounts
-    from marketplace.accounts.demo import DEMO_FIRM, DEMO_HUB_ADDRESS, DEMO_HUB_LEGAL, DEMO_USERS
+    from marketplace.accounts.demo import (
+        DEMO_FIRM,
+        DEMO_HUB_ADDRESS,
+        DEMO_HUB_LEGAL,
+        DEMO_PRIVACY,
+        DEMO_TERMS,
+        DEMO_USERS,
+    )
     from marketplace.models import Firm
     from marketplace.settings import operations as settings
 
@@ -147,6 +154,11 @@ def seed_demo_command() -> None:
                                                  if not address.get(k)}})
         settings.set_hub_legal(DEMO_HUB_LEGAL)
         click.echo("demo legal details of the hub added (example data; change them under "
+                   "Einstellungen before real use)")
+    texts = settings.get_legal_texts()
+    if not texts["terms"] and not texts["privacy"]:
+        settings.set_legal_texts({"terms": DEMO_TERMS, "privacy": DEMO_PRIVACY})
+        click.echo("sample terms (AGB) and privacy notice of the hub added (change them under "
                    "Einstellungen before real use)")
     db.session.commit()
     click.echo(f"materials added: {added}")

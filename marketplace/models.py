@@ -307,6 +307,8 @@ class Order(db.Model):
     delivery: Mapped[str] = mapped_column(sa.String(16), default="pickup")  # pickup|shipping
     reference: Mapped[str | None] = mapped_column(sa.String(100))  # the firm's PO number
     leitweg_id: Mapped[str | None] = mapped_column(sa.String(50))  # public customers' routing id
+    # the wording of the hub's terms (AGB) in force when it was placed (settings.get_legal_texts)
+    terms_version: Mapped[str | None] = mapped_column(sa.String(32))
     notes: Mapped[str | None] = mapped_column(sa.Text)
     # the pickup date (pickup) or the delivery date (shipping)
     due_date: Mapped[date | None] = mapped_column(sa.Date)

@@ -31,6 +31,68 @@ DEMO_HUB_LEGAL = {
     "managing_director": "Anna Admin", "iban": "DE89370400440532013000",
     "bic": "COBADEFFXXX", "bank_name": "Demo-Bank", "payment_days": "14",
 }
+# The demo hub's terms and privacy notice: a sample to start from, marked as such (a hub
+# writes its own with its lawyer). Stored by ``flask seed-demo`` only where the hub has none.
+DEMO_TERMS = """Muster für die Demo – keine Rechtsberatung. Der Hub ersetzt diesen Text in den \
+Einstellungen durch seine eigenen AGB.
+
+## § 1 Geltungsbereich
+Diese Bedingungen gelten für alle Aufträge über den 3D-Druck von Teilen, die Unternehmen \
+(§ 14 BGB) über dieses Portal, seine Schnittstelle oder schriftlich erteilen. Abweichende \
+Bedingungen des Auftraggebers gelten nur, wenn wir ihnen schriftlich zustimmen.
+
+## § 2 Angebot und Vertrag
+Das Angebot nennt Preis, Material, Stückzahl und Liefertermin und gilt bis zu dem darin \
+genannten Datum. Mit der Bestellung nimmt der Auftraggeber es verbindlich an; der Vertrag kommt \
+mit der Auftragsbestätigung zustande. Ergibt die Prüfung der Dateien vor dem Druck, dass ein \
+Teil so nicht druckbar ist, können beide Seiten vom Auftrag zurücktreten.
+
+## § 3 Dateien und Rechte
+Der Auftraggeber versichert, dass er die Rechte an den hochgeladenen Dateien hat und ihr Druck \
+keine Rechte Dritter verletzt. Wir verwenden die Dateien nur für die Prüfung, das Angebot und \
+den Druck.
+
+## § 4 Preise und Zahlung
+Alle Preise verstehen sich zuzüglich der gesetzlichen Umsatzsteuer. Rechnungen sind innerhalb \
+des auf der Rechnung genannten Zahlungsziels ohne Abzug zahlbar.
+
+## § 5 Lieferung und Abholung
+Liefertermine sind voraussichtliche Termine. Die Teile werden abgeholt oder auf Kosten des \
+Auftraggebers versandt, wie bei der Bestellung gewählt.
+
+## § 6 Beschaffenheit und Gewährleistung
+Gedruckte Teile zeigen die verfahrenstypischen Merkmale des FDM-Drucks (Schichtlinien, \
+Maßabweichungen im Rahmen der Druckgenauigkeit, raue Stellen an Stützstrukturen). Bestellt der \
+Auftraggeber ohne Stützen, trägt er das Risiko der Überhänge. Mängel sind innerhalb von sieben \
+Tagen nach Erhalt anzuzeigen (§ 377 HGB).
+
+## § 7 Schlussbestimmungen
+Es gilt deutsches Recht. Gerichtsstand ist der Sitz des Hubs."""
+DEMO_PRIVACY = """Muster für die Demo – keine Rechtsberatung. Der Hub ersetzt diesen Text in den \
+Einstellungen durch seine eigene Datenschutzerklärung.
+
+## Verantwortlicher
+Verantwortlich ist der im Impressum genannte Betreiber des Hubs.
+
+## Welche Daten wir verarbeiten
+Konto: Name, E-Mail-Adresse und ein Passwort-Hash der Nutzer, Name, Anschrift und \
+USt-IdNr. der Firma. Aufträge: hochgeladene Dateien, Angebote, Bestellungen, Rechnungen und der \
+Verlauf jedes Druckauftrags. Technisch: ein Sitzungs-Cookie für die Anmeldung und Zeitpunkte der \
+Anmeldungen. Wir setzen keine Cookies zur Analyse oder Werbung.
+
+## Zweck und Rechtsgrundlage
+Wir verarbeiten die Daten, um Angebote zu erstellen und Aufträge auszuführen (Art. 6 Abs. 1 \
+lit. b DSGVO) und um gesetzliche Pflichten zu erfüllen, etwa die Aufbewahrung von Rechnungen \
+(Art. 6 Abs. 1 lit. c DSGVO).
+
+## Speicherdauer
+Rechnungen bewahren wir nach § 147 AO und § 14b UStG acht Jahre auf. Ein Konto und seine Daten \
+können auf der Kontoseite heruntergeladen und gelöscht werden.
+
+## Ihre Rechte
+Sie haben das Recht auf Auskunft, Berichtigung, Löschung, Einschränkung der Verarbeitung, \
+Datenübertragbarkeit und Widerspruch sowie auf Beschwerde bei einer Aufsichtsbehörde, in \
+Niedersachsen bei der Landesbeauftragten für den Datenschutz."""
 # (e-mail, password, role, name); the README names them all
 DEMO_USERS = (
     ("firma@example.de", "demo-firma-2026", "firm", "Erika Mustermann"),

@@ -179,6 +179,15 @@ def save_legal_form(form) -> str:
     return _("Rechtliche Angaben gespeichert.")
 
 
+def save_texts_form(form) -> str:
+    texts = hub_settings.set_legal_texts({key: form.get(key, "")
+                                          for key in hub_settings.LEGAL_TEXTS})
+    if texts["terms_version"]:
+        return _("Rechtstexte gespeichert (AGB in der Fassung %(version)s).",
+                 version=texts["terms_version"])
+    return _("Rechtstexte gespeichert.")
+
+
 def save_quotes_form(form) -> str:
     hub_settings.set_quote_terms({"valid_days": form.get("valid_days", ""),
                                   "terms": form.get("terms", "")})

@@ -454,7 +454,8 @@ def _settings_page(errors: dict | None = None, section: str | None = None, form=
         "hub/settings.html", materials=hub_settings.material_table(), pricing=pricing,
         hours=hub_settings.opening_hours_to_dict(hub_settings.get_opening_hours()),
         address=hub_settings.get_hub_address(), legal=hub_settings.get_hub_legal(),
-        quote_terms=hub_settings.get_quote_terms(),
+        quote_terms=hub_settings.get_quote_terms(), legal_texts=hub_settings.get_legal_texts(),
+        legal_text_labels=hub_settings.LEGAL_TEXTS, legal_text_max=hub_settings.LEGAL_TEXT_MAX_CHARS,
         valid_days_range=hub_settings.QUOTE_VALID_DAYS_RANGE,
         terms_max=hub_settings.TERMS_MAX_CHARS,
         legal_fields=hub_settings.LEGAL_FIELDS, legal_required=hub_settings.REQUIRED_LEGAL,
@@ -476,6 +477,7 @@ def settings_save(section):
         "address": forms.save_address_form,
         "legal": forms.save_legal_form,
         "quotes": forms.save_quotes_form,
+        "texts": forms.save_texts_form,
         "delivery": forms.save_delivery_form,
     }
     if section not in savers:

@@ -22,6 +22,7 @@ from marketplace.models import JobEvent, Order, Part, PrintJob, Quote, QuoteLine
 from marketplace.accounts import operations as accounts
 from marketplace.invoices import operations as invoices
 from marketplace.quotes import operations as quotes
+from marketplace.settings import operations as settings
 from marketplace.webhooks import payloads as webhook_events
 
 S = JobState
@@ -128,6 +129,7 @@ def place_order(
         express=express, ship_to=address,
         reference=(reference or "").strip()[:100] or None, notes=(notes or "").strip() or None,
         due_date=chosen.date, leitweg_id=leitweg_id, breakdown=price,
+        terms_version=settings.current_terms_version(),
         net_cents=int(price["net_cents"]), vat_cents=int(price["vat_cents"]),
         gross_cents=int(price["gross_cents"]),
     )

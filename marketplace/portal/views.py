@@ -411,7 +411,8 @@ def _quote_page(quote: Quote, form: OrderForm, status: int = 200, *,
     return render_template("portal/quote.html", quote=quote, order=order, form=form,
                            lines=quotes.lines_of(quote), variants=quotes.variants(quote),
                            firm_address=home or orders.firm_address(quote.firm),
-                           expired=quotes.is_expired(quote), reprice_form=ActionForm()), status
+                           expired=quotes.is_expired(quote), reprice_form=ActionForm(),
+                           legal_texts=settings.get_legal_texts()), status
 
 
 

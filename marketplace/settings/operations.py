@@ -20,6 +20,7 @@ Setters validate and raise :class:`SettingsError` (field -> message); the caller
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from datetime import date, time
 from typing import Any
@@ -40,7 +41,7 @@ from marketplace.engine.pricing.delivery import DEFAULT_DELIVERY, DeliveryRules,
 from marketplace.extensions import db
 from marketplace.i18n import N_
 from marketplace.i18n import gettext as _
-from marketplace.models import Material, Setting
+from marketplace.models import Material, Setting, utcnow
 from marketplace.scheduling.planning import (
     DEFAULT_OPENING_HOURS,
     HOLIDAY_REGIONS,
@@ -592,6 +593,67 @@ def set_quote_terms(data: dict[str, Any]) -> dict[str, Any]:
     out = {"valid_days": days, "terms": terms}
     _put(QUOTE_TERMS_KEY, out)
     return out
+
+
+# --- legal texts: terms (AGB) and privacy notice --------------------------------------------------
+# The hub's own texts, shown on public pages (/agb, /datenschutz) and linked from every page.
+# Every wording of the terms is kept under a version ("2026-12-01-1a2b3c4d": the day it was
+# saved and its digest): an order records the version it was placed under, whose text stays
+# readable at /agb/<version> after the terms change.
+LEGAL_TEXTS_KEY = "legal_texts"
+LEGAL_TEXT_MAX_CHARS = 60_000
+LEGAL_TEXTS = {"terms": N_("Allgemeine Geschäftsbedingungen (AGB)"),
+               "privacy": N_("Datenschutzerklärung")}
+
+
+def get_legal_texts(session: Any = None) -> dict[str, Any]:
+    """Return ``{"terms": str, "privacy": str, "terms_version": str | None,
+    "terms_since": "YYYY-MM-DD" | None}`` (empty strings where the hub has none)."""
+    stored = _get(LEGAL_TEXTS_KEY, session)
+    stored = stored if isinstance(stored, dict) else {}
+    versions = stored.get("terms_versions") or []
+    current = versions[-1] if versions and stored.get("terms") else None
+    return {"terms": str(stored.get("terms") or ""), "privacy": str(stored.get("privacy") or ""),
+            "terms_version": current["version"] if current else None,
+            "terms_since": current["since"] if current else None}
+
+
+def terms_version_text(version: str, session: Any = None) -> dict[str, str] | None:
+    """Return ``{"version", "since", "text"}`` of a wording of the terms, or None."""
+    stored = _get(LEGAL_TEXTS_KEY, session)
+    versions = (stored.get("terms_versions") or []) if isinstance(stored, dict) else []
+    for item in versions:
+        if item.get("version") == version:
+            return {k: str(item[k]) for k in ("version", "since", "text")}
+    return None
+
+
+def current_terms_version(session: Any = None) -> str | None:
+    """The version of the terms in force (what an order placed now is placed under)."""
+    return get_legal_texts(session)["terms_version"]
+
+
+def set_legal_texts(data: dict[str, Any], today: date | None = None) -> dict[str, Any]:
+    """Validate and store the terms and the privacy notice (plain text, paragraphs separated
+    by blank lines). Changed terms get a new version dated ``today``; earlier ones are kept."""
+    errors: dict[str, str] = {}
+    texts: dict[str, str] = {}
+    for key in LEGAL_TEXTS:
+        value = str((data or {}).get(key) or "").replace("\r\n", "\n").strip()
+        if len(value) > LEGAL_TEXT_MAX_CHARS:
+            errors[key] = _("Höchstens %(n)s Zeichen.", n=LEGAL_TEXT_MAX_CHARS)
+        texts[key] = value
+    if errors:
+        raise SettingsError(errors)
+    stored = _get(LEGAL_TEXTS_KEY)
+    stored = dict(stored) if isinstance(stored, dict) else {}
+    versions = list(stored.get("terms_versions") or [])
+    if texts["terms"] and (not versions or versions[-1]["text"] != texts["terms"]):
+        day = (today or utcnow().date()).isoformat()
+        digest = hashlib.sha256(texts["terms"].encode()).hexdigest()[:8]
+        versions.append({"version": f"{day}-{digest}", "since": day, "text": texts["terms"]})
+    _put(LEGAL_TEXTS_KEY, {**texts, "terms_versions": versions})
+    return get_legal_texts()
 
 
 def hub_details(session: Any = None) -> dict[str, Any]:

@@ -373,6 +373,7 @@ def order_json(order: Order) -> dict[str, Any]:
         "quote_id": order.quote.public_id, "delivery": order.delivery,
         "express": bool(order.express), "ship_to": address_json(order.ship_to),
         "reference": order.reference, "leitweg_id": order.leitweg_id,
+        "terms_version": order.terms_version,
         "due_date": order.due_date, "created_at": order.created_at,
         "price": money_json({**price, "net_cents": order.total_net_cents,
                              "vat_cents": order.vat_cents if order.vat_cents is not None

@@ -296,6 +296,9 @@ class OrderSchema(Schema):
     ship_to = fields.Nested(AddressSchema, required=True, allow_none=True)
     reference = fields.String(required=True, allow_none=True)
     leitweg_id = fields.String(required=True, allow_none=True)
+    terms_version = fields.String(required=True, allow_none=True, metadata={
+        "description": "The wording of the hub's terms (AGB) the order was placed under, "
+                       "readable at /agb/{terms_version}; null while the hub has none."})
     due_date = fields.Date(required=True, allow_none=True)
     created_at = UtcDateTime(required=True)
     price = fields.Nested(MoneySchema, required=True)
