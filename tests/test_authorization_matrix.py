@@ -20,6 +20,7 @@ from marketplace.hubqueue import operations as hubqueue
 from marketplace.jobs import transition
 from marketplace.orders import cart
 from marketplace.orders import operations as orders
+from marketplace.settings import operations as settings
 from marketplace.webhooks import endpoints as webhook_endpoints
 from marketplace.webhooks import payloads as webhook_payloads
 from marketplace.webhooks.models import WebhookDelivery
@@ -49,6 +50,8 @@ POLICY: dict[str, dict[str, str]] = {
     "portal.index": PUBLIC, "portal.login": PUBLIC, "portal.logout": PUBLIC,
     "portal.signup": PUBLIC, "portal.forgot_password": PUBLIC, "portal.reset_password": PUBLIC,
     "portal.confirm_signup": PUBLIC, "portal.accept_invitation": PUBLIC,
+    "portal.imprint": PUBLIC, "portal.privacy": PUBLIC, "portal.terms": PUBLIC,
+    "portal.terms_version": PUBLIC,
     # portal: the signed-in user's own account
     "portal.account": SIGNED_IN, "portal.end_session": SIGNED_IN,
     "portal.end_all_sessions": SIGNED_IN,
@@ -135,6 +138,7 @@ def world(app, make_user):
     hub_hook, _secret = webhook_endpoints.create(None, "http://127.0.0.1:9/hub",
                                                  ["order.placed"], actor="test")
     item = cart.add(firm_a, part, {"quantity": 2})
+    terms = settings.set_legal_texts({"terms": "§ 1 Geltung", "privacy": ""})["terms_version"]
     db.session.flush()
     webhook_payloads.order_placed(order)  # one delivery to each (port 9: refused, retried)
     db.session.commit()
@@ -152,7 +156,7 @@ def world(app, make_user):
            "delivery": deliveries[firm_hook.id], "hub_delivery": deliveries[hub_hook.id],
            "change": "rotate", "job_id": order.jobs[0].public_id,
            "webhook_id": firm_hook.public_id,
-           "printer_id": printer.public_id, "item_id": item.public_id}
+           "printer_id": printer.public_id, "item_id": item.public_id, "version": terms}
     return users, ids
 
 

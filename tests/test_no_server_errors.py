@@ -100,7 +100,7 @@ def world(app, client, make_user, login_as):
         "order_id": [order.public_id], "hub.order": [order.public_id],
         "hub.job": [job.public_id for job in order.jobs], "hub.printer": [printer.public_id],
         "action": ["pause", "resume", "cancel"],
-        "section": ["material", "pricing", "hours", "address"],
+        "section": ["material", "pricing", "hours", "address", "texts"],
     }
 
     def values_for(rule, name: str) -> list[str]:

@@ -117,6 +117,13 @@ def test_guest_signs_up_orders_and_gets_the_invoice(live_server, browser, browse
     assert re.search(r"\d{2}\.\d{2}\.\d{4}", page.text_content("#delivery-date"))
     assert page.locator("#make-quote").count() == 0  # ordering needs an account
     assert page.locator("#guest-signup").is_visible()
+    # the guest's choices: the part keeps them through the sign-up (walk: they were reset)
+    guest_part_url = page.url
+    page.select_option("#material", "PETG")
+    page.select_option("#colour", "Blau")
+    page.fill("#quantity", "4")
+    page.wait_for_function("__price.last && __price.last.options.quantity === 4"
+                           " && __price.last.options.colour === 'Blau'")
     shot("guest-02-part-3d-price", full_page=True)
     page.goto(base + "/parts")
     _pictures_shown(page, 2)
@@ -141,6 +148,16 @@ def test_guest_signs_up_orders_and_gets_the_invoice(live_server, browser, browse
     for f in GUEST_FILES:
         assert f.name in page.text_content("#parts-table")
     shot("guest-04-signed-up-keeps-parts", full_page=True)
+    page.goto(guest_part_url)
+    page.wait_for_function("window.__price && window.__price.answers >= 1")
+    assert page.evaluate("[__price.last.options.material, __price.last.options.colour,"
+                         " __price.last.options.quantity]") == ["PETG", "Blau", 4]
+    assert page.input_value("#quantity") == "4" and page.is_enabled("#make-quote")
+    page.goto(guest_part_url + "?material=PLA&quantity=1")  # options in the address win
+    page.wait_for_function("window.__price && window.__price.answers >= 1")
+    assert page.evaluate("__price.last.options.material") == "PLA"
+    assert page.input_value("#quantity") == "1"
+    page.goto(base + "/parts")
 
     # --- three more parts ------------------------------------------------------------------
     _upload(page, FIRM_FILES)

@@ -176,6 +176,7 @@ async function update() {
     }
     state.answers += 1;
     state.last = data;
+    saveOptions();
     // the 3D view's "show orientation" follows the orientation the part is priced in
     document.dispatchEvent(new CustomEvent("print-rotation",
       { detail: (data.orientation && data.orientation.rotation) || null }));
@@ -204,7 +205,37 @@ if (form?.units && reanalyse) {
   });
 }
 
+// The options last priced for this part in this browser: a guest who signs up (the part
+// moves to the new account) or anyone coming back finds the part as they left it, unless the
+// page's address names options of its own (a quote's "change", a failed order). The unit is
+// not kept: it belongs to the analysis ("Neu analysieren").
+const KEPT = ["material", "colour", "quantity", "infill", "layer_height", "supports"];
+const savedKey = box && `druckhub.options:${box.dataset.priceUrl}`;
+function saveOptions() {
+  try {
+    localStorage.setItem(savedKey, JSON.stringify(
+      Object.fromEntries(KEPT.map((name) => [name, form.elements.namedItem(name)?.value]))));
+  } catch (e) { /* storage off or full: nothing to keep */ }
+}
+function restoreOptions() {
+  const query = new URLSearchParams(window.location.search);
+  if (KEPT.some((name) => query.has(name))) return;
+  let saved = null;
+  try { saved = JSON.parse(localStorage.getItem(savedKey) || "null"); } catch (e) { return; }
+  if (!saved || typeof saved !== "object") return;
+  for (const name of KEPT) {
+    const field = form.elements.namedItem(name);
+    const value = saved[name];
+    if (!field || typeof value !== "string") continue;
+    // a select takes only a value it offers (a material the hub dropped stays as rendered)
+    if (field.tagName === "SELECT" && ![...field.options].some((o) => o.value === value)) continue;
+    field.value = value;
+    if (name === "material") fillColours(); // the colours of that material, then its colour
+  }
+}
+
 if (form && box) {
+  restoreOptions();
   form.material.addEventListener("change", fillColours);
   form.addEventListener("input", () => {
     clearTimeout(timer);
