@@ -185,6 +185,11 @@ def hub_zone(tz: Any = None) -> dt.tzinfo:
     return ZoneInfo(name or DEFAULT_TIMEZONE)
 
 
+def hub_today() -> dt.date:
+    """Today in the hub's time zone (the date of a document or a version saved now)."""
+    return dt.datetime.now(hub_zone()).date()
+
+
 def _local(value: dt.datetime, tz: Any) -> dt.datetime:
     if value.tzinfo is None:  # stored as naive UTC
         value = value.replace(tzinfo=dt.UTC)

@@ -263,9 +263,15 @@ def test_tall_thin_part_may_topple():
     (topple,) = [p for p in a.problems if p.code == "topple_risk"]
     assert render_message(topple.to_dict(), "de", prefix="problem.") == (
         "In der empfohlenen Lage ist das Teil 205,0 mm hoch und steht auf einer nur 4,0 mm "
-        "breiten Fläche. Es kann beim Drucken umkippen; wir drucken es mit einem Rand (Brim).")
+        "breiten Fläche. Es kann beim Drucken umkippen; unsere Technik prüft vor dem Druck, ob "
+        "es einen Rand (Brim) braucht.")
     assert "stands on a base only 4.0 mm wide" in render_message(topple.to_dict(), "en",
                                                                  prefix="problem.")
+    # a warning stored before (its base a number, no text of its own) still reads right
+    old = {"code": "topple_risk", "severity": "warning",
+           "params": {"height": {"num": 205.0, "places": 1}, "base": {"num": 4.0, "places": 1}}}
+    assert "steht auf einer schmalen Fläche (4,0 mm)" in render_message(old, "de",
+                                                                        prefix="problem.")
 
 
 def test_a_part_standing_on_an_edge_is_said_to_stand_on_an_edge(corpus):

@@ -11,6 +11,7 @@ from invoice_helpers import ADDRESS, LEGAL, complete_legal_details
 from portal_helpers import store_part
 
 from marketplace.extensions import db
+from marketplace.models import Order
 from marketplace.orders import operations as orders
 from marketplace.portal.legal_views import blocks
 from marketplace.quotes import operations as quotes
@@ -41,7 +42,8 @@ def test_imprint_is_made_from_the_legal_details(app, client):
     db.session.commit()
     page = client.get("/impressum").get_data(True)
     for expected in (LEGAL["legal_name"], ADDRESS["street"], "Vertreten durch",
-                     "Erika Mustermann", "Amtsgericht Lüneburg HRB 123456", "DE136695976",
+                     "Erika Mustermann", "Registergericht: Amtsgericht Lüneburg",
+                     "Registernummer: HRB 123456", "DE136695976",
                      f'mailto:{ADDRESS["email"]}', "§ 27a"):
         assert expected in page, expected
     assert "imprint-missing" not in page  # (only an admin sees what is missing)
@@ -51,6 +53,7 @@ def test_an_admin_sees_what_the_imprint_lacks(client, make_user, login_as):
     login_as(make_user("admin"))
     page = client.get("/impressum").get_data(True)
     assert 'id="imprint-missing"' in page and "Registergericht" in page
+    assert "IBAN" not in page  # what § 5 DDG asks, not the invoices' bank details
 
 
 def test_terms_and_privacy_pages_before_and_after_the_admin_writes_them(
@@ -99,8 +102,18 @@ def test_every_wording_of_the_terms_stays_readable_under_its_version(app, client
     now = client.get(f"/agb/{second['terms_version']}").get_data(True)
     assert 'id="legal-superseded"' not in now and "§ 2 Zahlung" in now
     assert client.get("/agb/2026-01-01-00000000").status_code == 404
-    assert s.set_legal_texts({"terms": "", "privacy": ""})["terms_version"] is None
-    assert client.get(f"/agb/{second['terms_version']}").status_code == 200  # still readable
+    assert [v["version"] for v in s.get_legal_texts()["terms_versions"]] == [
+        first["terms_version"], second["terms_version"]]
+    cleared = s.set_legal_texts({"terms": "", "privacy": ""}, today=date(2026, 12, 2))
+    db.session.commit()
+    assert cleared["terms_version"] is None and s.current_terms_version() is None
+    old = client.get(f"/agb/{second['terms_version']}").get_data(True)  # still readable,
+    assert "§ 2 Zahlung" in old and 'id="legal-superseded"' not in old  # and nothing newer
+    assert 'id="legal-empty"' in client.get("/agb").get_data(True)
+    # the same wording in force again after a gap: a new version from the day it is again
+    again = s.set_legal_texts({"terms": TERMS_B, "privacy": ""}, today=date(2026, 12, 3))
+    assert again["terms_version"].startswith("2026-12-03-")
+    assert again["terms_version"][11:] == second["terms_version"][11:]  # same digest
 
 
 @pytest.fixture
@@ -140,6 +153,30 @@ def test_an_order_names_the_terms_it_was_placed_under(quote_of_a_firm, client, l
     db.session.commit()
     detail = client.get(f"/orders/{order.public_id}").get_data(True)
     assert f'href="/agb/{version}"' in detail and 'id="order-terms"' in detail
+
+
+def test_an_order_is_placed_only_under_the_terms_its_page_named(quote_of_a_firm, client,
+                                                                 login_as):
+    user, quote = quote_of_a_firm
+    login_as(user)
+    shown = s.set_legal_texts({"terms": TERMS_A, "privacy": ""})["terms_version"]
+    db.session.commit()
+    page = client.get(f"/quotes/{quote.public_id}").get_data(True)
+    assert f'name="terms_version" value="{shown}"' in page
+    assert f'href="/agb/{shown}"' in page  # the note links the version it names
+    s.set_legal_texts({"terms": TERMS_B, "privacy": ""}, today=date(2027, 1, 4))
+    db.session.commit()  # the admin changes them while the firm's page is open
+    stale = client.post(f"/quotes/{quote.public_id}/order",
+                        data={"delivery": "pickup", "terms_version": shown})
+    assert stale.status_code == 409 and "AGB haben sich geändert" in stale.get_data(True)
+    assert db.session.scalar(db.select(Order.id).where(Order.quote_id == quote.id)) is None
+    now = s.current_terms_version()
+    assert f'name="terms_version" value="{now}"' in stale.get_data(True)
+    placed = client.post(f"/quotes/{quote.public_id}/order",
+                         data={"delivery": "pickup", "terms_version": now})
+    assert placed.status_code == 303
+    order = db.session.scalar(db.select(Order).where(Order.quote_id == quote.id))
+    assert order.terms_version == now
 
 
 def test_seed_demo_adds_sample_texts_once(runner):

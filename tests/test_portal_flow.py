@@ -381,3 +381,16 @@ def test_bodies_are_counted_as_the_problems_count_them(app):
     part.analysis = {"mesh": {"shells": 1, "cavities": 0}, "problems": []}
     with force_locale("de"):
         assert ("Körper", "1") in meshes.part_view(part)["figures"]
+
+
+def test_the_part_page_says_when_it_shows_options_of_its_own(client, login_as, firm_user,
+                                                            cube_part):
+    # part.js restores the options last priced in this browser only on a page rendered with
+    # none of its own: not over the address' options, nor over a form sent back with an error
+    login_as(firm_user)
+    url = f"/parts/{cube_part.public_id}"
+    assert "data-options-chosen" not in client.get(url).get_data(True)
+    assert "data-options-chosen" not in client.get(url + "?units=inch").get_data(True)
+    assert "data-options-chosen" in client.get(url + "?material=PETG&quantity=3").get_data(True)
+    sent_back = client.post(url + "/quote", data={"material": "PLA", "quantity": "0"})
+    assert sent_back.status_code == 400 and "data-options-chosen" in sent_back.get_data(True)

@@ -142,6 +142,7 @@ def _order(order: Order) -> dict[str, Any]:
         "gross_cents": order.total_gross_cents, "price": order.price,
         "channel": order.channel, "delivery": order.delivery, "reference": order.reference,
         "leitweg_id": order.leitweg_id, "notes": order.notes,
+        "terms_version": order.terms_version,
         "due_date": _when(order.due_date), "created_at": _when(order.created_at),
         "pieces": [{"line": line_of[j.id], "piece": j.copy_index, "state": j.state}
                    for j in jobs],

@@ -43,9 +43,9 @@ Bedingungen des Auftraggebers gelten nur, wenn wir ihnen schriftlich zustimmen.
 
 ## § 2 Angebot und Vertrag
 Das Angebot nennt Preis, Material, Stückzahl und Liefertermin und gilt bis zu dem darin \
-genannten Datum. Mit der Bestellung nimmt der Auftraggeber es verbindlich an; der Vertrag kommt \
-mit der Auftragsbestätigung zustande. Ergibt die Prüfung der Dateien vor dem Druck, dass ein \
-Teil so nicht druckbar ist, können beide Seiten vom Auftrag zurücktreten.
+genannten Datum. Mit der Bestellung nimmt der Auftraggeber es verbindlich an; damit kommt der \
+Vertrag zustande, wir bestätigen ihn per E-Mail. Ergibt die Prüfung der Dateien vor dem Druck, \
+dass ein Teil so nicht druckbar ist, können beide Seiten vom Vertrag zurücktreten.
 
 ## § 3 Dateien und Rechte
 Der Auftraggeber versichert, dass er die Rechte an den hochgeladenen Dateien hat und ihr Druck \
@@ -77,13 +77,17 @@ Verantwortlich ist der im Impressum genannte Betreiber des Hubs.
 ## Welche Daten wir verarbeiten
 Konto: Name, E-Mail-Adresse und ein Passwort-Hash der Nutzer, Name, Anschrift und \
 USt-IdNr. der Firma. Aufträge: hochgeladene Dateien, Angebote, Bestellungen, Rechnungen und der \
-Verlauf jedes Druckauftrags. Technisch: ein Sitzungs-Cookie für die Anmeldung und Zeitpunkte der \
-Anmeldungen. Wir setzen keine Cookies zur Analyse oder Werbung.
+Verlauf jedes Druckauftrags. Technisch: ein Sitzungs-Cookie für die Anmeldung; zu jeder \
+Anmeldung Zeitpunkt, IP-Adresse und Browser (damit Sie Ihre Anmeldungen sehen und beenden \
+können); IP-Adressen kurzzeitig, um Anfragen je Absender zu begrenzen (Schutz vor Missbrauch). \
+Ihr Browser merkt sich auf Ihrem Gerät die zuletzt gewählten Optionen eines Teils (Material, \
+Stückzahl, …), damit Sie es so wiederfinden. Wir setzen keine Cookies zur Analyse oder Werbung.
 
 ## Zweck und Rechtsgrundlage
 Wir verarbeiten die Daten, um Angebote zu erstellen und Aufträge auszuführen (Art. 6 Abs. 1 \
-lit. b DSGVO) und um gesetzliche Pflichten zu erfüllen, etwa die Aufbewahrung von Rechnungen \
-(Art. 6 Abs. 1 lit. c DSGVO).
+lit. b DSGVO), um gesetzliche Pflichten zu erfüllen, etwa die Aufbewahrung von Rechnungen \
+(Art. 6 Abs. 1 lit. c DSGVO), und um den Dienst vor Missbrauch zu schützen (Art. 6 Abs. 1 \
+lit. f DSGVO).
 
 ## Speicherdauer
 Rechnungen bewahren wir nach § 147 AO und § 14b UStG acht Jahre auf. Ein Konto und seine Daten \

@@ -157,10 +157,16 @@ TEXTS: dict[str, str] = {
     "problem.needs_supports": N_(
         "Überhänge steiler als 45° brauchen Stützmaterial: etwa %(area)s cm² (in der "
         "vorgeschlagenen Lage). Stützen kosten Material und hinterlassen raue Stellen."),
+    # (the wording of warnings stored before 2026-12: their base is a number of mm)
     "problem.topple_risk": N_(
+        "In der empfohlenen Lage ist das Teil %(height)s mm hoch und steht auf einer schmalen "
+        "Fläche (%(base)s mm). Es kann beim Drucken umkippen; unsere Technik prüft vor dem "
+        "Druck, ob es einen Rand (Brim) braucht."),
+    # the topple warning's wording now (Problem.text): its base says what the part stands on
+    "problem.topple_risk_on": N_(
         "In der empfohlenen Lage ist das Teil %(height)s mm hoch und steht auf %(base)s. Es kann "
-        "beim Drucken umkippen; wir drucken es mit einem Rand (Brim)."),
-    # what a tall part stands on (problem.topple_risk's base)
+        "beim Drucken umkippen; unsere Technik prüft vor dem Druck, ob es einen Rand (Brim) "
+        "braucht."),
     "topple.narrow": N_("einer nur %(width)s mm breiten Fläche"),
     "topple.edge": N_("einer Kante oder Spitze"),
     # units of a file, as words in a sentence ("in %(unit)s gelesen": German dative plural)

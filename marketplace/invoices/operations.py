@@ -248,9 +248,7 @@ def buyer_snapshot(firm: Firm, order: Order | None = None) -> dict[str, Any]:
 # --- issuing ------------------------------------------------------------------------------------
 
 
-def hub_today() -> date:
-    """Today in the hub's time zone."""
-    return datetime.now(formatting.hub_zone()).date()
+hub_today = formatting.hub_today  # today in the hub's time zone
 
 
 def invoice_of_order(order: Order) -> Invoice | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import request
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, RadioField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
@@ -77,6 +77,8 @@ class OrderForm(DeliveryForm):
                              validators=[Optional(), Length(max=50, message=TOO_LONG)])
     notes = TextAreaField(_l("Hinweis an den Hub (optional)"),
                           validators=[Optional(), Length(max=2000, message=TOO_LONG)])
+    # the version of the terms (AGB) the page named: the order is placed under it, or not at all
+    terms_version = HiddenField()
 
 
 class ReferencesForm(Form):

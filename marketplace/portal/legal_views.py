@@ -36,13 +36,18 @@ def _is_admin() -> bool:
     return bool(current_user.is_authenticated and current_user.role == "admin")
 
 
+# what § 5 DDG asks of a company's site (the bank details of the invoices are not among it)
+IMPRINT_FIELDS = ("legal_name", "street", "postcode", "city", "managing_director", "phone",
+                  "email", "register_court", "register_number", "vat_id")
+
+
 @bp.get("/impressum")
 def imprint():
     address, legal = settings.get_hub_address(), settings.get_hub_legal()
-    registered = " ".join(v for v in (legal["register_court"], legal["register_number"]) if v)
-    return render_template(
-        "portal/imprint.html", address=address, legal=legal, registered=registered,
-        missing=[_(m) for m in settings.missing_legal_details()] if _is_admin() else [])
+    missing = [_(label) for label in settings.missing_legal_details(
+        {**address, **legal}, IMPRINT_FIELDS)] if _is_admin() else []
+    return render_template("portal/imprint.html", address=address, legal=legal,
+                           missing=missing)
 
 
 def _text_page(title: str, text: str, *, since: str | None = None,
@@ -71,4 +76,5 @@ def terms_version(version):
         abort(404)
     current = settings.current_terms_version()
     return _text_page(_("Allgemeine Geschäftsbedingungen"), found["text"], since=found["since"],
-                      superseded_by=url_for("portal.terms") if version != current else None)
+                      superseded_by=url_for("portal.terms") if current not in (None, version)
+                      else None)

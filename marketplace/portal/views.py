@@ -203,6 +203,10 @@ def _part_page(part: Part, chosen, status: int = 200):
         part_orders=orders.orders_of_part(part),
         guest=not current_user.is_authenticated,
         refused=_(refused.message, **refused.params) if refused is not None else None,
+        # the address or a form sent back names options: the page shows them, not the ones
+        # the browser kept from an earlier visit (part.js)
+        options_chosen=any(chosen.get(k) not in (None, "") for k in quotes.default_options()
+                           if k != "units"),
     ), status
 
 
@@ -468,6 +472,13 @@ def place_order(quote_id):
     form = OrderForm()
     if not form.validate():  # the page again, as filled in, each error at its field
         return _quote_page(quote, form, 400)
+    if (form.terms_version.data or None) != settings.current_terms_version():
+        # the terms changed (or came into force) while the page was open: the firm reads the
+        # ones its order would be placed under first
+        form.form_errors.append(_("Unsere AGB haben sich geändert, während die Seite offen war. "
+                                  "Bitte lesen Sie die Fassung, die jetzt gilt, und bestellen "
+                                  "Sie dann erneut."))
+        return _quote_page(quote, form, 409)
     delivery, express = form.choice()
     try:
         order = orders.place_order(
@@ -514,7 +525,9 @@ def order_detail(order_id):
     return render_template("portal/order.html", order=order, status=orders.status(order),
                            form=ActionForm(), invoice=invoice, references=references,
                            rejected=orders.is_rejected(order), lines=orders.lines_of(order),
-                           summaries=orders.line_summaries(order))
+                           summaries=orders.line_summaries(order),
+                           terms_since=order.terms_version and settings.terms_version_date(
+                               order.terms_version))
 
 
 @bp.post("/orders/<order_id>/references")

@@ -37,11 +37,12 @@ from marketplace.engine.pricing.catalog import (
     MaterialSpec,
     PricingRules,
 )
+from marketplace import formatting
 from marketplace.engine.pricing.delivery import DEFAULT_DELIVERY, DeliveryRules, ParcelClass
 from marketplace.extensions import db
 from marketplace.i18n import N_
 from marketplace.i18n import gettext as _
-from marketplace.models import Material, Setting, utcnow
+from marketplace.models import Material, Setting
 from marketplace.scheduling.planning import (
     DEFAULT_OPENING_HOURS,
     HOLIDAY_REGIONS,
@@ -597,35 +598,36 @@ def set_quote_terms(data: dict[str, Any]) -> dict[str, Any]:
 
 # --- legal texts: terms (AGB) and privacy notice --------------------------------------------------
 # The hub's own texts, shown on public pages (/agb, /datenschutz) and linked from every page.
-# Every wording of the terms is kept under a version ("2026-12-01-1a2b3c4d": the day it was
-# saved and its digest): an order records the version it was placed under, whose text stays
-# readable at /agb/<version> after the terms change.
+# Every wording of the terms is kept under a version ("2026-12-01-1a2b3c4d": the day, in the
+# hub's time zone, it came into force and its digest), each under a settings key of its own
+# (TERMS_VERSION_KEY): an order records the version it was placed under, whose text stays
+# readable at /agb/<version> after the terms change. LEGAL_TEXTS_KEY holds the texts in force
+# and the versions' list (without their texts: read on every quote page).
 LEGAL_TEXTS_KEY = "legal_texts"
+TERMS_VERSION_KEY = "legal_terms:{version}"
 LEGAL_TEXT_MAX_CHARS = 60_000
 LEGAL_TEXTS = {"terms": N_("Allgemeine Geschäftsbedingungen (AGB)"),
                "privacy": N_("Datenschutzerklärung")}
 
 
 def get_legal_texts(session: Any = None) -> dict[str, Any]:
-    """Return ``{"terms": str, "privacy": str, "terms_version": str | None,
-    "terms_since": "YYYY-MM-DD" | None}`` (empty strings where the hub has none)."""
+    """Return ``{"terms": str, "privacy": str, "terms_version": str | None, "terms_since":
+    "YYYY-MM-DD" | None, "terms_versions": [{"version", "since"}, ...]}`` (empty strings
+    where the hub has none; no version while it has no terms)."""
     stored = _get(LEGAL_TEXTS_KEY, session)
     stored = stored if isinstance(stored, dict) else {}
-    versions = stored.get("terms_versions") or []
-    current = versions[-1] if versions and stored.get("terms") else None
     return {"terms": str(stored.get("terms") or ""), "privacy": str(stored.get("privacy") or ""),
-            "terms_version": current["version"] if current else None,
-            "terms_since": current["since"] if current else None}
+            "terms_version": stored.get("terms_version") or None,
+            "terms_since": stored.get("terms_since") or None,
+            "terms_versions": list(stored.get("terms_versions") or [])}
 
 
 def terms_version_text(version: str, session: Any = None) -> dict[str, str] | None:
     """Return ``{"version", "since", "text"}`` of a wording of the terms, or None."""
-    stored = _get(LEGAL_TEXTS_KEY, session)
-    versions = (stored.get("terms_versions") or []) if isinstance(stored, dict) else []
-    for item in versions:
-        if item.get("version") == version:
-            return {k: str(item[k]) for k in ("version", "since", "text")}
-    return None
+    stored = _get(TERMS_VERSION_KEY.format(version=version), session)
+    if not isinstance(stored, dict):
+        return None
+    return {k: str(stored[k]) for k in ("version", "since", "text")}
 
 
 def current_terms_version(session: Any = None) -> str | None:
@@ -633,9 +635,15 @@ def current_terms_version(session: Any = None) -> str | None:
     return get_legal_texts(session)["terms_version"]
 
 
+def terms_version_date(version: str) -> date:
+    """The day a version of the terms came into force (the start of its id)."""
+    return date.fromisoformat(version[:10])
+
+
 def set_legal_texts(data: dict[str, Any], today: date | None = None) -> dict[str, Any]:
     """Validate and store the terms and the privacy notice (plain text, paragraphs separated
-    by blank lines). Changed terms get a new version dated ``today``; earlier ones are kept."""
+    by blank lines). Terms other than those in force get a version dated ``today`` (the hub's
+    day); empty terms put none in force. Earlier versions stay readable."""
     errors: dict[str, str] = {}
     texts: dict[str, str] = {}
     for key in LEGAL_TEXTS:
@@ -645,14 +653,21 @@ def set_legal_texts(data: dict[str, Any], today: date | None = None) -> dict[str
         texts[key] = value
     if errors:
         raise SettingsError(errors)
-    stored = _get(LEGAL_TEXTS_KEY)
-    stored = dict(stored) if isinstance(stored, dict) else {}
-    versions = list(stored.get("terms_versions") or [])
-    if texts["terms"] and (not versions or versions[-1]["text"] != texts["terms"]):
-        day = (today or utcnow().date()).isoformat()
+    before = get_legal_texts()
+    version, since = before["terms_version"], before["terms_since"]
+    versions = before["terms_versions"]
+    if not texts["terms"]:
+        version = since = None
+    elif texts["terms"] != before["terms"] or version is None:
+        since = (today or formatting.hub_today()).isoformat()
         digest = hashlib.sha256(texts["terms"].encode()).hexdigest()[:8]
-        versions.append({"version": f"{day}-{digest}", "since": day, "text": texts["terms"]})
-    _put(LEGAL_TEXTS_KEY, {**texts, "terms_versions": versions})
+        version = f"{since}-{digest}"
+        _put(TERMS_VERSION_KEY.format(version=version),
+             {"version": version, "since": since, "text": texts["terms"]})
+        versions = [v for v in versions if v.get("version") != version]
+        versions.append({"version": version, "since": since})
+    _put(LEGAL_TEXTS_KEY, {**texts, "terms_version": version, "terms_since": since,
+                           "terms_versions": versions})
     return get_legal_texts()
 
 
@@ -663,12 +678,14 @@ def hub_details(session: Any = None) -> dict[str, Any]:
             "quote_terms": get_quote_terms(session)["terms"]}
 
 
-def missing_legal_details(details: dict[str, Any] | None = None) -> list[str]:
-    """Return the labels (German source strings) of the required details that are empty."""
+def missing_legal_details(details: dict[str, Any] | None = None,
+                          required: tuple[str, ...] | None = None) -> list[str]:
+    """Return the labels (German source strings) of the ``required`` details (default: what
+    a document needs) that are empty."""
     details = details if details is not None else hub_details()
     labels = {**LEGAL_FIELDS, "street": N_("Straße"), "postcode": N_("PLZ"), "city": N_("Ort"),
               "phone": N_("Telefon"), "email": N_("E-Mail")}
-    return [labels[k] for k in (*REQUIRED_LEGAL, *REQUIRED_ADDRESS)
+    return [labels[k] for k in required or (*REQUIRED_LEGAL, *REQUIRED_ADDRESS)
             if not str(details.get(k) or "").strip()]
 
 

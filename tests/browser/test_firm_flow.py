@@ -228,6 +228,14 @@ def test_several_files_dropped_at_once(live_server, browser_page, screenshot):
     page.wait_for_function("window.__upload.done === 3")
     results = {r["name"]: r["status"] for r in page.evaluate("__upload.results")}
     assert results == {"Deckel.stl": 201, "Boden.stl": 201, "Notizen.txt": 415}
+    # the parts table takes the new parts without a reload, and follows their analyses
+    page.wait_for_function("window.__upload.refreshed === 1")
+    assert page.locator("p.empty").count() == 0
+    names = page.locator("#parts-table tbody td:nth-child(2)").all_text_contents()
+    assert sorted(n.strip() for n in names) == ["Boden.stl", "Deckel.stl"]
+    page.wait_for_selector("#parts-table tr[data-status=ready] >> nth=1", timeout=60_000)
+    assert page.locator("#parts-table .part-status .badge").all_text_contents() == [
+        "Druckbar", "Druckbar"]
     page.wait_for_selector("#uploads li[data-status=ready] >> nth=1", timeout=60_000)
     assert "Dateityp nicht unterstützt" in page.text_content("#uploads li.failed")
     # a part analysed says so (walk: a green bar and no word)

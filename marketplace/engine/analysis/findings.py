@@ -201,6 +201,7 @@ def _topple(c: Context) -> Problem | None:
                 else texts.msg("topple.narrow", width=texts.num(width, 1)))
         return problem("topple_risk", "warning", params={"height": texts.num(height, 1),
                                                           "base": base},
+                       text="problem.topple_risk_on",
                        height_mm=round(height, 1), base_mm=round(width, 1))
     return None
 

@@ -41,14 +41,19 @@ class Problem:
     location: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    text: str = ""  # another sentence of TEXTS than "problem." + code (a newer wording whose
+    # parameters differ from those of the records stored before it)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON record ``{"code", "severity", "params", "location"?, "data"?}``."""
+        """Return the JSON record ``{"code", "severity", "params", "text"?, "location"?,
+        "data"?}``."""
         out: dict[str, Any] = {
             "code": self.code,
             "severity": self.severity,
             "params": dict(self.params),
         }
+        if self.text:
+            out["text"] = self.text
         if self.location:
             out["location"] = self.location
         if self.data:
@@ -57,13 +62,13 @@ class Problem:
 
 
 def problem(code: str, severity: str, location: dict | None = None, *,
-            params: dict[str, Any] | None = None, **data: Any) -> Problem:
+            params: dict[str, Any] | None = None, text: str = "", **data: Any) -> Problem:
     """Build a Problem, checking the severity and that its sentence exists."""
     if severity not in SEVERITIES:
         raise ValueError(f"bad severity {severity!r}")
-    if f"problem.{code}" not in TEXTS:
+    if f"problem.{code}" not in TEXTS or (text and text not in TEXTS):
         raise ValueError(f"no text for problem {code!r}")
-    return Problem(code, severity, location or {}, data, params or {})
+    return Problem(code, severity, location or {}, data, params or {}, text)
 
 
 def sort_problems(items: list[Problem]) -> list[Problem]:

@@ -176,7 +176,7 @@ async function update() {
     }
     state.answers += 1;
     state.last = data;
-    saveOptions();
+    saveOptions(body);
     // the 3D view's "show orientation" follows the orientation the part is priced in
     document.dispatchEvent(new CustomEvent("print-rotation",
       { detail: (data.orientation && data.orientation.rotation) || null }));
@@ -207,19 +207,19 @@ if (form?.units && reanalyse) {
 
 // The options last priced for this part in this browser: a guest who signs up (the part
 // moves to the new account) or anyone coming back finds the part as they left it, unless the
-// page's address names options of its own (a quote's "change", a failed order). The unit is
-// not kept: it belongs to the analysis ("Neu analysieren").
+// page was rendered with options of its own (from its address, or a form sent back with an
+// error: data-options-chosen). The unit is not kept: it belongs to the analysis ("Neu
+// analysieren"). Only options the server priced are kept (the request of a good answer).
 const KEPT = ["material", "colour", "quantity", "infill", "layer_height", "supports"];
 const savedKey = box && `druckhub.options:${box.dataset.priceUrl}`;
-function saveOptions() {
+function saveOptions(priced) {
   try {
     localStorage.setItem(savedKey, JSON.stringify(
-      Object.fromEntries(KEPT.map((name) => [name, form.elements.namedItem(name)?.value]))));
+      Object.fromEntries(KEPT.map((name) => [name, priced[name]]))));
   } catch (e) { /* storage off or full: nothing to keep */ }
 }
 function restoreOptions() {
-  const query = new URLSearchParams(window.location.search);
-  if (KEPT.some((name) => query.has(name))) return;
+  if ("optionsChosen" in form.dataset) return;
   let saved = null;
   try { saved = JSON.parse(localStorage.getItem(savedKey) || "null"); } catch (e) { return; }
   if (!saved || typeof saved !== "object") return;

@@ -1,6 +1,7 @@
 // Upload one or several model files by drag and drop or file picker, each in its own XHR with a
 // real progress bar (xhr.upload.onprogress), then follow each part's analysis until it is done.
-// State for tests: window.__upload = {events: [{name, loaded, total, t}], results: [], done}.
+// State for tests: window.__upload = {events: [{name, loaded, total, t}], results: [], done,
+// started, refreshed (times the parts table was read again after a batch)}.
 
 const form = document.getElementById("upload-form");
 const texts = JSON.parse(document.getElementById("upload-texts").textContent);
@@ -10,7 +11,7 @@ const input = document.getElementById("file-input");
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content
   || form?.querySelector('input[name="csrf_token"]')?.value || "";
 const maxBytes = Number(form?.dataset.maxBytes || 0);
-const state = (window.__upload = { events: [], results: [], done: 0, started: 0 });
+const state = (window.__upload = { events: [], results: [], done: 0, started: 0, refreshed: 0 });
 
 function el(tag, attrs = {}, text = "") {
   const node = document.createElement(tag);
@@ -49,6 +50,12 @@ function finish(ui, ok, message) {
   ui.li.classList.add(ok ? "ok" : "failed");
 }
 
+// what an analysed part's line says: printable, not printable and why, or the error
+function outcome(part) {
+  if (part.status !== "ready") return part.error || texts.failed;
+  return part.refused ? `${texts.unprintable}: ${part.refused.short}` : texts.ready;
+}
+
 async function follow(ui, part) {
   // Poll the analysis status with a growing interval (bounded: about 10 minutes).
   const statusUrl = `${part.url}/status`;
@@ -58,9 +65,7 @@ async function follow(ui, part) {
     if (!resp.ok) break;
     const data = await resp.json();
     if (data.status !== "pending") {
-      finish(ui, data.status === "ready", data.status === "ready"
-        ? (data.refused ? `${texts.unprintable}: ${data.refused.short}` : texts.ready)
-        : data.error || texts.failed);
+      finish(ui, data.status === "ready", outcome(data));
       ui.li.dataset.status = data.status;
       return;
     }
@@ -97,25 +102,47 @@ function send(file) {
     state.done += 1;
     const part = (data.parts || [])[0];
     if (xhr.status === 201 && part) {
-      document.querySelector("p.empty")?.remove(); // "no parts yet" is no longer true
+      added = true;
       setProgress(ui, 100);
       ui.status.textContent = part.status === "pending" ? texts.analysing : "";
       const link = el("a", { href: part.url, class: "btn btn-small btn-secondary open-part" }, texts.open);
       ui.li.querySelector(".row").append(link);
       if (part.status === "pending") follow(ui, part);
-      else finish(ui, part.status === "ready", part.status === "ready" ? texts.ready : part.error || "");
+      else finish(ui, part.status === "ready", outcome(part));
       ui.li.dataset.status = part.status;
     } else {
       const err = (data.errors || [])[0];
       finish(ui, false, (err && err.message) || (data.error && data.error.message) || texts.failed);
     }
+    if (state.done === state.started) refreshList();
   };
   xhr.onerror = () => {
     state.results.push({ name: file.name, status: 0 });
     state.done += 1;
     finish(ui, false, texts.network);
+    if (state.done === state.started) refreshList();
   };
   xhr.send(body);
+}
+
+// Once every file sent has its answer, the parts table below is read again from the server:
+// the new parts stand in it (newest first, with their pictures and badges), not only in the
+// upload list (walk: the table still said "no parts yet" until a reload).
+let added = false;
+async function refreshList() {
+  if (!added) return;
+  added = false;
+  const current = document.getElementById("parts-list");
+  try {
+    const resp = await fetch(window.location.href, { headers: { Accept: "text/html" } });
+    if (!resp.ok) return;
+    const fresh = new DOMParser().parseFromString(await resp.text(), "text/html")
+      .getElementById("parts-list");
+    if (!current || !fresh) return;
+    current.replaceWith(fresh);
+    followPending(fresh);
+    state.refreshed += 1;
+  } catch (e) { /* the upload list still links every new part */ }
 }
 
 function sendAll(files) {
@@ -147,7 +174,10 @@ if (form) { // staff see the list without the upload form
 }
 
 // Rows of the parts table still being analysed: follow them and update their badge in place.
-for (const tr of document.querySelectorAll("#parts-table tr[data-status=pending]")) {
+function followPending(root) {
+  for (const tr of root.querySelectorAll("#parts-table tr[data-status=pending]")) followRow(tr);
+}
+function followRow(tr) {
   (async () => {
     let delay = 1000;
     for (let i = 0; i < 120; i++) {
@@ -172,3 +202,4 @@ for (const tr of document.querySelectorAll("#parts-table tr[data-status=pending]
     }
   })();
 }
+followPending(document);
