@@ -131,7 +131,11 @@ def test_order_approve_print_then_ctrl_c_stops_everything(hub):
     quote_url = base + r.headers["Location"] if r.headers["Location"].startswith("/") \
         else r.headers["Location"]
     token = _csrf(firm, quote_url)
-    r = firm.post(quote_url + "/order", data={"delivery": "pickup", "csrf_token": token},
+    # the demo hub has sample AGB: the order is placed under the version its page names
+    terms = re.search(r'name="terms_version" value="([^"]*)"', firm.get(quote_url).text)
+    assert terms and terms.group(1), "the quote page names the AGB in force"
+    r = firm.post(quote_url + "/order", data={"delivery": "pickup", "csrf_token": token,
+                                              "terms_version": terms.group(1)},
                   allow_redirects=False, timeout=30)
     assert r.status_code == 303, r.text[:500]
     order_id = r.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
