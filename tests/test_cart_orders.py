@@ -9,11 +9,12 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 from invoice_helpers import complete_legal_details
-from portal_helpers import cube_stl, store_part
+from portal_helpers import cube_stl, pdf_text, store_part
 
 from marketplace.engine.pricing.delivery import DEFAULT_DELIVERY
 from marketplace.extensions import db
 from marketplace.hubqueue import operations as hubqueue
+from marketplace.invoices import documents as invoice_documents
 from marketplace.invoices import einvoice, validation
 from marketplace.invoices import operations as invoices
 from marketplace.jobs import transition
@@ -189,6 +190,15 @@ def test_invoice_of_a_shipped_multi_part_order_has_a_line_per_part_and_validates
         assert report.ok, report.summary()
     for report in validation.validate_zugferd(einvoice.zugferd_pdf(invoice)):
         assert report.ok, report.summary()
+    # the address the parts went to: the e-invoice's deliver-to party (BG-13), and the PDF's
+    ship = order.ship_to
+    delivery = einvoice.xrechnung_xml(invoice).decode().split("<ram:ShipToTradeParty>")[1]
+    delivery = delivery.split("</ram:ShipToTradeParty>")[0]
+    for value in (ship["name"], ship["street"], ship["postcode"], ship["city"]):
+        assert value in delivery
+    text = " ".join(pdf_text(invoice_documents.invoice_pdf(invoice)).split())
+    # (the PDF's text layer mangles umlauts: the part of the address without them)
+    assert f"Lieferadresse {ship['name']}, {ship['street']}, {ship['postcode']} L" in text
     parts = invoices.order_parts(order)
     assert [(p.position, p.ordered) for p in parts] == [(1, 2), (2, 10)]
 

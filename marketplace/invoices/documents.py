@@ -104,6 +104,8 @@ def _facts(invoice: Invoice, corrects: Invoice | None) -> list[tuple[str, str]]:
         rows.append((_("Ihre Bestellnummer"), invoice.purchase_order))
     if invoice.leitweg_id:
         rows.append((_("Leitweg-ID"), invoice.leitweg_id))
+    if invoice.buyer.get("ship_to"):
+        rows.append((_("Lieferadresse"), ", ".join(_address(invoice.buyer["ship_to"]))))
     if invoice.buyer.get("vat_id"):
         rows.append((_("Ihre USt-IdNr."), invoice.buyer["vat_id"]))
     if invoice.seller.get("vat_id"):

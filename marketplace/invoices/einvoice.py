@@ -12,6 +12,7 @@ What the standard asks and where it comes from (BT = business term of EN 16931):
 - the seller (BG-4) with address, VAT id (BT-31), register entry (BT-30, BT-33), contact
   (BG-6: BR-DE-2) and e-mail as electronic address (BT-34): the hub's legal details;
 - the buyer (BG-7) with address, VAT id (BT-48) and e-mail (BT-49): the invoice's snapshot;
+- the deliver-to party (BG-13) of a shipped order: the address it went to;
 - the buyer reference (BT-10, mandatory in XRechnung): the Leitweg-ID, else the firm's
   purchase order number, else the order number; the purchase order number as BT-13;
 - one line per invoice line (BG-25), its quantity discount as a line allowance (BG-27);
@@ -121,6 +122,14 @@ def build_document(invoice: Invoice, guideline: str = XRECHNUNG) -> Document:
         agreement.buyer_order.issuer_assigned_id = invoice.purchase_order
     if invoice.delivery_date:
         doc.trade.delivery.event.occurrence = invoice.delivery_date
+    ship_to = buyer.get("ship_to")
+    if ship_to:  # a shipped order: where it went (BG-13 deliver-to, BT-70 to BT-80)
+        party = doc.trade.delivery.ship_to
+        party.name = ship_to.get("name") or buyer.get("name") or ""
+        party.address.line_one = ship_to.get("street") or ""
+        party.address.postcode = ship_to.get("postcode") or ""
+        party.address.city_name = ship_to.get("city") or ""
+        party.address.country_id = ship_to.get("country") or "DE"
 
     settlement = doc.trade.settlement
     settlement.payment_reference = invoice.number

@@ -236,13 +236,17 @@ def buyer_email(firm: Firm, order: Order | None = None) -> str:
 
 
 def buyer_snapshot(firm: Firm, order: Order | None = None) -> dict[str, Any]:
-    """Return the firm's details as the invoice keeps them."""
-    return {
+    """Return the firm's details as the invoice keeps them, with the address a shipped
+    order went to (``ship_to``: the e-invoice's deliver-to party, BG-13)."""
+    out = {
         "name": firm.name, "street": firm.street or "", "postcode": firm.postcode or "",
         "city": firm.city or "", "country": firm.country or "DE", "vat_id": firm.vat_id or "",
         "contact_name": firm.contact_name or "", "phone": firm.phone or "",
         "email": buyer_email(firm, order),
     }
+    if order is not None and order.delivery == "shipping" and order.ship_to:
+        out["ship_to"] = dict(order.ship_to)
+    return out
 
 
 # --- issuing ------------------------------------------------------------------------------------
