@@ -394,3 +394,14 @@ def test_the_part_page_says_when_it_shows_options_of_its_own(client, login_as, f
     assert "data-options-chosen" in client.get(url + "?material=PETG&quantity=3").get_data(True)
     sent_back = client.post(url + "/quote", data={"material": "PLA", "quantity": "0"})
     assert sent_back.status_code == 400 and "data-options-chosen" in sent_back.get_data(True)
+
+
+def test_the_header_names_user_and_firm_in_full_where_it_cuts_them(client, login_as,
+                                                                   firm_user):
+    # the header shows "name · firm" cut to its width (CSS ellipsis): the tooltip says it whole
+    firm_user.firm.name = "Norddeutsche Präzisionswerkzeug- und Formenbau GmbH & Co. KG"
+    login_as(firm_user)
+    html = client.get("/parts").get_data(as_text=True)
+    who = f"{firm_user.name or firm_user.email} · Norddeutsche Präzisionswerkzeug- und " \
+          "Formenbau GmbH &amp; Co. KG"
+    assert f'title="Ihr Konto: {who} ({firm_user.email})">{who}</a>' in html
