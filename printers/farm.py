@@ -72,7 +72,10 @@ def judge(result: PollResult, has_job: bool) -> tuple[str, str | None]:
 
 
 def update_printer(printer: Printer, result: PollResult, has_job: bool, now: datetime) -> None:
-    """Write one poll's answer to ``printer`` (the caller commits)."""
+    """Write one poll's answer to ``printer`` (the caller commits); an answer to an earlier
+    question (``stale``) says nothing new: the printer stays as it was."""
+    if result.error_kind == "stale":
+        return
     if result.answered:
         printer.last_seen_at = now
         printer.failed_polls = 0

@@ -8,6 +8,9 @@ previous poll is still running is not polled again until that one ends, so a hun
 up one thread. A poll that missed its pass's deadline and has ended since is that printer's
 answer in the next pass (no new poll is started for it then): so a printer that comes back is
 seen as soon as one of its polls ends, even while it answers more slowly than the others.
+A poll still running for an earlier question (another watched file) that ends within the
+pass is reported as ``stale``: the printer answered, but not what is asked now; the
+dispatcher leaves it as it was and it is asked afresh in the next pass.
 
 The polls only talk to the network; the dispatcher writes the results to the database.
 """
@@ -87,6 +90,9 @@ def choose_port(status: PrinterStatus) -> str | None:
     if status.port_preference and status.port_preference in status.ports:
         return status.port_preference
     return status.ports[0] if status.ports else None
+
+
+STALE_ANSWER = "answered an earlier question; asked again in the next pass"
 
 
 def poll_printer(target: PollTarget, timeouts: Timeouts) -> PollResult:
@@ -182,6 +188,10 @@ class Poller:
                 with self._lock:
                     del self._running[printer_id]  # reported
                 results[printer_id] = _outcome(printer_id, future)
+            elif future.done():  # it answered meanwhile, but an earlier question (another
+                # watched file): nothing new about the printer; asked afresh next pass
+                results[printer_id] = PollResult(printer_id, error_kind="stale",
+                                                 error=STALE_ANSWER)
             else:  # (an answer to an earlier question is dropped in the next pass)
                 results[printer_id] = PollResult(
                     printer_id, error_kind="timeout",

@@ -32,10 +32,11 @@ from webhook_receiver import Answer, WebhookReceiver
 
 from marketplace import jobs
 from marketplace.extensions import db
-from marketplace.models import DispatchAttempt, JobEvent, Printer, PrintJob
+from marketplace.models import DispatchAttempt, JobEvent, Printer, PrintJob, utcnow
 from printers import admin as printer_admin
 from printers.dispatcher import Dispatcher
-from printers.polling import Poller, PollTarget, Timeouts
+from printers.farm import update_printer
+from printers.polling import STALE_ANSWER, Poller, PollTarget, Timeouts
 
 # the dispatcher's guard holds a connection of its own; a dispatcher may run in a subprocess
 pytestmark = [pytest.mark.octoprint, pytest.mark.slicer, pytest.mark.commits]
@@ -267,6 +268,34 @@ def test_a_printer_back_from_a_hang_is_seen_even_if_slower_than_the_others(
             time.sleep(1.5)  # the dispatcher's interval: the slow poll ends meanwhile
         assert passes[-1] and len(passes) <= 3, passes
         assert poller.poll_all([behind, quick])[1].answered  # no longer a suspect: waited for
+    finally:
+        poller.shutdown()
+
+
+def test_an_answer_to_an_earlier_question_leaves_the_printer_as_it_was(
+        idle_farm, fault_proxy):
+    """A slow printer's poll still running when the question changes (a job's file is now
+    watched), ending within the next pass: an answer, but to the earlier question. It is
+    reported as such (it used to say "no answer within 2 s" and made the printer a suspect
+    and "unknown"), the printer's record stays as it was, and it is asked afresh next."""
+    proxy = fault_proxy(idle_farm[0])
+    before = PollTarget(1, "Slow", proxy.url, API_KEY)
+    watching = PollTarget(1, "Slow", proxy.url, API_KEY, watch_file="job-7.gcode")
+    poller = Poller(Timeouts(connect_s=1.0, read_s=3.0), deadline_s=2.0)
+    try:
+        proxy.delay_s = 1.0  # about 3 s a poll: past one deadline, within the next
+        proxy.set_mode("slow")
+        first = poller.poll_all([before])[1]
+        assert first.error_kind == "timeout"
+        second = poller.poll_all([watching])[1]
+        assert (second.error_kind, second.error) == ("stale", STALE_ANSWER)
+        assert 1 not in poller._suspects
+        printer = Printer(name="Slow", url=proxy.url, state="available", failed_polls=0)
+        update_printer(printer, second, False, utcnow())
+        assert (printer.state, printer.failed_polls) == ("available", 0)
+        proxy.set_mode("pass")
+        third = poller.poll_all([watching])[1]  # a fresh poll of what is asked now
+        assert third.answered
     finally:
         poller.shutdown()
 
