@@ -94,9 +94,15 @@ def running_hub(tmp_path: Path, **extra_env: str) -> Iterator[dict]:
         assert proc.poll() is None, log_path.read_text()[-3000:]
         yield hub
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)  # only if the test failed before its Ctrl-C
-            proc.wait(10)
+        if proc.poll() is None:  # the test failed before its Ctrl-C: stop the hub the same
+            # way (honcho stops its processes; a SIGKILL of its group left the OctoPrint
+            # servers, in sessions of their own, running after a failed CI run), then kill
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
 
 
 @pytest.fixture
