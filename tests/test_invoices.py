@@ -14,6 +14,7 @@ from invoice_helpers import (
     print_pieces,
 )
 
+from marketplace import formatting
 from marketplace.extensions import db
 from marketplace.hubqueue import operations as hubqueue
 from marketplace.invoices import operations as invoices
@@ -22,7 +23,7 @@ from marketplace.jobs import transition
 from marketplace.models import Order
 from marketplace.settings import operations as settings
 
-YEAR = invoices.hub_today().year
+YEAR = formatting.hub_today().year
 
 
 def _handover(runner, order, *extra):
@@ -47,7 +48,7 @@ def test_handover_command_issues_the_invoice_and_prints_its_number(runner):
     assert (invoice.net_cents, invoice.vat_cents, invoice.gross_cents) == (
         quote.net_cents, quote.vat_cents, quote.gross_cents)
     assert invoice.purchase_order == "PO-4711" and invoice.order_number == order.number
-    assert invoice.issue_date == invoice.delivery_date == invoices.hub_today()
+    assert invoice.issue_date == invoice.delivery_date == formatting.hub_today()
     assert invoice.due_date == invoice.issue_date.fromordinal(invoice.issue_date.toordinal() + 14)
     assert invoice.buyer["vat_id"] == "DE136695976"
     assert invoice.buyer["email"] == "buchhaltung@kunde.example"

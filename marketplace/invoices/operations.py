@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -252,9 +252,6 @@ def buyer_snapshot(firm: Firm, order: Order | None = None) -> dict[str, Any]:
 # --- issuing ------------------------------------------------------------------------------------
 
 
-hub_today = formatting.hub_today  # today in the hub's time zone
-
-
 def invoice_of_order(order: Order) -> Invoice | None:
     """Return the order's invoice (not a credit note), or None."""
     return db.session.scalar(sa.select(Invoice).where(Invoice.order_id == order.id,
@@ -282,7 +279,7 @@ def issue_invoice(order: Order, actor: str, *, today: date | None = None) -> Inv
                            N_("Von Auftrag %(number)s wurde noch nichts übergeben."),
                            number=order.number or order.public_id)
     seller = settings.require_legal_details()
-    today = today or hub_today()
+    today = today or formatting.hub_today()
     vat_percent = int(order.price.get("vat_percent", 19))
     currency = str(order.price.get("currency") or "EUR")
     net = sum(s.net_cents for s in specs)
@@ -339,7 +336,7 @@ def cancel_invoice(invoice: Invoice, actor: str, reason: str | None, *,
         raise InvoiceError("reason", N_("Bitte einen Grund angeben (3 bis %(n)s Zeichen)."),
                            n=REASON_MAX)
     seller = settings.require_legal_details()
-    today = today or hub_today()
+    today = today or formatting.hub_today()
     note = Invoice(
         number=next_number("credit_note", today.year), kind="credit_note",
         firm_id=invoice.firm_id, order_id=invoice.order_id, corrects_id=invoice.id,

@@ -80,11 +80,14 @@ def clean_address(data: dict | None) -> dict[str, str]:
     return address
 
 
+TERMS_IN_FORCE = object()  # place_order's terms_shown when no page showed any: those in force
+
+
 def place_order(
     quote: Quote, *, placed_by: User | None, channel: str = "portal",
     delivery: str | None = None, express: bool | None = None, ship_to: dict | None = None,
     reference: str | None = None, notes: str | None = None, actor: str | None = None,
-    leitweg_id: str | None = None,
+    leitweg_id: str | None = None, terms_shown: str | None | object = TERMS_IN_FORCE,
 ) -> Order:
     """Order ``quote``: number it and create its print jobs in state received (caller commits).
 
@@ -94,7 +97,9 @@ def place_order(
     page showed). Shipping goes to ``ship_to``, else the quote's address, else the firm's.
     Express jobs get the hub's express priority. ``reference`` is the firm's purchase order
     number, ``leitweg_id`` a public customer's routing id (default: the firm's); both are
-    optional and go onto the invoice.
+    optional and go onto the invoice. The order is placed under the hub's terms (AGB) in
+    force; ``terms_shown`` is the version the buyer's page named (None: none), refused
+    ("terms_changed") if those changed meanwhile.
     """
     leitweg_id = _clean_leitweg_id(leitweg_id if leitweg_id is not None
                                    else quote.firm.leitweg_id)
@@ -108,6 +113,11 @@ def place_order(
         raise OrderError("quote_expired", N_("Das Angebot ist abgelaufen; bitte neu berechnen."))
     if db.session.scalar(sa.select(Order.id).where(Order.quote_id == quote.id)) is not None:
         raise OrderError("already_ordered", N_("Dieses Angebot wurde bereits bestellt."))
+    terms_version = settings.current_terms_version()
+    if terms_shown is not TERMS_IN_FORCE and (terms_shown or None) != terms_version:
+        raise OrderError("terms_changed", N_(
+            "Unsere AGB haben sich geändert, während die Seite offen war. Bitte lesen Sie die "
+            "Fassung, die jetzt gilt, und bestellen Sie dann erneut."))
     for line in quotes.lines_of(quote):  # e.g. a part analysed again in other units since
         if quotes.summary_for(line.part, line.units).get("printable") is False:
             raise OrderError("not_printable", N_("Das Teil ist so nicht druckbar und kann "
@@ -129,7 +139,7 @@ def place_order(
         express=express, ship_to=address,
         reference=(reference or "").strip()[:100] or None, notes=(notes or "").strip() or None,
         due_date=chosen.date, leitweg_id=leitweg_id, breakdown=price,
-        terms_version=settings.current_terms_version(),
+        terms_version=terms_version,
         net_cents=int(price["net_cents"]), vat_cents=int(price["vat_cents"]),
         gross_cents=int(price["gross_cents"]),
     )

@@ -13,10 +13,11 @@ from marketplace.settings import operations as settings
 
 
 def blocks(text: str) -> list[tuple[str, str]]:
-    """Split a plain legal text into ("h2" | "h3" | "p", text) blocks: paragraphs are
-    separated by blank lines, a paragraph starting with "## " ("### ") is a heading."""
+    """Split a plain legal text (as stored: "\\n" line ends) into ("h2" | "h3" | "p", text)
+    blocks: paragraphs are separated by blank lines, a paragraph starting with "## " ("### ")
+    is a heading."""
     out: list[tuple[str, str]] = []
-    for para in text.replace("\r\n", "\n").split("\n\n"):
+    for para in text.split("\n\n"):
         para = para.strip()
         if not para:
             continue

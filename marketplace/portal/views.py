@@ -416,7 +416,7 @@ def _quote_page(quote: Quote, form: OrderForm, status: int = 200, *,
                            lines=quotes.lines_of(quote), variants=quotes.variants(quote),
                            firm_address=home or orders.firm_address(quote.firm),
                            expired=quotes.is_expired(quote), reprice_form=ActionForm(),
-                           legal_texts=settings.get_legal_texts()), status
+                           terms=settings.terms_in_force()), status
 
 
 
@@ -472,24 +472,21 @@ def place_order(quote_id):
     form = OrderForm()
     if not form.validate():  # the page again, as filled in, each error at its field
         return _quote_page(quote, form, 400)
-    if (form.terms_version.data or None) != settings.current_terms_version():
-        # the terms changed (or came into force) while the page was open: the firm reads the
-        # ones its order would be placed under first
-        form.form_errors.append(_("Unsere AGB haben sich geändert, während die Seite offen war. "
-                                  "Bitte lesen Sie die Fassung, die jetzt gilt, und bestellen "
-                                  "Sie dann erneut."))
-        return _quote_page(quote, form, 409)
     delivery, express = form.choice()
     try:
         order = orders.place_order(
             quote, placed_by=current_user, channel="portal", delivery=delivery,
             express=express, ship_to=form.ship_to(), reference=form.reference.data,
             notes=form.notes.data, leitweg_id=form.leitweg_id.data or "",
+            terms_shown=form.terms_version.data,
         )
     except orders.OrderError as exc:
         db.session.rollback()
         if exc.code == "not_printable":  # never an order for a part we cannot print
             abort(409, description=_(exc.message))
+        if exc.code == "terms_changed":  # the page again, naming the terms now in force
+            form.form_errors.append(_(exc.message))
+            return _quote_page(quote, form, 409)
         target = ORDER_ERROR_FIELDS.get(exc.code)
         if target is None:  # the quote's state (ordered, expired): its page says what now
             flash(_(exc.message), "error")

@@ -98,7 +98,8 @@ class QuoteResult:
         """Return the JSON the live price box shows."""
         return {
             "options": self.options.to_dict(), "units": self.units,
-            "material_g": formatting.figure(self.material_g, 1), "print_time_s": self.print_time_s,
+            "material_g": formatting.figure(self.material_g, 1),
+            "print_time_s": self.print_time_s,
             "price": self.price,
             "delivery_date": self.delivery_date.isoformat() if self.delivery_date else None,
             "mesh": self.mesh, "printable": self.printable,

@@ -31,13 +31,13 @@ from stdnum import bic as stdnum_bic
 from stdnum import exceptions as stdnum_errors
 from stdnum import iban as stdnum_iban
 
+from marketplace import formatting
 from marketplace.engine.pricing.catalog import (
     DEFAULT_MATERIALS,
     DEFAULT_PRICING,
     MaterialSpec,
     PricingRules,
 )
-from marketplace import formatting
 from marketplace.engine.pricing.delivery import DEFAULT_DELIVERY, DeliveryRules, ParcelClass
 from marketplace.extensions import db
 from marketplace.i18n import N_
@@ -601,25 +601,34 @@ def set_quote_terms(data: dict[str, Any]) -> dict[str, Any]:
 # Every wording of the terms is kept under a version ("2026-12-01-1a2b3c4d": the day, in the
 # hub's time zone, it came into force and its digest), each under a settings key of its own
 # (TERMS_VERSION_KEY): an order records the version it was placed under, whose text stays
-# readable at /agb/<version> after the terms change. LEGAL_TEXTS_KEY holds the texts in force
-# and the versions' list (without their texts: read on every quote page).
-LEGAL_TEXTS_KEY = "legal_texts"
+# readable at /agb/<version> after the terms change. TERMS_KEY holds only which version is in
+# force and the versions' list (read on every quote page and order), PRIVACY_KEY the notice.
+TERMS_KEY = "legal_terms"
 TERMS_VERSION_KEY = "legal_terms:{version}"
+PRIVACY_KEY = "legal_privacy"
 LEGAL_TEXT_MAX_CHARS = 60_000
 LEGAL_TEXTS = {"terms": N_("Allgemeine Geschäftsbedingungen (AGB)"),
                "privacy": N_("Datenschutzerklärung")}
 
 
-def get_legal_texts(session: Any = None) -> dict[str, Any]:
-    """Return ``{"terms": str, "privacy": str, "terms_version": str | None, "terms_since":
-    "YYYY-MM-DD" | None, "terms_versions": [{"version", "since"}, ...]}`` (empty strings
-    where the hub has none; no version while it has no terms)."""
-    stored = _get(LEGAL_TEXTS_KEY, session)
+def terms_in_force(session: Any = None) -> dict[str, Any]:
+    """Return ``{"terms_version": str | None, "terms_since": "YYYY-MM-DD" | None,
+    "terms_versions": [{"version", "since"}, ...]}``: no version while the hub has no
+    terms (what an order placed now is placed under)."""
+    stored = _get(TERMS_KEY, session)
     stored = stored if isinstance(stored, dict) else {}
-    return {"terms": str(stored.get("terms") or ""), "privacy": str(stored.get("privacy") or ""),
-            "terms_version": stored.get("terms_version") or None,
+    return {"terms_version": stored.get("terms_version") or None,
             "terms_since": stored.get("terms_since") or None,
             "terms_versions": list(stored.get("terms_versions") or [])}
+
+
+def get_legal_texts(session: Any = None) -> dict[str, Any]:
+    """Return :func:`terms_in_force` with the texts: ``"terms"`` (of the version in force)
+    and ``"privacy"`` (empty strings where the hub has none)."""
+    out = terms_in_force(session)
+    current = out["terms_version"] and terms_version_text(out["terms_version"], session)
+    return {**out, "terms": current["text"] if current else "",
+            "privacy": str(_get(PRIVACY_KEY, session) or "")}
 
 
 def terms_version_text(version: str, session: Any = None) -> dict[str, str] | None:
@@ -632,7 +641,7 @@ def terms_version_text(version: str, session: Any = None) -> dict[str, str] | No
 
 def current_terms_version(session: Any = None) -> str | None:
     """The version of the terms in force (what an order placed now is placed under)."""
-    return get_legal_texts(session)["terms_version"]
+    return terms_in_force(session)["terms_version"]
 
 
 def terms_version_date(version: str) -> date:
@@ -658,7 +667,7 @@ def set_legal_texts(data: dict[str, Any], today: date | None = None) -> dict[str
     versions = before["terms_versions"]
     if not texts["terms"]:
         version = since = None
-    elif texts["terms"] != before["terms"] or version is None:
+    elif texts["terms"] != before["terms"]:  # (no terms in force: "" differs from any)
         since = (today or formatting.hub_today()).isoformat()
         digest = hashlib.sha256(texts["terms"].encode()).hexdigest()[:8]
         version = f"{since}-{digest}"
@@ -666,8 +675,8 @@ def set_legal_texts(data: dict[str, Any], today: date | None = None) -> dict[str
              {"version": version, "since": since, "text": texts["terms"]})
         versions = [v for v in versions if v.get("version") != version]
         versions.append({"version": version, "since": since})
-    _put(LEGAL_TEXTS_KEY, {**texts, "terms_version": version, "terms_since": since,
-                           "terms_versions": versions})
+    _put(TERMS_KEY, {"terms_version": version, "terms_since": since, "terms_versions": versions})
+    _put(PRIVACY_KEY, texts["privacy"])
     return get_legal_texts()
 
 

@@ -269,8 +269,9 @@ def quote_json(quote: Quote) -> dict[str, Any]:
         "id": quote.public_id,
         "lines": [{"position": line.position, "part_id": line.part.public_id,
                    "part_name": line.part.original_name, "options": options_json(line),
-                   "material_g": formatting.figure(line.material_g, 1), "print_time_s": line.print_time_s,
-                   "net_cents": line.net_cents, "printer_class": line.printer_class}
+                   "material_g": formatting.figure(line.material_g, 1),
+                   "print_time_s": line.print_time_s, "net_cents": line.net_cents,
+                   "printer_class": line.printer_class}
                   for line in quotes.lines_of(quote)],
         "delivery": quote.delivery or "pickup", "express": bool(quote.express),
         "ship_to": address_json(quote.ship_to),
