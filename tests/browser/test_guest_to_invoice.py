@@ -157,6 +157,14 @@ def test_guest_signs_up_orders_and_gets_the_invoice(live_server, browser, browse
     page.wait_for_function("window.__price && window.__price.answers >= 1")
     assert page.evaluate("__price.last.options.material") == "PLA"
     assert page.input_value("#quantity") == "1"
+    # the browser keeps the options of the 100 parts priced last, not of every part ever seen
+    page.evaluate("""() => { for (let i = 0; i < 150; i++) localStorage.setItem(
+        `druckhub.options:/old/${i}`, JSON.stringify({material: "PLA", at: i})); }""")
+    page.fill("#quantity", "2")
+    page.wait_for_function("__price.last.options.quantity === 2")
+    kept = page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('druckhub.options:'))")
+    assert len(kept) == 100 and any(not k.startswith("druckhub.options:/old/") for k in kept)
+    assert "druckhub.options:/old/0" not in kept and "druckhub.options:/old/149" in kept
     page.goto(base + "/parts")
 
     # --- three more parts ------------------------------------------------------------------

@@ -210,12 +210,23 @@ if (form?.units && reanalyse) {
 // page was rendered with options of its own (from its address, or a form sent back with an
 // error: data-options-chosen). The unit is not kept: it belongs to the analysis ("Neu
 // analysieren"). Only options the server priced are kept (the request of a good answer).
+// The browser keeps them for the KEPT_PARTS parts priced last (each entry says when: "at").
 const KEPT = ["material", "colour", "quantity", "infill", "layer_height", "supports"];
-const savedKey = box && `druckhub.options:${box.dataset.priceUrl}`;
+const KEPT_PARTS = 100;
+const SAVED_PREFIX = "druckhub.options:";
+const savedKey = box && `${SAVED_PREFIX}${box.dataset.priceUrl}`;
 function saveOptions(priced) {
   try {
     localStorage.setItem(savedKey, JSON.stringify(
-      Object.fromEntries(KEPT.map((name) => [name, priced[name]]))));
+      { ...Object.fromEntries(KEPT.map((name) => [name, priced[name]])), at: Date.now() }));
+    const keys = Object.keys(localStorage).filter((key) => key.startsWith(SAVED_PREFIX));
+    if (keys.length <= KEPT_PARTS) return;
+    const when = (key) => {
+      try { return Number(JSON.parse(localStorage.getItem(key)).at) || 0; } catch (e) { return 0; }
+    };
+    const at = new Map(keys.map((key) => [key, when(key)]));
+    keys.sort((a, b) => at.get(a) - at.get(b));
+    keys.slice(0, keys.length - KEPT_PARTS).forEach((key) => localStorage.removeItem(key));
   } catch (e) { /* storage off or full: nothing to keep */ }
 }
 function restoreOptions() {
