@@ -126,9 +126,37 @@ def test_guest_parts_are_capped(app, client):
     assert "bis zu 2 Teile" in resp.get_json()["errors"][0]["message"]
 
 
+def test_a_guest_renames_and_deletes_their_own_parts_to_free_a_place(app, client, make_user,
+                                                                     login_as):
+    app.config["GUEST_MAX_PARTS"] = 1
+    wrong = _guest_upload(client, "falsch.stl")
+    full = upload(client, "richtig.stl", cube_stl(10))
+    assert full.status_code == 429
+    assert "Löschen Sie ein Teil" in full.get_json()["errors"][0]["message"]
+    page = client.get(f"/parts/{wrong.public_id}").get_data(as_text=True)
+    assert 'id="part-delete"' in page and 'id="part-new-name"' in page
+    # another guest can neither rename nor delete it
+    other = _browser(app)
+    _guest_upload(other, "other.stl")
+    assert other.post(f"/parts/{wrong.public_id}/rename", data={"name": "x"}).status_code == 404
+    assert other.post(f"/parts/{wrong.public_id}/delete").status_code == 404
+    resp = client.post(f"/parts/{wrong.public_id}/rename", data={"name": "Halter alt.stl"})
+    assert resp.status_code == 303
+    db.session.refresh(wrong)
+    assert wrong.original_name == "Halter alt.stl"
+    resp = client.post(f"/parts/{wrong.public_id}/delete")
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("/parts")
+    assert "ist gelöscht" in client.get("/parts").get_data(as_text=True)
+    assert db.session.scalar(sa.select(Part).where(Part.public_id == wrong.public_id)) is None
+    assert _guest_upload(client, "richtig.stl").status == "ready"  # the place is free again
+    # staff delete nothing of a guest's (403 before any lookup)
+    login_as(make_user("technician"))
+    assert client.post("/parts/whatever/delete").status_code == 403
+
+
 def test_a_guests_unreadable_files_take_no_place(app, client):
-    """A guest cannot delete parts: a broken export (analysed as "Fehler") must not use up
-    the cap that the corrected file then needs."""
+    """A broken export (analysed as "Fehler") must not use up the cap that the corrected
+    file then needs."""
     app.config["GUEST_MAX_PARTS"] = 1
     broken = _guest_upload(client, "leer.stl", b"solid leer\nendsolid leer\n")
     db.session.refresh(broken)

@@ -86,3 +86,33 @@ def test_production_issues_no_quote_or_confirmation_without_legal_details(app, c
         assert refused.status_code == 503
         body = refused.get_data(as_text=True)
         assert "Rechtliche Angaben" in body and "Registergericht" in body
+
+
+def test_documents_name_the_agb_version_and_where_to_read_it(app, client, login_as, firm_user):
+    from datetime import date
+
+    complete_legal_details()
+    app.config["PUBLIC_URL"] = "https://druckhub.example"
+    first = settings.set_legal_texts({"terms": "§ 1 Geltung", "privacy": ""},
+                                     today=date(2026, 11, 2))["terms_version"]
+    db.session.commit()
+    quote, order = _quote_and_order(firm_user)
+    assert order.terms_version == first
+    # the AGB change afterwards: the order keeps its version, a new offer names the new one
+    second = settings.set_legal_texts({"terms": "§ 1 Geltung (neu)", "privacy": ""},
+                                      today=date(2026, 12, 1))["terms_version"]
+    db.session.commit()
+    login_as(firm_user)
+    confirmation = " ".join(pdf_text(client.get(f"/orders/{order.public_id}/pdf").data).split())
+    assert "in der Fassung vom 02.11.2026" in confirmation
+    assert f"https://druckhub.example/agb/{first}" in confirmation
+    assert "Zahlbar innerhalb von 14 Tagen" in confirmation  # the payment term stays
+    offer = " ".join(pdf_text(client.get(f"/quotes/{quote.public_id}/pdf").data).split())
+    assert "in der Fassung vom 01.12.2026" in offer
+    assert f"https://druckhub.example/agb/{second}" in offer
+    # the hub's own terms come after the AGB sentence, which they do not replace
+    settings.set_quote_terms({"valid_days": 30, "terms": "Gerichtsstand Lüneburg."})
+    db.session.commit()
+    offer = " ".join(pdf_text(client.get(f"/quotes/{quote.public_id}/pdf").data).split())
+    assert f"/agb/{second}" in offer and "Gerichtsstand Lüneburg." in offer
+    assert offer.index("Fassung vom") < offer.index("Gerichtsstand")

@@ -109,16 +109,31 @@ def footer_painter(hub: dict[str, Any]):
     return paint
 
 
-def terms_lines(hub: dict[str, Any]) -> list[str]:
-    """The terms every quote and order confirmation states: the hub's own (Einstellungen →
-    Angebote), else the standard sentence with the payment term of the legal details."""
+def terms_lines(hub: dict[str, Any], terms_version: str | None = None) -> list[str]:
+    """The terms every quote and order confirmation states: the AGB version it refers to
+    (``terms_version``: an order's, for a quote the one in force; None where the hub keeps
+    no AGB text), with the address where that wording stays readable; then the hub's own
+    terms (Einstellungen → Angebote), else the payment term of the legal details."""
+    from marketplace.mail.notifications import public_url
     from marketplace.settings import operations as settings
 
+    agb = []
+    if terms_version:
+        url = public_url("portal.terms_version", version=terms_version)
+        agb.append(_("Es gelten unsere Allgemeinen Geschäftsbedingungen in der Fassung vom "
+                     "%(date)s, nachzulesen unter %(url)s.",
+                     date=format_date(settings.terms_version_date(terms_version)), url=url)
+                   if url else
+                   _("Es gelten unsere Allgemeinen Geschäftsbedingungen in der Fassung vom "
+                     "%(date)s.", date=format_date(settings.terms_version_date(terms_version))))
     own = str((hub["quote_terms"] if "quote_terms" in hub
                else settings.get_quote_terms()["terms"]) or "").strip()
     if own:
-        return [line.strip() for line in own.split("\n") if line.strip()]
+        return agb + [line.strip() for line in own.split("\n") if line.strip()]
     days = hub.get("payment_days") or settings.DEFAULT_PAYMENT_DAYS
+    if agb:
+        return agb + [_("Zahlbar innerhalb von %(days)s Tagen nach Rechnungsstellung ohne "
+                        "Abzug.", days=days)]
     return [_("Es gelten unsere Allgemeinen Geschäftsbedingungen. Zahlbar innerhalb von "
               "%(days)s Tagen nach Rechnungsstellung ohne Abzug.", days=days)]
 
@@ -273,7 +288,13 @@ def confirmation_pdf(quote: Quote, hub: dict[str, Any], order: Order | None = No
     story.append(para(_("Der Liefertermin ist eine Schätzung aus der aktuellen Auslastung des "
                         "Hubs. Alle Preise in Euro."), small))
     story += [Spacer(1, 4 * mm), Paragraph(escape(_("Bedingungen")), styles["Heading4"])]
-    story += [para(line, small) for line in terms_lines(hub)]
+    if order is not None:
+        version = order.terms_version
+    else:  # an offer: the AGB an order placed on it now would be placed under
+        from marketplace.settings import operations as settings
+
+        version = settings.current_terms_version()
+    story += [para(line, small) for line in terms_lines(hub, version)]
     footer = footer_painter(hub)
     doc.build(story, onFirstPage=footer, onLaterPages=footer)
     return buf.getvalue()

@@ -142,9 +142,9 @@ def store_upload(firm: Firm, user: User | None, filename: str | None, data: byte
 def check_guest_cap(firm: Firm) -> None:
     """Raise UploadError (429) when a guest's workspace holds ``GUEST_MAX_PARTS`` parts.
 
-    A part whose analysis failed (status "error") takes no place: a guest cannot delete
-    parts, and a broken export followed by the good one is the usual case. Analysing such a
-    part again (:func:`reanalyse`) asks for its place back.
+    A part whose analysis failed (status "error") takes no place: a broken export followed
+    by the good one is the usual case. Analysing such a part again (:func:`reanalyse`) asks
+    for its place back. A guest frees a place by deleting a part (:func:`delete_part`).
     """
     max_parts = int(current_app.config["GUEST_MAX_PARTS"])
     held = db.session.scalar(sa.select(sa.func.count(Part.id)).where(
@@ -152,8 +152,9 @@ def check_guest_cap(firm: Firm) -> None:
     if held >= max_parts:
         raise UploadError(
             "guest_limit",
-            N_("Ohne Konto können Sie bis zu %(count)s Teile hochladen. Registrieren Sie "
-               "sich kostenlos, um weitere Teile hochzuladen und zu bestellen."),
+            N_("Ohne Konto können Sie bis zu %(count)s Teile hochladen. Löschen Sie ein Teil, "
+               "das Sie nicht mehr brauchen, oder registrieren Sie sich kostenlos, um weitere "
+               "Teile hochzuladen und zu bestellen."),
             status=429, count=max_parts)
 
 

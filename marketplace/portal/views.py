@@ -90,6 +90,20 @@ def guest_or_login(view):
     return wrapped
 
 
+def firm_or_guest(view):
+    """Let firm users and guests with parts through (a guest renames and deletes their own
+    uploads, as a firm does); staff get 403, others go to the sign-in page."""
+
+    @wraps(view)
+    @guest_or_login
+    def wrapped(*args, **kwargs):
+        if current_user.is_authenticated and current_user.role != "firm":
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
 def _own_part_or_404(part_id: str) -> Part:
     """The part if the signed-in user may see it, or if it is this guest's; else 404."""
     if current_user.is_authenticated:
@@ -348,9 +362,9 @@ def _compute(part, options):
 
 
 @bp.post("/parts/<part_id>/rename")
-@role_required("firm")
+@firm_or_guest
 def part_rename(part_id):
-    part = get_scoped_or_404(Part, part_id, current_user)
+    part = _own_part_or_404(part_id)
     try:
         parts.rename_part(part, request.form.get("name"))
     except parts.UploadError as exc:
@@ -363,9 +377,9 @@ def part_rename(part_id):
 
 
 @bp.post("/parts/<part_id>/delete")
-@role_required("firm")
+@firm_or_guest
 def part_delete(part_id):
-    part = get_scoped_or_404(Part, part_id, current_user)
+    part = _own_part_or_404(part_id)
     name = part.original_name
     try:
         unused = parts.delete_part(part)
