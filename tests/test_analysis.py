@@ -316,6 +316,26 @@ def test_load_analysis_mesh_gives_the_indexed_oriented_mesh(tmp_path):
     assert same.vertices.max() == pytest.approx(500.0)
 
 
+@pytest.mark.parametrize("missing,holes,patches", [([0], 1, 3), ([0, 1], 1, 4), ([0, 2], 2, 6)])
+def test_small_holes_are_closed_in_the_mesh_that_is_estimated_and_sliced(missing, holes,
+                                                                          patches):
+    """A box without a facet, without a face, or without a facet at the bottom and one at
+    the top (two holes): the merged mesh gets a fan per hole, every edge then has its partner
+    and the volume is the closed box's."""
+    from marketplace.engine.estimate.layers import half_edge_partners
+
+    tri = np.delete(box((20.0, 30.0, 10.0)), missing, axis=0)
+    a = engine.analyse_file(stl_binary(tri), "open.stl", units="mm")
+    assert not a.watertight and "not_watertight" in codes(a) and a.printable
+    verts, faces = a.indexed
+    assert len(verts) == 8 + holes and len(faces) == len(tri) + patches
+    assert half_edge_partners(faces) is not None  # closed, consistently wound
+    mesh = engine.load_analysis_mesh(stl_binary(tri), "open.stl", units="mm")
+    assert mesh.volume_mm3 == pytest.approx(6000.0) == pytest.approx(a.volume_mm3)
+    closed = engine.analyse_file(stl_binary(box((20.0, 30.0, 10.0))), "box.stl", units="mm")
+    assert closed.indexed[1].shape == (12, 3)  # a closed mesh is left as it is
+
+
 def test_quote_file_with_a_catalog_tuple_and_an_unprintable_part():
     from marketplace.engine.pricing import catalog
 

@@ -89,19 +89,16 @@ class PartAnalysis:
 
     @cached_property
     def indexed(self) -> tuple[np.ndarray, np.ndarray]:
-        """Return (vertices (k, 3) float mm, faces (m, 3) int64) with shared corners merged.
+        """Return (vertices (k, 3) float mm, faces (m, 3) int64) with shared corners merged
+        and the holes of an open mesh closed: the mesh that is estimated and sliced.
 
         ``vertices``/``faces`` keep three corners per face (what the parse gives); slicers and
-        manifold3d want each corner once. Equal float32 coordinates are one vertex.
+        manifold3d want each corner once. Equal float32 coordinates are one vertex. A mesh
+        with open edges gets its holes patched (:func:`repair.close_holes`): the warning
+        promises that small holes are closed for printing, and PrusaSlicer, left to itself,
+        slices a cube with one missing facet as a few layers of nothing (walk, tenth sitting).
         """
-        from marketplace.engine.geometry.repair import merge_vertices
-
-        corners = np.asarray(self.vertices)
-        bits = topology.corner_bits(corners)
-        ids = merge_vertices(bits, topology._vertex_hash(bits))
-        first = np.full(int(ids.max()) + 1, -1, dtype=np.int64)
-        first[ids[::-1]] = np.arange(len(ids) - 1, -1, -1)
-        return corners[first], ids.reshape(-1, 3)
+        return _indexed(np.asarray(self.vertices), close=not self.watertight)
 
     def oriented_indexed(self, rotation: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Return :attr:`indexed` turned to ``rotation`` (3, 3) (default: the suggested
@@ -154,6 +151,27 @@ class PartAnalysis:
                                else {"hull_mm": fitting.record_points(self.hull_mm)})},
             "engine_version": ENGINE_VERSION,
         }
+
+
+def _indexed(corners: np.ndarray, close: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(vertices, faces) of triangle corners (3m, 3) with equal corners merged, the holes
+    closed if ``close`` (see :attr:`PartAnalysis.indexed`)."""
+    from marketplace.engine.geometry.repair import close_holes, merge_vertices
+
+    bits = topology.corner_bits(corners)
+    ids = merge_vertices(bits, topology._vertex_hash(bits))
+    first = np.full(int(ids.max()) + 1, -1, dtype=np.int64)
+    first[ids[::-1]] = np.arange(len(ids) - 1, -1, -1)
+    if not close:
+        return corners[first], ids.reshape(-1, 3)
+    return close_holes(corners[first], ids.reshape(-1, 3))
+
+
+def _closed_volume(vertices: np.ndarray, faces: np.ndarray) -> float:
+    """Enclosed volume (mm³) of a closed indexed mesh, about its box centre (float64 sums)."""
+    tri = vertices[faces].astype(np.float64)
+    tri -= (tri.reshape(-1, 3).min(axis=0) + tri.reshape(-1, 3).max(axis=0)) / 2
+    return float(np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6)
 
 
 BIG_MESH = 400_000  # faces; above this the geometry runs in float32 (sums stay float64)
@@ -328,7 +346,13 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
         limits=limits, inverted_shells=len(inverted), cavities=len(cavities), layer_mm=layer_mm,
     )
     problems = sort_problems(findings.collect(ctx))
-    return PartAnalysis(
+    indexed = None
+    if topo.n_open_edges and not any(p.code in UNESTIMABLE for p in problems):
+        # what is printed: the mesh with its holes closed (the one centre above closes one
+        # flat hole exactly, not two), merged here once for the estimate and the slicer too
+        indexed = _indexed(corners, close=True)
+        volume = _closed_volume(*indexed)
+    analysis = PartAnalysis(
         filename=filename, file_bytes=len(data), file_format=raw.fmt, encoding=raw.encoding,
         sha256=sha256, units=choice, triangles=m,
         triangles_used=len(tri), volume_mm3=volume, area_mm2=area,
@@ -344,6 +368,9 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
         vertices=corners,
         faces_across=across, hull_mm=_hull_record(meas, len(tri)) if hull is None else hull,
     )
+    if indexed is not None:
+        analysis.__dict__["indexed"] = indexed  # the cached_property, computed already
+    return analysis
 
 
 CONTAINERS = 16  # largest positive shells tried as the solid around a cavity

@@ -27,6 +27,40 @@ def merge_vertices(bits: np.ndarray, hv: np.ndarray) -> np.ndarray:
     return ids
 
 
+def close_holes(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Close the holes of an indexed mesh whose winding is consistent: each hole (open edges
+    that share vertices) gets a new vertex at the mean of its corners and a fan of triangles
+    from it to each open edge, wound against that edge, so every open edge gets its partner.
+
+    Returns (vertices, faces) with the patches appended (the same arrays if nothing is
+    open). A flat hole is closed exactly; a curved one by a cap through its centre: what
+    "small holes are closed for printing" means (the analysis refuses bigger ones as
+    ``not_closable``).
+    """
+    f = np.asarray(faces, dtype=np.int64)
+    if len(f) == 0:
+        return vertices, faces
+    n = int(f.max()) + 1
+    a, b = f.ravel(), f[:, [1, 2, 0]].ravel()
+    forward = np.unique(a * n + b)
+    backward = b * n + a  # the partner each half-edge needs
+    pos = np.minimum(np.searchsorted(forward, backward), len(forward) - 1)
+    open_he = np.flatnonzero(forward[pos] != backward)
+    if len(open_he) == 0:
+        return vertices, faces
+    va, vb = a[open_he], b[open_he]
+    graph = coo_matrix((np.ones(len(va), dtype=np.int8), (va, vb)), shape=(n, n)).tocsr()
+    _, loop_of_vertex = connected_components(graph, directed=True, connection="weak")
+    loops, loop = np.unique(loop_of_vertex[va], return_inverse=True)
+    v = np.asarray(vertices)
+    counts = np.bincount(loop, minlength=len(loops)).astype(np.float64)
+    centres = np.stack([np.bincount(loop, weights=v[va, k], minlength=len(loops)) / counts
+                        for k in range(3)], axis=1).astype(v.dtype)
+    patch = np.stack([vb, va, len(v) + loop], axis=1)
+    return (np.concatenate([v, centres]),
+            np.concatenate([f, patch]).astype(np.asarray(faces).dtype, copy=False))
+
+
 def _orientation_sign(faces: np.ndarray, srt: np.ndarray) -> np.ndarray:
     """+1 where a face is a cyclic rotation of its sorted corners, else -1."""
     f0, f1 = faces[:, 0], faces[:, 1]
