@@ -226,6 +226,45 @@ def machine_reason(reason: str | None) -> str:
     return reason
 
 
+SLICER_DIFFERS = "slicer differs from the "  # the dispatcher's price-lock reason (preparing)
+
+
+def slicer_difference(data: dict[str, Any]) -> str:
+    """The price lock's reason from its event's figures: which of the slicer's grams and time
+    lie outside the tolerance, against what (the quote's, or the estimate for a technician's
+    support choice), by how much, in the current language."""
+    lang = get_language()
+    technician = data.get("check_material_g") is not None
+    basis_g = data.get("check_material_g") if technician else data.get("est_material_g")
+    basis_s = data.get("check_print_time_s") if technician else data.get("est_print_time_s")
+    figures = (
+        ("tolerance_material", N_("Material %(slicer)s statt %(quote)s (%(diff)s)"), basis_g,
+         data.get("slicer_material_g"), lambda v: formatting.format_grams(v, 1, lang)),
+        ("tolerance_time", N_("Druckzeit %(slicer)s statt %(quote)s (%(diff)s)"), basis_s,
+         data.get("slicer_print_time_s"), lambda v: formatting.format_duration(v, lang)),
+    )
+    parts, tolerances = [], set()
+    for key, text, quoted, sliced, fmt in figures:
+        if not quoted or sliced is None:
+            continue
+        diff = (float(sliced) - float(quoted)) / float(quoted)
+        tolerance = data.get(key)
+        if tolerance is not None and abs(diff) <= float(tolerance):
+            continue  # within its tolerance: not why the piece waits
+        if tolerance is not None:
+            tolerances.add(float(tolerance))
+        sign = "+" if diff > 0 else "−"
+        parts.append(gettext(text, slicer=fmt(sliced), quote=fmt(quoted),
+                             diff=sign + formatting.format_percent(abs(diff) * 100, 0, lang)))
+    head = (gettext("Der Slicer weicht von der Schätzung für die geänderte Stützen-Wahl ab")
+            if technician else gettext("Der Slicer weicht vom Angebot ab"))
+    text = head + (": " + "; ".join(parts) if parts else "")
+    if len(tolerances) == 1:
+        text += " " + gettext("(erlaubt: ±%(tolerance)s)", tolerance=formatting.format_percent(
+            tolerances.pop() * 100, 0, lang))
+    return text + "."
+
+
 def event_reason(event: Any) -> str:
     """A job event's reason as shown: the console's own notes (priority, printer) in the
     current language from their data, the dispatcher's reasons translated
@@ -235,6 +274,8 @@ def event_reason(event: Any) -> str:
         return gettext("Priorität %(old)s → %(new)s", old=data.get("from"), new=data.get("to"))
     if data.get("action") == "assign_printer":
         return gettext("Drucker: %(name)s", name=data.get("to") or gettext("Dispatcher wählt"))
+    if (event.reason or "").startswith(SLICER_DIFFERS) and "slicer_material_g" in data:
+        return slicer_difference(data)
     if getattr(event, "actor", None) == "dispatcher" or event.reason in MACHINE_REASONS:
         return machine_reason(event.reason)
     return event.reason or ""

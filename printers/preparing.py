@@ -118,6 +118,9 @@ def _slice(job: PrintJob, settings: DispatcherSettings, report: TickReport | Non
             "est_material_g": est_g, "est_print_time_s": est_s}
     if basis != "quote":
         data.update(check_material_g=check_g, check_print_time_s=check_s)
+    # the tolerances with the figures: the console says which figure is off, in its language
+    data.update(tolerance_material=settings.slicer_diff_threshold,
+                tolerance_time=settings.slicer_time_threshold)
     off = [f"{name} {relative_difference(est, got):.0%} (quote {est:g}{unit}, slicer {got:g}"
            f"{unit}, tolerance {threshold:.0%})"
            for name, est, got, unit, threshold in (

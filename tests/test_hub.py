@@ -395,14 +395,36 @@ def test_polling_does_not_send_the_session_back(client, make_user):
 def test_attention_and_closed_tabs_show_the_reason(client, make_user, login_as):
     stuck = make_order(quantity=1)
     _to(stuck.jobs[0], "approved")
+    # the price lock's event as preparing.py records it: only the grams are off
     transition(stuck.jobs[0], "needs_attention", actor="dispatcher",
+               reason="slicer differs from the quote: material 79% (quote 6.23 g, slicer "
+                      "1.31 g, tolerance 25%)",
+               data={"slicer_material_g": 1.31, "slicer_print_time_s": 2000,
+                     "est_material_g": 6.23, "est_print_time_s": 2139,
+                     "tolerance_material": 0.25, "tolerance_time": 0.25})
+    old = make_order(quantity=1)  # an event of an earlier version: its words as stored
+    _to(old.jobs[0], "approved")
+    transition(old.jobs[0], "needs_attention", actor="dispatcher",
                reason="slicer differs from the quote by more than 25%: time 41%")
     rejected = make_order(quantity=1)
     transition(rejected.jobs[0], "rejected", actor="tech@hub.de", reason="Wand zu dünn")
+    failed = make_order(quantity=1)
+    _to(failed.jobs[0], "approved")
+    transition(failed.jobs[0], "needs_attention", actor="dispatcher",
+               reason="print cancelled or failed at the printer")
     db.session.commit()
     login_as(make_user("technician"))
-    attention = client.get("/hub/?tab=attention").get_data(True)
-    assert "time 41%" in attention and "data-reasons" in attention
+    attention = client.get("/hub/?tab=attention").get_data(True).replace("\xa0", " ")
+    assert "data-reasons" in attention
+    assert ("Der Slicer weicht vom Angebot ab: Material 1,3 g statt 6,2 g (−79 %) "
+            "(erlaubt: ±25 %).") in attention
+    assert "Druckzeit" not in attention.split("Der Slicer weicht")[1].split("</td>")[0]
+    assert "time 41%" in attention
+    assert "Druck am Drucker abgebrochen oder fehlgeschlagen" in attention  # not in English
+    job_page = client.get(f"/hub/jobs/{stuck.jobs[0].public_id}").get_data(True)
+    assert "Material 1,3\xa0g statt 6,2\xa0g (−79\xa0%)" in job_page
+    english = client.get("/hub/?tab=attention&lang=en").get_data(True).replace("\xa0", " ")
+    assert "The slicer differs from the quote: material 1.3 g instead of 6.2 g (−79%)" in english
     closed = client.get("/hub/?tab=closed").get_data(True)
     assert "Wand zu dünn" in closed
 

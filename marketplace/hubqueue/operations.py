@@ -101,11 +101,12 @@ class QueueFilter:
 
 @dataclass
 class QueueRow:
-    """One order's jobs within a tab (``reasons``: why they are in their state, if given)."""
+    """One order's jobs within a tab (``reasons``: the events that put them in their state,
+    with a reason: the page shows each in its language)."""
 
     order: Order
     jobs: list[PrintJob] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[JobEvent] = field(default_factory=list)
 
     @property
     def states(self) -> Counter:
@@ -207,20 +208,19 @@ def _add_reasons(rows: list[QueueRow]) -> None:
     jobs = {j.id: (row, j) for row in rows for j in row.jobs}
     if not jobs:
         return
-    events = db.session.execute(
-        sa.select(JobEvent.job_id, JobEvent.to_state, JobEvent.reason)
+    events = db.session.scalars(
+        sa.select(JobEvent)
         .where(JobEvent.job_id.in_(list(jobs)), JobEvent.reason.is_not(None),
                JobEvent.from_state.is_distinct_from(JobEvent.to_state))
         .order_by(JobEvent.id.desc())
     ).all()
     seen: set[int] = set()
-    for job_id, to_state, reason in events:
-        row, job = jobs[job_id]
-        if job_id in seen or to_state != job.state:
+    for event in events:  # the page shows them in its language (the ``event_reason`` filter)
+        row, job = jobs[event.job_id]
+        if event.job_id in seen or event.to_state != job.state:
             continue
-        seen.add(job_id)
-        if reason not in row.reasons:
-            row.reasons.append(reason)
+        seen.add(event.job_id)
+        row.reasons.append(event)
 
 
 def tab_counts() -> dict[str, int]:
