@@ -81,3 +81,42 @@ def test_refused_options_clear_the_price_and_mark_the_field(live_server, browser
         assert page.text_content("#delivery-date") != "–" and page.is_enabled("#make-quote")
     # the refused requests' 400s are logged by the browser; no script error besides
     assert [e for e in page.console_errors if "status of 400" not in e] == []
+
+
+def test_while_a_price_is_made_the_box_says_the_figures_are_the_old_ones(live_server,
+                                                                       browser_page, make_user):
+    """Options a worker must estimate first (202, asked again): the old figures stay dimmed
+    with a note, and no quote can be made of them, until the new answer is on show (walk:
+    the old price stood undimmed for seconds, ten after a switch to inch)."""
+    make_printer()
+    db.session.commit()
+    user = make_user("firm", password=PASSWORD)
+    part = store_part(user.firm, user)
+    page = browser_page
+    log_in(page, live_server.url, user.email, PASSWORD)
+    page.goto(f"{live_server.url}/parts/{part.public_id}")
+    _answered(page, 1)
+    held = {"n": 0}
+
+    def slow_worker(route):  # the server's own "not yet" twice, then its real answer
+        if held["n"] < 2:
+            held["n"] += 1
+            route.fulfill(status=202, content_type="application/json",
+                          body='{"status": "pending", "retry_ms": 400}')
+        else:
+            route.continue_()
+
+    page.route("**/price", slow_worker)
+    page.fill("#quantity", "3")
+    page.wait_for_function("__price.pending >= 1")
+    assert page.is_visible("#price-working")
+    assert page.evaluate("document.getElementById('price-box').classList.contains('loading')")
+    assert page.get_attribute("#price-box", "aria-busy") == "true"
+    assert page.is_disabled("#make-quote")
+    page.wait_for_function("__price.pending >= 2")
+    assert page.evaluate("document.getElementById('price-box').classList.contains('loading')")
+    _answered(page, 2)
+    assert page.evaluate("__price.last.options.quantity") == 3
+    assert page.is_hidden("#price-working") and page.is_enabled("#make-quote")
+    assert not page.evaluate("document.getElementById('price-box').classList.contains('loading')")
+    assert page.get_attribute("#price-box", "aria-busy") == "false"

@@ -121,12 +121,15 @@ async function update() {
     const data = await resp.json();
     if (mine !== seq) return; // a newer request is on its way
     if (resp.status === 202) {
-      // a worker is estimating these options from the mesh: ask again shortly
+      // a worker is estimating these options from the mesh: ask again shortly; meanwhile the
+      // figures on show are those of the options before, and the box says so
       retrying = true;
       state.pending += 1;
+      working(true);
       timer = setTimeout(update, data.retry_ms || 1000);
       return;
     }
+    working(false);
     const err = document.getElementById("price-error");
     clearInvalid();
     if (!resp.ok) {
@@ -183,8 +186,18 @@ async function update() {
   } catch (e) {
     if (mine === seq) state.error = String(e);
   } finally {
-    if (mine === seq) box.classList.remove("loading");
+    // dimmed until the answer for these options is on show (not while it is being made)
+    if (mine === seq && !retrying) {
+      box.classList.remove("loading");
+      working(false);
+    }
   }
+}
+function working(on) {
+  const note = document.getElementById("price-working");
+  if (note) note.hidden = !on;
+  box.setAttribute("aria-busy", on ? "true" : "false");
+  if (on) setQuoteButton(false); // no quote of figures that are about to change
 }
 
 // one unit for the page: the price box's choice and the figures' re-analyse choice follow
