@@ -114,9 +114,17 @@ def test_cart_refusals(client, login_as, shop, make_user):
     assert "Der Warenkorb ist leer." in resp.get_data(as_text=True)
     _add(client, a)
     resp = client.post("/cart/quote", data={
-        "delivery": "shipping", "address": "other", "ship_name": "X", "ship_street": "Y",
-        "ship_postcode": "123", "ship_city": "Z"}, follow_redirects=True)
-    assert "5 Ziffern" in resp.get_data(as_text=True)
+        "delivery": "shipping", "address": "other", "ship_name": "Werk 2", "ship_street":
+        "Hafenstr. 7", "ship_postcode": "2133", "ship_city": "Lüneburg"})
+    # the cart again, as filled in, the reason at the address (walk: all of it was reset)
+    assert resp.status_code == 400
+    page = resp.get_data(as_text=True)
+    ship_to = page.split('id="ship-to"')[1].split("</fieldset>")[0]
+    assert 'class="has-error"' in ship_to and "5 Ziffern" in ship_to
+    assert '<input checked id="delivery-1" name="delivery" type="radio" value="shipping">' in page
+    assert '<input checked id="address-1" name="address" type="radio" value="other">' in page
+    for kept in ('value="Werk 2"', 'value="Hafenstr. 7"', 'value="2133"', 'value="Lüneburg"'):
+        assert kept in page, kept
     assert db.session.scalar(sa.select(sa.func.count(Quote.id))) == 0 and len(_items()) == 1
     resp = _add(client, a, material="GOLD")
     assert resp.status_code == 303 and len(_items()) == 1

@@ -14,6 +14,7 @@ from marketplace.orders import cart
 from marketplace.orders import operations as orders
 from marketplace.portal import bp
 from marketplace.portal.forms import ActionForm, DeliveryForm
+from marketplace.portal.views import ORDER_ERROR_FIELDS
 from marketplace.quotes import operations as quotes
 
 
@@ -43,16 +44,20 @@ def cart_add(part_id):
 @bp.get("/cart", endpoint="cart")
 @role_required("firm")
 def cart_page():
+    return _cart_page(DeliveryForm())
+
+
+def _cart_page(form: DeliveryForm, status: int = 200):
+    """The cart with ``form`` as shown (a refused delivery: as filled in, with its error)."""
     priced = cart.price_items(current_user)
     db.session.commit()  # queues missing estimates
     firm = current_user.firm
-    form = DeliveryForm()
     return render_template(
         "portal/cart.html", priced=priced, form=form, action=ActionForm(),
         total=cart.cart_total(priced),
         firm_address=orders.firm_address(firm),
         pending=any(p.pending for p in priced),
-    )
+    ), status
 
 
 @bp.post("/cart/<item_id>")
@@ -80,9 +85,8 @@ def cart_update(item_id):
 @role_required("firm")
 def cart_quote():
     form = DeliveryForm()
-    if not form.validate():
-        flash(_("Bitte prüfen Sie Ihre Angaben."), "error")
-        return redirect(url_for("portal.cart"), 303)
+    if not form.validate():  # the page again, as filled in, each error at its field
+        return _cart_page(form, 400)
     delivery, express = form.choice()
     ship_to = None
     try:
@@ -93,7 +97,12 @@ def cart_quote():
                                 ship_to=ship_to)
     except (cart.CartError, quotes.QuoteError, orders.OrderError) as exc:
         db.session.rollback()
-        flash(_problem(exc) if hasattr(exc, "params") else _(exc.message), "error")
+        message = _problem(exc) if hasattr(exc, "params") else _(exc.message)
+        target = ORDER_ERROR_FIELDS.get(getattr(exc, "code", None), "")
+        if target in ("address", "variant"):  # a choice of the form: kept as filled in
+            (form.address if target == "address" else form.delivery).errors.append(message)
+            return _cart_page(form, 400)
+        flash(message, "error")
         return redirect(url_for("portal.cart"), 303)
     except quotes.EstimatePendingError:
         db.session.commit()  # queues the estimate
