@@ -392,6 +392,40 @@ def test_polling_does_not_send_the_session_back(client, make_user):
         assert response.headers.getlist("Set-Cookie") == []
 
 
+def test_a_row_names_the_parts_and_colours_of_its_own_pieces(client, make_user, login_as):
+    """An order of two parts in two colours (walk: the row said only "PLA Schwarz", and its
+    "needs attention" row named the first part, not the one that needed it)."""
+    from marketplace.models import Part
+
+    order = make_order(part_name="x_carriage.stl", colour="Schwarz")
+    cube = Part(firm=order.firm, original_name="cube.stl", sha256="c" * 64, file_format="stl",
+                size_bytes=99, status="ready",
+                analysis={"problems": [{"severity": "warning", "code": "not_watertight"}]})
+    db.session.add(cube)
+    db.session.flush()
+    second = PrintJob(order=order, part=cube, copy_index=1, material_code="PLA", colour="Weiß",
+                      est_material_g=5.0, est_print_time_s=600, state="received")
+    db.session.add(second)
+    db.session.commit()
+    login_as(make_user("technician"))
+    approval = client.get("/hub/?tab=approval").get_data(True)
+    row = approval.split(f'data-number="{order.number}"')[1].split("</tr>")[0]
+    materials = row.split("data-materials>")[1].split("</td>")[0]
+    assert "Schwarz" in materials and "Weiß" in materials
+    assert "x_carriage.stl" in row and "+ 1 weitere" in row
+    _to(order.jobs[0], "approved")
+    _to(second, "approved")
+    transition(second, "needs_attention", actor="dispatcher",
+               reason="print cancelled or failed at the printer")
+    db.session.commit()
+    attention = client.get("/hub/?tab=attention").get_data(True)
+    row = attention.split(f'data-number="{order.number}"')[1].split("</tr>")[0]
+    assert "cube.stl" in row and "x_carriage.stl" not in row and "weitere" not in row
+    materials = row.split("data-materials>")[1].split("</td>")[0]
+    assert "Weiß" in materials and "Schwarz" not in materials
+    assert "Warnungen: 1" in row  # the cube's analysis, not the first part's
+
+
 def test_attention_and_closed_tabs_show_the_reason(client, make_user, login_as):
     stuck = make_order(quantity=1)
     _to(stuck.jobs[0], "approved")

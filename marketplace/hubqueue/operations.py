@@ -143,11 +143,26 @@ class QueueRow:
         return self.jobs[0]
 
     @property
+    def parts(self) -> list[Part]:
+        """The parts of this row's pieces, each once, in the order of the pieces (an order of
+        several parts may have only some of them in a tab)."""
+        return list({j.part_id: j.part for j in self.jobs if j.part is not None}.values())
+
+    @property
+    def materials(self) -> list[tuple[str, str]]:
+        """(material, colour) of this row's pieces, each pair once, in their order: what the
+        technician loads (two colours of one order are two spools)."""
+        return list(dict.fromkeys((j.material_code, j.colour) for j in self.jobs))
+
+    @property
     def problem_counts(self) -> dict[str, int]:
-        """Return how many printability errors and warnings the part's analysis found."""
-        analysis = self.order.part.analysis if self.order.part else None
+        """Return how many printability errors and warnings the analyses of this row's parts
+        found."""
         counts = {"error": 0, "warning": 0}
-        if isinstance(analysis, dict):
+        for part in self.parts:
+            analysis = part.analysis
+            if not isinstance(analysis, dict):
+                continue
             for problem in analysis.get("problems") or ():
                 if isinstance(problem, dict) and problem.get("severity") in counts:
                     counts[problem["severity"]] += 1
