@@ -107,6 +107,20 @@ def test_signup_rejects_bad_input_with_a_clear_message(client, changes, message)
     assert db.session.execute(sa.select(sa.func.count()).select_from(User)).scalar_one() == 0
 
 
+def test_signup_names_every_wrong_field_at_once(client):
+    """VAT id, postcode and password wrong together: all three at their fields in one answer
+    (walk: only the VAT id, the postcode on the next attempt)."""
+    response = client.post("/signup", data={**SIGNUP, "vat_id": "DE123", "postcode": "2133",
+                                            "password": "kurz-1", "password_confirm": "kurz-1"})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    for field, message in (("vat_id", "Format der USt-IdNr."), ("postcode", "5 Ziffern"),
+                           ("password", "mindestens 10 Zeichen")):
+        at = page.split(f'id="{field}"')[1][:600]
+        assert message in at, field
+    assert db.session.execute(sa.select(sa.func.count()).select_from(User)).scalar_one() == 0
+
+
 def test_signup_accepts_other_eu_vat_ids_and_none(client, smtp_server):  # noqa: F811
     assert client.post("/signup", data={**SIGNUP, "vat_id": "ATU13585627", "country": "AT",
                                          "postcode": "1010"}).status_code == 302
@@ -560,6 +574,13 @@ def test_firm_user_edits_the_firm_details(client, make_user, login_as):
                                              "firm-postcode": "21335", "firm-city": "Lüneburg",
                                              "firm-country": "DE", "firm-contact_name": "X"})
     assert bad.status_code == 400 and "Prüfziffer" in bad.get_data(as_text=True)
+    both = client.post("/account/firm", data={"firm-vat_id": "DE123456789", "firm-street": "A 1",
+                                              "firm-postcode": "2133", "firm-city": "Lüneburg",
+                                              "firm-country": "DE", "firm-contact_name": "X",
+                                              "firm-invoice_email": "keine-adresse"})
+    text = both.get_data(as_text=True)
+    assert both.status_code == 400 and "Prüfziffer" in text and "5 Ziffern" in text
+    assert "gültige E-Mail-Adresse" in text
     good = client.post("/account/firm", data={
         "firm-vat_id": "DE 123 456 788", "firm-street": "Neue Str. 5", "firm-postcode": "21337",
         "firm-city": "Lüneburg", "firm-country": "DE", "firm-contact_name": "Eva Einkauf",

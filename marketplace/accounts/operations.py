@@ -42,11 +42,22 @@ _RESET_SALT = "druckhub-password-reset"
 _dummy_hashes: dict[str, str] = {}
 
 class AccountError(Exception):
-    """A sign-up or account change that cannot be done; ``field`` names the form field."""
+    """A sign-up or account change that cannot be done; ``field`` names the form field.
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    ``problems`` lists every (field, message) found (the first is ``field``/``message``): a
+    form shows them all at once, not one per attempt."""
+
+    def __init__(self, message: str, field: str | None = None,
+                 more: tuple[tuple[str | None, str], ...] = ()) -> None:
         super().__init__(message)
         self.message, self.field = message, field
+        self.problems = [(field, message), *more]
+
+    @classmethod
+    def of(cls, problems: list[tuple[str | None, str]]) -> AccountError:
+        """One error for several (field, message) problems (at least one)."""
+        (field, message), *more = problems
+        return cls(message, field, tuple(more))
 
 
 class LoginThrottledError(Exception):
@@ -149,15 +160,26 @@ def find_firm(name: str) -> Firm | None:
 # --- sign-up and users ------------------------------------------------------------------------
 
 
-def _check_address(vat_id: str, country: str, postcode: str) -> tuple[str, str, str]:
+def address_problems(vat_id: str, country: str, postcode: str
+                     ) -> tuple[tuple[str, str, str], list[tuple[str, str]]]:
+    """The normalised (VAT id, country, postcode) and every (field, message) wrong with them."""
+    problems = []
     vat_id = normalise_vat_id(vat_id)
     if vat_id and (problem := vat_id_problem(vat_id)):
-        raise AccountError(problem, "vat_id")
+        problems.append(("vat_id", problem))
     country = (country or "DE").strip().upper()
     postcode = (postcode or "").strip()
-    if country == "DE" and not re.fullmatch(r"\d{5}", postcode):
-        raise AccountError("Die Postleitzahl hat in Deutschland 5 Ziffern.", "postcode")
-    return vat_id, country, postcode
+    if problem := postcode_problem(country, postcode):
+        problems.append(("postcode", problem))
+    return (vat_id, country, postcode), problems
+
+
+def postcode_problem(country: str, postcode: str) -> str | None:
+    """What is wrong with a postcode in ``country`` (German ones have five digits), or None."""
+    if (country or "DE").strip().upper() == "DE" and not re.fullmatch(r"\d{5}",
+                                                                     (postcode or "").strip()):
+        return N_("Die Postleitzahl hat in Deutschland 5 Ziffern.")
+    return None
 
 
 @dataclass(frozen=True)
@@ -378,17 +400,20 @@ def update_firm(firm: Firm, *, vat_id: str, street: str, postcode: str, city: st
                 leitweg_id: str | None = None) -> Firm:
     """Change the firm's address and contact (its name stays: the hub changes that); with
     ``invoice_email``/``leitweg_id`` (empty: none) also where invoices go and its Leitweg-ID."""
-    vat_id, country, postcode = _check_address(vat_id, country, postcode)
+    (vat_id, country, postcode), problems = address_problems(vat_id, country, postcode)
     if leitweg_id is not None:
         leitweg_id = normalise_leitweg_id(leitweg_id)
-        problem = leitweg_id and leitweg_id_problem(leitweg_id)
-        if problem:
-            raise AccountError(problem, "leitweg_id")
-        firm.leitweg_id = leitweg_id or None
+        if problem := leitweg_id and leitweg_id_problem(leitweg_id):
+            problems.append(("leitweg_id", problem))
     if invoice_email is not None:
         invoice_email = normalise_email(invoice_email)
         if invoice_email and "@" not in invoice_email:
-            raise AccountError(N_("Bitte eine gültige E-Mail-Adresse angeben."), "invoice_email")
+            problems.append(("invoice_email", N_("Bitte eine gültige E-Mail-Adresse angeben.")))
+    if problems:  # all at once: the form shows each at its field
+        raise AccountError.of(problems)
+    if leitweg_id is not None:
+        firm.leitweg_id = leitweg_id or None
+    if invoice_email is not None:
         firm.invoice_email = invoice_email or None
     firm.vat_id = vat_id or None
     firm.street, firm.postcode, firm.city = street.strip(), postcode, city.strip()

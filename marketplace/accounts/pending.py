@@ -63,11 +63,14 @@ def request_signup(info: accounts.FirmSignup) -> None:
     from marketplace.mail import notifications
 
     company = info.company.strip()
-    if not company:
-        raise accounts.AccountError(N_("Bitte geben Sie den Namen Ihrer Firma an."), "company")
-    vat_id, country, postcode = accounts._check_address(info.vat_id, info.country, info.postcode)
+    problems = [] if company else [("company", N_("Bitte geben Sie den Namen Ihrer Firma an."))]
+    (vat_id, country, postcode), wrong = accounts.address_problems(info.vat_id, info.country,
+                                                                   info.postcode)
+    problems += wrong
     if problem := accounts.password_problem(info.password):
-        raise accounts.AccountError(problem, "password")
+        problems.append(("password", problem))
+    if problems:  # all at once: the form shows each at its field
+        raise accounts.AccountError.of(problems)
     if accounts.find_firm(company) is not None:
         # never hand an existing firm's orders to whoever types its name
         raise accounts.AccountError(N_(

@@ -73,8 +73,8 @@ def clean_address(data: dict | None) -> dict[str, str]:
                                        "Abholung."))
     if not all(address[key] for key in ("name", "street", "postcode", "city")):
         raise OrderError("ship_to", N_("Für den Versand brauchen wir Name, Straße, PLZ und Ort."))
-    if not (len(address["postcode"]) == 5 and address["postcode"].isdigit()):
-        raise OrderError("ship_to", N_("Die Postleitzahl hat in Deutschland 5 Ziffern."))
+    if problem := accounts.postcode_problem(address["country"], address["postcode"]):
+        raise OrderError("ship_to", problem)
     for key in ("name", "street", "city"):
         address[key] = address[key][:100]
     return address

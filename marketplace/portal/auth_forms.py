@@ -42,6 +42,13 @@ def vat_id_format(form, field) -> None:
         raise ValidationError(_l(problem))
 
 
+def postcode_format(form, field) -> None:
+    """The postcode for the form's country (checked with the other fields: every wrong field
+    is named at once, not the postcode only once the rest is right)."""
+    if problem := accounts.postcode_problem(form.country.data, field.data or ""):
+        raise ValidationError(_l(problem))
+
+
 def password_strength(form, field) -> None:
     if problem := accounts.password_problem(field.data or ""):
         raise ValidationError(_l(problem))
@@ -64,7 +71,7 @@ class SignupForm(Form):
                          validators=[Optional(), Length(max=32), vat_id_format])
     street = StringField(_l("Straße und Hausnummer"),
                          validators=[_required(), Length(max=200)])
-    postcode = StringField(_l("PLZ"), validators=[_required(), Length(max=16)])
+    postcode = StringField(_l("PLZ"), validators=[_required(), Length(max=16), postcode_format])
     city = StringField(_l("Ort"), validators=[_required(), Length(max=100)])
     country = SelectField(_l("Land"), choices=[SelectChoice(c, _l(n)) for c, n in COUNTRIES],
                           default="DE")

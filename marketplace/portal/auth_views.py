@@ -173,8 +173,9 @@ def signup():
             pending.request_signup(info)
         except accounts.AccountError as exc:
             db.session.rollback()
-            field = getattr(form, exc.field, None) if exc.field else None
-            (field.errors if field is not None else form.form_errors).append(_(exc.message))
+            for name, message in exc.problems:
+                field = getattr(form, name, None) if name else None
+                (field.errors if field is not None else form.form_errors).append(_(message))
             status = 400
         else:
             db.session.commit()  # the mail goes out after this commit
@@ -333,7 +334,8 @@ def update_firm():
                 leitweg_id=form.leitweg_id.data or "")
         except accounts.AccountError as exc:
             db.session.rollback()
-            getattr(form, exc.field or "street").errors.append(_(exc.message))
+            for name, message in exc.problems:
+                getattr(form, name or "street").errors.append(_(message))
         else:
             db.session.commit()
             flash(_("Die Firmendaten sind gespeichert."), "success")
