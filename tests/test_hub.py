@@ -325,6 +325,31 @@ def test_needs_attention_is_resolved_by_a_technician(client, make_user, login_as
     assert printer.id  # the printer row exists; no job holds it any more
 
 
+def test_handover_says_which_pieces_still_lie_on_a_printer(client, make_user, login_as):
+    """Walk: an order was marked shipped while its part still lay on a printer whose bed
+    nobody had cleared; the handover row and its confirmation now say so."""
+    from marketplace.models import utcnow
+
+    printer = make_printer(name="Demo-MK3S-1", state="bed_to_clear")
+    order = make_order(quantity=1)
+    order.delivery = "shipping"
+    job = order.jobs[0]
+    _to(job, "approved", "queued", "dispatching", "printing", "printed")
+    job.printer, job.finished_at = printer, utcnow()
+    other = make_order(quantity=1)  # printed on a printer whose bed is free again
+    _to(other.jobs[0], "approved", "queued", "dispatching", "printing", "printed")
+    other.jobs[0].printer, other.jobs[0].finished_at = make_printer(), utcnow()
+    db.session.commit()
+    login_as(make_user("technician"))
+    html = client.get("/hub/?tab=done").get_data(True)
+    row = html.split(f'data-number="{order.number}"')[1].split("</tr>")[0]
+    assert "Liegt noch auf Demo-MK3S-1" in row
+    shipped = re.search(r'data-handover="shipped"([^>]*)>', row).group(1)
+    assert "Laut Drucker liegt ein Teil noch auf Demo-MK3S-1." in shipped
+    clear = html.split(f'data-number="{other.number}"')[1].split("</tr>")[0]
+    assert "Liegt noch auf" not in clear and "data-on-bed" not in clear
+
+
 def test_hand_over_finished_orders(client, make_user, login_as):
     order = make_order(quantity=2)
     for job in order.jobs:

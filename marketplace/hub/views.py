@@ -83,8 +83,12 @@ def queue():
         reasons = waiting.reasons_for([j for row in rows for j in row.jobs])
         why = {row.order.id: waiting.grouped(reasons[j.id] for j in row.jobs if j.id in reasons)
                for row in rows}
+    # finished pieces still on a printer whose bed nobody has cleared yet (handover tab)
+    on_bed: dict[int, list[str]] = {}
+    for job in board_service.last_printed().values() if f.tab == "done" else ():
+        on_bed.setdefault(job.order_id, []).append(job.printer.name)
     return render_template(
-        "hub/queue.html", f=f, rows=rows, counts=q.tab_counts(), why=why,
+        "hub/queue.html", f=f, rows=rows, counts=q.tab_counts(), why=why, on_bed=on_bed,
         choices=q.filter_choices(), tabs=TAB_LABELS, tab_states=q.TABS,
         printers=db.session.scalars(db.select(Printer).order_by(Printer.name)).all(),
         priority_range=range(q.PRIORITY_MAX, q.PRIORITY_MIN - 1, -1),
