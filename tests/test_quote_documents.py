@@ -4,6 +4,8 @@ part's picture; production issues none without the legal details."""
 
 from __future__ import annotations
 
+import re
+
 from invoice_helpers import complete_legal_details
 from portal_helpers import firm_user, pdf_text, store_part  # noqa: F401 (fixture)
 
@@ -116,3 +118,23 @@ def test_documents_name_the_agb_version_and_where_to_read_it(app, client, login_
     offer = " ".join(pdf_text(client.get(f"/quotes/{quote.public_id}/pdf").data).split())
     assert f"/agb/{second}" in offer and "Gerichtsstand Lüneburg." in offer
     assert offer.index("Fassung vom") < offer.index("Gerichtsstand")
+
+
+def test_a_confirmation_over_two_pages_repeats_the_price_tables_head(firm_user):
+    """Walk: the price table of an order of several parts broke onto page 2 without its
+    head."""
+    from marketplace.orders import cart
+
+    complete_legal_details()
+    for n in range(8):
+        part = store_part(firm_user.firm, firm_user, name=f"Halter {n}.stl")
+        cart.add(firm_user, part, {"material": "PLA", "quantity": "2"})
+    quote = cart.quote_cart(firm_user, delivery="pickup", express=False, ship_to=None)
+    order = orders.place_order(quote, placed_by=firm_user)
+    db.session.commit()
+    from marketplace.orders import documents
+
+    pdf = documents.confirmation_pdf(quote, settings.hub_details(), order)
+    assert int(re.search(rb"/Count (\d+)", pdf).group(1)) >= 2  # pages
+    text = pdf_text(pdf)
+    assert text.count("Position") >= 2 and text.count("Betrag") >= 2

@@ -274,7 +274,7 @@ def confirmation_pdf(quote: Quote, hub: dict[str, Any], order: Order | None = No
         [_("zzgl. %(p)s %% USt.", p=vat_percent), format_money(vat)],
         [_("Gesamtbetrag brutto"), format_money(gross)],
     ]
-    money = Table(rows, colWidths=[130 * mm, 40 * mm])
+    money = Table(rows, colWidths=[130 * mm, 40 * mm], repeatRows=1)  # its head on every page
     money.setStyle(TableStyle([
         ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
         ("FONTNAME", (0, -1), (-1, -1), "Helvetica-Bold"),
