@@ -92,3 +92,27 @@ def test_queue_row_buttons_stay_on_the_page_at_1280(live_server, browser_page, s
     assert page.locator("[data-reject]").count() == 2
     assert _outside(page, "[data-reject], [data-approve]") == []
     screenshot(page, "queue-1280")
+
+
+def test_parts_table_on_a_phone_shows_each_parts_state(live_server, browser_page, screenshot,
+                                                       make_user):
+    """Walk: at 390 px the parts table scrolled sideways with the status off the page; the
+    upload date and file size give way, long file names wrap."""
+    from portal_helpers import store_part
+
+    user = make_user("firm", password=PASSWORD)
+    for name in ("originalpr__x_carriage_with_a_long_name_from_the_cad_export.stl",
+                 "trimesh__counter_unitsmm.stl"):
+        store_part(user.firm, user, name=name)
+    db.session.commit()
+    page = browser_page
+    page.set_viewport_size({"width": 390, "height": 844})
+    _sign_in(page, live_server.url, user.email)
+    page.goto(f"{live_server.url}/parts")
+    assert page.locator("#parts-table tbody tr").count() == 2
+    assert _outside(page, "#parts-table .part-status .badge") == []
+    assert _outside(page, "#parts-table .name-cell") == []
+    assert page.locator("#parts-table th.wide-only").first.is_hidden()
+    screenshot(page, "parts-390")
+    page.set_viewport_size({"width": 1280, "height": 900})  # a desktop keeps every column
+    assert page.locator("#parts-table th.wide-only").first.is_visible()
