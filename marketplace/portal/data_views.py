@@ -3,6 +3,9 @@ account (anonymised; the firm's invoices are kept for the retention period)."""
 
 from __future__ import annotations
 
+import unicodedata
+from urllib.parse import quote
+
 from flask import Response, abort, flash, redirect, stream_with_context, url_for
 from flask_login import current_user
 from werkzeug.security import check_password_hash
@@ -27,8 +30,13 @@ def account_export():
     db.session.commit()
     archive = data_rights.firm_export(firm)
     response = Response(stream_with_context(iter(archive)), mimetype="application/zip")
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="{data_rights.export_filename(firm)}"')
+    name = data_rights.export_filename(firm)
+    # a firm name with umlauts: the name as RFC 6266 says (what send_file does), with an
+    # ASCII fallback; a raw UTF-8 name made browsers save the file as "export.zip" (walk)
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    response.headers.set("Content-Disposition", "attachment", filename=ascii_name,
+                         **({} if ascii_name == name
+                            else {"filename*": "UTF-8''" + quote(name, safe="")}))
     response.headers["Cache-Control"] = "no-store"
     return response
 
