@@ -350,6 +350,76 @@ def test_handover_says_which_pieces_still_lie_on_a_printer(client, make_user, lo
     assert "Liegt noch auf" not in clear and "data-on-bed" not in clear
 
 
+def test_shipping_records_the_carrier_and_tracking_number_for_the_firm(client, make_user,
+                                                                       login_as):
+    """Walk: no field for a tracking number, and the order page dropped the date once
+    shipped. The technician enters carrier and number at "Als versendet melden"; the firm's
+    order page, its mail and the API say them, with the carrier's tracking address."""
+    from api_helpers import bearer, token_for
+    from invoice_helpers import complete_legal_details
+
+    from marketplace.models import Notification
+
+    complete_legal_details()
+    firm_user = make_user("firm")
+    order = make_order(firm_user.firm, quantity=1)
+    order.delivery = "shipping"
+    _to(order.jobs[0], "approved", "queued", "dispatching", "printing", "printed")
+    db.session.commit()
+    tech = make_user("technician")
+    login_as(tech)
+    html = client.get("/hub/?tab=done").get_data(True)
+    row = html.split(f'data-number="{order.number}"')[1].split("</tr>")[0]
+    assert "data-carrier" in row and "data-tracking" in row and ">DHL<" in row
+    bad = client.post(f"/hub/orders/{order.public_id}/handover", follow_redirects=True,
+                      data={"to": "shipped", "carrier": "DHL", "tracking_number": "12-34"})
+    assert "Sendungsnummer hat 6 bis 40" in bad.get_data(True)
+    db.session.expire_all()
+    assert _jobs(order.public_id)[0].state == "printed" and order.shipment is None
+    done = client.post(f"/hub/orders/{order.public_id}/handover",
+                       data={"to": "shipped", "carrier": "DHL",
+                             "tracking_number": "0034 0434 1234 5678 90"})
+    assert done.status_code == 302
+    db.session.expire_all()
+    assert _jobs(order.public_id)[0].state == "shipped"
+    assert order.shipment["carrier"] == "DHL"
+    assert order.shipment["tracking_number"] == "00340434123456789 0".replace(" ", "")
+    url = ("https://www.dhl.de/de/privatkunden/pakete-empfangen/verfolgen.html?piececode="
+           "003404341234567890")
+    mail = db.session.scalars(sa.select(Notification).where(
+        Notification.kind == "order:shipped")).one()
+    assert "003404341234567890 (DHL)" in mail.body and url in mail.body
+    login_as(firm_user)
+    page = client.get(f"/orders/{order.public_id}").get_data(True)
+    shipment = page.split('id="order-shipment">')[1].split("</dd>")[0]
+    assert "mit DHL" in shipment and "003404341234567890" in shipment and url in shipment
+    api = client.get(f"/api/v1/orders/{order.public_id}",
+                     headers=bearer(token_for(firm_user, "read"))).get_json()
+    assert api["shipment"]["tracking_url"] == url and api["shipment"]["carrier"] == "DHL"
+    assert api["shipment"]["shipped_on"]
+
+
+def test_the_api_hands_over_with_a_tracking_number(client, make_user):
+    from api_helpers import bearer, token_for
+    from invoice_helpers import complete_legal_details
+
+    complete_legal_details()
+    order = make_order(quantity=1)
+    order.delivery = "shipping"
+    _to(order.jobs[0], "approved", "queued", "dispatching", "printing", "printed")
+    db.session.commit()
+    hub = bearer(token_for(make_user("technician"), "read,write,hub"))
+    wrong = client.post(f"/api/v1/orders/{order.public_id}/handover", headers=hub,
+                        json={"to": "shipped", "carrier": "Brieftaube", "tracking_number": "X1"})
+    assert wrong.status_code == 422
+    sent = client.post(f"/api/v1/orders/{order.public_id}/handover", headers=hub,
+                       json={"to": "shipped", "carrier": "GLS", "tracking_number": "ZW4711XY"})
+    assert sent.status_code == 200, sent.get_json()
+    shipment = sent.get_json()["order"]["shipment"]
+    assert shipment["carrier"] == "GLS" and shipment["tracking_number"] == "ZW4711XY"
+    assert shipment["tracking_url"].endswith("match=ZW4711XY")
+
+
 def test_hand_over_finished_orders(client, make_user, login_as):
     order = make_order(quantity=2)
     for job in order.jobs:

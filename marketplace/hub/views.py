@@ -23,6 +23,7 @@ from marketplace.i18n import N_, state_label
 from marketplace.i18n import gettext as _
 from marketplace.jobs import InvalidTransitionError, StaleJobError
 from marketplace.models import Order, Printer, utcnow
+from marketplace.orders import operations as orders_ops
 from marketplace.parts import meshes
 from marketplace.scheduling import correction
 from marketplace.settings import operations as hub_settings
@@ -93,6 +94,7 @@ def queue():
         printers=db.session.scalars(db.select(Printer).order_by(Printer.name)).all(),
         priority_range=range(q.PRIORITY_MAX, q.PRIORITY_MIN - 1, -1),
         handover=q.handover_actions, handover_labels=q.HANDOVER_LABELS,
+        carriers=list(orders_ops.CARRIERS),
     )
 
 
@@ -207,7 +209,8 @@ def order_printer(public_id):
 def order_handover(public_id):
     order = _order_or_404(public_id)
     to = request.form.get("to", "")
-    done = _commit(lambda: q.hand_over(order, to, _actor()))
+    done = _commit(lambda: q.hand_over(order, to, _actor(), carrier=request.form.get("carrier"),
+                                       tracking_number=request.form.get("tracking_number")))
     if done is not _REFUSED:
         flash(_("Auftrag %(number)s: „%(state)s“ (Stück: %(n)s).", number=order.number or "",
                 n=done.pieces, state=state_label(to)), "success")

@@ -17,10 +17,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from marketplace.extensions import db
+from marketplace.formatting import hub_today
 from marketplace.i18n import N_
 from marketplace.i18n import gettext as _
 from marketplace.invoices import operations as invoices
 from marketplace.invoices.models import Invoice
+from marketplace.orders import operations as orders_ops
 from marketplace.jobs import (
     DONE_STATES,
     ON_PRINTER_STATES,
@@ -559,14 +561,24 @@ class Handover:
     invoice: Invoice | None = None
 
 
-def hand_over(order: Order, to: str, actor: str) -> Handover:
+def hand_over(order: Order, to: str, actor: str, *, carrier: str | None = None,
+              tracking_number: str | None = None) -> Handover:
     """Move the order's finished pieces on: ready for pick-up, shipped or picked up.
 
-    When the last live piece is handed over (picked up or shipped), the order's invoice is
-    issued in the same transaction (:func:`invoices.issue_if_handed_over`).
+    Shipped: ``carrier`` and ``tracking_number`` (both optional) are recorded on the order
+    with the day (``Order.shipment``), for the firm to follow the parcel. When the last live
+    piece is handed over (picked up or shipped), the order's invoice is issued in the same
+    transaction (:func:`invoices.issue_if_handed_over`).
     """
     if to not in HANDOVER_STATES:
         raise QueueError(_("Unbekannter Schritt."))
+    if to == S.SHIPPED.value:
+        try:
+            sent = orders_ops.clean_shipment(carrier, tracking_number)
+        except orders_ops.OrderError as exc:
+            raise QueueError(_(exc.message)) from exc
+        if sent["tracking_number"] or not order.shipment:  # a later part: keep the number
+            order.shipment = {**sent, "shipped_on": hub_today().isoformat()}
     n = 0
     for job in order.jobs:
         if can_transition(job.state, to):

@@ -25,6 +25,7 @@ from marketplace.formatting import format_date, format_money
 from marketplace.i18n import N_, colour_label, force_locale, machine_reason, state_label
 from marketplace.i18n import gettext as _
 from marketplace.models import Firm, JobEvent, Notification, Order, PrintJob, User
+from marketplace.orders import operations as orders_ops
 
 # jobs that no longer count when deciding whether "all pieces" reached a step
 DROPPED = frozenset(jobs.state_values(jobs.DROPPED_STATES))
@@ -194,6 +195,12 @@ def render_order_mail(order: Order, state: str, reason: str | None, user: User) 
                                else _("Abholbereit ab"), format_date(order.due_date)))
         if order.reference:
             lines.append(_line(_("Ihre Bestellnummer"), order.reference))
+        if state == "shipped" and (sent := order.shipment or {}).get("tracking_number"):
+            carrier = sent.get("carrier")
+            lines.append(_line(_("Sendungsnummer"), sent["tracking_number"]
+                               + (f" ({carrier})" if carrier and carrier != "other" else "")))
+            if url := orders_ops.tracking_url(sent):
+                lines.append(_line(_("Sendung verfolgen"), url))
         if state == "ready_for_pickup" and (address := _pickup_address()):
             lines.append(_line(_("Abholung"), address))
         if state in HANDED_OVER and (invoice := _invoice(order)) is not None:

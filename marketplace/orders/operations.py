@@ -7,8 +7,10 @@ per piece in state ``received`` (logged through ``jobs.record_created``). The ca
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import quote as quote_url
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -60,6 +62,42 @@ def firm_address(firm) -> dict[str, str]:
     """The firm's postal address as a shipping address."""
     return {"name": firm.name or "", "street": firm.street or "", "postcode": firm.postcode or "",
             "city": firm.city or "", "country": firm.country or "DE"}
+
+
+# The parcel services a hub ships with, and where a firm follows a parcel (the number goes
+# into the address); "other": a carrier without a tracking page of ours.
+CARRIERS = {
+    "DHL": "https://www.dhl.de/de/privatkunden/pakete-empfangen/verfolgen.html?piececode={n}",
+    "DPD": "https://tracking.dpd.de/status/de_DE/parcel/{n}",
+    "GLS": "https://gls-group.com/DE/de/paketverfolgung?match={n}",
+    "UPS": "https://www.ups.com/track?loc=de_DE&tracknum={n}",
+    "Hermes": "https://www.myhermes.de/empfangen/sendungsverfolgung/sendungsinformation/#{n}",
+    "other": "",
+}
+TRACKING_NUMBER = re.compile(r"[A-Za-z0-9]{6,40}")
+
+
+def clean_shipment(carrier: str | None, tracking_number: str | None) -> dict[str, str]:
+    """Check how a parcel was sent (both may be empty: shipped without a number); raise
+    OrderError ``shipment``. Returns {"carrier", "tracking_number"} (empty strings: none)."""
+    carrier = (carrier or "").strip()
+    number = "".join((tracking_number or "").split())
+    if carrier and carrier not in CARRIERS:
+        raise OrderError("shipment", N_("Unbekannter Versanddienst."))
+    if number and not TRACKING_NUMBER.fullmatch(number):
+        raise OrderError("shipment", N_("Die Sendungsnummer hat 6 bis 40 Buchstaben und "
+                                        "Ziffern."))
+    if number and not carrier:
+        raise OrderError("shipment", N_("Bitte den Versanddienst der Sendungsnummer wählen."))
+    return {"carrier": carrier, "tracking_number": number}
+
+
+def tracking_url(shipment: dict | None) -> str | None:
+    """Where the firm follows the parcel of ``Order.shipment``, or None."""
+    shipment = shipment or {}
+    template = CARRIERS.get(shipment.get("carrier") or "")
+    number = shipment.get("tracking_number") or ""
+    return template.format(n=quote_url(number, safe="")) if template and number else None
 
 
 def clean_address(data: dict | None) -> dict[str, str]:

@@ -538,7 +538,8 @@ def order_detail(order_id):
                            rejected=orders.is_rejected(order), lines=orders.lines_of(order),
                            summaries=orders.line_summaries(order),
                            terms_since=order.terms_version and settings.terms_version_date(
-                               order.terms_version))
+                               order.terms_version),
+                           tracking=orders.tracking_url(order.shipment))
 
 
 @bp.post("/orders/<order_id>/references")

@@ -200,7 +200,9 @@ def handover_order(body, order_id):
     that hands over the last piece (picked up or shipped) issues the invoice: its number is
     in the answer."""
     order = _order(order_id)
-    done = _act(lambda: q.hand_over(order, body["to"], current_user.email))
+    done = _act(lambda: q.hand_over(order, body["to"], current_user.email,
+                                    carrier=body.get("carrier"),
+                                    tracking_number=body.get("tracking_number")))
     db.session.flush()
     return {"pieces": done.pieces, "order": order_json(order),
             "invoice_number": done.invoice.number if done.invoice is not None else None}
