@@ -137,6 +137,10 @@ class Config:
     # after a commit that wrote mails: "queue" (a task per mail) or "off" (`flask mail send` and
     # the workers' periodic pass send them)
     MAIL_SEND_AFTER_COMMIT = _env("MAIL_SEND_AFTER_COMMIT", "queue")
+    # an order's progress mails (approved, printing, printed) wait this long; one that a later
+    # step's mail overtakes meanwhile is not sent (approved and printing in the same minute:
+    # one mail). 0: sent at once
+    MAIL_PROGRESS_HOLD_S = _env_int("MAIL_PROGRESS_HOLD_S", 120)
 
     # --- sign-in rate limit (failed attempts, counted in the database) ---
     LOGIN_MAX_FAILURES = _env_int("LOGIN_MAX_FAILURES", 5)  # per client IP and account
@@ -228,6 +232,7 @@ class TestConfig(Config):
     HUEY_IMMEDIATE = True  # tasks run when queued, so tests see the result at once
     HUEY_STORAGE = "memory"  # a test that turns immediate mode off gets an in-process queue
     SLICING = "dispatcher"  # the dispatcher tests tick by hand; the queue tests say "worker"
+    MAIL_PROGRESS_HOLD_S = 0  # mails are sent when the test sends them (its own test holds)
     ANALYSIS_SUBPROCESS = False  # the tests' own small files, analysed in this process
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # fast hashes keep the suite quick (tests only)
     # tests drive the price and upload views hard (property tests, many uploads in one test);

@@ -45,3 +45,33 @@ def test_the_mailbox_exists_only_in_development_without_a_mail_server(app_config
         return  # a production app needs its own secrets; the rule above decides
     other = create_app({**app_config, **config})
     assert other.test_client().get("/dev/mailbox").status_code == (200 if on else 404)
+
+
+def test_the_mailbox_tells_an_overtaken_progress_mail_from_one_that_waits(app, client,
+                                                                          make_user):
+    """Progress mails wait (MAIL_PROGRESS_HOLD_S); one a later step overtook is not sent."""
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from marketplace.extensions import db
+    from marketplace.jobs import transition
+    from marketplace.mail import mailer
+    from marketplace.models import Notification, utcnow
+    from tests.hub_factories import make_order
+
+    app.config["MAIL_PROGRESS_HOLD_S"] = 120
+    order = make_order(make_user("firm").firm, quantity=1)
+    job = order.jobs[0]
+    transition(job, "approved", actor="t")
+    db.session.commit()
+    for state in ("queued", "dispatching", "printing"):
+        transition(job, state, actor="t")
+    db.session.commit()
+    db.session.execute(sa.update(Notification).where(Notification.kind == "order:approved")
+                       .values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+    mailer.send_pending()
+    page = client.get("/dev/mailbox").get_data(True)
+    assert page.count("data-overtaken") == 1  # approved: printing overtook it
+    assert page.count("data-held") == 1  # printing: waits

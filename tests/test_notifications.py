@@ -350,3 +350,32 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]  # closed again when we return: connections are refused
+
+
+def test_progress_mails_wait_and_a_later_step_overtakes_them(app, make_order,
+                                                             smtp_server):  # noqa: F811
+    """Walk: "Eingegangen", "Freigegeben" and "Wird gedruckt" arrived in the same minute.
+    Progress mails wait MAIL_PROGRESS_HOLD_S; one that a later step's mail overtakes
+    meanwhile is not sent, the received mail goes at once."""
+    from datetime import timedelta
+
+    app.config["MAIL_PROGRESS_HOLD_S"] = 120
+    order = make_order(quantity=1)
+    move_all(order, "approved")
+    assert mailer.send_pending().sent == 2  # the received mails (German, English user)
+    held = rows("order:approved")
+    assert len(held) == 2 and all(r.sent_at is None and r.next_attempt_at for r in held)
+    move_all(order, "queued", "dispatching", "printing")
+    assert mailer.send_pending().sent == 0  # the approved and printing mails wait
+    # two minutes later: approved was overtaken by printing (not sent), printing goes out
+    db.session.execute(sa.update(Notification).where(Notification.next_attempt_at.is_not(None))
+                       .values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+    report = mailer.send_pending()
+    assert report.sent == 2
+    kinds = sorted(m["X-Druckhub-Kind"] for m in smtp_server.wait_for(4))
+    assert kinds == ["order:printing", "order:printing", "order:received", "order:received"]
+    db.session.expire_all()
+    for row in rows("order:approved"):
+        assert row.sent_at is not None and row.last_error == (
+            mailer.OVERTAKEN + "order:printing")

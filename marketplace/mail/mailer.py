@@ -32,6 +32,7 @@ from marketplace.extensions import db
 from marketplace.models import Notification, utcnow
 
 log = logging.getLogger(__name__)
+OVERTAKEN = "not sent: overtaken by "  # last_error of a progress mail a later one overtook
 _SESSION_FLAG = "druckhub_mail_pending"
 # errors about one mail (its recipient, sender or content), not about the server
 _THIS_MAIL_ONLY = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused,
@@ -112,6 +113,12 @@ def _attach_invoice(msg: EmailMessage, row: Notification, session: Session) -> N
         raise AttachmentError(f"invoice {number}: {type(exc).__name__}: {exc}") from exc
     msg.add_attachment(pdf, maintype="application", subtype="pdf",
                        filename=documents.filename_for(invoice))
+
+
+def _overtaken(row: Notification, session: Session) -> str | None:
+    from marketplace.mail.notifications import overtaken
+
+    return overtaken(row, session)
 
 
 def _connect(config) -> smtplib.SMTP:
@@ -199,6 +206,10 @@ def _send(session: Session, rows) -> SendReport:
             if not _claim(session, row_id, attempts, config["MAIL_RETRY_BASE_S"]):
                 continue  # another sender has it
             row = session.get(Notification, row_id)
+            if later := _overtaken(row, session):  # says what no longer holds: not sent
+                row.sent_at, row.last_error = utcnow(), f"{OVERTAKEN}{later}"
+                session.commit()
+                continue
             try:
                 if not config["SMTP_HOST"]:
                     log.info("mail (no SMTP_HOST, not sent) to %s: %s\n%s",

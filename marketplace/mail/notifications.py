@@ -16,6 +16,8 @@ cancelled", cancelling all of them one "cancelled"; printed and ready in one go 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 from flask import current_app
 
@@ -24,7 +26,7 @@ from marketplace.extensions import db
 from marketplace.formatting import format_date, format_money
 from marketplace.i18n import N_, colour_label, force_locale, machine_reason, state_label
 from marketplace.i18n import gettext as _
-from marketplace.models import Firm, JobEvent, Notification, Order, PrintJob, User
+from marketplace.models import Firm, JobEvent, Notification, Order, PrintJob, User, utcnow
 from marketplace.orders import operations as orders_ops
 
 # jobs that no longer count when deciding whether "all pieces" reached a step
@@ -140,6 +142,24 @@ def _language(user: User) -> str:
 
 
 HANDED_OVER = ("shipped", "picked_up", "ready_for_pickup")  # steps after which it is invoiced
+# the steps of an order's way, in order: a progress mail (held: MAIL_PROGRESS_HOLD_S) that a
+# later one overtakes before it goes out is dropped (:func:`overtaken`)
+PROGRESS_STEPS = ("approved", "printing", "printed")
+LATER_STEPS = {step: tuple(f"order:{s}" for s in (
+    *PROGRESS_STEPS[i + 1:], "ready_for_pickup", "shipped", "picked_up", "rejected",
+    "cancelled", "cancelled_partly", "failed")) for i, step in enumerate(PROGRESS_STEPS)}
+
+
+def overtaken(row: Notification, session) -> str | None:
+    """The kind of a later mail of the same order to the same address, if one exists: then
+    the progress mail ``row`` says something that no longer holds and is not sent."""
+    step = (row.kind or "").partition(":")[2] if (row.kind or "").startswith("order:") else ""
+    if step not in LATER_STEPS or row.order_id is None:
+        return None
+    return session.scalar(
+        sa.select(Notification.kind).where(
+            Notification.order_id == row.order_id, Notification.to_address == row.to_address,
+            Notification.kind.in_(LATER_STEPS[step]), Notification.id > row.id).limit(1))
 
 
 def _invoice(order: Order):
@@ -228,10 +248,13 @@ def notify_order_step(order: Order, state: str, reason: str | None = None) -> li
     if _already_mailed(order, kind):
         return []
     rows = []
+    hold_s = int(current_app.config.get("MAIL_PROGRESS_HOLD_S") or 0)
+    held = (utcnow() + timedelta(seconds=hold_s)
+            if state in PROGRESS_STEPS and hold_s > 0 else None)
     for user in firm_recipients(order.firm_id):
         subject, body = render_order_mail(order, state, reason, user)
         rows.append(Notification(to_address=user.email, subject=subject, body=body, kind=kind,
-                                 order_id=order.id, user_id=user.id))
+                                 order_id=order.id, user_id=user.id, next_attempt_at=held))
     db.session.add_all(rows)
     if rows:
         db.session.flush()
