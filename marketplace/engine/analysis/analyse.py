@@ -24,7 +24,8 @@ from marketplace.engine.limits import AnalysisLimits
 from marketplace.engine.meshio.load import MeshInputError, RawMesh
 from marketplace.engine.meshio.units import UnitChoice, choose_unit
 
-ENGINE_VERSION = 3  # 2: overhang face indices refer to the repaired mesh; 3: not_closable
+ENGINE_VERSION = 4  # 2: overhang face indices refer to the repaired mesh; 3: not_closable;
+# 4: the holes of an open mesh are closed in the mesh that is estimated and sliced
 UNESTIMABLE = frozenset({"not_closable"})  # problems that leave nothing to estimate
 
 
@@ -98,7 +99,8 @@ class PartAnalysis:
         promises that small holes are closed for printing, and PrusaSlicer, left to itself,
         slices a cube with one missing facet as a few layers of nothing (walk, tenth sitting).
         """
-        return _indexed(np.asarray(self.vertices), close=not self.watertight)
+        return _indexed(np.asarray(self.vertices),
+                        close=not self.watertight and self.estimable)[:2]
 
     def oriented_indexed(self, rotation: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Return :attr:`indexed` turned to ``rotation`` (3, 3) (default: the suggested
@@ -153,9 +155,9 @@ class PartAnalysis:
         }
 
 
-def _indexed(corners: np.ndarray, close: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(vertices, faces) of triangle corners (3m, 3) with equal corners merged, the holes
-    closed if ``close`` (see :attr:`PartAnalysis.indexed`)."""
+def _indexed(corners: np.ndarray, close: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """(vertices, faces, holes left open) of triangle corners (3m, 3) with equal corners
+    merged, the holes closed if ``close`` (see :attr:`PartAnalysis.indexed`)."""
     from marketplace.engine.geometry.repair import close_holes, merge_vertices
 
     bits = topology.corner_bits(corners)
@@ -163,7 +165,7 @@ def _indexed(corners: np.ndarray, close: bool) -> tuple[np.ndarray, np.ndarray]:
     first = np.full(int(ids.max()) + 1, -1, dtype=np.int64)
     first[ids[::-1]] = np.arange(len(ids) - 1, -1, -1)
     if not close:
-        return corners[first], ids.reshape(-1, 3)
+        return corners[first], ids.reshape(-1, 3), 0
     return close_holes(corners[first], ids.reshape(-1, 3))
 
 
@@ -350,8 +352,9 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
     if topo.n_open_edges and not any(p.code in UNESTIMABLE for p in problems):
         # what is printed: the mesh with its holes closed (the one centre above closes one
         # flat hole exactly, not two), merged here once for the estimate and the slicer too
-        indexed = _indexed(corners, close=True)
-        volume = _closed_volume(*indexed)
+        *indexed, left = _indexed(corners, close=True)
+        if not left:  # else the centre's volume stands (holes the patches leave open)
+            volume = _closed_volume(*indexed)
     analysis = PartAnalysis(
         filename=filename, file_bytes=len(data), file_format=raw.fmt, encoding=raw.encoding,
         sha256=sha256, units=choice, triangles=m,
@@ -369,7 +372,7 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
         faces_across=across, hull_mm=_hull_record(meas, len(tri)) if hull is None else hull,
     )
     if indexed is not None:
-        analysis.__dict__["indexed"] = indexed  # the cached_property, computed already
+        analysis.__dict__["indexed"] = tuple(indexed)  # the cached_property, computed already
     return analysis
 
 

@@ -27,19 +27,23 @@ def merge_vertices(bits: np.ndarray, hv: np.ndarray) -> np.ndarray:
     return ids
 
 
-def close_holes(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Close the holes of an indexed mesh whose winding is consistent: each hole (open edges
-    that share vertices) gets a new vertex at the mean of its corners and a fan of triangles
-    from it to each open edge, wound against that edge, so every open edge gets its partner.
+def close_holes(vertices: np.ndarray, faces: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Close the simple holes of an indexed mesh whose winding is consistent: each hole (a
+    ring of open edges) gets a new vertex at the mean of its corners and a fan of triangles
+    from it to each of its edges, wound against that edge, so every open edge gets its
+    partner.
 
-    Returns (vertices, faces) with the patches appended (the same arrays if nothing is
-    open). A flat hole is closed exactly; a curved one by a cap through its centre: what
-    "small holes are closed for printing" means (the analysis refuses bigger ones as
-    ``not_closable``).
+    Returns (vertices, faces, left): the patches appended (the same arrays if nothing is
+    open), and how many holes were left open: a hole whose ring passes a corner twice (two
+    holes touching at a corner) or whose edges run both ways (a face wound against its
+    neighbour) would get a patch that is no surface; the slicer closes those as it can. A
+    flat hole is closed exactly; a curved one by a cap through its centre: what "small holes
+    are closed for printing" means (the analysis refuses bigger ones as ``not_closable``).
     """
     f = np.asarray(faces, dtype=np.int64)
     if len(f) == 0:
-        return vertices, faces
+        return vertices, faces, 0
     n = int(f.max()) + 1
     a, b = f.ravel(), f[:, [1, 2, 0]].ravel()
     forward = np.unique(a * n + b)
@@ -47,18 +51,29 @@ def close_holes(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np
     pos = np.minimum(np.searchsorted(forward, backward), len(forward) - 1)
     open_he = np.flatnonzero(forward[pos] != backward)
     if len(open_he) == 0:
-        return vertices, faces
+        return vertices, faces, 0
     va, vb = a[open_he], b[open_he]
     graph = coo_matrix((np.ones(len(va), dtype=np.int8), (va, vb)), shape=(n, n)).tocsr()
     _, loop_of_vertex = connected_components(graph, directed=True, connection="weak")
     loops, loop = np.unique(loop_of_vertex[va], return_inverse=True)
+    # a simple ring: each of its corners starts one open edge and ends one
+    starts, ends = np.bincount(va, minlength=n), np.bincount(vb, minlength=n)
+    odd = (starts[va] != 1) | (ends[va] != 1) | (starts[vb] != 1) | (ends[vb] != 1)
+    bad = np.zeros(len(loops), dtype=bool)
+    bad[loop[odd]] = True
+    keep = ~bad[loop]
+    if not keep.any():
+        return vertices, faces, int(bad.sum())
+    kept_loops, loop = np.unique(loop[keep], return_inverse=True)
+    va, vb = va[keep], vb[keep]
     v = np.asarray(vertices)
-    counts = np.bincount(loop, minlength=len(loops)).astype(np.float64)
-    centres = np.stack([np.bincount(loop, weights=v[va, k], minlength=len(loops)) / counts
-                        for k in range(3)], axis=1).astype(v.dtype)
+    counts = np.bincount(loop, minlength=len(kept_loops)).astype(np.float64)
+    centres = np.stack([np.bincount(loop, weights=v[va, k], minlength=len(kept_loops))
+                        / counts for k in range(3)], axis=1).astype(v.dtype)
     patch = np.stack([vb, va, len(v) + loop], axis=1)
     return (np.concatenate([v, centres]),
-            np.concatenate([f, patch]).astype(np.asarray(faces).dtype, copy=False))
+            np.concatenate([f, patch]).astype(np.asarray(faces).dtype, copy=False),
+            int(bad.sum()))
 
 
 def _orientation_sign(faces: np.ndarray, srt: np.ndarray) -> np.ndarray:
