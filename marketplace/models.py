@@ -315,9 +315,9 @@ class Order(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     express: Mapped[bool] = mapped_column(default=False)
     ship_to: Mapped[dict | None] = mapped_column(sa.JSON)  # the shipping address
-    # how it was sent, once shipped: {"carrier", "tracking_number", "shipped_on"} (orders.
-    # operations.clean_shipment; the tracking address is made from the carrier's)
-    shipment: Mapped[dict | None] = mapped_column(sa.JSON)
+    # the parcels it went in, once shipped: [{"carrier", "tracking_number", "shipped_on"}]
+    # (orders.operations.record_parcel; the tracking address is made from the carrier's)
+    parcels: Mapped[list | None] = mapped_column(sa.JSON)
     # the price ordered (quote's parts with the delivery chosen): OrderPrice.to_dict()
     net_cents: Mapped[int | None] = mapped_column(sa.Integer)
     vat_cents: Mapped[int | None] = mapped_column(sa.Integer)

@@ -418,6 +418,10 @@ def test_order_status_changes_once_per_transaction(app, runner, firm, receiver):
                                                 "order.shipped"]
     invoice = next(e for e in events if e["type"] == "invoice.issued")["data"]["invoice"]
     assert invoice["number"].startswith("RE-") and invoice["kind"] == "invoice"
+    # the parcel it went in, with the day (no number given by this path)
+    shipped = next(e for e in events if e["type"] == "order.shipped")["data"]["order"]
+    [parcel] = shipped["parcels"]
+    assert parcel["shipped_on"] and parcel["tracking_number"] is None
 
 
 def test_job_needs_attention_goes_to_the_hub(app, runner, firm, receiver):

@@ -215,7 +215,9 @@ def render_order_mail(order: Order, state: str, reason: str | None, user: User) 
                                else _("Abholbereit ab"), format_date(order.due_date)))
         if order.reference:
             lines.append(_line(_("Ihre Bestellnummer"), order.reference))
-        if state == "shipped" and (sent := order.shipment or {}).get("tracking_number"):
+        for sent in (order.parcels or []) if state == "shipped" else ():
+            if not sent.get("tracking_number"):
+                continue
             carrier = sent.get("carrier")
             lines.append(_line(_("Sendungsnummer"), sent["tracking_number"]
                                + (f" ({carrier})" if carrier and carrier != "other" else "")))

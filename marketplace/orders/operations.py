@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from urllib.parse import quote as quote_url
 
 import sqlalchemy as sa
@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from marketplace import jobs
 from marketplace.engine.meshio.units import UNIT_SCALE_MM
 from marketplace.extensions import db
+from marketplace.formatting import hub_today
 from marketplace.i18n import N_
 from marketplace.jobs import DROPPED_STATES, JobState, state_values
 from marketplace.models import JobEvent, Order, Part, PrintJob, Quote, QuoteLine, User, utcnow
@@ -77,9 +78,11 @@ CARRIERS = {
 TRACKING_NUMBER = re.compile(r"[A-Za-z0-9]{6,40}")
 
 
-def clean_shipment(carrier: str | None, tracking_number: str | None) -> dict[str, str]:
-    """Check how a parcel was sent (both may be empty: shipped without a number); raise
-    OrderError ``shipment``. Returns {"carrier", "tracking_number"} (empty strings: none)."""
+def record_parcel(order: Order, carrier: str | None, tracking_number: str | None,
+                  today: date | None = None) -> dict[str, str]:
+    """Record a parcel the order (or part of it) went in today: its carrier and tracking
+    number, both optional (shipped without a number, the day still counts); raise OrderError
+    ``shipment`` for a carrier we do not know or a number that is none. Returns the parcel."""
     carrier = (carrier or "").strip()
     number = "".join((tracking_number or "").split())
     if carrier and carrier not in CARRIERS:
@@ -89,15 +92,27 @@ def clean_shipment(carrier: str | None, tracking_number: str | None) -> dict[str
                                         "Ziffern."))
     if number and not carrier:
         raise OrderError("shipment", N_("Bitte den Versanddienst der Sendungsnummer wählen."))
-    return {"carrier": carrier, "tracking_number": number}
+    parcel = {"carrier": carrier, "tracking_number": number,
+              "shipped_on": (today or hub_today()).isoformat()}
+    order.parcels = [*(order.parcels or []), parcel]  # a new list: the JSON column sees it
+    return parcel
 
 
-def tracking_url(shipment: dict | None) -> str | None:
-    """Where the firm follows the parcel of ``Order.shipment``, or None."""
-    shipment = shipment or {}
-    template = CARRIERS.get(shipment.get("carrier") or "")
-    number = shipment.get("tracking_number") or ""
+def tracking_url(parcel: dict | None) -> str | None:
+    """Where the firm follows a parcel (an item of ``Order.parcels``), or None."""
+    parcel = parcel or {}
+    template = CARRIERS.get(parcel.get("carrier") or "")
+    number = parcel.get("tracking_number") or ""
     return template.format(n=quote_url(number, safe="")) if template and number else None
+
+
+def parcels_json(order: Order) -> list[dict]:
+    """The order's parcels as the API and the webhooks give them (with the tracking
+    address; ``shipped_on`` a date)."""
+    return [{"carrier": p.get("carrier") or None, "tracking_number": p.get("tracking_number")
+             or None, "tracking_url": tracking_url(p),
+             "shipped_on": date.fromisoformat(p["shipped_on"]) if p.get("shipped_on") else None}
+            for p in order.parcels or []]
 
 
 def clean_address(data: dict | None) -> dict[str, str]:

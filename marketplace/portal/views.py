@@ -539,7 +539,8 @@ def order_detail(order_id):
                            summaries=orders.line_summaries(order),
                            terms_since=order.terms_version and settings.terms_version_date(
                                order.terms_version),
-                           tracking=orders.tracking_url(order.shipment))
+                           parcels=[(parcel, orders.tracking_url(parcel))
+                                    for parcel in order.parcels or []])
 
 
 @bp.post("/orders/<order_id>/references")

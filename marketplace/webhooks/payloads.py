@@ -64,8 +64,17 @@ def order_data(order: Order) -> dict[str, Any]:
         "delivery": order.delivery, "express": getattr(order, "express", None),
         "reference": order.reference,
         "due_date": order.due_date.isoformat() if order.due_date else None,
+        "parcels": _parcels(order),
         "created_at": iso(order.created_at),
     }
+
+
+def _parcels(order: Order) -> list[dict[str, Any]]:
+    """The parcels it went in (order.shipped: carrier, tracking number and address)."""
+    from marketplace.orders.operations import parcels_json  # (orders emit these events)
+
+    return [{**parcel, "shipped_on": parcel["shipped_on"] and parcel["shipped_on"].isoformat()}
+            for parcel in parcels_json(order)]
 
 
 def part_analysed(part: Part) -> None:

@@ -5,7 +5,6 @@ their documents. Thin views over the domain operations (``marketplace.parts``, `
 from __future__ import annotations
 
 import io
-from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -362,17 +361,6 @@ def quote_pdf(quote_id):
 
 
 # --- orders ---------------------------------------------------------------------------------------
-def shipment_json(shipment: dict | None) -> dict[str, Any] | None:
-    """How a shipped order went (``Order.shipment``), with the parcel's tracking address."""
-    if not shipment:
-        return None
-    return {"carrier": shipment.get("carrier") or None,
-            "tracking_number": shipment.get("tracking_number") or None,
-            "tracking_url": orders.tracking_url(shipment),
-            "shipped_on": date.fromisoformat(shipment["shipped_on"])
-            if shipment.get("shipped_on") else None}
-
-
 def order_json(order: Order) -> dict[str, Any]:
     st = orders.status(order)
     invoice = invoices.invoice_of_order(order)
@@ -387,7 +375,7 @@ def order_json(order: Order) -> dict[str, Any]:
         "express": bool(order.express), "ship_to": address_json(order.ship_to),
         "reference": order.reference, "leitweg_id": order.leitweg_id,
         "terms_version": order.terms_version,
-        "shipment": shipment_json(order.shipment),
+        "parcels": orders.parcels_json(order),
         "due_date": order.due_date, "created_at": order.created_at,
         "price": money_json({**price, "net_cents": order.total_net_cents,
                              "vat_cents": order.vat_cents if order.vat_cents is not None

@@ -16,7 +16,7 @@ from marketplace.api.v1.core import PAGE_DEFAULT, PAGE_MAX
 from marketplace.engine.options import QUANTITY_MAX, QuoteOptionsSchema
 from marketplace.hubqueue.operations import HANDOVER_STATES, RESOLUTIONS
 from marketplace.jobs import JobState
-from marketplace.orders.operations import CARRIERS
+from marketplace.orders.operations import CARRIERS, TRACKING_NUMBER
 
 JOB_STATES = [s.value for s in JobState]
 
@@ -287,7 +287,7 @@ class OrderLineSchema(Schema):
     progress = fields.Float(required=True, allow_none=True)
 
 
-class ShipmentSchema(Schema):
+class ParcelSchema(Schema):
     carrier = fields.String(required=True, allow_none=True)
     tracking_number = fields.String(required=True, allow_none=True)
     tracking_url = fields.String(required=True, allow_none=True,
@@ -308,8 +308,8 @@ class OrderSchema(Schema):
     terms_version = fields.String(required=True, allow_none=True, metadata={
         "description": "The wording of the hub's terms (AGB) the order was placed under, "
                        "readable at /agb/{terms_version}; null while the hub has none."})
-    shipment = fields.Nested(ShipmentSchema, required=True, allow_none=True, metadata={
-        "description": "how it was shipped (null until then, and for pickup)"})
+    parcels = fields.List(fields.Nested(ParcelSchema), required=True, metadata={
+        "description": "the parcels it was shipped in (empty until then, and for pickup)"})
     due_date = fields.Date(required=True, allow_none=True)
     created_at = UtcDateTime(required=True)
     price = fields.Nested(MoneySchema, required=True)
@@ -373,7 +373,7 @@ class HandoverSchema(Schema):
                                 "description": "shipped: the parcel service (" + ", ".join(
                                     CARRIERS) + ")"})
     tracking_number = fields.String(load_default=None, allow_none=True,
-                                    validate=validate.Length(max=60), metadata={
+                                    validate=validate.Regexp(TRACKING_NUMBER), metadata={
                                         "description": "shipped: the parcel's tracking number "
                                                        "(6-40 letters and digits)"})
 

@@ -1,4 +1,4 @@
-"""order shipment: the carrier and tracking number a shipped order went with
+"""order parcels: the parcels a shipped order went in (carrier, tracking number, day)
 
 Revision ID: b7d3e9a1c4f6
 Revises: e1a9c3f5b7d2
@@ -18,9 +18,9 @@ depends_on = None
 
 def upgrade():
     with op.batch_alter_table('orders', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('shipment', sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column('parcels', sa.JSON(), nullable=True))
 
 
 def downgrade():
     with op.batch_alter_table('orders', schema=None) as batch_op:
-        batch_op.drop_column('shipment')
+        batch_op.drop_column('parcels')
