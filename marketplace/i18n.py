@@ -226,7 +226,7 @@ def machine_reason(reason: str | None) -> str:
     return reason
 
 
-SLICER_DIFFERS = "slicer differs from the "  # the dispatcher's price-lock reason (preparing)
+SLICER_DIFFERS = "slicer differs from the "  # the dispatcher's price-lock reason
 
 
 def slicer_difference(data: dict[str, Any]) -> str:
@@ -244,14 +244,14 @@ def slicer_difference(data: dict[str, Any]) -> str:
          data.get("slicer_print_time_s"), lambda v: formatting.format_duration(v, lang)),
     )
     parts, tolerances = [], set()
+    off = data.get("off")  # which figures the dispatcher found outside their tolerance
     for key, text, quoted, sliced, fmt in figures:
         if not quoted or sliced is None:
             continue
-        diff = (float(sliced) - float(quoted)) / float(quoted)
-        tolerance = data.get(key)
-        if tolerance is not None and abs(diff) <= float(tolerance):
+        if off is not None and key.removeprefix("tolerance_") not in off:
             continue  # within its tolerance: not why the piece waits
-        if tolerance is not None:
+        diff = (float(sliced) - float(quoted)) / float(quoted)
+        if (tolerance := data.get(key)) is not None:
             tolerances.add(float(tolerance))
         sign = "+" if diff > 0 else "−"
         parts.append(gettext(text, slicer=fmt(sliced), quote=fmt(quoted),

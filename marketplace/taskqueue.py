@@ -177,13 +177,17 @@ def enqueue_after_commit(task_fn: Any, *args: Any) -> None:
         pending.append((task_fn, args))
 
 
-def enqueue(task_fn: Any, *args: Any) -> bool:
-    """Queue ``task_fn(*args)`` now; return False (and log) if the queue cannot be reached.
+def enqueue(task_fn: Any, *args: Any, delay_s: float | None = None) -> bool:
+    """Queue ``task_fn(*args)`` now (or to run in ``delay_s`` seconds); return False (and
+    log) if the queue cannot be reached.
 
     The row the task works on stays queued in the database, so the reaper retries it.
     """
     try:
-        task_fn(*args)
+        if delay_s:
+            task_fn.schedule(args=args, delay=delay_s)
+        else:
+            task_fn(*args)
         return True
     except Exception:
         if huey.immediate:

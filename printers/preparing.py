@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from marketplace.extensions import db
+from marketplace.i18n import SLICER_DIFFERS
 from marketplace.jobs import JobState
 from marketplace.models import Printer, PrintJob, Quote, QuoteLine
 from marketplace.parts import storage
@@ -118,18 +119,19 @@ def _slice(job: PrintJob, settings: DispatcherSettings, report: TickReport | Non
             "est_material_g": est_g, "est_print_time_s": est_s}
     if basis != "quote":
         data.update(check_material_g=check_g, check_print_time_s=check_s)
-    # the tolerances with the figures: the console says which figure is off, in its language
-    data.update(tolerance_material=settings.slicer_diff_threshold,
-                tolerance_time=settings.slicer_time_threshold)
-    off = [f"{name} {relative_difference(est, got):.0%} (quote {est:g}{unit}, slicer {got:g}"
-           f"{unit}, tolerance {threshold:.0%})"
-           for name, est, got, unit, threshold in (
-               ("material", check_g, result.material_g, " g", settings.slicer_diff_threshold),
+    figures = (("material", check_g, result.material_g, " g", settings.slicer_diff_threshold),
                ("time", check_s, result.print_time_s, " s", settings.slicer_time_threshold))
-           if relative_difference(est, got) > threshold]
-    if off:
+    outside = [f for f in figures if relative_difference(f[1], f[2]) > f[4]]
+    # which figures are off, and the tolerances: the console says it in its reader's language
+    data.update(tolerance_material=settings.slicer_diff_threshold,
+                tolerance_time=settings.slicer_time_threshold,
+                off=[name for name, *_rest in outside])
+    if outside:
+        off = [f"{name} {relative_difference(est, got):.0%} (quote {est:g}{unit}, slicer "
+               f"{got:g}{unit}, tolerance {threshold:.0%})"
+               for name, est, got, unit, threshold in outside]
         move(report, job, JobState.NEEDS_ATTENTION,
-             f"slicer differs from the {basis}: {'; '.join(off)}", data)
+             f"{SLICER_DIFFERS}{basis}: {'; '.join(off)}", data)
     else:
         move(report, job, JobState.QUEUED, "sliced", data)
 

@@ -121,6 +121,22 @@ def test_signup_names_every_wrong_field_at_once(client):
     assert db.session.execute(sa.select(sa.func.count()).select_from(User)).scalar_one() == 0
 
 
+def test_the_domain_names_every_wrong_firm_detail_at_once(make_user):
+    """Review: the forms' validators found the problems first, so the domain's own list was
+    never tested: update_firm reports each wrong field in one error."""
+    from marketplace.accounts import operations as accounts
+
+    user = make_user("firm")
+    with pytest.raises(accounts.AccountError) as caught:
+        accounts.update_firm(user.firm, vat_id="DE123", street="A 1", postcode="2133",
+                             city="Lüneburg", country="DE", contact_name="X", phone="",
+                             invoice_email="keine-adresse", leitweg_id="991-33333TEST-34")
+    fields = [name for name, _message in caught.value.problems]
+    assert fields == ["vat_id", "postcode", "leitweg_id", "invoice_email"]
+    db.session.rollback()
+    assert user.firm.postcode == "21335"  # nothing changed
+
+
 def test_signup_accepts_other_eu_vat_ids_and_none(client, smtp_server):  # noqa: F811
     assert client.post("/signup", data={**SIGNUP, "vat_id": "ATU13585627", "country": "AT",
                                          "postcode": "1010"}).status_code == 302
@@ -581,6 +597,11 @@ def test_firm_user_edits_the_firm_details(client, make_user, login_as):
     text = both.get_data(as_text=True)
     assert both.status_code == 400 and "Prüfziffer" in text and "5 Ziffern" in text
     assert "gültige E-Mail-Adresse" in text
+    leitweg = client.post("/account/firm", data={
+        "firm-street": "A 1", "firm-postcode": "2133", "firm-city": "Lüneburg",
+        "firm-country": "DE", "firm-contact_name": "X", "firm-leitweg_id": "991-33333TEST-34"})
+    text = leitweg.get_data(as_text=True)  # both at once (review: the Leitweg-ID came second)
+    assert leitweg.status_code == 400 and "5 Ziffern" in text and "Keine gültige Leitweg-ID" in text
     good = client.post("/account/firm", data={
         "firm-vat_id": "DE 123 456 788", "firm-street": "Neue Str. 5", "firm-postcode": "21337",
         "firm-city": "Lüneburg", "firm-country": "DE", "firm-contact_name": "Eva Einkauf",

@@ -125,6 +125,13 @@ def test_cart_refusals(client, login_as, shop, make_user):
     assert '<input checked id="address-1" name="address" type="radio" value="other">' in page
     for kept in ('value="Werk 2"', 'value="Hafenstr. 7"', 'value="2133"', 'value="Lüneburg"'):
         assert kept in page, kept
+    too_long = client.post("/cart/quote", data={
+        "delivery": "shipping", "address": "other", "ship_name": "W" * 150,
+        "ship_street": "Hafenstr. 7", "ship_postcode": "21335", "ship_city": "Lüneburg"})
+    page = too_long.get_data(as_text=True)  # the field that is too long is marked (review)
+    assert too_long.status_code == 400
+    name_field = page.split('id="ship_name"')[0].rsplit('<div class="field', 1)[1]
+    assert name_field.startswith(" has-error")
     assert db.session.scalar(sa.select(sa.func.count(Quote.id))) == 0 and len(_items()) == 1
     resp = _add(client, a, material="GOLD")
     assert resp.status_code == 303 and len(_items()) == 1

@@ -61,12 +61,12 @@ def test_firm_downloads_all_its_data_as_a_streamed_zip(client, make_user, login_
     assert {p["line"] for p in exported_order["pieces"]} == {1}
     assert exported_order["gross_cents"] == exported_order["price"]["gross_cents"]
     # a firm name with umlauts keeps its name in the download (walk: "export.zip")
-    user.firm.name = "Gerätebau Lüneburg GmbH"
+    user.firm.name = "Gerätebau Groß Lüneburg GmbH"
     db.session.commit()
     named = client.get("/account/export").headers["Content-Disposition"]
     today = date.today().isoformat()
-    assert f'filename=druckhub-daten-Geratebau-Luneburg-GmbH-{today}.zip' in named
-    assert ("filename*=UTF-8''druckhub-daten-Ger%C3%A4tebau-L%C3%BCneburg-GmbH-"
+    assert f'filename=druckhub-daten-Geraetebau-Gross-Lueneburg-GmbH-{today}.zip' in named
+    assert ("filename*=UTF-8''druckhub-daten-Ger%C3%A4tebau-Gro%C3%9F-L%C3%BCneburg-GmbH-"
             f"{today}.zip") in named
     login_as(make_user("technician"))
     assert client.get("/account/export").status_code == 403

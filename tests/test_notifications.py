@@ -379,3 +379,24 @@ def test_progress_mails_wait_and_a_later_step_overtakes_them(app, make_order,
     for row in rows("order:approved"):
         assert row.sent_at is not None and row.last_error == (
             mailer.OVERTAKEN + "order:printing")
+
+
+def test_a_held_mail_has_its_task_scheduled_for_when_it_is_due(app, make_order):
+    """Review: held mails relied on the workers' periodic pass alone; the task queued after
+    the commit is scheduled for the moment the mail is due."""
+    from datetime import timedelta
+
+    from marketplace import taskqueue
+
+    app.config.update(MAIL_PROGRESS_HOLD_S=120, MAIL_SEND_AFTER_COMMIT="queue")
+    order = make_order(quantity=1)
+    before = {t.id for t in taskqueue.huey.scheduled()}
+    move_all(order, "approved")
+    scheduled = [t for t in taskqueue.huey.scheduled() if t.id not in before]
+    held = rows("order:approved")
+    assert len(scheduled) == len(held) == 2
+    assert {t.args[0] for t in scheduled} == {r.id for r in held}
+    for task in scheduled:
+        assert task.name.endswith("send_mail")
+        wait = (task.eta - utcnow()).total_seconds()
+        assert timedelta(seconds=100).total_seconds() < wait <= 122

@@ -110,12 +110,17 @@ def test_documents_name_the_agb_version_and_where_to_read_it(app, client, login_
     assert f"https://druckhub.example/agb/{first}" in confirmation
     assert "Zahlbar innerhalb von 14 Tagen" in confirmation  # the payment term stays
     offer = " ".join(pdf_text(client.get(f"/quotes/{quote.public_id}/pdf").data).split())
+    # an offer that was ordered names its order's version (review: the one in force then)
+    assert "in der Fassung vom 02.11.2026" in offer and f"/agb/{first}" in offer
+    fresh = quotes.make_quote(store_part(firm_user.firm, firm_user, name="Neu.stl"))
+    db.session.commit()
+    offer = " ".join(pdf_text(client.get(f"/quotes/{fresh.public_id}/pdf").data).split())
     assert "in der Fassung vom 01.12.2026" in offer
     assert f"https://druckhub.example/agb/{second}" in offer
     # the hub's own terms come after the AGB sentence, which they do not replace
     settings.set_quote_terms({"valid_days": 30, "terms": "Gerichtsstand Lüneburg."})
     db.session.commit()
-    offer = " ".join(pdf_text(client.get(f"/quotes/{quote.public_id}/pdf").data).split())
+    offer = " ".join(pdf_text(client.get(f"/quotes/{fresh.public_id}/pdf").data).split())
     assert f"/agb/{second}" in offer and "Gerichtsstand Lüneburg." in offer
     assert offer.index("Fassung vom") < offer.index("Gerichtsstand")
 

@@ -240,6 +240,8 @@ def test_outside_the_tolerance_a_technician_sees_both_figures_and_the_price_stay
     assert "material" in reason and f"quote {quoted_g:g} g" in reason
     assert f"slicer {job.slicer_material_g:g} g" in reason
     assert job.events[-1].data["est_material_g"] == quoted_g
+    assert "material" in job.events[-1].data["off"]  # what the console names, in its words
+    assert job.events[-1].data["tolerance_material"] == 0.25
     assert db.session.get(Quote, order.quote_id).gross_cents == gross  # never repriced
     assert job.est_material_g == quoted_g
 

@@ -97,10 +97,15 @@ def current_jobs() -> dict[int, PrintJob]:
 
 def last_printed() -> dict[int, PrintJob]:
     """Return, for printers whose bed waits to be cleared, the job printed last on them."""
+    # per such printer its latest finish, then those jobs only (not every job it ever printed)
+    latest = (sa.select(PrintJob.printer_id, sa.func.max(PrintJob.finished_at).label("at"))
+              .join(Printer, Printer.id == PrintJob.printer_id)
+              .where(Printer.state == "bed_to_clear", PrintJob.finished_at.is_not(None))
+              .group_by(PrintJob.printer_id).subquery())
     rows = db.session.scalars(
-        sa.select(PrintJob).join(Printer, Printer.id == PrintJob.printer_id)
-        .where(Printer.state == "bed_to_clear", PrintJob.finished_at.is_not(None))
-        .order_by(PrintJob.finished_at)
+        sa.select(PrintJob).join(latest, sa.and_(PrintJob.printer_id == latest.c.printer_id,
+                                                 PrintJob.finished_at == latest.c.at))
+        .options(selectinload(PrintJob.printer)).order_by(PrintJob.id)
     ).all()
     return {j.printer_id: j for j in rows}
 

@@ -259,7 +259,9 @@ def _send(session: Session, rows) -> SendReport:
 
 
 def _after_flush(session: Session, flush_context) -> None:
-    new = [obj.id for obj in session.new if isinstance(obj, Notification)]
+    # (id, not before): a held progress mail's task runs when it is due
+    new = [(obj.id, obj.next_attempt_at) for obj in session.new
+           if isinstance(obj, Notification)]
     if new:
         session.info.setdefault(_SESSION_FLAG, []).extend(new)
 
@@ -277,9 +279,12 @@ def _after_commit(session: Session) -> None:
     from marketplace import taskqueue
     from marketplace.mail import tasks
 
-    for notification_id in ids:
+    now = utcnow()
+    for notification_id, not_before in ids:
+        wait_s = (not_before - now).total_seconds() + 1 if not_before is not None else 0
         try:
-            taskqueue.enqueue(tasks.send_mail, notification_id)
+            taskqueue.enqueue(tasks.send_mail, notification_id,
+                              delay_s=wait_s if wait_s > 1 else None)
         except Exception:  # a mail problem must never undo or break the committed change
             log.exception("sending mail %s after commit failed", notification_id)
 

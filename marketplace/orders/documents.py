@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 from xml.sax.saxutils import escape
 
+import sqlalchemy as sa
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
@@ -22,6 +23,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from marketplace import messages
+from marketplace.extensions import db
 from marketplace.formatting import (
     format_date,
     format_duration,
@@ -288,12 +290,13 @@ def confirmation_pdf(quote: Quote, hub: dict[str, Any], order: Order | None = No
     story.append(para(_("Der Liefertermin ist eine Schätzung aus der aktuellen Auslastung des "
                         "Hubs. Alle Preise in Euro."), small))
     story += [Spacer(1, 4 * mm), Paragraph(escape(_("Bedingungen")), styles["Heading4"])]
-    if order is not None:
-        version = order.terms_version
-    else:  # an offer: the AGB an order placed on it now would be placed under
-        from marketplace.settings import operations as settings
+    from marketplace.settings import operations as settings
 
-        version = settings.current_terms_version()
+    # the AGB its order was placed under (an offer that was ordered too); an offer not ordered
+    # yet: those an order placed now would be placed under
+    placed = order if order is not None else db.session.scalar(
+        sa.select(Order).where(Order.quote_id == quote.id))
+    version = placed.terms_version if placed is not None else settings.current_terms_version()
     story += [para(line, small) for line in terms_lines(hub, version)]
     footer = footer_painter(hub)
     doc.build(story, onFirstPage=footer, onLaterPages=footer)

@@ -49,6 +49,12 @@ def postcode_format(form, field) -> None:
         raise ValidationError(_l(problem))
 
 
+def leitweg_id_format(form, field) -> None:
+    value = accounts.normalise_leitweg_id(field.data or "")
+    if value and (problem := accounts.leitweg_id_problem(value)):
+        raise ValidationError(_l(problem))
+
+
 def password_strength(form, field) -> None:
     if problem := accounts.password_problem(field.data or ""):
         raise ValidationError(_l(problem))
@@ -140,7 +146,7 @@ class FirmForm(Form):
     invoice_email = EmailField(_l("E-Mail-Adresse für Rechnungen (optional)"),
                                validators=[Optional(), Length(max=254), email_format])
     leitweg_id = StringField(_l("Leitweg-ID (nur öffentliche Auftraggeber, optional)"),
-                             validators=[Optional(), Length(max=50)])
+                             validators=[Optional(), Length(max=50), leitweg_id_format])
 
 
 class DeleteAccountForm(Form):

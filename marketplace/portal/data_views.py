@@ -19,6 +19,12 @@ from marketplace.portal import bp
 from marketplace.portal.auth_forms import DeleteAccountForm
 
 
+# how German spells its letters without umlauts (an ASCII file name: "Gerätebau Groß" ->
+# "Geraetebau Gross", not "Geratebau Gro")
+GERMAN_LETTERS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe",
+                                "Ü": "Ue", "ß": "ss"})
+
+
 @bp.get("/account/export")
 @role_required("firm")
 def account_export():
@@ -33,7 +39,8 @@ def account_export():
     name = data_rights.export_filename(firm)
     # a firm name with umlauts: the name as RFC 6266 says (what send_file does), with an
     # ASCII fallback; a raw UTF-8 name made browsers save the file as "export.zip" (walk)
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    ascii_name = unicodedata.normalize("NFKD", name.translate(GERMAN_LETTERS)).encode(
+        "ascii", "ignore").decode()
     response.headers.set("Content-Disposition", "attachment", filename=ascii_name,
                          **({} if ascii_name == name
                             else {"filename*": "UTF-8''" + quote(name, safe="")}))

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, render_template
 
 from marketplace.extensions import db
+from marketplace.mail.mailer import OVERTAKEN
 from marketplace.models import Notification
 
 bp = Blueprint("dev_mailbox", __name__)
@@ -22,5 +23,5 @@ def mailbox():
     """The newest mails of the outbox, newest first, links clickable."""
     mails = db.session.scalars(
         sa.select(Notification).order_by(Notification.id.desc()).limit(SHOWN)).all()
-    return render_template("dev/mailbox.html", mails=mails, shown=SHOWN,
+    return render_template("dev/mailbox.html", mails=mails, shown=SHOWN, overtaken=OVERTAKEN,
                            environment=current_app.config.get("ENVIRONMENT"))
