@@ -22,7 +22,6 @@ from marketplace.i18n import N_
 from marketplace.i18n import gettext as _
 from marketplace.invoices import operations as invoices
 from marketplace.invoices.models import Invoice
-from marketplace.orders import operations as orders_ops
 from marketplace.jobs import (
     DONE_STATES,
     ON_PRINTER_STATES,
@@ -44,6 +43,7 @@ from marketplace.models import (
     PrintJob,
     utcnow,
 )
+from marketplace.orders import operations as orders_ops
 from marketplace.scheduling.planning import fits, part_bbox_mm
 from marketplace.settings.operations import MissingLegalDetailsError
 
