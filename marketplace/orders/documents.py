@@ -122,8 +122,9 @@ def terms_lines(hub: dict[str, Any], terms_version: str | None = None) -> list[s
     agb = []
     if terms_version:
         url = public_url("portal.terms_version", version=terms_version)
+        # the address last, without a full stop a PDF viewer would take into the link
         agb.append(_("Es gelten unsere Allgemeinen Geschäftsbedingungen in der Fassung vom "
-                     "%(date)s, nachzulesen unter %(url)s.",
+                     "%(date)s, nachzulesen unter %(url)s",
                      date=format_date(settings.terms_version_date(terms_version)), url=url)
                    if url else
                    _("Es gelten unsere Allgemeinen Geschäftsbedingungen in der Fassung vom "

@@ -116,3 +116,29 @@ def test_parts_table_on_a_phone_shows_each_parts_state(live_server, browser_page
     screenshot(page, "parts-390")
     page.set_viewport_size({"width": 1280, "height": 900})  # a desktop keeps every column
     assert page.locator("#parts-table th.wide-only").first.is_visible()
+
+
+def test_handover_row_fits_at_1280_with_its_tracking_fields(live_server, browser_page,
+                                                            screenshot, make_user):
+    """Walk: the done tab's action column ran past the page (the bed warning cut off, the
+    tracking field beyond the edge)."""
+    from marketplace.jobs import transition
+    from marketplace.models import utcnow
+    from tests.hub_factories import make_printer
+
+    tech = make_user("technician", password=PASSWORD)
+    printer = make_printer(name="Demo-MK3S-1", state="bed_to_clear")
+    order = make_order(quantity=1, part_name="originalprusa_y_belt_holder_lang.stl")
+    order.delivery = "shipping"
+    job = order.jobs[0]
+    for state in ("approved", "queued", "dispatching", "printing", "printed"):
+        transition(job, state, actor="t")
+    job.printer, job.finished_at = printer, utcnow()
+    db.session.commit()
+    page = browser_page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    _sign_in(page, live_server.url, tech.email)
+    page.goto(f"{live_server.url}/hub?tab=done")
+    assert page.locator("[data-on-bed]").count() == 1
+    assert _outside(page, "[data-handover], [data-tracking], [data-carrier], [data-on-bed]") == []
+    screenshot(page, "handover-1280")
