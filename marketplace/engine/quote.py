@@ -225,8 +225,9 @@ class AnalysisMesh:
     @property
     def volume_mm3(self) -> float:
         """Enclosed volume in mm³ (divergence theorem)."""
-        tri = self.vertices[self.faces]
-        return float(np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6)
+        from marketplace.engine.geometry.faces import signed_volume
+
+        return signed_volume(self.vertices, self.faces)
 
     def write_stl(self, path: str | Path) -> Path:
         """Write the mesh as binary STL (what PrusaSlicer slices); return the path."""

@@ -594,9 +594,6 @@ def hand_over_finished(order: Order, *, shipped: bool, actor: str) -> Handover:
     """Hand every finished piece of ``order`` over: picked up (via ready for pick-up) or
     shipped; issue the invoice once no live piece is left in production."""
     final = S.SHIPPED if shipped else S.PICKED_UP
-    if shipped and any(can_transition(j.state, final) or j.state == S.PRINTED.value
-                       for j in order.jobs):
-        orders_ops.record_parcel(order, None, None)  # the day it went (no number given)
     n = 0
     for job in order.jobs:
         if job.state == S.PRINTED.value and not shipped:
@@ -607,6 +604,8 @@ def hand_over_finished(order: Order, *, shipped: bool, actor: str) -> Handover:
     if n == 0:
         raise QueueError(_("Auftrag %(number)s hat keine fertigen Teile zum Übergeben.",
                            number=order.number or order.public_id))
+    if shipped:  # the parcel they went in: the day (this path is given no number)
+        orders_ops.record_parcel(order, None, None)
     return Handover(n, _invoice_after_handover(order, actor))
 
 

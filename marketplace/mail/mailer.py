@@ -29,6 +29,7 @@ from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
 from marketplace.extensions import db
+from marketplace.mail.notifications import overtaken
 from marketplace.models import Notification, utcnow
 
 log = logging.getLogger(__name__)
@@ -113,12 +114,6 @@ def _attach_invoice(msg: EmailMessage, row: Notification, session: Session) -> N
         raise AttachmentError(f"invoice {number}: {type(exc).__name__}: {exc}") from exc
     msg.add_attachment(pdf, maintype="application", subtype="pdf",
                        filename=documents.filename_for(invoice))
-
-
-def _overtaken(row: Notification, session: Session) -> str | None:
-    from marketplace.mail.notifications import overtaken
-
-    return overtaken(row, session)
 
 
 def _connect(config) -> smtplib.SMTP:
@@ -206,7 +201,7 @@ def _send(session: Session, rows) -> SendReport:
             if not _claim(session, row_id, attempts, config["MAIL_RETRY_BASE_S"]):
                 continue  # another sender has it
             row = session.get(Notification, row_id)
-            if later := _overtaken(row, session):  # says what no longer holds: not sent
+            if later := overtaken(row, session):  # says what no longer holds: not sent
                 row.sent_at, row.last_error = utcnow(), f"{OVERTAKEN}{later}"
                 session.commit()
                 continue

@@ -15,7 +15,6 @@ from datetime import date
 from typing import Any
 from xml.sax.saxutils import escape
 
-import sqlalchemy as sa
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
@@ -23,7 +22,6 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from marketplace import messages
-from marketplace.extensions import db
 from marketplace.formatting import (
     format_date,
     format_duration,
@@ -122,13 +120,12 @@ def terms_lines(hub: dict[str, Any], terms_version: str | None = None) -> list[s
     agb = []
     if terms_version:
         url = public_url("portal.terms_version", version=terms_version)
+        since = format_date(settings.terms_version_date(terms_version))
         # the address last, without a full stop a PDF viewer would take into the link
         agb.append(_("Es gelten unsere Allgemeinen Geschäftsbedingungen in der Fassung vom "
-                     "%(date)s, nachzulesen unter %(url)s",
-                     date=format_date(settings.terms_version_date(terms_version)), url=url)
-                   if url else
+                     "%(date)s, nachzulesen unter %(url)s", date=since, url=url) if url else
                    _("Es gelten unsere Allgemeinen Geschäftsbedingungen in der Fassung vom "
-                     "%(date)s.", date=format_date(settings.terms_version_date(terms_version))))
+                     "%(date)s.", date=since))
     own = str((hub["quote_terms"] if "quote_terms" in hub
                else settings.get_quote_terms()["terms"]) or "").strip()
     if own:
@@ -291,12 +288,12 @@ def confirmation_pdf(quote: Quote, hub: dict[str, Any], order: Order | None = No
     story.append(para(_("Der Liefertermin ist eine Schätzung aus der aktuellen Auslastung des "
                         "Hubs. Alle Preise in Euro."), small))
     story += [Spacer(1, 4 * mm), Paragraph(escape(_("Bedingungen")), styles["Heading4"])]
+    from marketplace.orders.operations import order_of
     from marketplace.settings import operations as settings
 
     # the AGB its order was placed under (an offer that was ordered too); an offer not ordered
     # yet: those an order placed now would be placed under
-    placed = order if order is not None else db.session.scalar(
-        sa.select(Order).where(Order.quote_id == quote.id))
+    placed = order if order is not None else order_of(quote)
     version = placed.terms_version if placed is not None else settings.current_terms_version()
     story += [para(line, small) for line in terms_lines(hub, version)]
     footer = footer_painter(hub)

@@ -133,6 +133,11 @@ def clean_address(data: dict | None) -> dict[str, str]:
     return address
 
 
+def order_of(quote: Quote) -> Order | None:
+    """The order placed on ``quote``, if any (one at most: a unique index)."""
+    return db.session.scalar(sa.select(Order).where(Order.quote_id == quote.id))
+
+
 TERMS_IN_FORCE = object()  # place_order's terms_shown when no page showed any: those in force
 
 

@@ -425,8 +425,8 @@ def _quote_page(quote: Quote, form: OrderForm, status: int = 200, *,
                 home: dict | None = None):
     """The quote page with its order form (as filled in, with its errors after a failed post)
     and the order placed on it, if any; ``home``: the firm's address, when known already."""
-    order = db.session.scalar(sa.select(Order).where(Order.quote_id == quote.id))
-    return render_template("portal/quote.html", quote=quote, order=order, form=form,
+    return render_template("portal/quote.html", quote=quote, order=orders.order_of(quote),
+                           form=form,
                            lines=quotes.lines_of(quote), variants=quotes.variants(quote),
                            firm_address=home or orders.firm_address(quote.firm),
                            expired=quotes.is_expired(quote), reprice_form=ActionForm(),

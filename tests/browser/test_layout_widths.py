@@ -31,6 +31,14 @@ def _sign_in(page, base_url, email):
     assert "/login" not in page.url
 
 
+def _open(page, base_url, email, width, path, height=900):
+    """``path`` signed in as ``email`` in a window ``width`` px wide."""
+    page.set_viewport_size({"width": width, "height": height})
+    _sign_in(page, base_url, email)
+    page.goto(base_url + path)
+    return page
+
+
 def _outside(page, selector):
     """Elements matching ``selector`` that are not wholly within the viewport or are covered
     (clipped by a scrolling parent): a list of "text: why" strings."""
@@ -85,10 +93,7 @@ def test_queue_row_buttons_stay_on_the_page_at_1280(live_server, browser_page, s
     for n in range(2):
         make_order(quantity=3, part_name="originalprusa_y_belt_holder_lang.stl")
     db.session.commit()
-    page = browser_page
-    page.set_viewport_size({"width": 1280, "height": 900})
-    _sign_in(page, live_server.url, admin.email)
-    page.goto(f"{live_server.url}/hub?tab=approval")
+    page = _open(browser_page, live_server.url, admin.email, 1280, "/hub?tab=approval")
     assert page.locator("[data-reject]").count() == 2
     assert _outside(page, "[data-reject], [data-approve]") == []
     screenshot(page, "queue-1280")
@@ -105,10 +110,7 @@ def test_parts_table_on_a_phone_shows_each_parts_state(live_server, browser_page
                  "trimesh__counter_unitsmm.stl"):
         store_part(user.firm, user, name=name)
     db.session.commit()
-    page = browser_page
-    page.set_viewport_size({"width": 390, "height": 844})
-    _sign_in(page, live_server.url, user.email)
-    page.goto(f"{live_server.url}/parts")
+    page = _open(browser_page, live_server.url, user.email, 390, "/parts", height=844)
     assert page.locator("#parts-table tbody tr").count() == 2
     assert _outside(page, "#parts-table .part-status .badge") == []
     assert _outside(page, "#parts-table .name-cell") == []
@@ -135,10 +137,7 @@ def test_handover_row_fits_at_1280_with_its_tracking_fields(live_server, browser
         transition(job, state, actor="t")
     job.printer, job.finished_at = printer, utcnow()
     db.session.commit()
-    page = browser_page
-    page.set_viewport_size({"width": 1280, "height": 900})
-    _sign_in(page, live_server.url, tech.email)
-    page.goto(f"{live_server.url}/hub?tab=done")
+    page = _open(browser_page, live_server.url, tech.email, 1280, "/hub?tab=done")
     assert page.locator("[data-on-bed]").count() == 1
     assert _outside(page, "[data-handover], [data-tracking], [data-carrier], [data-on-bed]") == []
     screenshot(page, "handover-1280")

@@ -36,16 +36,21 @@ def _marked(page, field) -> bool:
                               ".classList.contains('has-error')"))
 
 
-def test_refused_options_clear_the_price_and_mark_the_field(live_server, browser_page,
-                                                            screenshot, make_user):
+def _priced_part_page(live_server, page, make_user):
+    """A firm's part page, signed in, with its first price on show (a printer in service)."""
     make_printer()
     db.session.commit()
     user = make_user("firm", password=PASSWORD)
     part = store_part(user.firm, user)
-    page = browser_page
     log_in(page, live_server.url, user.email, PASSWORD)
     page.goto(f"{live_server.url}/parts/{part.public_id}")
     _answered(page, 1)
+    return page
+
+
+def test_refused_options_clear_the_price_and_mark_the_field(live_server, browser_page,
+                                                            screenshot, make_user):
+    page = _priced_part_page(live_server, browser_page, make_user)
     good = page.text_content("#price-gross")
     assert "€" in good and page.text_content("#delivery-date") != "–"
 
@@ -88,14 +93,7 @@ def test_while_a_price_is_made_the_box_says_the_figures_are_the_old_ones(live_se
     """Options a worker must estimate first (202, asked again): the old figures stay dimmed
     with a note, and no quote can be made of them, until the new answer is on show (walk:
     the old price stood undimmed for seconds, ten after a switch to inch)."""
-    make_printer()
-    db.session.commit()
-    user = make_user("firm", password=PASSWORD)
-    part = store_part(user.firm, user)
-    page = browser_page
-    log_in(page, live_server.url, user.email, PASSWORD)
-    page.goto(f"{live_server.url}/parts/{part.public_id}")
-    _answered(page, 1)
+    page = _priced_part_page(live_server, browser_page, make_user)
     held = {"n": 0}
 
     def slow_worker(route):  # the server's own "not yet" twice, then its real answer

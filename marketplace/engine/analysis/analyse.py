@@ -169,13 +169,6 @@ def _indexed(corners: np.ndarray, close: bool) -> tuple[np.ndarray, np.ndarray, 
     return close_holes(corners[first], ids.reshape(-1, 3))
 
 
-def _closed_volume(vertices: np.ndarray, faces: np.ndarray) -> float:
-    """Enclosed volume (mm³) of a closed indexed mesh, about its box centre (float64 sums)."""
-    tri = vertices[faces].astype(np.float64)
-    tri -= (tri.reshape(-1, 3).min(axis=0) + tri.reshape(-1, 3).max(axis=0)) / 2
-    return float(np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6)
-
-
 BIG_MESH = 400_000  # faces; above this the geometry runs in float32 (sums stay float64)
 THREAD_MIN = 100_000  # faces; from here the topology sort runs beside the geometry
 
@@ -348,13 +341,6 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
         limits=limits, inverted_shells=len(inverted), cavities=len(cavities), layer_mm=layer_mm,
     )
     problems = sort_problems(findings.collect(ctx))
-    indexed = None
-    if topo.n_open_edges and not any(p.code in UNESTIMABLE for p in problems):
-        # what is printed: the mesh with its holes closed (the one centre above closes one
-        # flat hole exactly, not two), merged here once for the estimate and the slicer too
-        *indexed, left = _indexed(corners, close=True)
-        if not left:  # else the centre's volume stands (holes the patches leave open)
-            volume = _closed_volume(*indexed)
     analysis = PartAnalysis(
         filename=filename, file_bytes=len(data), file_format=raw.fmt, encoding=raw.encoding,
         sha256=sha256, units=choice, triangles=m,
@@ -371,8 +357,15 @@ def analyse(raw: RawMesh, data: bytes, filename: str, *, units: str | None = Non
         vertices=corners,
         faces_across=across, hull_mm=_hull_record(meas, len(tri)) if hull is None else hull,
     )
-    if indexed is not None:
-        analysis.__dict__["indexed"] = tuple(indexed)  # the cached_property, computed already
+    if analysis.watertight or not analysis.estimable:
+        return analysis
+    # what is printed: the mesh with its holes closed, merged here once (the estimate and the
+    # slicer read it); its volume where all of them closed (the one centre above closes one
+    # flat hole exactly, not two)
+    vertices, faces, left = _indexed(corners, close=True)
+    if topo.n_open_edges and not left:
+        analysis = replace(analysis, volume_mm3=geometry.signed_volume(vertices, faces))
+    analysis.__dict__["indexed"] = (vertices, faces)  # the cached_property, computed already
     return analysis
 
 

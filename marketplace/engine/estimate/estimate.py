@@ -30,6 +30,7 @@ from marketplace.engine.estimate.supports import (
     support_contacts,
     support_layers,
 )
+from marketplace.engine.geometry.faces import signed_volume
 from marketplace.engine.limits import BudgetExceededError, Deadline
 from marketplace.engine.pricing.catalog import MaterialSpec, PrintProfile
 from marketplace.engine.texts import GRAMS_PLACES
@@ -170,12 +171,6 @@ class _GeometryCache:
 
 
 _CACHE = _GeometryCache()
-
-
-def _signed_volume(v: np.ndarray, f: np.ndarray | None) -> float:
-    """Signed volume (mm³) of a triangle mesh (f None: a soup) by the divergence theorem."""
-    tri = (v.reshape(-1, 3, 3) if f is None else v[f]).astype(np.float64, copy=False)
-    return float(np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6.0)
 
 
 SUPPORT_CHOICES = ("auto", "none")
@@ -519,7 +514,7 @@ def _regions_and_supports(stack, profile: PrintProfile, deadline: Deadline | Non
 def _volume_fallback(v: np.ndarray, f: np.ndarray | None, height: float, profile: PrintProfile,
                      g_per_mm3: float, fil_area: float) -> Estimate:
     """Rough estimate from the mesh volume when no layer has a usable cross-section."""
-    volume = abs(_signed_volume(v, f))
+    volume = abs(signed_volume(v, f))
     if volume <= 0:
         # no enclosed volume at all: bounding box as an upper bound
         ext = v.max(axis=0) - v.min(axis=0)

@@ -34,6 +34,15 @@ def soup_faces(corners: int) -> np.ndarray:
     return np.arange(corners, dtype=np.int64).reshape(-1, 3)
 
 
+def signed_volume(vertices: np.ndarray, faces: np.ndarray | None = None) -> float:
+    """Signed enclosed volume of a triangle mesh (divergence theorem, float64 sums): faces
+    (m, 3) into ``vertices``, or None: ``vertices`` is a triangle soup (corner 3t + j is
+    corner j of face t). Exact for a closed mesh; the unit cubed of the coordinates."""
+    v = np.asarray(vertices)
+    tri = (v.reshape(-1, 3, 3) if faces is None else v[faces]).astype(np.float64, copy=False)
+    return float(np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6.0)
+
+
 _BBOX_ROW = 3 * 1024  # corners' coordinates per row of the blocked reduction
 
 
