@@ -1,10 +1,17 @@
 // Part page: follow a pending analysis, and keep price and delivery date in step with the
-// options (material, colour, quantity, infill, layer height, units) as the firm changes them.
+// options (material, colour, quantity, infill, layer height, units) as the firm changes them;
+// ask before deleting the part.
 // State for tests: window.__price = {requests, answers, last}.
 
 const texts = JSON.parse(document.getElementById("part-texts").textContent);
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
 const state = (window.__price = { requests: 0, answers: 0, pending: 0, last: null, error: null });
+
+// --- a button with data-confirm (delete the part) asks before its form is sent --------------
+document.addEventListener("submit", (ev) => {
+  const btn = ev.submitter;
+  if (btn && btn.dataset.confirm && !window.confirm(btn.dataset.confirm)) ev.preventDefault();
+});
 
 // --- pending analysis: poll, then reload once it is done --------------------------------------
 const pending = document.getElementById("analysis-pending");
