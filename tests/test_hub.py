@@ -593,3 +593,25 @@ def test_empty_or_bad_posts_never_fail_with_500(client, world, make_user, login_
                       "build_x_mm": "abc", "api_key": "k"}):
         response = client.post(url.format(**world), data=data)
         assert response.status_code in (200, 302, 400, 404), (url, data, response.status_code)
+
+
+def test_the_carrier_shipped_with_last_is_offered_first(client, make_user, login_as):
+    """Walk: a hub that ships everything with one service chose it anew for every order."""
+    shipped, waiting = make_order(quantity=1), make_order(quantity=1)
+    for order in (shipped, waiting):
+        order.delivery = "shipping"
+        _to(order.jobs[0], "approved", "queued", "dispatching", "printing", "printed")
+    db.session.commit()
+    login_as(make_user("technician"))
+
+    def carrier_select(order):
+        html = client.get("/hub/?tab=done").get_data(True)
+        row = html.split(f'data-number="{order.number}"')[1].split("</tr>")[0]
+        return row.split("data-carrier")[1].split("</select>")[0]
+
+    assert "selected" not in carrier_select(shipped)
+    client.post(f"/hub/orders/{shipped.public_id}/handover",
+                data={"to": "shipped", "carrier": "GLS", "tracking_number": "ZX1234567"})
+    assert _jobs(shipped.public_id)[0].state == "shipped"
+    select = carrier_select(waiting)
+    assert '<option value="GLS" selected>' in select and select.count("selected") == 1

@@ -95,6 +95,7 @@ def queue():
         priority_range=range(q.PRIORITY_MAX, q.PRIORITY_MIN - 1, -1),
         handover=q.handover_actions, handover_labels=q.HANDOVER_LABELS,
         carriers=list(orders_ops.CARRIERS),
+        last_carrier=orders_ops.last_carrier() if f.tab == "done" else "",
     )
 
 

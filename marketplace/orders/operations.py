@@ -98,6 +98,15 @@ def record_parcel(order: Order, carrier: str | None, tracking_number: str | None
     return parcel
 
 
+def last_carrier(recent: int = 50) -> str:
+    """The parcel service of the parcel shipped last (of the ``recent`` orders shipped last),
+    "" if none: the hand-over form offers it first, as a hub ships with one service mostly."""
+    rows = db.session.scalars(sa.select(Order.parcels).where(Order.parcels.is_not(None))
+                              .order_by(Order.id.desc()).limit(recent))
+    parcels = [p for row in rows for p in row or [] if p.get("carrier")]
+    return max(parcels, key=lambda p: p.get("shipped_on") or "")["carrier"] if parcels else ""
+
+
 def tracking_url(parcel: dict | None) -> str | None:
     """Where the firm follows a parcel (an item of ``Order.parcels``), or None."""
     parcel = parcel or {}
