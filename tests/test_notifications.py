@@ -400,3 +400,22 @@ def test_a_held_mail_has_its_task_scheduled_for_when_it_is_due(app, make_order):
         assert task.name.endswith("send_mail")
         wait = (task.eta - utcnow()).total_seconds()
         assert timedelta(seconds=100).total_seconds() < wait <= 122
+
+
+def test_progress_mails_say_when_the_order_is_due(make_order):
+    """Walk: the "Wird gedruckt" mail said nothing of when the parts come."""
+    import datetime as dt
+
+    order = make_order(quantity=1)
+    order.due_date = dt.date(2026, 12, 9)
+    db.session.commit()
+    move_all(order, "approved")
+    move_all(order, "queued", "dispatching", "printing")
+    move_all(order, "printed")
+    for kind in ("order:approved", "order:printing", "order:printed"):
+        german = next(r for r in rows(kind) if r.subject.startswith("Auftrag"))
+        english = next(r for r in rows(kind) if r.subject.startswith("Order"))
+        assert "Abholbereit ab: 09.12.2026" in german.body, kind
+        assert "Ready for pickup from: 9 Dec 2026" in english.body, kind
+    move_all(order, "ready_for_pickup")
+    assert "Abholbereit ab" not in rows("order:ready_for_pickup")[0].body
