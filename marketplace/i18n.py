@@ -211,14 +211,25 @@ def octoprint_state(text: str | None) -> str:
     return gettext(OCTOPRINT_STATES[text]) if text in OCTOPRINT_STATES else str(text)
 
 
-def machine_reason(reason: str | None) -> str:
-    """A reason the dispatcher wrote, in the current language (others as they are)."""
+def reason_job(reason: str | None) -> str | None:
+    """The public id of the job a dispatcher's reason names ("job <id>: ..."), or None."""
+    job = _JOB_REASON.fullmatch(reason or "")
+    return job.group(1) if job else None
+
+
+def machine_reason(reason: str | None, names: dict[str, str] | None = None) -> str:
+    """A reason the dispatcher wrote, in the current language (others as they are).
+
+    names : how the page names jobs by public id ("DH-2026-000042 · Halter.stl 1/2"); a job
+    not in it is named by the short id the pages show.
+    """
     if not reason:
         return ""
     if reason in MACHINE_REASONS:
         return gettext(MACHINE_REASONS[reason])
-    if job := _JOB_REASON.fullmatch(reason):  # the job by the short id the pages show
-        text = gettext("Auftrag %(id)s", id=job.group(1)[:8].upper())
+    if job := _JOB_REASON.fullmatch(reason):
+        text = (names or {}).get(job.group(1)) or gettext("Auftrag %(id)s",
+                                                          id=job.group(1)[:8].upper())
         return text + (": " + machine_reason(job.group(2)) if job.group(2) else "")
     for prefix, text in PREFIX_REASONS:
         if reason.startswith(prefix):

@@ -204,3 +204,25 @@ def _form_defaults(page: str) -> dict[str, str]:
         if chosen:
             values[name] = chosen.group(1) or chosen.group(2)
     return values
+
+
+def test_a_reason_names_the_piece_by_order_number_and_part(tech):
+    """Walk: a printer card said "Auftrag B62BCDFD: Druck fertig", a short job id nobody can
+    find in the queue; the card and the printer's history name the order and the piece."""
+    from marketplace.printer_states import set_printer_state
+
+    p = make_printer("MK3S-A", state="idle", last_seen_at=utcnow())
+    job = _printing(p, part_name="winkel.stl")
+    transition(job, "printed", actor="dispatcher", finished_at=utcnow())
+    set_printer_state(p, "bed_to_clear", actor="dispatcher",
+                      reason=f"job {job.public_id}: print finished")
+    other = make_printer("MK3S-B", state="idle")
+    set_printer_state(other, "maintenance", actor="dispatcher",
+                      reason=f"job {job.public_id}: print finished")  # a job not its own
+    db.session.commit()
+    named = f"{job.order.number} · winkel.stl 1/1: Druck fertig"
+    cards = {c["name"]: c for c in tech.get("/api/v1/hub/printers").json["printers"]}
+    for name in ("MK3S-A", "MK3S-B"):
+        assert named in cards[name]["html"] and job.public_id[:8].upper() not in cards[name]["html"]
+    history = tech.get(f"/hub/printers/{p.public_id}/edit").get_data(True)
+    assert named in history.split("data-printer-history")[1]

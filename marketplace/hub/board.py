@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from marketplace.extensions import db
-from marketplace.i18n import N_
+from marketplace.i18n import N_, reason_job
 from marketplace.jobs import ON_PRINTER_STATES, JobState, piece_label, piece_of
 from marketplace.models import Order, Printer, PrintJob, utcnow
 from printers import admin as printer_admin
@@ -110,6 +110,22 @@ def last_printed() -> dict[int, PrintJob]:
     return {j.printer_id: j for j in rows}
 
 
+def piece_name(job: PrintJob) -> str:
+    """How the board names a piece in a printer's reasons: its order's number and its label."""
+    number = job.order.number if job.order is not None else None
+    return " · ".join(x for x in (number, piece_label(job)) if x)
+
+
+def piece_names(reasons) -> dict[str, str]:
+    """Names (:func:`piece_name`) of the jobs that ``reasons`` name, by public id."""
+    ids = {i for i in map(reason_job, reasons) if i}
+    if not ids:
+        return {}
+    found = db.session.scalars(sa.select(PrintJob).where(PrintJob.public_id.in_(ids)).options(
+        selectinload(PrintJob.order), selectinload(PrintJob.part)))
+    return {job.public_id: piece_name(job) for job in found}
+
+
 def printer_card(printer: Printer, job: PrintJob | None, stale_after_s: int,
                  now: datetime | None = None, translate=lambda s: s,
                  materials: dict | None = None) -> dict[str, Any]:
@@ -128,6 +144,10 @@ def printer_card(printer: Printer, job: PrintJob | None, stale_after_s: int,
         "state_label": translate(PRINTER_STATE_LABELS.get(printer.state, printer.state)),
         "badge": PRINTER_STATE_BADGES.get(printer.state, "badge-muted"),
         "state_reason": printer.state_reason,
+        # the piece the reason names: the card's own job mostly, else looked up
+        "reason_names": ({job.public_id: piece_name(job)}
+                         if job is not None and reason_job(printer.state_reason) == job.public_id
+                         else piece_names([printer.state_reason])),
         "material_code": printer.material_code,
         "colour": printer.colour,
         "colour_in_catalogue": printer_admin.colour_in_catalogue(printer, materials),

@@ -397,6 +397,7 @@ def _printer_form(printer: Printer | None):
     history = q.printer_events(printer) if printer is not None else []
     return render_template("hub/printer_form.html", printer=printer, values=values,
                            errors=errors, history=history, choices=forms.printer_choices(values),
+                           piece_names=board_service.piece_names(e.reason for e in history),
                            labels=board_service.PRINTER_STATE_LABELS), (400 if errors else 200)
 
 
