@@ -116,11 +116,20 @@ def test_cart_refusals(client, login_as, shop, make_user):
     resp = client.post("/cart/quote", data={
         "delivery": "shipping", "address": "other", "ship_name": "Werk 2", "ship_street":
         "Hafenstr. 7", "ship_postcode": "2133", "ship_city": "Lüneburg"})
-    # the cart again, as filled in, the reason at the address (walk: all of it was reset)
+    # the cart again, as filled in, the reason at the postcode (walk: all of it was reset;
+    # then the whole address block was marked, not the field)
     assert resp.status_code == 400
     page = resp.get_data(as_text=True)
     ship_to = page.split('id="ship-to"')[1].split("</fieldset>")[0]
-    assert 'class="has-error"' in ship_to and "5 Ziffern" in ship_to
+    postcode = ship_to.split('id="ship_postcode"')[0].rsplit('<div class="field', 1)[1]
+    assert postcode.startswith(" has-error") and "5 Ziffern" in ship_to.split(
+        'id="ship_postcode"')[1].split('<div class="field ')[0]
+    assert ship_to.count("has-error") == 1
+    missing = client.post("/cart/quote", data={
+        "delivery": "shipping", "address": "other", "ship_name": "Werk 2", "ship_street": "",
+        "ship_postcode": "21335", "ship_city": "Lüneburg"}).get_data(as_text=True)
+    street = missing.split('id="ship_street"')[0].rsplit('<div class="field', 1)[1]
+    assert street.startswith(" has-error") and "Straße, PLZ und Ort" in missing
     assert '<input checked id="delivery-1" name="delivery" type="radio" value="shipping">' in page
     assert '<input checked id="address-1" name="address" type="radio" value="other">' in page
     for kept in ('value="Werk 2"', 'value="Hafenstr. 7"', 'value="2133"', 'value="Lüneburg"'):

@@ -227,16 +227,19 @@ def test_order_form_errors_come_back_on_the_page_as_typed(client, login_as, firm
     [error] = re.findall(r'<div class="field-error">(.*?)</div>', notes)
     assert error == "Höchstens 2000 Zeichen (jetzt 3400)."  # the limit and the length
     assert db.session.scalar(sa.select(sa.func.count(Order.id))) == 0
-    # an address the order cannot ship to (the service's check): the same, the reason in the
-    # address's fieldset, the choices as made (before: the form reset to pickup, all gone)
+    # an address the order cannot ship to (the service's check): the same, the reason at the
+    # first field missing, the choices as made (before: the form reset to pickup, all gone)
     resp = client.post(f"/quotes/{quote.public_id}/order",
                        data={"variant": "shipping:0", "address": "other",
                              "ship_name": "Werk 2", "ship_street": "Hafenstraße 1",
                              "reference": "PO-0815", "notes": "Bitte entgraten."})
     assert resp.status_code == 400
     page = resp.get_data(as_text=True)
-    [ship_to] = re.findall(r'<fieldset id="ship-to" class="has-error">.*?</fieldset>', page, re.S)
-    assert "Für den Versand brauchen wir Name, Straße, PLZ und Ort." in ship_to
+    [ship_to] = re.findall(r'<fieldset id="ship-to">.*?</fieldset>', page, re.S)
+    [postcode] = re.findall(r'<div class="field has-error[^"]*">\s*<label for="ship_postcode">'
+                            r'.*?</div>\s*</div>', ship_to, re.S)
+    assert "Für den Versand brauchen wir Name, Straße, PLZ und Ort." in postcode
+    assert ship_to.count("has-error") == 1
     assert re.search(r'value="shipping:0"[^>]*checked', page)
     assert re.search(r'value="other"[^>]*checked|checked[^>]*value="other"', ship_to)
     assert 'value="Werk 2"' in ship_to and 'value="Hafenstraße 1"' in ship_to

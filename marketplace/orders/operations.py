@@ -34,12 +34,14 @@ DELIVERY = ("pickup", "shipping")
 
 
 class OrderError(Exception):
-    """An order cannot be placed; ``message`` is German."""
+    """An order cannot be placed; ``message`` is German; ``field``: the address field it is
+    about (name, street, postcode, city), if one."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.field = field
 
 
 def _actor(user: User | None, fallback: str = "system") -> str:
@@ -133,10 +135,11 @@ def clean_address(data: dict | None) -> dict[str, str]:
     if address["country"] != "DE":
         raise OrderError("ship_to", N_("Versand nur innerhalb Deutschlands; bitte wählen Sie "
                                        "Abholung."))
-    if not all(address[key] for key in ("name", "street", "postcode", "city")):
-        raise OrderError("ship_to", N_("Für den Versand brauchen wir Name, Straße, PLZ und Ort."))
+    if missing := [key for key in ("name", "street", "postcode", "city") if not address[key]]:
+        raise OrderError("ship_to", N_("Für den Versand brauchen wir Name, Straße, PLZ und Ort."),
+                         field=missing[0])
     if problem := accounts.postcode_problem(address["country"], address["postcode"]):
-        raise OrderError("ship_to", problem)
+        raise OrderError("ship_to", problem, field="postcode")
     for key in ("name", "street", "city"):
         address[key] = address[key][:100]
     return address

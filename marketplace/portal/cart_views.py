@@ -14,7 +14,7 @@ from marketplace.orders import cart
 from marketplace.orders import operations as orders
 from marketplace.portal import bp
 from marketplace.portal.forms import ActionForm, DeliveryForm
-from marketplace.portal.views import ORDER_ERROR_FIELDS
+from marketplace.portal.views import order_error_field
 from marketplace.quotes import operations as quotes
 
 
@@ -98,9 +98,9 @@ def cart_quote():
     except (cart.CartError, quotes.QuoteError, orders.OrderError) as exc:
         db.session.rollback()
         message = _problem(exc) if hasattr(exc, "params") else _(exc.message)
-        target = ORDER_ERROR_FIELDS.get(getattr(exc, "code", None), "")
-        if target in ("address", "variant"):  # a choice of the form: kept as filled in
-            (form.address if target == "address" else form.delivery).errors.append(message)
+        target = order_error_field(form, exc)
+        if target is not None:  # a choice of the form: kept as filled in, the reason at it
+            (form.delivery if target is form.variant else target).errors.append(message)
             return _cart_page(form, 400)
         flash(message, "error")
         return redirect(url_for("portal.cart"), 303)

@@ -479,6 +479,15 @@ ORDER_ERROR_FIELDS = {"ship_to": "address", "bad_delivery": "variant", "not_ship
                       "express_no_gain": "variant", "bad_leitweg_id": "leitweg_id"}
 
 
+def order_error_field(form, exc):
+    """The form's field an order's refusal is about (ORDER_ERROR_FIELDS), or None: for an
+    address typed in, the very field (the postcode, a missing street), else the choice."""
+    target = ORDER_ERROR_FIELDS.get(getattr(exc, "code", None))
+    if target == "address" and getattr(exc, "field", None) and form.address.data == "other":
+        return form["ship_" + exc.field]
+    return getattr(form, target, None) if target else None
+
+
 @bp.post("/quotes/<quote_id>/order")
 @role_required("firm")
 def place_order(quote_id):
@@ -501,12 +510,12 @@ def place_order(quote_id):
         if exc.code == "terms_changed":  # the page again, naming the terms now in force
             form.form_errors.append(_(exc.message))
             return _quote_page(quote, form, 409)
-        target = ORDER_ERROR_FIELDS.get(exc.code)
+        target = order_error_field(form, exc)
         if target is None:  # the quote's state (ordered, expired): its page says what now
             flash(_(exc.message), "error")
             return redirect(url_for("portal.quote_detail", quote_id=quote.public_id), 303)
-        # a choice of the form: the page again as filled in, the reason at that choice
-        getattr(form, target).errors.append(_(exc.message))
+        # a choice of the form: the page again as filled in, the reason at that field
+        target.errors.append(_(exc.message))
         return _quote_page(quote, form, 400)
     db.session.commit()
     flash(_("Vielen Dank! Ihr Auftrag %(number)s ist eingegangen.", number=order.number),
