@@ -68,6 +68,9 @@ def test_the_mailbox_tells_an_overtaken_progress_mail_from_one_that_waits(app, c
     for state in ("queued", "dispatching", "printing"):
         transition(job, state, actor="t")
     db.session.commit()
+    # before the approved mail is due: it says already that it will not go out
+    page = client.get("/dev/mailbox").get_data(True)
+    assert page.count("data-overtaken") == 1 and page.count("data-held") == 1
     db.session.execute(sa.update(Notification).where(Notification.kind == "order:approved")
                        .values(next_attempt_at=utcnow() - timedelta(seconds=1)))
     db.session.commit()

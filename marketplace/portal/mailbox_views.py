@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, render_template
 
 from marketplace.extensions import db
 from marketplace.mail.mailer import OVERTAKEN
+from marketplace.mail.notifications import overtaken
 from marketplace.models import Notification
 
 bp = Blueprint("dev_mailbox", __name__)
@@ -23,5 +24,8 @@ def mailbox():
     """The newest mails of the outbox, newest first, links clickable."""
     mails = db.session.scalars(
         sa.select(Notification).order_by(Notification.id.desc()).limit(SHOWN)).all()
+    # held mails that a later one has overtaken already: they will not go out when due
+    doomed = {m.id for m in mails
+              if not m.sent_at and not m.attempts and overtaken(m, db.session)}
     return render_template("dev/mailbox.html", mails=mails, shown=SHOWN, overtaken=OVERTAKEN,
-                           environment=current_app.config.get("ENVIRONMENT"))
+                           doomed=doomed, environment=current_app.config.get("ENVIRONMENT"))
