@@ -168,6 +168,11 @@ MACHINE_REASONS = {
     "paused at the printer": N_("Am Drucker pausiert"),
     "resumed at the printer": N_("Am Drucker fortgesetzt"),
     "cancelled at the technician's request": N_("Auf Wunsch der Technik abgebrochen"),
+    "cancelled in the console": N_("In der Konsole storniert"),
+    "cancelled in the console to print again": N_("In der Konsole abgebrochen, um neu zu "
+                                                  "drucken"),
+    "cancelled at the printer, to be printed again": N_("Am Drucker abgebrochen; wird neu "
+                                                        "gedruckt"),
     "our file's print failed at the printer": N_("Der Druck unserer Datei ist am Drucker "
                                                  "fehlgeschlagen"),
     "print cancelled or failed at the printer": N_("Druck am Drucker abgebrochen oder "

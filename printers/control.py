@@ -3,7 +3,9 @@
 Each function sends the command to the job's printer and, once OctoPrint accepted it, moves the
 job with ``marketplace.jobs.transition`` (the caller commits). A cancel of a job that waits in
 the queue needs no printer. A cancel at the printer ends in ``cancelling``; the dispatcher sees
-the printer stop and records ``cancelled`` (and the bed to clear).
+the printer stop and records ``cancelled`` (and the bed to clear). A reprint cancels the print
+the same way, but the dispatcher then puts the piece back in the queue (:data:`REPRINT` in the
+cancelling event's data): a failed print is printed again, the firm's piece is not cancelled.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import sqlalchemy as sa
 from flask import current_app
 
 from marketplace import jobs
 from marketplace.extensions import db
 from marketplace.i18n import N_
 from marketplace.jobs import JobState
-from marketplace.models import Printer, PrintJob
+from marketplace.models import JobEvent, Printer, PrintJob
 from printers.octoprint import PrinterConflict, PrinterError, PrinterUnreachable
 from printers.polling import Timeouts
 
@@ -77,6 +80,30 @@ def resume_job(job: PrintJob, actor: Any, *, config=None) -> None:
     printer = _printer_call(job, "resume", config)
     jobs.transition(job, JobState.PRINTING, actor=_actor(actor), reason="resumed in the console",
                     data={"printer": printer.name})
+
+
+REPRINT = "reprint"  # key of the cancelling event's data: back to the queue, not cancelled
+
+
+def reprint_job(job: PrintJob, actor: Any, *, config=None) -> None:
+    """Stop a print that is going wrong and print the piece again: cancel it at its printer;
+    once the printer has stopped, the dispatcher queues the piece again (bed to clear)."""
+    if job.state not in (JobState.PRINTING.value, JobState.PAUSED.value):
+        raise ControlError(N_("Nur ein laufender oder pausierter Druck kann neu gedruckt "
+                              "werden."))
+    printer = _printer_call(job, "cancel", config)
+    jobs.transition(job, JobState.CANCELLING, actor=_actor(actor),
+                    reason="cancelled in the console to print again",
+                    data={"printer": printer.name, REPRINT: True})
+
+
+def wants_reprint(job: PrintJob) -> bool:
+    """Whether ``job`` (cancelling) was cancelled at its printer to be printed again."""
+    event = db.session.scalar(
+        sa.select(JobEvent).where(JobEvent.job_id == job.id, JobEvent.to_state ==
+                                  JobState.CANCELLING.value)
+        .order_by(JobEvent.id.desc()).limit(1))
+    return bool(event is not None and (event.data or {}).get(REPRINT))
 
 
 def cancel_job(job: PrintJob, actor: Any, *, reason: str | None = None, config=None) -> None:

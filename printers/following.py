@@ -18,7 +18,7 @@ from marketplace.extensions import db
 from marketplace.jobs import REQUEUE_RESET, JobState
 from marketplace.models import Printer, PrintJob, utcnow
 from marketplace.printer_states import set_printer_state
-from printers import reconcile
+from printers import control, reconcile
 from printers.octoprint import FileInfo, PrinterStatus
 from printers.polling import PollResult, Timeouts
 from printers.sending import delete_remote
@@ -82,6 +82,10 @@ def apply_decision(report: TickReport | None, job: PrintJob, decision: reconcile
         move(report, job, JobState.PAUSED, decision.reason, data)
     elif action == reconcile.PRINTED:
         finish_printed(report, job, status, file, decision.reason, data)
+    elif action == reconcile.CANCELLED and control.wants_reprint(job):
+        end_attempt(job, "cancelled", "cancelled in the console to print again")
+        move(report, job, JobState.QUEUED, "cancelled at the printer, to be printed again", data,
+             **REQUEUE_RESET)
     elif action == reconcile.CANCELLED:
         move(report, job, JobState.CANCELLED, decision.reason, data, finished_at=utcnow())
         end_attempt(job, "cancelled", decision.reason)

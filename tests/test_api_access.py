@@ -39,7 +39,8 @@ POLICY = {
     "Orders.get_order": OWNED, "Orders.order_confirmation_pdf": OWNED,
     "Orders.order_invoice_pdf": OWNED, "Orders.order_invoice_xml": OWNED,
     "Hub.queue": HUB, "Hub.list_jobs": HUB, "Hub.get_job": HUB, "Hub.pause_job": HUB,
-    "Hub.resume_job": HUB, "Hub.cancel_job": HUB, "Hub.approve_order": HUB,
+    "Hub.resume_job": HUB, "Hub.reprint_job": HUB, "Hub.cancel_job": HUB,
+    "Hub.approve_order": HUB,
     "Hub.reject_order": HUB, "Hub.cancel_order": HUB, "Hub.handover_order": HUB,
     "Hub.resolve_job": HUB, "Hub.list_printers": HUB,
     "Hub.get_printer": HUB, "Hub.get_pricing": HUB, "Hub.patch_pricing": ADMIN,
@@ -131,7 +132,7 @@ def test_every_api_operation_answers_each_token_as_decided(app, client, world):
                                  f"{response.status_code} {response.get_data(as_text=True)[:200]})")
                 count += 1
     assert not wrong, "\n".join(wrong)
-    assert count == 4 * 40
+    assert count == 4 * 41
 
 
 def test_a_token_without_the_scope_is_refused_everywhere(app, client, world):

@@ -113,3 +113,46 @@ def test_pause_resume_cancel_from_the_printers_page(idle_farm, add_printer, make
     assert again.status_code == 200 and "druckt gerade keinen Auftrag" in again.get_data(True)
     # no automatic reprint: still the one job, cancelled
     assert db.session.scalar(sa.select(sa.func.count()).select_from(PrintJob)) == 1
+
+
+def test_a_print_going_wrong_is_cancelled_and_printed_again(idle_farm, add_printer, make_job,
+                                                             dispatcher, tech):
+    """Noticed in the tenth sitting: the card's only way to stop a print that goes wrong
+    (spaghetti, a loose part) cancelled the firm's piece and mailed the firm. "Neu drucken"
+    cancels the print at OctoPrint and puts the piece back in the queue; the try is recorded,
+    the bed waits to be cleared, then the piece prints again; no cancel reaches the firm."""
+    from marketplace.models import DispatchAttempt, Notification
+
+    server = idle_farm[0]
+    printer = add_printer(server)
+    job = make_job(stl=box_stl(20, 20, 20))  # about 20 s on the virtual printer
+    tick_until(dispatcher, lambda: reload(job).state == "printing", 60, "printing")
+    card = _card(tech, printer)
+    assert card["can_reprint"] and 'data-control="reprint"' in card["html"]
+    assert "Die Firma bekommt keine Stornierung" in card["html"]
+
+    page = tech.post(f"/hub/printers/{printer.public_id}/job/reprint", follow_redirects=True)
+    assert "zurück in die Warteschlange" in page.get_data(True)
+    assert reload(job).state == "cancelling"
+    wait_for(lambda: server.job()["state"] in ("Operational", "Cancelling"), 20,
+             "cancelled at OctoPrint")
+    tick_until(dispatcher, lambda: reload(job).state in ("queued", "dispatching", "printing"),
+               30, "back in the queue")
+    job = reload(job)
+    assert job.state == "queued" and job.printer_id is None  # the one printer's bed waits
+    assert reload(printer).state == "bed_to_clear"
+    first = db.session.scalars(sa.select(DispatchAttempt).where(
+        DispatchAttempt.job_id == job.id)).all()
+    assert [a.outcome for a in first] == ["cancelled"]
+    reasons = [e.reason for e in db.session.scalars(
+        sa.select(JobEvent).where(JobEvent.job_id == job.id).order_by(JobEvent.id))]
+    assert "cancelled at the printer, to be printed again" in reasons
+    assert not db.session.scalars(sa.select(Notification).where(
+        Notification.kind.in_(("order:cancelled", "order:cancelled_partly")))).all()
+    history = tech.get(f"/hub/jobs/{job.public_id}").get_data(True)
+    assert "Am Drucker abgebrochen; wird neu gedruckt" in history
+
+    assert tech.post(f"/hub/printers/{printer.public_id}/bed-clear").status_code == 302
+    tick_until(dispatcher, lambda: reload(job).state == "printing", 60, "printing again")
+    assert reload(job).attempt == first[0].attempt + 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PrintJob)) == 1

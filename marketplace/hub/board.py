@@ -160,7 +160,7 @@ def printer_card(printer: Printer, job: PrintJob | None, stale_after_s: int,
         "seen_ago_s": int((now - seen).total_seconds()) if seen else None,
         "stale": stale,
         "job": None,
-        "can_pause": False, "can_resume": False, "can_cancel": False,
+        "can_pause": False, "can_resume": False, "can_reprint": False, "can_cancel": False,
     }
     if job is not None:
         active = job.state in _BOARD_JOB_STATES
@@ -179,6 +179,7 @@ def printer_card(printer: Printer, job: PrintJob | None, stale_after_s: int,
         }
         card["can_pause"] = job.state == JobState.PRINTING.value
         card["can_resume"] = job.state == JobState.PAUSED.value
+        card["can_reprint"] = job.state in (JobState.PRINTING.value, JobState.PAUSED.value)
         card["can_cancel"] = job.state in (JobState.PRINTING.value, JobState.PAUSED.value,
                                            JobState.STARTING.value)
     card["can_clear_bed"] = printer.state == "bed_to_clear"

@@ -295,9 +295,9 @@ def job_control(public_id, action):
 
 
 def _control(job, action: str) -> None:
-    """Pause, resume or cancel ``job`` through the printers helper's control module."""
+    """Pause, resume, reprint or cancel ``job`` through the printers helper's control module."""
     functions = {"pause": control.pause_job, "resume": control.resume_job,
-                 "cancel": control.cancel_job}
+                 "reprint": control.reprint_job, "cancel": control.cancel_job}
     if action not in functions:
         abort(404)
     try:
@@ -312,7 +312,9 @@ def _control(job, action: str) -> None:
         current_app.logger.info("%s of job %s refused: %s", action, job.id, exc.message)
         flash(_(exc.message, **exc.params), "error")
         return
-    labels = {"pause": _("angehalten"), "resume": _("fortgesetzt"), "cancel": _("abgebrochen")}
+    labels = {"pause": _("angehalten"), "resume": _("fortgesetzt"), "cancel": _("abgebrochen"),
+              "reprint": _("abgebrochen; das Stück kommt zurück in die Warteschlange und wird "
+                           "neu gedruckt")}
     flash(_("Druck %(label)s.", label=labels[action]), "success")
 
 

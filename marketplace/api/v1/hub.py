@@ -114,7 +114,7 @@ def get_job(job_id):
 def _control(job_id: str, action: str):
     job = _job(job_id)
     functions = {"pause": control.pause_job, "resume": control.resume_job,
-                 "cancel": control.cancel_job}
+                 "reprint": control.reprint_job, "cancel": control.cancel_job}
     try:
         _act(lambda: functions[action](job, current_user.email))
     except control.ControlError as exc:
@@ -140,6 +140,16 @@ def pause_job(job_id):
 def resume_job(job_id):
     """Resume a paused piece at its printer."""
     return _control(job_id, "resume")
+
+
+@hub_bp.route("/jobs/<job_id>/reprint", methods=["POST"])
+@writes()
+@requires("hub")
+@hub_bp.response(200, s.JobSchema)
+def reprint_job(job_id):
+    """Stop a print that is going wrong and print the piece again: cancelled at its printer,
+    then back in the queue (the piece stays ordered; the firm is not told of a cancel)."""
+    return _control(job_id, "reprint")
 
 
 @hub_bp.route("/jobs/<job_id>/cancel", methods=["POST"])
