@@ -141,3 +141,14 @@ def test_handover_row_fits_at_1280_with_its_tracking_fields(live_server, browser
     assert page.locator("[data-on-bed]").count() == 1
     assert _outside(page, "[data-handover], [data-tracking], [data-carrier], [data-on-bed]") == []
     screenshot(page, "handover-1280")
+    # a tracking number without its parcel service is asked for in the browser (the server
+    # refused it, and the number typed was gone)
+    carrier = page.locator("[data-carrier]")
+    assert carrier.input_value() == "" and not page.evaluate(
+        "document.querySelector('[data-carrier]').validity.valueMissing")
+    page.fill("[data-tracking]", "JJD000390007")
+    assert page.evaluate("document.querySelector('[data-carrier]').validity.valueMissing")
+    page.click('[data-handover="shipped"]')  # the browser stops it: no question, no request
+    assert page.evaluate("document.querySelector('[data-tracking]').value") == "JJD000390007"
+    page.fill("[data-tracking]", "")
+    assert not page.evaluate("document.querySelector('[data-carrier]').validity.valueMissing")

@@ -1,10 +1,17 @@
 // Hub console: auto-submitting selects, select-all, the reject-with-reason dialog, and a
-// question before a button with data-confirm submits (cancel a print, hand over and invoice).
+// question before a button with data-confirm submits (cancel a print, hand over and invoice),
+// the parcel service asked for once a tracking number is typed.
 (function () {
   "use strict";
   document.addEventListener("submit", function (ev) {
     var btn = ev.submitter;
     if (btn && btn.dataset.confirm && !window.confirm(btn.dataset.confirm)) { ev.preventDefault(); }
+  });
+  // a tracking number needs its parcel service: the browser asks for it before sending
+  document.addEventListener("input", function (ev) {
+    var el = ev.target;
+    var carrier = el.matches("[data-tracking]") && el.form && el.form.querySelector("[data-carrier]");
+    if (carrier) { carrier.required = el.value.trim() !== ""; }
   });
   document.addEventListener("change", function (ev) {
     var el = ev.target;
