@@ -187,6 +187,17 @@ MACHINE_REASONS = {
     "the print did not start": N_("Der Druck hat nicht begonnen"),
     "API key rejected by OctoPrint": N_("OctoPrint hat den API-Schlüssel abgelehnt"),
 }
+# why a technician stopped a print to print the piece again ("Neu drucken"): the code is kept
+# with the try (its detail "reprint: <code>") and counted on the dashboard
+REPRINT_CAUSES = {
+    "adhesion": N_("Haftung am Druckbett verloren"),
+    "shifted": N_("Verrutscht oder Spaghetti"),
+    "extrusion": N_("Düse verstopft oder zu wenig Material"),
+    "filament": N_("Filament leer oder gerissen"),
+    "quality": N_("Oberfläche oder Maße nicht in Ordnung"),
+    "other": N_("Anderer Grund"),
+}
+REPRINT_DETAIL = "reprint: "  # a try's detail: "reprint: adhesion"
 PREFIX_REASONS = (
     ("to printer ", N_("An Drucker %(detail)s")),
     ("slicing failed: ", N_("Slicen fehlgeschlagen: %(detail)s")),
@@ -232,6 +243,9 @@ def machine_reason(reason: str | None, names: dict[str, str] | None = None) -> s
         return ""
     if reason in MACHINE_REASONS:
         return gettext(MACHINE_REASONS[reason])
+    if reason.startswith(REPRINT_DETAIL) and reason[len(REPRINT_DETAIL):] in REPRINT_CAUSES:
+        return gettext("Abgebrochen, um neu zu drucken: %(cause)s",
+                       cause=gettext(REPRINT_CAUSES[reason[len(REPRINT_DETAIL):]]))
     if job := _JOB_REASON.fullmatch(reason):
         text = (names or {}).get(job.group(1)) or gettext("Auftrag %(id)s",
                                                           id=job.group(1)[:8].upper())
@@ -320,6 +334,7 @@ def init_app(app: Flask) -> None:
         get_locale()
     app.jinja_env.globals.update(
         get_language=get_language, lang_url=lang_url, LANGUAGES=LANGUAGES,
+        REPRINT_CAUSES=REPRINT_CAUSES,
     )
     app.jinja_env.filters.update(formatting.FILTERS)
     # the filters' names before Babel (``|date_de`` formatted in either language too), kept

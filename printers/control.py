@@ -18,7 +18,7 @@ from flask import current_app
 
 from marketplace import jobs
 from marketplace.extensions import db
-from marketplace.i18n import N_
+from marketplace.i18n import N_, REPRINT_CAUSES
 from marketplace.jobs import JobState
 from marketplace.models import JobEvent, Printer, PrintJob
 from printers.octoprint import PrinterConflict, PrinterError, PrinterUnreachable
@@ -82,28 +82,34 @@ def resume_job(job: PrintJob, actor: Any, *, config=None) -> None:
                     data={"printer": printer.name})
 
 
-REPRINT = "reprint"  # key of the cancelling event's data: back to the queue, not cancelled
+REPRINT = "reprint"  # key of the cancelling event's data (the cause): back to the queue
 
 
-def reprint_job(job: PrintJob, actor: Any, *, config=None) -> None:
+def reprint_job(job: PrintJob, actor: Any, *, cause: str | None = None, config=None) -> None:
     """Stop a print that is going wrong and print the piece again: cancel it at its printer;
-    once the printer has stopped, the dispatcher queues the piece again (bed to clear)."""
+    once the printer has stopped, the dispatcher queues the piece again (bed to clear).
+    ``cause``: why (a key of ``i18n.REPRINT_CAUSES``; none: "other"), kept with the try."""
+    cause = cause or "other"
+    if cause not in REPRINT_CAUSES:
+        raise ControlError(N_("Unbekannter Grund."))
     if job.state not in (JobState.PRINTING.value, JobState.PAUSED.value):
         raise ControlError(N_("Nur ein laufender oder pausierter Druck kann neu gedruckt "
                               "werden."))
     printer = _printer_call(job, "cancel", config)
     jobs.transition(job, JobState.CANCELLING, actor=_actor(actor),
                     reason="cancelled in the console to print again",
-                    data={"printer": printer.name, REPRINT: True})
+                    data={"printer": printer.name, REPRINT: cause})
 
 
-def wants_reprint(job: PrintJob) -> bool:
-    """Whether ``job`` (cancelling) was cancelled at its printer to be printed again."""
+def reprint_cause(job: PrintJob) -> str | None:
+    """Why ``job`` (cancelling) was cancelled at its printer to be printed again, or None: it
+    was cancelled for good."""
     event = db.session.scalar(
         sa.select(JobEvent).where(JobEvent.job_id == job.id, JobEvent.to_state ==
                                   JobState.CANCELLING.value)
         .order_by(JobEvent.id.desc()).limit(1))
-    return bool(event is not None and (event.data or {}).get(REPRINT))
+    cause = (event.data or {}).get(REPRINT) if event is not None else None
+    return (cause if cause in REPRINT_CAUSES else "other") if cause else None
 
 
 def cancel_job(job: PrintJob, actor: Any, *, reason: str | None = None, config=None) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Container
 from datetime import datetime
 
 from marketplace.extensions import db
+from marketplace.i18n import REPRINT_DETAIL
 from marketplace.jobs import REQUEUE_RESET, JobState
 from marketplace.models import Printer, PrintJob, utcnow
 from marketplace.printer_states import set_printer_state
@@ -82,8 +83,8 @@ def apply_decision(report: TickReport | None, job: PrintJob, decision: reconcile
         move(report, job, JobState.PAUSED, decision.reason, data)
     elif action == reconcile.PRINTED:
         finish_printed(report, job, status, file, decision.reason, data)
-    elif action == reconcile.CANCELLED and control.wants_reprint(job):
-        end_attempt(job, "cancelled", "cancelled in the console to print again")
+    elif action == reconcile.CANCELLED and (cause := control.reprint_cause(job)):
+        end_attempt(job, "cancelled", REPRINT_DETAIL + cause)
         move(report, job, JobState.QUEUED, "cancelled at the printer, to be printed again", data,
              **REQUEUE_RESET)
     elif action == reconcile.CANCELLED:

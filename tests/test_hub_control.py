@@ -130,8 +130,13 @@ def test_a_print_going_wrong_is_cancelled_and_printed_again(idle_farm, add_print
     card = _card(tech, printer)
     assert card["can_reprint"] and 'data-control="reprint"' in card["html"]
     assert "Die Firma bekommt keine Stornierung" in card["html"]
+    assert 'name="cause"' in card["html"] and "Haftung am Druckbett verloren" in card["html"]
+    unknown = tech.post(f"/hub/printers/{printer.public_id}/job/reprint", data={"cause": "x"},
+                        follow_redirects=True)
+    assert "Unbekannter Grund." in unknown.get_data(True) and reload(job).state == "printing"
 
-    page = tech.post(f"/hub/printers/{printer.public_id}/job/reprint", follow_redirects=True)
+    page = tech.post(f"/hub/printers/{printer.public_id}/job/reprint",
+                     data={"cause": "adhesion"}, follow_redirects=True)
     assert "zurück in die Warteschlange" in page.get_data(True)
     assert reload(job).state == "cancelling"
     wait_for(lambda: server.job()["state"] in ("Operational", "Cancelling"), 20,
@@ -143,7 +148,7 @@ def test_a_print_going_wrong_is_cancelled_and_printed_again(idle_farm, add_print
     assert reload(printer).state == "bed_to_clear"
     first = db.session.scalars(sa.select(DispatchAttempt).where(
         DispatchAttempt.job_id == job.id)).all()
-    assert [a.outcome for a in first] == ["cancelled"]
+    assert [(a.outcome, a.detail) for a in first] == [("cancelled", "reprint: adhesion")]
     reasons = [e.reason for e in db.session.scalars(
         sa.select(JobEvent).where(JobEvent.job_id == job.id).order_by(JobEvent.id))]
     assert "cancelled at the printer, to be printed again" in reasons
@@ -151,6 +156,10 @@ def test_a_print_going_wrong_is_cancelled_and_printed_again(idle_farm, add_print
         Notification.kind.in_(("order:cancelled", "order:cancelled_partly")))).all()
     history = tech.get(f"/hub/jobs/{job.public_id}").get_data(True)
     assert "Am Drucker abgebrochen; wird neu gedruckt" in history
+    assert "Abgebrochen, um neu zu drucken: Haftung am Druckbett verloren" in history
+    dashboard = tech.get("/hub/dashboard").get_data(True)  # the failed try counts, with why
+    assert f'data-reprint="{printer.name}:adhesion"' in dashboard
+    assert 'data-kpi="failed">1<' in dashboard
 
     assert tech.post(f"/hub/printers/{printer.public_id}/bed-clear").status_code == 302
     tick_until(dispatcher, lambda: reload(job).state == "printing", 60, "printing again")

@@ -226,3 +226,22 @@ def test_a_reason_names_the_piece_by_order_number_and_part(tech):
         assert named in cards[name]["html"] and job.public_id[:8].upper() not in cards[name]["html"]
     history = tech.get(f"/hub/printers/{p.public_id}/edit").get_data(True)
     assert named in history.split("data-printer-history")[1]
+
+
+def test_reprint_over_the_api_checks_its_cause_and_the_printer(client, make_user):
+    """The hub API's reprint: a cause that is none is a 422, a printer that does not answer
+    a 409 with the reason; the piece prints on (the real reprint: test_hub_control)."""
+    from api_helpers import bearer, token_for
+
+    p = make_printer(url=f"http://127.0.0.1:{_closed_port()}", state="printing")
+    job = _printing(p)
+    db.session.commit()
+    headers = bearer(token_for(make_user("technician"), "read,write,hub"))
+    url = f"/api/v1/jobs/{job.public_id}/reprint"
+    bad = client.post(url, json={"cause": "gremlins"}, headers=headers)
+    assert bad.status_code == 422 and "cause" in bad.get_data(True)
+    refused = client.post(url, json={"cause": "adhesion"}, headers=headers)
+    assert refused.status_code == 409 and refused.json["code"] == "printer_refused"
+    assert "antwortet nicht" in refused.json["detail"]
+    db.session.expire_all()
+    assert job.state == "printing"

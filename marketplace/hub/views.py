@@ -300,8 +300,9 @@ def _control(job, action: str) -> None:
                  "reprint": control.reprint_job, "cancel": control.cancel_job}
     if action not in functions:
         abort(404)
+    extra = {"cause": request.form.get("cause")} if action == "reprint" else {}
     try:
-        functions[action](job, _actor())
+        functions[action](job, _actor(), **extra)
         db.session.commit()
     except (InvalidTransitionError, StaleJobError):
         db.session.rollback()
@@ -420,6 +421,7 @@ def dashboard():
         usage_chart=dash.bar_chart([u.share for u in usage], max_value=1.0),
         counts=q.tab_counts(), accuracy=dash.estimate_accuracy(now, tz),
         backlog=dash.backlog(), waiting_counts=waiting.count_by_reason(),
+        reprints=dash.reprints(now, tz),
         printer_times=dash.printer_times(), weeks=weeks,
         correction_window=correction.WINDOW, correction_min=correction.MIN_PRINTS,
         correction_bounds=correction.BOUNDS,

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 
 from marketplace.extensions import db
 from marketplace.jobs import DONE_STATES, ON_PRINTER_STATES, WAITING_STATES, JobState, state_values
-from marketplace.models import JobEvent, Printer, PrintJob
+from marketplace.i18n import REPRINT_DETAIL
+from marketplace.models import DispatchAttempt, JobEvent, Printer, PrintJob
 from marketplace.printer_states import OUT_OF_SERVICE_STATES
 from marketplace.scheduling.correction import NONE, WINDOW, Correction, printer_corrections
 
@@ -64,7 +65,8 @@ def throughput(now: datetime, tz: str = "Europe/Berlin", days: int = 7) -> list[
     rows = db.session.execute(
         sa.select(JobEvent.at, JobEvent.from_state, JobEvent.to_state)
         .where(JobEvent.at >= start, JobEvent.at <= end, JobEvent.from_state != JobEvent.to_state,
-               JobEvent.to_state.in_(("printed", "failed", "needs_attention", "cancelled")))
+               JobEvent.to_state.in_(("printed", "failed", "needs_attention", "cancelled",
+                                      "queued")))
     ).all()
     printed: dict[date, int] = defaultdict(int)
     failed: dict[date, int] = defaultdict(int)
@@ -72,9 +74,32 @@ def throughput(now: datetime, tz: str = "Europe/Berlin", days: int = 7) -> list[
         day = at.replace(tzinfo=UTC).astimezone(zone).date()
         if to_state == "printed":
             printed[day] += 1
+        elif to_state == "queued":  # a print stopped to be printed again ("Neu drucken")
+            failed[day] += from_state == JobState.CANCELLING.value
         elif from_state in _STARTED_STATES or to_state == "failed":
             failed[day] += 1
     return [DayCount(d, printed[d], failed[d]) for d in day_list]
+
+
+@dataclass(frozen=True)
+class ReprintCount:
+    printer: str
+    cause: str  # a key of i18n.REPRINT_CAUSES
+    n: int
+
+
+def reprints(now: datetime, tz: str = "Europe/Berlin", days: int = 7) -> list[ReprintCount]:
+    """Prints stopped to be printed again in the window, per printer and cause, most first
+    (from the tries' details, "reprint: <cause>")."""
+    start, end, _days = week_window(now, tz, days)
+    rows = db.session.execute(
+        sa.select(Printer.name, DispatchAttempt.detail, sa.func.count())
+        .join(Printer, Printer.id == DispatchAttempt.printer_id)
+        .where(DispatchAttempt.ended_at >= start, DispatchAttempt.ended_at <= end,
+               DispatchAttempt.detail.like(REPRINT_DETAIL + "%"))
+        .group_by(Printer.name, DispatchAttempt.detail)).all()
+    counts = [ReprintCount(name, detail[len(REPRINT_DETAIL):], n) for name, detail, n in rows]
+    return sorted(counts, key=lambda c: (-c.n, c.printer, c.cause))
 
 
 def busy_intervals(events: list[tuple[int, datetime, str | None, str]], end: datetime

@@ -111,12 +111,12 @@ def get_job(job_id):
     return job_json(_job(job_id))
 
 
-def _control(job_id: str, action: str):
+def _control(job_id: str, action: str, **extra):
     job = _job(job_id)
     functions = {"pause": control.pause_job, "resume": control.resume_job,
                  "reprint": control.reprint_job, "cancel": control.cancel_job}
     try:
-        _act(lambda: functions[action](job, current_user.email))
+        _act(lambda: functions[action](job, current_user.email, **extra))
     except control.ControlError as exc:
         current_app.logger.info("%s of job %s refused: %s", action, job.id, exc.message)
         raise Problem(409, "printer_refused", _(exc.message, **exc.params)) from None
@@ -145,11 +145,13 @@ def resume_job(job_id):
 @hub_bp.route("/jobs/<job_id>/reprint", methods=["POST"])
 @writes()
 @requires("hub")
+@hub_bp.arguments(s.ReprintSchema, required=False)
 @hub_bp.response(200, s.JobSchema)
-def reprint_job(job_id):
+def reprint_job(body, job_id):
     """Stop a print that is going wrong and print the piece again: cancelled at its printer,
-    then back in the queue (the piece stays ordered; the firm is not told of a cancel)."""
-    return _control(job_id, "reprint")
+    then back in the queue (the piece stays ordered; the firm is not told of a cancel). The
+    cause is kept with the try and counted on the console's dashboard."""
+    return _control(job_id, "reprint", cause=(body or {}).get("cause"))
 
 
 @hub_bp.route("/jobs/<job_id>/cancel", methods=["POST"])

@@ -15,6 +15,7 @@ from marshmallow import EXCLUDE, Schema, fields, post_load, validate
 from marketplace.api.v1.core import PAGE_DEFAULT, PAGE_MAX
 from marketplace.engine.options import QUANTITY_MAX, QuoteOptionsSchema
 from marketplace.hubqueue.operations import HANDOVER_STATES, RESOLUTIONS
+from marketplace.i18n import REPRINT_CAUSES
 from marketplace.jobs import JobState
 from marketplace.orders.operations import CARRIERS, TRACKING_NUMBER
 
@@ -391,6 +392,12 @@ class ResolveSchema(Schema):
                                      "piece is fine after all; failed, cancelled: give up "
                                      "(reason needed)"})
     reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+class ReprintSchema(Schema):
+    cause = fields.String(load_default="other", validate=validate.OneOf(list(REPRINT_CAUSES)),
+                          metadata={"description": "why the print is stopped: "
+                                    + ", ".join(REPRINT_CAUSES)})
 
 
 class PrinterSchema(Schema):

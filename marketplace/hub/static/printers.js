@@ -15,8 +15,11 @@
       seen[p.id] = true;
       var el = board.querySelector('[data-printer="' + p.id + '"]');
       if (el && revs[p.id] === p.rev) { return; }
-      // never swap a card while someone is pressing one of its buttons
-      if (el && el.contains(document.activeElement) && document.activeElement.tagName === "BUTTON") { return; }
+      // never swap a card while someone is pressing one of its buttons, choosing in one of its
+      // menus or has its "Neu drucken" open (the choice would be gone)
+      var busy = el && el.contains(document.activeElement) &&
+        ["BUTTON", "SELECT", "SUMMARY"].indexOf(document.activeElement.tagName) >= 0;
+      if (busy || (el && el.querySelector("details[open]"))) { return; }
       var tpl = document.createElement("template");
       tpl.innerHTML = p.html.trim();
       var fresh = tpl.content.firstElementChild;
