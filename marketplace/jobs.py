@@ -201,6 +201,48 @@ def transition(
     return event
 
 
+# "Neu drucken": a print stopped at its printer to be printed again goes through cancelling
+# like a cancel; the cancelling event's data holds the cause under REPRINT, and the dispatcher
+# then queues the piece again instead of cancelling it.
+REPRINT = "reprint"
+
+
+def reprint_cause(job: PrintJob) -> str | None:
+    """Why ``job`` (cancelling) is being stopped to be printed again, or None: it is being
+    cancelled for good (also once a cancel withdrew the reprint: :func:`withdraw_reprint`)."""
+    event = db.session.scalar(
+        sa.select(JobEvent).where(JobEvent.job_id == job.id,
+                                  JobEvent.to_state == S.CANCELLING.value)
+        .order_by(JobEvent.id.desc()).limit(1))
+    return ((event.data or {}).get(REPRINT) or None) if event is not None else None
+
+
+def withdraw_reprint(job: PrintJob, *, actor: str, reason: str | None) -> JobEvent:
+    """Cancel for good a piece whose print is being stopped to be printed again: it stays
+    cancelling (its printer stops, the bed waits to be cleared) and ends cancelled, not
+    queued. Logged as an event cancelling -> cancelling; the version moves on, so a dispatcher
+    step that read the reprint before fails (StaleJobError) and reads again."""
+    if job.state != S.CANCELLING.value:
+        raise InvalidTransitionError(f"job {job.id}: no reprint to withdraw in {job.state}")
+    db.session.flush()
+    now = utcnow()
+    result = db.session.execute(
+        sa.update(PrintJob).where(PrintJob.id == job.id, PrintJob.state == job.state,
+                                  PrintJob.version == job.version)
+        .values(version=job.version + 1, updated_at=now)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        db.session.refresh(job)
+        raise StaleJobError(f"job {job.id} changed concurrently (now {job.state})")
+    sa.orm.attributes.set_committed_value(job, "version", job.version + 1)
+    sa.orm.attributes.set_committed_value(job, "updated_at", now)
+    event = JobEvent(job_id=job.id, at=now, actor=actor, from_state=job.state,
+                     to_state=job.state, reason=reason, data={REPRINT: None})
+    db.session.add(event)
+    db.session.flush()
+    return event
+
+
 def _notify(job: PrintJob, event: JobEvent) -> None:
     for listener in list(_listeners):
         listener(job, event)

@@ -4,8 +4,10 @@ Each function sends the command to the job's printer and, once OctoPrint accepte
 job with ``marketplace.jobs.transition`` (the caller commits). A cancel of a job that waits in
 the queue needs no printer. A cancel at the printer ends in ``cancelling``; the dispatcher sees
 the printer stop and records ``cancelled`` (and the bed to clear). A reprint cancels the print
-the same way, but the dispatcher then puts the piece back in the queue (:data:`REPRINT` in the
+the same way, but the dispatcher then puts the piece back in the queue (``jobs.REPRINT`` in the
 cancelling event's data): a failed print is printed again, the firm's piece is not cancelled.
+A cancel while it stops withdraws the reprint; a cancel of a print still stopping for good
+leaves its printer's bed to be cleared.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import sqlalchemy as sa
 from flask import current_app
 
 from marketplace import jobs
 from marketplace.extensions import db
 from marketplace.i18n import N_, REPRINT_CAUSES
 from marketplace.jobs import JobState
-from marketplace.models import JobEvent, Printer, PrintJob
+from marketplace.models import Printer, PrintJob
+from marketplace.printer_states import set_printer_state
 from printers.octoprint import PrinterConflict, PrinterError, PrinterUnreachable
 from printers.polling import Timeouts
 
@@ -82,9 +84,6 @@ def resume_job(job: PrintJob, actor: Any, *, config=None) -> None:
                     data={"printer": printer.name})
 
 
-REPRINT = "reprint"  # key of the cancelling event's data (the cause): back to the queue
-
-
 def reprint_job(job: PrintJob, actor: Any, *, cause: str | None = None, config=None) -> None:
     """Stop a print that is going wrong and print the piece again: cancel it at its printer;
     once the printer has stopped, the dispatcher queues the piece again (bed to clear).
@@ -98,24 +97,21 @@ def reprint_job(job: PrintJob, actor: Any, *, cause: str | None = None, config=N
     printer = _printer_call(job, "cancel", config)
     jobs.transition(job, JobState.CANCELLING, actor=_actor(actor),
                     reason="cancelled in the console to print again",
-                    data={"printer": printer.name, REPRINT: cause})
-
-
-def reprint_cause(job: PrintJob) -> str | None:
-    """Why ``job`` (cancelling) was cancelled at its printer to be printed again, or None: it
-    was cancelled for good."""
-    event = db.session.scalar(
-        sa.select(JobEvent).where(JobEvent.job_id == job.id, JobEvent.to_state ==
-                                  JobState.CANCELLING.value)
-        .order_by(JobEvent.id.desc()).limit(1))
-    cause = (event.data or {}).get(REPRINT) if event is not None else None
-    return (cause if cause in REPRINT_CAUSES else "other") if cause else None
+                    data={"printer": printer.name, jobs.REPRINT: cause})
 
 
 def cancel_job(job: PrintJob, actor: Any, *, reason: str | None = None, config=None) -> None:
     """Cancel a job: at once if it waits, at its printer if it prints."""
     state = JobState(job.state)
     why = reason or "cancelled in the console"
+    if state == JobState.CANCELLING and jobs.reprint_cause(job):  # to be printed again: not
+        jobs.withdraw_reprint(job, actor=_actor(actor), reason=why)  # any more
+        return
+    if state == JobState.CANCELLING:  # before its printer said it stopped: its bed waits
+        printer = db.session.get(Printer, job.printer_id) if job.printer_id else None
+        if printer is not None and printer.state != "maintenance":
+            set_printer_state(printer, "bed_to_clear", actor=_actor(actor),
+                              reason=f"job {job.public_id}: {why}")
     if state in (JobState.PRINTING, JobState.PAUSED):
         printer = _printer_call(job, "cancel", config)
         jobs.transition(job, JobState.CANCELLING, actor=_actor(actor), reason=why,

@@ -16,10 +16,10 @@ from datetime import datetime
 
 from marketplace.extensions import db
 from marketplace.i18n import REPRINT_DETAIL
-from marketplace.jobs import REQUEUE_RESET, JobState
+from marketplace.jobs import REQUEUE_RESET, JobState, reprint_cause
 from marketplace.models import Printer, PrintJob, utcnow
 from marketplace.printer_states import set_printer_state
-from printers import control, reconcile
+from printers import reconcile
 from printers.octoprint import FileInfo, PrinterStatus
 from printers.polling import PollResult, Timeouts
 from printers.sending import delete_remote
@@ -33,6 +33,7 @@ from printers.steps import (
     move,
 )
 
+AGAIN = "cancelled at the printer, to be printed again"  # a reprint's way back to the queue
 # The decisions that end a print on the printer (and may leave something on its bed).
 _ENDING = (reconcile.PRINTED, reconcile.CANCELLED, reconcile.NEEDS_ATTENTION)
 
@@ -83,10 +84,10 @@ def apply_decision(report: TickReport | None, job: PrintJob, decision: reconcile
         move(report, job, JobState.PAUSED, decision.reason, data)
     elif action == reconcile.PRINTED:
         finish_printed(report, job, status, file, decision.reason, data)
-    elif action == reconcile.CANCELLED and (cause := control.reprint_cause(job)):
+    elif action == reconcile.CANCELLED and (cause := reprint_cause(job)):
+        decision = reconcile.Decision(action, AGAIN, bed_used=True)
         end_attempt(job, "cancelled", REPRINT_DETAIL + cause)
-        move(report, job, JobState.QUEUED, "cancelled at the printer, to be printed again", data,
-             **REQUEUE_RESET)
+        move(report, job, JobState.QUEUED, AGAIN, data, **REQUEUE_RESET)
     elif action == reconcile.CANCELLED:
         move(report, job, JobState.CANCELLED, decision.reason, data, finished_at=utcnow())
         end_attempt(job, "cancelled", decision.reason)

@@ -129,7 +129,7 @@ def test_a_print_going_wrong_is_cancelled_and_printed_again(idle_farm, add_print
     tick_until(dispatcher, lambda: reload(job).state == "printing", 60, "printing")
     card = _card(tech, printer)
     assert card["can_reprint"] and 'data-control="reprint"' in card["html"]
-    assert "Die Firma bekommt keine Stornierung" in card["html"]
+    assert "Die Firma erhält keine Storno-Mail." in card["html"]
     assert 'name="cause"' in card["html"] and "Haftung am Druckbett verloren" in card["html"]
     unknown = tech.post(f"/hub/printers/{printer.public_id}/job/reprint", data={"cause": "x"},
                         follow_redirects=True)

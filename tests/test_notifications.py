@@ -406,16 +406,26 @@ def test_progress_mails_say_when_the_order_is_due(make_order):
     """Walk: the "Wird gedruckt" mail said nothing of when the parts come."""
     import datetime as dt
 
+    from marketplace.formatting import hub_today
+
     order = make_order(quantity=1)
-    order.due_date = dt.date(2026, 12, 9)
+    due = hub_today() + dt.timedelta(days=3)
+    order.due_date = due
     db.session.commit()
     move_all(order, "approved")
     move_all(order, "queued", "dispatching", "printing")
-    move_all(order, "printed")
-    for kind in ("order:approved", "order:printing", "order:printed"):
+    for kind in ("order:approved", "order:printing"):
         german = next(r for r in rows(kind) if r.subject.startswith("Auftrag"))
         english = next(r for r in rows(kind) if r.subject.startswith("Order"))
-        assert "Abholbereit ab: 09.12.2026" in german.body, kind
-        assert "Ready for pickup from: 9 Dec 2026" in english.body, kind
-    move_all(order, "ready_for_pickup")
-    assert "Abholbereit ab" not in rows("order:ready_for_pickup")[0].body
+        assert f"Abholbereit ab: {due:%d.%m.%Y}" in german.body, kind
+        assert f"Ready for pickup from: {due.day} {due:%b %Y}" in english.body, kind
+    # printed says "we tell you when it is ready", without a date
+    move_all(order, "printed")
+    assert all("Abholbereit ab" not in r.body and "Ready for pickup from" not in r.body
+               for r in rows("order:printed"))
+    # a date that has passed is not promised again
+    user = order.firm.users[0]
+    assert "Abholbereit ab" in notifications.render_order_mail(order, "printing", None, user)[1]
+    order.due_date = hub_today() - dt.timedelta(days=1)
+    assert "Abholbereit ab" not in notifications.render_order_mail(
+        order, "printing", None, user)[1]

@@ -116,22 +116,30 @@ def piece_name(job: PrintJob) -> str:
     return " · ".join(x for x in (number, piece_label(job)) if x)
 
 
-def piece_names(reasons) -> dict[str, str]:
-    """Names (:func:`piece_name`) of the jobs that ``reasons`` name, by public id."""
+def reason_jobs(reasons) -> dict[str, PrintJob]:
+    """The jobs that ``reasons`` name ("job <id>: ..."), by public id (one query)."""
     ids = {i for i in map(reason_job, reasons) if i}
     if not ids:
         return {}
     found = db.session.scalars(sa.select(PrintJob).where(PrintJob.public_id.in_(ids)).options(
         selectinload(PrintJob.order), selectinload(PrintJob.part)))
-    return {job.public_id: piece_name(job) for job in found}
+    return {job.public_id: job for job in found}
+
+
+def piece_names(reasons) -> dict[str, str]:
+    """Names (:func:`piece_name`) of the jobs that ``reasons`` name, by public id."""
+    return {pid: piece_name(job) for pid, job in reason_jobs(reasons).items()}
 
 
 def printer_card(printer: Printer, job: PrintJob | None, stale_after_s: int,
                  now: datetime | None = None, translate=lambda s: s,
-                 materials: dict | None = None) -> dict[str, Any]:
+                 materials: dict | None = None,
+                 names: dict[str, str] | None = None) -> dict[str, Any]:
     """Return one printer's board entry (JSON-safe; no API key). ``colour_in_catalogue``
     is False for a colour that is none of its material's catalogue colours (a technician
-    picks one; until then no job that wants a colour goes to it)."""
+    picks one; until then no job that wants a colour goes to it). ``names``: how to name the
+    jobs that printers' reasons name (:func:`piece_names`; the card's own job it names
+    itself)."""
 
     now = now or utcnow()
     status = printer.last_status if isinstance(printer.last_status, dict) else None
@@ -144,10 +152,10 @@ def printer_card(printer: Printer, job: PrintJob | None, stale_after_s: int,
         "state_label": translate(PRINTER_STATE_LABELS.get(printer.state, printer.state)),
         "badge": PRINTER_STATE_BADGES.get(printer.state, "badge-muted"),
         "state_reason": printer.state_reason,
-        # the piece the reason names: the card's own job mostly, else looked up
+        # the piece the reason names: the card's own job mostly, else one of ``names``
         "reason_names": ({job.public_id: piece_name(job)}
                          if job is not None and reason_job(printer.state_reason) == job.public_id
-                         else piece_names([printer.state_reason])),
+                         else names or {}),
         "material_code": printer.material_code,
         "colour": printer.colour,
         "colour_in_catalogue": printer_admin.colour_in_catalogue(printer, materials),
@@ -193,8 +201,21 @@ def board(stale_after_s: int, translate=lambda s: s) -> list[dict[str, Any]]:
     now = utcnow()
     printers = db.session.scalars(sa.select(Printer).order_by(Printer.name)).all()
     materials = printer_admin.catalogue()
-    return [printer_card(p, jobs.get(p.id) or done.get(p.id), stale_after_s, now, translate,
-                         materials) for p in printers]
+    # jobs the reasons name that are on no printer now: one query for the whole board
+    named = reason_jobs(p.state_reason for p in printers if p.id not in jobs)
+    names = {pid: piece_name(job) for pid, job in named.items()}
+    cards = []
+    for p in printers:
+        job = jobs.get(p.id)
+        if job is None and p.state == "bed_to_clear":
+            # the piece whose print left the bed: stopped to be printed again, it waits in
+            # the queue without a printer, and last_printed() would show an older piece
+            job = named.get(reason_job(p.state_reason) or "")
+            if job is not None and job.printer_id not in (None, p.id):
+                job = None
+        cards.append(printer_card(p, job or done.get(p.id), stale_after_s, now, translate,
+                                  materials, names))
+    return cards
 
 
 def printer_by_public_id(public_id: str) -> Printer | None:

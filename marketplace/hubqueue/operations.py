@@ -29,8 +29,10 @@ from marketplace.jobs import (
     WAITING_STATES,
     JobState,
     can_transition,
+    reprint_cause,
     state_values,
     transition,
+    withdraw_reprint,
 )
 from marketplace.models import (
     DispatchAttempt,
@@ -641,12 +643,16 @@ CANCELLABLE_STATES = state_values(WAITING_STATES | {S.NEEDS_ATTENTION})
 
 def cancel_order(order: Order, actor: str, reason: str | None) -> int:
     """Cancel the order's pieces that are not on a printer (those are cancelled at the printer,
-    from the printers page); return how many."""
+    from the printers page) and those being stopped to be printed again (they end cancelled
+    once their printer has stopped); return how many."""
     reason = clean_reason(reason)
     n = 0
     for job in order.jobs:
         if job.state in CANCELLABLE_STATES:
             transition(job, S.CANCELLED, actor=actor, reason=reason)
+            n += 1
+        elif job.state == S.CANCELLING.value and reprint_cause(job):
+            withdraw_reprint(job, actor=actor, reason=reason)
             n += 1
     if n == 0:
         raise QueueError(_("Kein Teil von Auftrag %(number)s kann storniert werden.",

@@ -23,7 +23,7 @@ from flask import current_app
 
 from marketplace import jobs
 from marketplace.extensions import db
-from marketplace.formatting import format_date, format_money
+from marketplace.formatting import format_date, format_money, hub_today
 from marketplace.i18n import N_, colour_label, force_locale, machine_reason, state_label
 from marketplace.i18n import gettext as _
 from marketplace.models import Firm, JobEvent, Notification, Order, PrintJob, User, utcnow
@@ -145,7 +145,8 @@ HANDED_OVER = ("shipped", "picked_up", "ready_for_pickup")  # steps after which 
 # the steps of an order's way, in order: a progress mail (held: MAIL_PROGRESS_HOLD_S) that a
 # later one overtakes before it goes out is dropped (:func:`overtaken`)
 PROGRESS_STEPS = ("approved", "printing", "printed")
-DATED = ("received", *PROGRESS_STEPS)  # steps whose mail says when the order is due
+# steps whose mail says when the order is due (printed: "we tell you when it is ready")
+DATED = ("received", "approved", "printing")
 LATER_STEPS = {step: tuple(f"order:{s}" for s in (
     *PROGRESS_STEPS[i + 1:], "ready_for_pickup", "shipped", "picked_up", "rejected",
     "cancelled", "cancelled_partly", "failed")) for i, step in enumerate(PROGRESS_STEPS)}
@@ -211,7 +212,7 @@ def render_order_mail(order: Order, state: str, reason: str | None, user: User) 
         lines.append(_line(_("Stand"), label))
         if reason and state in REASONED:
             lines.append(_line(_("Begründung"), machine_reason(reason)))
-        if state in DATED and order.due_date:
+        if state in DATED and order.due_date and order.due_date >= hub_today():
             lines.append(_line(_("Voraussichtliche Lieferung") if order.delivery == "shipping"
                                else _("Abholbereit ab"), format_date(order.due_date)))
         if order.reference:

@@ -361,7 +361,9 @@ class OrderStatus:
 def overall_state(job_states: list[str | JobState]) -> str:
     """An order's overall state from its jobs' states: the least advanced live job's, else the
     state the first stopped job ended in (rejected, cancelled, failed)."""
-    states = [JobState(s) for s in job_states]
+    # a print being stopped is still printing to the firm: it ends cancelled (the firm reads
+    # that then) or, stopped to be printed again ("Neu drucken"), back in the queue
+    states = [S.PRINTING if JobState(s) == S.CANCELLING else JobState(s) for s in job_states]
     live = [s for s in states if s not in (S.REJECTED, S.CANCELLED, S.FAILED)]
     if live:
         return min(live, key=lambda s: (_REACHED[s], s.value)).value

@@ -483,8 +483,9 @@ def order_error_field(form, exc):
     """The form's field an order's refusal is about (ORDER_ERROR_FIELDS), or None: for an
     address typed in, the very field (the postcode, a missing street), else the choice."""
     target = ORDER_ERROR_FIELDS.get(getattr(exc, "code", None))
-    if target == "address" and getattr(exc, "field", None) and form.address.data == "other":
-        return form["ship_" + exc.field]
+    field = getattr(exc, "field", None)
+    if target == "address" and field and form.address.data == "other":
+        return form._fields.get("ship_" + field) or form.address
     return getattr(form, target, None) if target else None
 
 
