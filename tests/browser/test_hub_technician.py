@@ -162,6 +162,23 @@ def test_technician_approves_rejects_and_watches_printers(live_server, browser_p
         arg=day["busy"].public_id, timeout=10_000)
     assert "215,0" in busy_card.inner_text()
     screenshot(page, "hub_printers_live_update", full_page=True)
+
+    # "Neu drucken" open, a cause chosen: the polls leave the card alone until it is closed
+    reprint = busy_card.locator("[data-reprint]")
+    reprint.locator("summary").click()
+    busy_card.locator("[data-reprint-cause]").select_option("adhesion")
+    screenshot(page, "hub_printers_reprint_cause")
+    polls = page.evaluate("window.__board.polls")
+    db.session.get(PrintJob, day["running"].id).progress_percent = 70.0
+    db.session.commit()
+    page.wait_for_function(f"window.__board.polls >= {polls + 2}", timeout=15_000)
+    assert reprint.get_attribute("open") is not None
+    assert busy_card.locator("[data-reprint-cause]").input_value() == "adhesion"
+    assert "70,0" not in busy_card.inner_text()
+    reprint.locator("summary").click()  # closed: the next poll brings the card up to date
+    page.wait_for_function(
+        "id => document.querySelector(`[data-printer=\"${id}\"]`).innerText.includes('70,0')",
+        arg=day["busy"].public_id, timeout=10_000)
     busy = db.session.get(Printer, day["busy"].id)
     busy.state, busy.state_reason = "offline", "keine Antwort seit 30 s"
     db.session.commit()

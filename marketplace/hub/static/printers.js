@@ -18,7 +18,7 @@
       // never swap a card while someone is pressing one of its buttons, choosing in one of its
       // menus or has its "Neu drucken" open (the choice would be gone)
       var busy = el && el.contains(document.activeElement) &&
-        ["BUTTON", "SELECT", "SUMMARY"].indexOf(document.activeElement.tagName) >= 0;
+        ["BUTTON", "SELECT"].indexOf(document.activeElement.tagName) >= 0;
       if (busy || (el && el.querySelector("details[open]"))) { return; }
       var tpl = document.createElement("template");
       tpl.innerHTML = p.html.trim();
