@@ -223,7 +223,8 @@ def test_a_reason_names_the_piece_by_order_number_and_part(tech):
     named = f"{job.order.number} · winkel.stl 1/1: Druck fertig"
     cards = {c["name"]: c for c in tech.get("/api/v1/hub/printers").json["printers"]}
     for name in ("MK3S-A", "MK3S-B"):
-        assert named in cards[name]["html"] and job.public_id[:8].upper() not in cards[name]["html"]
+        html = cards[name]["html"]
+        assert named in html and f"Auftrag {job.public_id[:8].upper()}" not in html
     history = tech.get(f"/hub/printers/{p.public_id}/edit").get_data(True)
     assert named in history.split("data-printer-history")[1]
 
