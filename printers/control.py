@@ -124,3 +124,8 @@ def cancel_job(job: PrintJob, actor: Any, *, reason: str | None = None, config=N
         raise ControlError(N_("Der Auftrag wird gerade an den Drucker gesendet; "
                            "bitte gleich noch einmal versuchen."))
     raise ControlError(N_("Dieser Auftrag kann nicht mehr storniert werden."))
+
+
+# the console's and the API's job controls, by the name in their addresses
+ACTIONS = {"pause": pause_job, "resume": resume_job, "reprint": reprint_job,
+           "cancel": cancel_job}

@@ -296,13 +296,11 @@ def job_control(public_id, action):
 
 def _control(job, action: str) -> None:
     """Pause, resume, reprint or cancel ``job`` through the printers helper's control module."""
-    functions = {"pause": control.pause_job, "resume": control.resume_job,
-                 "reprint": control.reprint_job, "cancel": control.cancel_job}
-    if action not in functions:
+    if action not in control.ACTIONS:
         abort(404)
     extra = {"cause": request.form.get("cause")} if action == "reprint" else {}
     try:
-        functions[action](job, _actor(), **extra)
+        control.ACTIONS[action](job, _actor(), **extra)
         db.session.commit()
     except (InvalidTransitionError, StaleJobError):
         db.session.rollback()

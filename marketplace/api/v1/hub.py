@@ -113,10 +113,8 @@ def get_job(job_id):
 
 def _control(job_id: str, action: str, **extra):
     job = _job(job_id)
-    functions = {"pause": control.pause_job, "resume": control.resume_job,
-                 "reprint": control.reprint_job, "cancel": control.cancel_job}
     try:
-        _act(lambda: functions[action](job, current_user.email, **extra))
+        _act(lambda: control.ACTIONS[action](job, current_user.email, **extra))
     except control.ControlError as exc:
         current_app.logger.info("%s of job %s refused: %s", action, job.id, exc.message)
         raise Problem(409, "printer_refused", _(exc.message, **exc.params)) from None
